@@ -1,0 +1,145 @@
+// Mailboxes and aliases: the methods a delegated helper may use (ACL group …-accounts).
+import { arg } from './args.ts';
+import { method } from './method.ts';
+import { MailError } from './errors.ts';
+import { page, pageArgs } from './paging.ts';
+import { sha512Crypt } from '../sys/sha512crypt.ts';
+import { formatSize, size as parseSize } from '../config/validate.ts';
+import { loadAccounts, loadAccountsForChange, saveMailboxes, saveAliases } from '../store/files.ts';
+import { addMailbox, getMailbox, removeMailbox, addAlias, removeAlias } from '../store/changes.ts';
+import { createMaildir, purgeMaildir } from '../store/mailbox-files.ts';
+import { apply } from '../runtime/service.ts';
+
+const hashPassword = (password: string) => `{SHA512-CRYPT}${sha512Crypt(password)}`;
+const quotaText = (q: number | null) => (q === null ? 'default' : q === 0 ? 'unlimited' : formatSize(q));
+
+/** "default" goes back to features.quota_default; a size sets the mailbox's own (0 = unlimited). */
+const quotaArg = (doc: string) =>
+  ({ ...arg.size(doc), parse: (field: string, value: unknown) => (value === 'default' ? null : parseSize(field, value)) }) as ReturnType<typeof arg.size>;
+
+export const accountMethods = [
+  method({
+    name: 'user_list',
+    access: 'read',
+    accounts: true,
+    doc: 'List mailboxes (paged)',
+    cli: ['user', 'list'],
+    args: pageArgs,
+    handler: (a, ctx) => page([...loadAccounts(ctx.layout).mailboxes.values()].sort((x, y) => (x.email < y.email ? -1 : 1)).map(({ email, quota }) => ({ email, quota })), (m) => m.email, a),
+    text: (r) => r.items.map((m) => `${m.email}\t${quotaText(m.quota)}`).join('\n') + more(r),
+  }),
+  method({
+    name: 'user_add',
+    access: 'write',
+    accounts: true,
+    doc: 'Create a mailbox',
+    cli: ['user', 'add'],
+    args: { email: arg.email('address of the new mailbox').word(), password: arg.password('its password'), quota: quotaArg('quota, e.g. 2G (0 = unlimited)').optional() },
+    handler: ({ email, password, quota }, ctx) => {
+      const accounts = loadAccountsForChange(ctx.layout);
+      addMailbox(ctx.settings, accounts, email, hashPassword(password), quota ?? null);
+      createMaildir(ctx.layout, email);
+      saveMailboxes(ctx.layout, accounts.mailboxes);
+      apply(ctx, accounts);
+      return { email, quota: quota ?? null };
+    },
+    text: (r) => `created ${r.email}`,
+  }),
+  method({
+    name: 'user_del',
+    access: 'write',
+    accounts: true,
+    doc: 'Delete a mailbox: its login and address go at once; mail is kept unless purge',
+    cli: ['user', 'del'],
+    args: { email: arg.email('mailbox to delete').word(), purge: arg.flag('also delete its stored mail').optional() },
+    handler: ({ email, purge }, ctx) => {
+      const accounts = loadAccountsForChange(ctx.layout);
+      const aliasesChanged = removeMailbox(accounts, email);
+      // Aliases first: a kill between the two writes leaves a mailbox nobody points to, never a dangling target.
+      if (aliasesChanged.length) saveAliases(ctx.layout, accounts.aliases);
+      saveMailboxes(ctx.layout, accounts.mailboxes);
+      apply(ctx, accounts);
+      if (purge) purgeMaildir(ctx.layout, email);
+      return { email, purged: purge === true, aliasesChanged };
+    },
+    text: (r) => `deleted ${r.email}${r.purged ? ' and its mail' : ' (mail kept)'}${r.aliasesChanged.length ? `; removed from ${r.aliasesChanged.join(', ')}` : ''}`,
+  }),
+  method({
+    name: 'user_passwd',
+    access: 'write',
+    accounts: true,
+    doc: "Change a mailbox's password",
+    cli: ['user', 'passwd'],
+    args: { email: arg.email('mailbox').word(), password: arg.password('the new password') },
+    handler: ({ email, password }, ctx) => {
+      const accounts = loadAccountsForChange(ctx.layout);
+      getMailbox(accounts, email).hash = hashPassword(password);
+      saveMailboxes(ctx.layout, accounts.mailboxes);
+      return { email };
+    },
+    text: (r) => `password changed for ${r.email}`,
+  }),
+  method({
+    name: 'user_quota',
+    access: 'write',
+    accounts: true,
+    doc: "Set a mailbox's quota (e.g. 2G; 0 = unlimited; default = features.quota_default)",
+    cli: ['user', 'quota'],
+    args: { email: arg.email('mailbox').word(), quota: quotaArg('new quota').word() },
+    handler: ({ email, quota }, ctx) => {
+      if (!ctx.settings.features.quota) throw new MailError('conflict', 'quotas are off: set mailserver.features.quota=1 first', 'quota');
+      const accounts = loadAccountsForChange(ctx.layout);
+      getMailbox(accounts, email).quota = quota;
+      saveMailboxes(ctx.layout, accounts.mailboxes);
+      return { email, quota };
+    },
+    text: (r) => `quota of ${r.email}: ${quotaText(r.quota)}`,
+  }),
+  method({
+    name: 'alias_list',
+    access: 'read',
+    accounts: true,
+    doc: 'List aliases and catch-alls (paged)',
+    cli: ['alias', 'list'],
+    args: pageArgs,
+    handler: (a, ctx) => page([...loadAccounts(ctx.layout).aliases].sort(([x], [y]) => (x < y ? -1 : 1)).map(([alias, targets]) => ({ alias, targets })), (x) => `${x.alias} ${x.targets.join(',')}`, a),
+    text: (r) => r.items.map((x) => `${x.alias}\t${x.targets.join(', ')}`).join('\n') + more(r),
+  }),
+  method({
+    name: 'alias_add',
+    access: 'write',
+    accounts: true,
+    doc: 'Add an alias (or catch-all @domain) to one address or a comma list; merges into an existing alias',
+    cli: ['alias', 'add'],
+    args: { alias: arg.aliasSource('alias address, or @domain for a catch-all').word(), target: arg.addressList('target address(es), comma-separated').word() },
+    handler: ({ alias, target }, ctx) => {
+      const accounts = loadAccountsForChange(ctx.layout);
+      const targets = addAlias(ctx.settings, accounts, alias, target);
+      saveAliases(ctx.layout, accounts.aliases);
+      apply(ctx, accounts);
+      return { alias, targets };
+    },
+    text: (r) => `${r.alias} → ${r.targets.join(', ')}`,
+  }),
+  method({
+    name: 'alias_del',
+    access: 'write',
+    accounts: true,
+    doc: 'Remove an alias, or one target of it',
+    cli: ['alias', 'del'],
+    args: { alias: arg.aliasSource('alias address or @domain').word(), target: arg.anyEmail('only remove this target').word().optional() },
+    handler: ({ alias, target }, ctx) => {
+      const accounts = loadAccountsForChange(ctx.layout);
+      const targets = removeAlias(accounts, alias, target);
+      saveAliases(ctx.layout, accounts.aliases);
+      apply(ctx, accounts);
+      return { alias, targets };
+    },
+    text: (r) => (r.targets.length ? `${r.alias} → ${r.targets.join(', ')}` : `removed ${r.alias}`),
+  }),
+];
+
+function more(r: { total: number; offset: number; items: unknown[] }): string {
+  const rest = r.total - r.offset - r.items.length;
+  return rest > 0 ? `\n… ${rest} more (use --offset ${r.offset + r.items.length})` : '';
+}

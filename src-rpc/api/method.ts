@@ -1,0 +1,25 @@
+// The shape of one entry in the method table: everything every door needs to know.
+import type { ArgSpec, ArgValues } from './args.ts';
+import type { Context } from './context.ts';
+
+export type Access = 'read' | 'write';
+
+export interface Method<S extends ArgSpec = ArgSpec, R extends object = object> {
+  name: string;
+  access: Access;
+  /** One line for `mailctl help`, rpcd docs and the UI. */
+  doc: string;
+  /** Words after `mailctl`, e.g. ['user', 'add']. */
+  cli: string[];
+  args: S;
+  /** Belongs to the delegated accounts ACL group (mailboxes and aliases only). */
+  accounts?: boolean;
+  handler: (args: ArgValues<S>, ctx: Context) => Promise<R> | R;
+  /** Human rendering for the CLI; without it the CLI prints the object as JSON. */
+  text?: (result: R) => string;
+}
+
+/** Identity with inference: keeps each table entry typed against its own args. */
+export function method<S extends ArgSpec, R extends object>(m: Method<S, R>): Method<S, R> {
+  return m;
+}

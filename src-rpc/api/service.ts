@@ -1,0 +1,63 @@
+// The service as a whole: start, stop, status, apply, logs, migrate.
+import { arg } from './args.ts';
+import { method } from './method.ts';
+import { readText } from '../sys/fs.ts';
+import { start, stop, status, applyFull, logFile } from '../runtime/service.ts';
+import { migrate } from '../store/migrate.ts';
+
+type Status = Awaited<ReturnType<typeof status>>;
+const statusText = (r: Status) =>
+  [
+    `mail server: ${r.running ? 'running' : 'stopped'} (runtime ${r.runtime}${r.enabled ? '' : ', not enabled at boot'})`,
+    ...r.services.map((s) => `  ${s.name}: ${s.running ? `running (pid ${s.pid})` : 'stopped'}`),
+    ...r.ports.map((p) => `  port ${p.port} (${p.name}): ${p.open ? 'open' : 'CLOSED'}`),
+  ].join('\n');
+
+export const serviceMethods = [
+  method({ name: 'status', access: 'read', doc: 'State of the daemons and their ports', cli: ['status'], args: {}, handler: (_a, ctx) => status(ctx), text: statusText }),
+  method({ name: 'start', access: 'write', doc: 'Apply the configuration and start the daemons', cli: ['start'], args: {}, handler: (_a, ctx) => start(ctx), text: statusText }),
+  method({ name: 'stop', access: 'write', doc: 'Stop the daemons', cli: ['stop'], args: {}, handler: (_a, ctx) => stop(ctx), text: statusText }),
+  method({
+    name: 'restart',
+    access: 'write',
+    doc: 'Stop and start the daemons',
+    cli: ['restart'],
+    args: {},
+    handler: async (_a, ctx) => {
+      await stop(ctx);
+      return start(ctx);
+    },
+    text: statusText,
+  }),
+  method({
+    name: 'apply',
+    access: 'write',
+    doc: 'Render every configuration file; write and reload only what changed',
+    cli: ['apply'],
+    args: {},
+    handler: (_a, ctx) => applyFull(ctx),
+    text: (r) => (r.changed.length ? `changed:\n${r.changed.map((f) => `  ${f}`).join('\n')}${r.reloaded.length ? `\nreloaded: ${r.reloaded.join(', ')}` : ''}` : 'nothing changed'),
+  }),
+  method({
+    name: 'migrate',
+    access: 'write',
+    doc: "Convert data written by SecuBox's shell mailctl to this layout, keeping every message",
+    cli: ['migrate'],
+    args: {},
+    handler: (_a, ctx) => migrate(ctx),
+    text: (r) => (r.migrated ? `migrated ${r.mailboxes} mailboxes, moved ${r.maildirsMoved} maildirs` : 'nothing to migrate'),
+  }),
+  method({
+    name: 'logs',
+    access: 'read',
+    doc: 'Last lines of the mail logs',
+    cli: ['logs'],
+    args: { lines: arg.integer('how many lines (default 50)', 1, 5000).word().optional(), service: arg.oneOf('postfix or dovecot (default both)', ['postfix', 'dovecot'] as const).optional() },
+    handler: ({ lines = 50, service }, ctx) => {
+      const services = service ? [service] : (['postfix', 'dovecot'] as const);
+      const all = services.flatMap((s) => (readText(logFile(ctx, s)) ?? '').split('\n').filter((l) => l !== ''));
+      return { lines: all.slice(-lines) };
+    },
+    text: (r) => r.lines.join('\n'),
+  }),
+];

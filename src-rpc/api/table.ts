@@ -1,0 +1,15 @@
+// The method table: every operation, declared once. The CLI, the rpcd plugin, the ACL file
+// and the UI client all follow from this list.
+import { serviceMethods } from './service.ts';
+import { accountMethods } from './accounts.ts';
+import { domainMethods } from './domains.ts';
+import { relayMethods } from './relay.ts';
+import type { Method } from './method.ts';
+
+export const methods: readonly Method[] = [...serviceMethods, ...accountMethods, ...domainMethods, ...relayMethods] as unknown as Method[];
+
+const byName = new Map(methods.map((m) => [m.name, m]));
+
+export function methodByName(name: string): Method | undefined {
+  return byName.get(name);
+}

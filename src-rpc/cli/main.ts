@@ -1,0 +1,64 @@
+// mailctl: the command-line door to the method table. No command logic lives here.
+import { methods } from '../api/table.ts';
+import { callMethod } from '../api/dispatch.ts';
+import { toErrorReply } from '../api/errors.ts';
+import { parseCommandLine, usage, UsageError, type ParsedCommand } from './argv.ts';
+import { promptHidden, readStdin, stdinIsTerminal } from '../sys/tty.ts';
+
+async function collectSecrets(cmd: ParsedCommand): Promise<void> {
+  const secrets = Object.entries(cmd.method.args).filter(([, a]) => a.secret);
+  if (secrets.length === 0) {
+    if (cmd.passwordStdin) throw new UsageError('this command takes no password');
+    return;
+  }
+  if (cmd.passwordStdin) {
+    const lines = readStdin().replace(/\r?\n$/, '').split(/\r?\n/);
+    secrets.forEach(([name], i) => {
+      if (lines[i] !== undefined && lines[i] !== '') cmd.args[name] = lines[i];
+    });
+    return;
+  }
+  for (const [name, spec] of secrets) {
+    if (!spec.required) continue;
+    if (!stdinIsTerminal()) throw new UsageError(`${name} required: type it at the prompt or pass --password-stdin`);
+    const first = await promptHidden(`${spec.doc}: `);
+    const again = await promptHidden('again: ');
+    if (first !== again) throw new UsageError('the two entries differ');
+    cmd.args[name] = first;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
+    process.stdout.write(usage(methods));
+    return argv.length === 0 ? 2 : 0;
+  }
+  let cmd: ParsedCommand;
+  try {
+    cmd = parseCommandLine(argv, methods);
+    await collectSecrets(cmd);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`mailctl: ${e.message}\n(see mailctl help)\n`);
+    return 2;
+  }
+  try {
+    const result = await callMethod(cmd.method.name, cmd.args);
+    const text = cmd.json || !cmd.method.text ? JSON.stringify(result) : cmd.method.text(result);
+    if (text) process.stdout.write(`${text}\n`);
+    return 0;
+  } catch (e) {
+    const reply = toErrorReply(e);
+    if (cmd.json) process.stdout.write(`${JSON.stringify(reply)}\n`);
+    process.stderr.write(`mailctl: ${reply.field ? `${reply.field}: ` : ''}${reply.error}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => (process.exitCode = code),
+  (e) => {
+    process.stderr.write(`mailctl: internal error: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  },
+);

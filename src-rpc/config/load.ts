@@ -1,0 +1,119 @@
+// /etc/config/mailserver → typed, validated Settings. A missing option takes the spec's
+// default; a bad one is reported with its UCI name so the owner knows what to fix.
+import { parseUci, getOption, UciSyntaxError, type UciPackage } from './uci.ts';
+import * as v from './validate.ts';
+import { MailError } from '../api/errors.ts';
+import type { Settings, Ports, PortName } from './settings.ts';
+
+export const PORT_DEFAULTS: Ports = {
+  smtp: 25,
+  submission: 587,
+  smtps: 465,
+  imap: 143,
+  imaps: 993,
+  pop3: 110,
+  pop3s: 995,
+  sieve: 4190,
+};
+
+export function parseSettingsFile(text: string | null): { uci: UciPackage; settings: Settings } {
+  let uci: UciPackage;
+  try {
+    uci = parseUci(text ?? '');
+  } catch (e) {
+    if (e instanceof UciSyntaxError) throw new MailError('invalid_argument', `/etc/config/mailserver line ${e.line}: ${e.message}`);
+    throw e;
+  }
+  return { uci, settings: settingsFrom(uci) };
+}
+
+export function settingsFrom(uci: UciPackage): Settings {
+  const read = <T>(section: string, option: string, fallback: string, parse: (field: string, value: string) => T): T => {
+    const raw = getOption(uci, section, option);
+    const value = Array.isArray(raw) ? raw.join(' ') : raw ?? fallback;
+    try {
+      return parse(`${section}.${option}`, value);
+    } catch (e) {
+      if (e instanceof v.ValidationError) throw new MailError('invalid_argument', `mailserver.${e.field}: ${e.message}`, e.field);
+      throw e;
+    }
+  };
+  const list = (section: string, option: string): string[] => {
+    const raw = getOption(uci, section, option);
+    if (raw === undefined) return [];
+    return (Array.isArray(raw) ? raw : [raw]).flatMap((x) => x.split(/\s+/)).filter((x) => x !== '');
+  };
+  const flag = (section: string, option: string, fallback: '0' | '1') => read(section, option, fallback, v.boolean);
+
+  const ports = {} as Ports;
+  for (const name of Object.keys(PORT_DEFAULTS) as PortName[]) ports[name] = read('ports', name, String(PORT_DEFAULTS[name]), v.port);
+  assertDistinctPorts(ports);
+
+  const domain = read('main', 'domain', 'example.com', v.domainName);
+  const dataPath = read('main', 'data_path', '/srv/mailserver', v.absolutePath);
+  const listen = list('main', 'listen').map((a, i) => fieldError(`main.listen`, () => v.ipAddress(`main.listen[${i}]`, a)));
+  return {
+    main: {
+      enabled: flag('main', 'enabled', '0'),
+      hostname: read('main', 'hostname', 'mail', v.hostLabelOrFqdn),
+      domain,
+      extraDomains: [...new Set(list('main', 'extra_domain').map((d) => fieldError('main.extra_domain', () => v.domainName('main.extra_domain', d))))],
+      postmaster: read('main', 'postmaster', 'postmaster', (f, x) => (x.includes('@') ? v.emailAddress(f, x) : v.localPart(f, x))),
+      dataPath,
+      container: read('main', 'container', 'mailserver', containerName),
+      runtime: read('main', 'runtime', 'lxc', (f, x) => v.oneOf(f, x, ['lxc', 'host'] as const)),
+      listen,
+      relayhost: read('main', 'relayhost', '', (f, x) => (x === '' ? null : v.relayHost(f, x))),
+    },
+    ports,
+    features: {
+      spamFilter: flag('features', 'spam_filter', '1'),
+      virusScan: flag('features', 'virus_scan', '0'),
+      dkim: flag('features', 'dkim', '1'),
+      spf: flag('features', 'spf', '1'),
+      dmarc: flag('features', 'dmarc', '1'),
+      fail2ban: flag('features', 'fail2ban', '1'),
+      quota: flag('features', 'quota', '1'),
+      quotaDefault: read('features', 'quota_default', '0', v.size),
+    },
+    ssl: {
+      type: read('ssl', 'type', 'letsencrypt', (f, x) => v.oneOf(f, x, ['letsencrypt', 'selfsigned', 'manual'] as const)),
+      certPath: read('ssl', 'cert_path', `${dataPath}/ssl/fullchain.pem`, v.absolutePath),
+      keyPath: read('ssl', 'key_path', `${dataPath}/ssl/privkey.pem`, v.absolutePath),
+    },
+    webmail: {
+      enabled: flag('webmail', 'enabled', '1'),
+      container: read('webmail', 'container', 'secubox-webmail', containerName),
+      port: read('webmail', 'port', '8026', v.port),
+    },
+    mesh: {
+      enabled: flag('mesh', 'enabled', '0'),
+      backupPeers: list('mesh', 'backup_peers'),
+      syncInterval: read('mesh', 'sync_interval', '3600', (f, x) => v.integer(f, x, 60, 7 * 86400)),
+    },
+  };
+}
+
+function containerName(field: string, value: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(value)) throw new v.ValidationError(field, 'must be a container name (letters, digits, . _ -)');
+  return value;
+}
+
+function fieldError<T>(field: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof v.ValidationError) throw new MailError('invalid_argument', `mailserver.${field}: ${e.message}`, field);
+    throw e;
+  }
+}
+
+function assertDistinctPorts(ports: Ports): void {
+  const seen = new Map<number, string>();
+  for (const [name, port] of Object.entries(ports)) {
+    if (port === 0) continue;
+    const other = seen.get(port);
+    if (other) throw new MailError('invalid_argument', `mailserver.ports.${name}: port ${port} is already used by ports.${other}`, `ports.${name}`);
+    seen.set(port, name);
+  }
+}

@@ -1,0 +1,138 @@
+// Postfix lookup-table SOURCE files (input of `postmap <type>:<file>`), rendered from the account
+// store: one `key value` per line, keys lowercase and sorted, nothing else. The store's `users`
+// and `valias` stay the source of truth; these files are derived and rewritten on every apply.
+
+import type { Settings } from '../config/settings.ts';
+import { mailDomains, postmasterAddress } from '../config/settings.ts';
+import type { AliasView, MailboxView } from './view.ts';
+
+/** Local part kept as written, domain lowercased (addresses in map values). */
+function normAddress(addr: string): string {
+  const a = addr.trim();
+  const at = a.lastIndexOf('@');
+  return at < 0 ? a : a.slice(0, at) + a.slice(at).toLowerCase();
+}
+
+function key(addr: string): string {
+  return addr.trim().toLowerCase();
+}
+
+/** Lines `key value`, sorted by key; any whitespace in a key or value is refused. */
+function table(entries: Map<string, string>): string {
+  const keys = [...entries.keys()].sort();
+  let out = '';
+  for (const k of keys) {
+    const v = entries.get(k) ?? '';
+    if (k === '' || /\s/.test(k)) throw new Error(`render: bad map key ${JSON.stringify(k)}`);
+    if (v === '' || /\s/.test(v)) throw new Error(`render: bad map value for ${k}: ${JSON.stringify(v)}`);
+    out += `${k} ${v}\n`;
+  }
+  return out;
+}
+
+function uniq(list: string[]): string[] {
+  return [...new Set(list)];
+}
+
+function splitAddress(email: string): { local: string; domain: string } {
+  const at = email.lastIndexOf('@');
+  if (at <= 0 || at === email.length - 1) throw new Error(`render: not an address: ${JSON.stringify(email)}`);
+  return { local: email.slice(0, at), domain: email.slice(at + 1) };
+}
+
+/** Aliases merged by (lowercased) address, targets in order, duplicates dropped. */
+function mergedAliases(aliases: AliasView[]): Map<string, string[]> {
+  const merged = new Map<string, string[]>();
+  for (const a of aliases) {
+    const k = key(a.alias);
+    merged.set(k, uniq([...(merged.get(k) ?? []), ...a.targets.map(normAddress).filter((t) => t !== '')]));
+  }
+  return merged;
+}
+
+/** virtual_mailbox_domains: every mail domain → OK. */
+export function renderVdomains(s: Settings, _mailboxes: MailboxView[] = [], _aliases: AliasView[] = []): string {
+  return table(new Map(mailDomains(s).map((d) => [key(d), 'OK'])));
+}
+
+/** virtual_mailbox_maps: `email domain/user/` (the maildir under mailDir; the value is informational for LMTP). */
+export function renderVmailbox(_s: Settings, mailboxes: MailboxView[], _aliases: AliasView[] = []): string {
+  const m = new Map<string, string>();
+  for (const mb of mailboxes) {
+    const email = key(mb.email);
+    const { local, domain } = splitAddress(email);
+    m.set(email, `${domain}/${local}/`);
+  }
+  return table(m);
+}
+
+/**
+ * virtual_alias_maps. Besides the aliases, every mailbox maps to itself: Postfix applies a
+ * catch-all `@domain` to any address of the domain without its own entry, real mailboxes
+ * included (virtual(5)). postmaster@ and abuse@ of every domain go to the postmaster address
+ * unless that exact address is a mailbox or an explicit alias. An explicit alias on a mailbox's
+ * own address wins over the mailbox's self-entry (forwarding; list the mailbox among the targets
+ * to keep a copy).
+ */
+export function renderVirtual(s: Settings, mailboxes: MailboxView[], aliases: AliasView[]): string {
+  const m = new Map<string, string>();
+  const boxes = new Set(mailboxes.map((mb) => key(mb.email)));
+  for (const mb of boxes) m.set(mb, mb);
+  const merged = mergedAliases(aliases);
+  for (const [alias, targets] of merged) {
+    if (targets.length === 0) continue;
+    m.set(alias, targets.join(','));
+  }
+  const pm = normAddress(postmasterAddress(s));
+  for (const d of mailDomains(s)) {
+    for (const local of ['postmaster', 'abuse']) {
+      const addr = key(`${local}@${d}`);
+      if (boxes.has(addr) || merged.has(addr)) continue;
+      // postmaster@<primary> mapped onto itself would only make an unknown address look known.
+      if (addr === key(pm)) continue;
+      m.set(addr, pm);
+    }
+  }
+  return table(m);
+}
+
+/**
+ * smtpd_sender_login_maps: which SASL logins may use an envelope sender. Each mailbox owns its
+ * own address; an alias address (not a catch-all) is owned by the local mailboxes among its
+ * direct targets — including the implicit postmaster@/abuse@ aliases.
+ */
+export function renderSenders(s: Settings, mailboxes: MailboxView[], aliases: AliasView[]): string {
+  const boxes = new Set(mailboxes.map((mb) => key(mb.email)));
+  const owners = new Map<string, string[]>();
+  for (const mb of boxes) owners.set(mb, [mb]);
+  const merged = mergedAliases(aliases);
+  const pm = key(postmasterAddress(s));
+  for (const d of mailDomains(s)) {
+    for (const local of ['postmaster', 'abuse']) {
+      const addr = key(`${local}@${d}`);
+      if (!boxes.has(addr) && !merged.has(addr) && addr !== pm) merged.set(addr, [pm]);
+    }
+  }
+  for (const [alias, targets] of merged) {
+    if (alias.startsWith('@')) continue;
+    const local = targets.map(key).filter((t) => boxes.has(t));
+    if (local.length === 0) continue;
+    owners.set(alias, uniq([...(owners.get(alias) ?? []), ...local]).sort());
+  }
+  return table(new Map([...owners].map(([k, v]) => [k, v.join(',')])));
+}
+
+/**
+ * data_path/secrets/relay_passwd (smtp_sasl_password_maps source): `<relayhost> user:password`.
+ * The key must be spelled exactly like main.cf's relayhost.
+ */
+export function renderRelayPasswd(relayhost: string, user: string, password: string): string {
+  for (const [what, value] of [['relayhost', relayhost], ['relay user', user], ['relay password', password]] as const) {
+    if (value === '') throw new Error(`render: ${what} is empty`);
+    if (/[\r\n]/.test(value)) throw new Error(`render: ${what} contains a line break`);
+  }
+  // The value is the rest of the line: inner spaces survive, edge whitespace would be trimmed.
+  if (/\s/.test(relayhost) || /[\s:]/.test(user)) throw new Error('render: relay host or user contains whitespace or ":"');
+  if (password.trim() !== password) throw new Error('render: relay password starts or ends with whitespace');
+  return `${relayhost} ${user}:${password}\n`;
+}

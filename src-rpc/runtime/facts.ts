@@ -1,0 +1,37 @@
+// Facts about the installed daemons that cost a process spawn to learn. Learned at start and
+// apply, then reused, so a `user add` does not pay for `postconf -d` every time.
+import { join } from 'node:path';
+import { readText, writeAtomic, ensureDir } from '../sys/fs.ts';
+import { run } from '../sys/spawn.ts';
+import { MailError } from '../api/errors.ts';
+import type { Layout } from './layout.ts';
+import type { MapType } from '../render/view.ts';
+
+export interface DaemonFacts {
+  mapType: MapType;
+  postfixVersion: string;
+  dovecotVersion: string;
+}
+
+const factsFile = (l: Layout) => join(l.stateDir, 'facts.json');
+
+export function learnFacts(l: Layout): DaemonFacts {
+  const postconf = run(['postconf', '-d', '-h', 'default_database_type', 'mail_version']);
+  if (postconf.code === 127) throw new MailError('unsupported', 'Postfix is not installed (postconf not found)');
+  const [mapType, postfixVersion] = postconf.stdout.trim().split('\n');
+  const dovecot = run(['dovecot', '--version']);
+  if (dovecot.code === 127) throw new MailError('unsupported', 'Dovecot is not installed (dovecot not found)');
+  const facts = {
+    mapType: (mapType ?? 'hash') as MapType,
+    postfixVersion: postfixVersion ?? '',
+    dovecotVersion: dovecot.stdout.trim().split(' ')[0] ?? '',
+  };
+  ensureDir(l.stateDir, { mode: 0o755 });
+  writeAtomic(factsFile(l), JSON.stringify(facts) + '\n');
+  return facts;
+}
+
+export function knownFacts(l: Layout): DaemonFacts {
+  const text = readText(factsFile(l));
+  return text ? (JSON.parse(text) as DaemonFacts) : learnFacts(l);
+}

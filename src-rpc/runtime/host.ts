@@ -1,0 +1,128 @@
+// The host runtime: Postfix and Dovecot as ordinary processes using our generated configs
+// (OpenWrt's own packages on a router; Debian's in dev and tests).
+import { join } from 'node:path';
+import { createConnection } from 'node:net';
+import { readText, ensureDir } from '../sys/fs.ts';
+import { run, runDetached, processAlive } from '../sys/spawn.ts';
+import { systemUserId } from '../sys/accounts.ts';
+import { MailError } from '../api/errors.ts';
+import { MAIL_UID, MAIL_GID, type Layout } from './layout.ts';
+import type { Service } from './converge.ts';
+import type { RuntimeView, MapType } from '../render/view.ts';
+import type { Settings, PortName } from '../config/settings.ts';
+
+export interface ServiceState {
+  name: Service;
+  running: boolean;
+  pid: number | null;
+}
+
+export interface PortState {
+  name: PortName;
+  port: number;
+  open: boolean;
+}
+
+export function hostView(l: Layout, mapType: MapType): RuntimeView {
+  return {
+    configDir: l.configDir,
+    mailDir: l.mailDir,
+    sslDir: l.sslDir,
+    secretsDir: l.secretsDir,
+    postfixConfigDir: l.postfixConfigDir,
+    postfixQueueDir: l.postfixQueueDir,
+    postfixDataDir: l.postfixDataDir,
+    dovecotConfigFile: l.dovecotConfigFile,
+    dovecotBaseDir: l.dovecotBaseDir,
+    dovecotStateDir: l.dovecotStateDir,
+    logDir: l.logDir,
+    mailUid: MAIL_UID,
+    mailGid: MAIL_GID,
+    mapType,
+  };
+}
+
+/** Directories the daemons need, with the owners they insist on. */
+export function prepareDirectories(l: Layout): void {
+  const postfixUid = systemUserId('postfix') ?? 0;
+  ensureDir(l.dataPath, { mode: 0o755 });
+  ensureDir(l.configDir, { mode: 0o755, uid: 0, gid: 0 });
+  ensureDir(l.mailDir, { mode: 0o700, uid: MAIL_UID, gid: MAIL_GID });
+  ensureDir(l.sslDir, { mode: 0o755, uid: 0, gid: 0 });
+  ensureDir(l.secretsDir, { mode: 0o700, uid: 0, gid: 0 });
+  ensureDir(l.stateDir, { mode: 0o755, uid: 0, gid: 0 });
+  ensureDir(l.postfixQueueDir, { mode: 0o755, uid: 0, gid: 0 });
+  ensureDir(l.postfixDataDir, { mode: 0o700, uid: postfixUid });
+  ensureDir(l.dovecotStateDir, { mode: 0o750, uid: 0, gid: 0 });
+  ensureDir(l.dovecotBaseDir, { mode: 0o755, uid: 0, gid: 0 });
+  ensureDir(l.logDir, { mode: 0o755, uid: 0, gid: 0 });
+}
+
+function pidFrom(file: string): number | null {
+  const pid = Number((readText(file) ?? '').trim());
+  return processAlive(pid) ? pid : null;
+}
+
+export function serviceStates(l: Layout): ServiceState[] {
+  const postfix = pidFrom(join(l.postfixQueueDir, 'pid', 'master.pid'));
+  const dovecot = pidFrom(join(l.dovecotBaseDir, 'master.pid'));
+  return [
+    { name: 'dovecot', running: dovecot !== null, pid: dovecot },
+    { name: 'postfix', running: postfix !== null, pid: postfix },
+  ];
+}
+
+function checked(argv: string[], what: string): void {
+  const r = run(argv);
+  if (r.code !== 0) throw new MailError('daemon_error', `${what} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ') || `exit ${r.code}`}`);
+}
+
+/** Dovecot first: Postfix hands mail to its LMTP socket and asks its auth socket. */
+export function startDaemons(l: Layout): void {
+  const [dovecot, postfix] = serviceStates(l);
+  if (!dovecot!.running) {
+    const r = runDetached(['dovecot', '-c', l.dovecotConfigFile], join(l.logDir, 'dovecot-start.log'));
+    if (r.code !== 0) throw new MailError('daemon_error', `dovecot did not start: see ${join(l.logDir, 'dovecot.log')} (${readText(join(l.logDir, 'dovecot-start.log'))?.trim().split('\n').pop() ?? ''})`);
+  }
+  if (!postfix!.running) {
+    const r = runDetached(['postfix', '-c', l.postfixConfigDir, 'start'], join(l.logDir, 'postfix-start.log'));
+    if (r.code !== 0) throw new MailError('daemon_error', `postfix did not start: ${readText(join(l.logDir, 'postfix-start.log'))?.trim().split('\n').slice(-2).join(' / ') ?? ''}`);
+  }
+}
+
+export function stopDaemons(l: Layout): void {
+  const [dovecot, postfix] = serviceStates(l);
+  if (postfix!.running) checked(['postfix', '-c', l.postfixConfigDir, 'stop'], 'postfix stop');
+  if (dovecot!.running) checked(['dovecot', '-c', l.dovecotConfigFile, 'stop'], 'dovecot stop');
+}
+
+export function reloadDaemons(l: Layout, services: Service[]): Service[] {
+  const states = serviceStates(l);
+  const reloaded: Service[] = [];
+  for (const s of services) {
+    if (!states.find((x) => x.name === s)?.running) continue;
+    if (s === 'postfix') checked(['postfix', '-c', l.postfixConfigDir, 'reload'], 'postfix reload');
+    else checked(['dovecot', '-c', l.dovecotConfigFile, 'reload'], 'dovecot reload');
+    reloaded.push(s);
+  }
+  return reloaded;
+}
+
+export async function portStates(s: Settings): Promise<PortState[]> {
+  const host = s.main.listen[0] ?? '127.0.0.1';
+  const entries = (Object.entries(s.ports) as [PortName, number][]).filter(([, port]) => port !== 0);
+  return Promise.all(entries.map(async ([name, port]) => ({ name, port, open: await canConnect(host, port) })));
+}
+
+function canConnect(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port, timeout: 500 });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
+  });
+}

@@ -1,0 +1,52 @@
+// Where everything lives on the host, under MAILSERVER_ROOT. data_path keeps what must survive
+// a reboot (accounts, mail, certificates, the queue); /var/run and /var/log are tmpfs on a router.
+import { join } from 'node:path';
+import { hostPath } from '../sys/paths.ts';
+import type { Settings } from '../config/settings.ts';
+
+export const UCI_FILE = '/etc/config/mailserver';
+export const MAIL_UID = 5000;
+export const MAIL_GID = 5000;
+
+export interface Layout {
+  uciFile: string;
+  dataPath: string;
+  configDir: string;
+  mailDir: string;
+  sslDir: string;
+  secretsDir: string;
+  stateDir: string;
+  postfixConfigDir: string;
+  postfixQueueDir: string;
+  postfixDataDir: string;
+  dovecotConfigFile: string;
+  dovecotBaseDir: string;
+  dovecotStateDir: string;
+  logDir: string;
+}
+
+export function uciFilePath(): string {
+  return hostPath(UCI_FILE);
+}
+
+export function layoutFor(s: Settings): Layout {
+  const data = hostPath(s.main.dataPath);
+  const config = join(data, 'config');
+  const state = join(data, 'state');
+  return {
+    uciFile: uciFilePath(),
+    dataPath: data,
+    configDir: config,
+    mailDir: join(data, 'mail'),
+    sslDir: join(data, 'ssl'),
+    secretsDir: join(data, 'secrets'),
+    stateDir: state,
+    postfixConfigDir: join(config, 'postfix'),
+    postfixQueueDir: join(state, 'postfix'),
+    postfixDataDir: join(state, 'postfix-data'),
+    dovecotConfigFile: join(config, 'dovecot', 'dovecot.conf'),
+    dovecotBaseDir: hostPath('/var/run/mailserver/dovecot'),
+    dovecotStateDir: join(state, 'dovecot'),
+    logDir: hostPath('/var/log/mailserver'),
+  };
+}

@@ -1,0 +1,24 @@
+// Relay credentials live as a 0600 file under data_path/secrets, never in UCI.
+import { join } from 'node:path';
+import { readText, writeAtomic, ensureDir, removeTree } from '../sys/fs.ts';
+import type { Layout } from './layout.ts';
+
+const file = (l: Layout) => join(l.secretsDir, 'relay-credentials');
+
+export function readRelayCredentials(l: Layout): { user: string; password: string } | null {
+  const text = readText(file(l));
+  if (!text) return null;
+  const newline = text.indexOf('\n');
+  return { user: text.slice(0, newline), password: text.slice(newline + 1).replace(/\n$/, '') };
+}
+
+export function writeRelayCredentials(l: Layout, user: string, password: string): void {
+  ensureDir(l.secretsDir, { mode: 0o700, uid: 0, gid: 0 });
+  writeAtomic(file(l), `${user}\n${password}\n`, { mode: 0o600, uid: 0, gid: 0 });
+}
+
+export function clearRelayCredentials(l: Layout): void {
+  for (const name of ['relay-credentials', 'relay_passwd', 'relay_passwd.db', 'relay_passwd.cdb', 'relay_passwd.lmdb']) {
+    removeTree(join(l.secretsDir, name));
+  }
+}

@@ -1,0 +1,71 @@
+// Start, stop, apply and status of the mail service as a whole, for whichever runtime the
+// settings name. Features call these and never ask which runtime they run on.
+import { join } from 'node:path';
+import { MailError } from '../api/errors.ts';
+import { assertDovecotSupported } from '../render/dovecot.ts';
+import { loadAccounts, assertCurrentFormat, markFormat } from '../store/files.ts';
+import { mailHost } from '../config/settings.ts';
+import { learnFacts, knownFacts } from './facts.ts';
+import { ensureCertificate } from './certificate.ts';
+import { renderAll, writeGenerated, type ConvergeReport } from './converge.ts';
+import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates } from './host.ts';
+import type { Accounts } from '../store/accounts.ts';
+import type { Context } from '../api/context.ts';
+
+function assertHostRuntime(ctx: Context): void {
+  if (ctx.settings.main.runtime !== 'host') {
+    throw new MailError('not_implemented', "main.runtime 'lxc' is not implemented yet (planned with `install`); set `uci set mailserver.main.runtime=host`");
+  }
+}
+
+/** Render and write every generated file; reload the running daemons whose files changed. */
+export function apply(ctx: Context, accounts: Accounts = loadAccounts(ctx.layout), facts = knownFacts(ctx.layout)): ConvergeReport & { reloaded: string[] } {
+  assertHostRuntime(ctx);
+  assertCurrentFormat(ctx.layout);
+  const report = writeGenerated(renderAll(ctx, hostView(ctx.layout, facts.mapType), accounts), facts.mapType, ctx.layout.postfixConfigDir);
+  return { ...report, reloaded: reloadDaemons(ctx.layout, report.reload) };
+}
+
+export function applyFull(ctx: Context) {
+  assertHostRuntime(ctx);
+  const facts = learnFacts(ctx.layout);
+  assertDovecotSupported(facts.dovecotVersion);
+  prepareDirectories(ctx.layout);
+  markFormatIfNew(ctx);
+  return apply(ctx, undefined, facts);
+}
+
+function markFormatIfNew(ctx: Context): void {
+  assertCurrentFormat(ctx.layout);
+  markFormat(ctx.layout);
+}
+
+export async function start(ctx: Context) {
+  const report = applyFull(ctx);
+  const certificateCreated = ensureCertificate(ctx.layout, mailHost(ctx.settings));
+  startDaemons(ctx.layout);
+  return { ...(await status(ctx)), changed: report.changed, certificateCreated };
+}
+
+export async function stop(ctx: Context) {
+  assertHostRuntime(ctx);
+  stopDaemons(ctx.layout);
+  return status(ctx);
+}
+
+export async function status(ctx: Context) {
+  const services = serviceStates(ctx.layout);
+  const running = services.every((s) => s.running);
+  return {
+    runtime: ctx.settings.main.runtime,
+    enabled: ctx.settings.main.enabled,
+    running,
+    services,
+    ports: running ? await portStates(ctx.settings) : [],
+    logDir: ctx.layout.logDir,
+  };
+}
+
+export function logFile(ctx: Context, service: 'postfix' | 'dovecot'): string {
+  return join(ctx.layout.logDir, service === 'postfix' ? 'mail.log' : 'dovecot.log');
+}

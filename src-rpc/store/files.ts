@@ -1,0 +1,66 @@
+// The account store on disk: data_path/config/{users,valias,format}. Each save is one atomic
+// file replacement; callers hold the write lock.
+import { join } from 'node:path';
+import { readText, writeAtomic, exists, listDir, isDirectory, ensureDir, statOrNull, ensureVisibleChange } from '../sys/fs.ts';
+import { systemGroupId } from '../sys/accounts.ts';
+import { MailError } from '../api/errors.ts';
+import { parseUsers, serializeUsers, parseValias, serializeValias, type Accounts, type Mailbox } from './accounts.ts';
+import type { Layout } from '../runtime/layout.ts';
+
+export const STORE_FORMAT = '1';
+
+const usersFile = (l: Layout) => join(l.configDir, 'users');
+const valiasFile = (l: Layout) => join(l.configDir, 'valias');
+const formatFile = (l: Layout) => join(l.configDir, 'format');
+
+export function loadAccounts(l: Layout): Accounts {
+  return {
+    mailboxes: parseUsers(readText(usersFile(l)) ?? ''),
+    aliases: parseValias(readText(valiasFile(l)) ?? ''),
+  };
+}
+
+/** Dovecot's auth process (user dovecot) reads the users file; nobody else may. */
+export function saveMailboxes(l: Layout, mailboxes: Map<string, Mailbox>): void {
+  const before = statOrNull(usersFile(l));
+  const changed = writeAtomic(usersFile(l), serializeUsers(mailboxes), { mode: 0o640, uid: 0, gid: systemGroupId('dovecot') ?? 0 });
+  if (changed && before) ensureVisibleChange(usersFile(l), before);
+}
+
+export function saveAliases(l: Layout, aliases: Map<string, string[]>): void {
+  writeAtomic(valiasFile(l), serializeValias(aliases), { mode: 0o644 });
+}
+
+export function markFormat(l: Layout): void {
+  ensureDir(l.configDir, { mode: 0o755 });
+  writeAtomic(formatFile(l), `${STORE_FORMAT}\n`, { mode: 0o644 });
+}
+
+/**
+ * A store written by SecuBox's shell mailctl has no format file and keeps mail in
+ * <domain>/<user>/Maildir/; or its users file carries uid/gid/home fields.
+ */
+export function detectLegacy(l: Layout): boolean {
+  if (exists(formatFile(l))) return false;
+  const users = readText(usersFile(l));
+  if (users && users.split('\n').some((line) => line.split(':').slice(2, 6).some((f) => f !== ''))) return true;
+  for (const domain of listDir(l.mailDir)) {
+    for (const user of listDir(join(l.mailDir, domain))) {
+      if (isDirectory(join(l.mailDir, domain, user, 'Maildir'))) return true;
+    }
+  }
+  return false;
+}
+
+export function assertCurrentFormat(l: Layout): void {
+  if (detectLegacy(l)) {
+    throw new MailError('conflict', 'this data was written by SecuBox\'s shell mailctl: run `mailctl migrate` first');
+  }
+}
+
+/** Accounts for a change: refuses a legacy store and marks a new one with the format. */
+export function loadAccountsForChange(l: Layout): Accounts {
+  assertCurrentFormat(l);
+  if (!exists(formatFile(l))) markFormat(l);
+  return loadAccounts(l);
+}

@@ -1,0 +1,248 @@
+#!/usr/bin/env node
+// Test runner: every test file is its own process (`node --import tsx FILE`).
+//
+//   node test/run.mjs                      all of test/{unit,integration,system}/*.test.ts
+//   node test/run.mjs uci system/delivery  only files whose path contains one of the words
+//
+// unit and integration files run directly, two at a time; system files run one at a
+// time inside test/support/netns.sh (private network namespace + test BIND, root only).
+// The last line is always `N passed, M failed[, K skipped]`; the exit status is non-zero
+// when something failed or nothing ran.
+//
+// Environment: CI=true turns missing system prerequisites into failures instead of
+// skips; TEST_TIMEOUT=<seconds> overrides the per-file timeout.
+import { spawn } from 'node:child_process';
+import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const NETNS = join(ROOT, 'test/support/netns.sh');
+const SUITES = ['unit', 'integration', 'system'];
+const PARALLEL = 2;
+const CI = process.env.CI === 'true';
+const TIMEOUT_S = { unit: 120, integration: 300, system: 900 };
+const SYSTEM_COMMANDS = [
+  'postfix', 'postconf', 'postmap', 'dovecot', 'doveadm', 'doveconf', 'named', 'dig',
+  'nsupdate', 'openssl', 'unshare', 'ip', '/usr/bin/python3',
+];
+const EXTRA_PATH = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const problems = []; // "file: reason" for the summary
+const running = new Set(); // child processes, to stop them on Ctrl-C
+
+// --- discovery -------------------------------------------------------------------
+
+function discover(filters) {
+  const files = [];
+  for (const suite of SUITES) {
+    const dir = join(ROOT, 'test', suite);
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir).sort()) {
+      if (!name.endsWith('.test.ts')) continue;
+      const rel = `test/${suite}/${name}`;
+      if (filters.length && !filters.some((f) => rel.includes(f))) continue;
+      files.push({ suite, rel, tag: `${suite}/${name.slice(0, -'.test.ts'.length)}` });
+    }
+  }
+  return files;
+}
+
+// --- one file --------------------------------------------------------------------
+
+const stripAnsi = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
+
+function lastNumber(text, label) {
+  const all = [...text.matchAll(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'gm'))];
+  return all.length ? Number(all[all.length - 1][1]) : undefined;
+}
+
+/** Forward a stream line by line, with an optional prefix; keep a copy for parsing. */
+function pipeLines(stream, out, prefix, sink) {
+  let pending = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    sink.text += chunk;
+    if (!prefix) return out.write(chunk);
+    pending += chunk;
+    const lines = pending.split('\n');
+    pending = lines.pop();
+    for (const line of lines) out.write(`${prefix}${line}\n`);
+  });
+  stream.on('end', () => {
+    if (prefix && pending) out.write(`${prefix}${pending}\n`);
+  });
+}
+
+function runFile(file, { prefix }) {
+  const node = [process.execPath, '--import', 'tsx', file.rel];
+  const argv = file.suite === 'system' ? ['bash', NETNS, ...node] : node;
+  const env = { ...process.env };
+  if (process.stdout.isTTY && !('FORCE_COLOR' in env)) env.FORCE_COLOR = '1';
+  if (file.suite === 'system') env.PATH = [env.PATH ?? '', ...EXTRA_PATH].filter(Boolean).join(':');
+  const timeoutS = Number(process.env.TEST_TIMEOUT) || TIMEOUT_S[file.suite];
+  const started = Date.now();
+
+  return new Promise((resolveRun) => {
+    const child = spawn(argv[0], argv.slice(1), {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // own process group: a timeout kills everything it started
+    });
+    running.add(child);
+    const captured = { text: '' };
+    pipeLines(child.stdout, process.stdout, prefix, captured);
+    pipeLines(child.stderr, process.stderr, prefix, { text: '' });
+
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup(child, 'SIGTERM');
+      setTimeout(() => killGroup(child, 'SIGKILL'), 5000).unref();
+    }, timeoutS * 1000);
+
+    child.on('error', (err) => {
+      captured.text += `\nspawn failed: ${err.message}`;
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      running.delete(child);
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      resolveRun(account(file, stripAnsi(captured.text), { code, signal, timedOut, seconds }));
+    });
+  });
+}
+
+function killGroup(child, signal) {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** Turn one finished process into counts. */
+function account(file, output, { code, signal, timedOut, seconds }) {
+  const total = lastNumber(output, 'Total');
+  const passed = lastNumber(output, 'Passed');
+  const skipped = lastNumber(output, 'Skipped') ?? 0;
+  const exit = signal ? `signal ${signal}` : `exit code ${code}`;
+  let failed = 0;
+  let note = '';
+  if (total === undefined || passed === undefined) {
+    failed = 1;
+    note = timedOut ? 'timed out' : `no uvu totals (${exit}; crashed or test.run() missing)`;
+  } else {
+    failed = Math.max(0, total - passed);
+    if (timedOut) {
+      failed += 1;
+      note = 'timed out after its tests';
+    } else if (code !== 0 && failed === 0) {
+      failed = 1;
+      note = `${exit} after all tests passed`;
+    } else if (failed) {
+      note = `${failed} of ${total} failed`;
+    }
+  }
+  const ok = failed === 0;
+  const got = passed ?? 0;
+  totals.passed += got;
+  totals.failed += failed;
+  totals.skipped += skipped;
+  if (!ok) problems.push(`${file.rel}: ${note}`);
+  const mark = ok ? '✔' : '✘';
+  const detail = [`${got} passed`, failed ? `${failed} failed` : '', skipped ? `${skipped} skipped` : '']
+    .filter(Boolean).join(', ');
+  process.stdout.write(`${mark} ${file.rel}: ${detail} (${seconds}s)${note && !ok ? ` — ${note}` : ''}\n`);
+  return ok;
+}
+
+// --- phases ----------------------------------------------------------------------
+
+async function runParallel(files) {
+  const queue = [...files];
+  const prefix = (f) => (files.length > 1 ? `[${f.tag}] ` : '');
+  const worker = async () => {
+    for (let f = queue.shift(); f; f = queue.shift()) await runFile(f, { prefix: prefix(f) });
+  };
+  await Promise.all(Array.from({ length: Math.min(PARALLEL, files.length) }, worker));
+}
+
+function findCommand(cmd) {
+  const candidates = cmd.startsWith('/')
+    ? [cmd]
+    : [...(process.env.PATH ?? '').split(':'), ...EXTRA_PATH].filter(Boolean).map((d) => join(d, cmd));
+  return candidates.some((p) => {
+    try {
+      accessSync(p, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+function systemPrerequisites() {
+  const reasons = [];
+  const missing = SYSTEM_COMMANDS.filter((c) => !findCommand(c));
+  if (missing.length) reasons.push(`missing commands: ${missing.join(' ')} (see .ci/run for the packages)`);
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    reasons.push('not root (system tests need unshare --net and their own daemons)');
+  }
+  return reasons;
+}
+
+async function runSystem(files) {
+  const reasons = systemPrerequisites();
+  if (reasons.length) {
+    const bar = '!'.repeat(78);
+    const what = `${files.length} system test file(s)`;
+    if (CI) {
+      process.stdout.write(`\n${bar}\nFAILED: ${what} cannot run (CI=true): ${reasons.join('; ')}\n${bar}\n\n`);
+      for (const f of files) problems.push(`${f.rel}: cannot run: ${reasons.join('; ')}`);
+      totals.failed += files.length;
+    } else {
+      process.stdout.write(`\n${bar}\nSKIPPED: ${what}: ${reasons.join('; ')}\n${bar}\n\n`);
+      totals.skipped += files.length;
+    }
+    return;
+  }
+  for (const f of files) {
+    process.stdout.write(`\n── ${f.rel} (network namespace) ──\n`);
+    await runFile(f, { prefix: '' });
+  }
+}
+
+function stopAll(signal) {
+  for (const child of running) killGroup(child, 'SIGTERM');
+  process.stdout.write(`\ninterrupted (${signal})\n`);
+  setTimeout(() => {
+    for (const child of running) killGroup(child, 'SIGKILL');
+    process.exit(130);
+  }, 2000).unref();
+}
+process.on('SIGINT', () => stopAll('SIGINT'));
+process.on('SIGTERM', () => stopAll('SIGTERM'));
+
+// --- main ------------------------------------------------------------------------
+
+const filters = process.argv.slice(2).filter((a) => a.trim() !== '');
+const files = discover(filters);
+if (!files.length) {
+  process.stdout.write(`no test files${filters.length ? ` match ${filters.join(' ')}` : ''}\n`);
+}
+await runParallel(files.filter((f) => f.suite !== 'system'));
+const system = files.filter((f) => f.suite === 'system');
+if (system.length) await runSystem(system);
+
+if (problems.length) {
+  process.stdout.write(`\nFailures:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);
+}
+const nothingRan = totals.passed + totals.failed === 0;
+if (nothingRan && files.length) process.stdout.write('nothing ran\n');
+process.stdout.write(
+  `\n${totals.passed} passed, ${totals.failed} failed${totals.skipped ? `, ${totals.skipped} skipped` : ''}\n`,
+);
+process.exitCode = totals.failed > 0 || nothingRan ? 1 : 0;

@@ -1,0 +1,74 @@
+// Drive the built mailctl the way a person or script does: argv, stdin, exit code.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const MAILCTL = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'rpcd', 'mailctl');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function mailctl(root: string, args: string[], input = ''): CliResult {
+  const r = spawnSync(MAILCTL, args, { env: { ...process.env, MAILSERVER_ROOT: root }, input, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function mailctlAsync(root: string, args: string[], input = ''): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(MAILCTL, args, { env: { ...process.env, MAILSERVER_ROOT: root } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+/** mailctl whose result must be success; returns parsed --json output when asked. */
+export function ok(root: string, args: string[], input = ''): CliResult {
+  const r = mailctl(root, args, input);
+  if (r.code !== 0) throw new Error(`mailctl ${args.join(' ')} exited ${r.code}: ${r.stderr.trim()}`);
+  return r;
+}
+
+export interface TestConfig {
+  domain?: string;
+  extraDomains?: string[];
+  postmaster?: string;
+  ports?: Partial<Record<'smtp' | 'submission' | 'smtps' | 'imap' | 'imaps' | 'pop3' | 'pop3s' | 'sieve', number>>;
+  quota?: boolean;
+  extra?: string;
+}
+
+/** A UCI file for the host runtime on 127.0.0.1, written the way `uci` writes. */
+export function writeConfig(root: string, c: TestConfig = {}): void {
+  const ports = { smtp: 25, submission: 587, smtps: 465, imap: 143, imaps: 993, pop3: 110, pop3s: 995, sieve: 4190, ...c.ports };
+  mkdirSync(join(root, 'etc', 'config'), { recursive: true });
+  writeFileSync(
+    join(root, 'etc', 'config', 'mailserver'),
+    `
+config mailserver 'main'
+\toption enabled '1'
+\toption hostname 'mail'
+\toption domain '${c.domain ?? 'example.com'}'
+\toption postmaster '${c.postmaster ?? 'postmaster'}'
+\toption data_path '/srv/mailserver'
+\toption runtime 'host'
+\tlist listen '127.0.0.1'
+${(c.extraDomains ?? []).map((d) => `\tlist extra_domain '${d}'`).join('\n')}
+
+config ports 'ports'
+${Object.entries(ports).map(([k, v]) => `\toption ${k} '${v}'`).join('\n')}
+
+config features 'features'
+\toption quota '${c.quota === false ? 0 : 1}'
+\toption quota_default '0'
+${c.extra ?? ''}
+`,
+  );
+}
