@@ -12,19 +12,22 @@ export interface Context {
   readonly layout: Layout;
   /** Commit a changed UCI package (as `uci commit` writes it) and re-read the settings. */
   commitUci(uci: UciPackage): Context;
+  /** Report progress of a job (0–100 and a phase); a no-op outside jobs. */
+  progress(percent: number, phase: string): void;
 }
 
-export function loadContext(): Context {
+export function loadContext(progress: Context['progress'] = () => {}): Context {
   const { uci, settings } = parseSettingsFile(readText(uciFilePath()));
   return {
     settings,
+    progress,
     uci,
     layout: layoutFor(settings),
     commitUci(next) {
       const text = serializeUci(next);
       parseSettingsFile(text); // refuse to commit settings we could not load again
       writeAtomic(uciFilePath(), text, { mode: 0o644 });
-      return loadContext();
+      return loadContext(progress);
     },
   };
 }

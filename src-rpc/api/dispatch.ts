@@ -2,21 +2,46 @@
 import { parseArgs } from './args.ts';
 import { MailError } from './errors.ts';
 import { loadContext } from './context.ts';
-import { withLock } from '../sys/lock.ts';
+import { withWriteLock } from './write-lock.ts';
 import { removeStaleTemps } from '../sys/fs.ts';
 import { methodByName } from './table.ts';
+import { startDetached, runForeground, runRecorded, type JobBody, type Progress } from '../jobs/run.ts';
+import { readJob } from '../jobs/store.ts';
+import type { Method } from './method.ts';
 
-/** LuCI gives up after 20 s; waiting longer for the lock would only hide the failure. */
-const LOCK_WAIT_MS = 15_000;
+export type Door = { kind: 'rpcd'; runner: string[] } | { kind: 'cli'; onProgress: Progress };
 
-export async function callMethod(name: string, rawArgs: unknown): Promise<object> {
+function find(name: string): Method {
   const m = methodByName(name);
   if (!m) throw new MailError('unknown_method', `unknown method: ${name.slice(0, 64)}`);
+  return m;
+}
+
+const jobBody = (m: Method): JobBody => (args, progress) => Promise.resolve(m.handler(args as never, loadContext(progress)));
+
+export async function callMethod(name: string, rawArgs: unknown, door: Door): Promise<object> {
+  const m = find(name);
   const args = parseArgs(m.args, rawArgs);
+  if (m.job) {
+    if (door.kind === 'rpcd') {
+      const job = startDetached(m.name, args, door.runner);
+      return { job: job.id, kind: job.kind, state: job.state };
+    }
+    const job = await runForeground(m.name, args, jobBody(m), door.onProgress);
+    if (job.error) throw new MailError(job.error.code as never, job.error.error, job.error.field);
+    return job.result ?? {};
+  }
   if (m.access === 'read') return m.handler(args, loadContext());
-  return withLock('write', LOCK_WAIT_MS, () => {
+  return withWriteLock(() => {
     const ctx = loadContext();
     removeStaleTemps(ctx.layout.configDir);
     return m.handler(args, ctx);
   });
+}
+
+/** The detached runner started by the rpcd door. */
+export async function runJob(id: string): Promise<void> {
+  const job = readJob(id);
+  if (!job) throw new MailError('not_found', `no job ${id}`);
+  await runRecorded(id, jobBody(find(job.kind)));
 }

@@ -34,7 +34,7 @@ export interface ErrorReply {
 export function toErrorReply(e: unknown): ErrorReply {
   if (e instanceof MailError) return e.field ? { error: e.message, code: e.code, field: e.field } : { error: e.message, code: e.code };
   const field = (e as { field?: unknown })?.field;
-  if (e instanceof Error && typeof field === 'string') return { error: e.message, code: 'invalid_argument', field };
+  if (e instanceof Error && typeof field === 'string') return field ? { error: e.message, code: 'invalid_argument', field } : { error: e.message, code: 'invalid_argument' };
   if (e instanceof Error && e.name === 'LockBusyError') return { error: e.message, code: 'busy' };
   return { error: e instanceof Error ? e.message : String(e), code: 'internal' };
 }

@@ -14,6 +14,12 @@ export interface Method<S extends ArgSpec = ArgSpec, R extends object = object> 
   args: S;
   /** Belongs to the delegated accounts ACL group (mailboxes and aliases only). */
   accounts?: boolean;
+  /**
+   * Long work: through rpcd the call returns a job id at once and the work runs detached;
+   * the CLI runs it in the foreground. The handler reports through ctx.progress and takes
+   * the write lock itself around what it changes.
+   */
+  job?: true;
   handler: (args: ArgValues<S>, ctx: Context) => Promise<R> | R;
   /** Human rendering for the CLI; without it the CLI prints the object as JSON. */
   text?: (result: R) => string;

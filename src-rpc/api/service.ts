@@ -2,8 +2,13 @@
 import { arg } from './args.ts';
 import { method } from './method.ts';
 import { readText } from '../sys/fs.ts';
-import { start, stop, status, applyFull, logFile } from '../runtime/service.ts';
+import { start, stop, status, applyFull, logFile, install, sendTestMessage } from '../runtime/service.ts';
+import { queueSize, certificateSummary, diskSpace } from '../runtime/inspect.ts';
 import { migrate } from '../store/migrate.ts';
+import { loadAccounts } from '../store/files.ts';
+import { mailDomains, mailHost } from '../config/settings.ts';
+import { withWriteLock } from './write-lock.ts';
+import { listJobs, pruneJobs } from '../jobs/store.ts';
 
 type Status = Awaited<ReturnType<typeof status>>;
 const statusText = (r: Status) =>
@@ -14,6 +19,56 @@ const statusText = (r: Status) =>
   ].join('\n');
 
 export const serviceMethods = [
+  method({
+    name: 'overview',
+    access: 'read',
+    doc: "The page's first screen in one call: service, ports, counts, queue, disk, certificate, jobs",
+    cli: ['overview'],
+    args: {},
+    handler: async (_a, ctx) => {
+      const accounts = loadAccounts(ctx.layout);
+      return {
+        host: mailHost(ctx.settings),
+        service: await status(ctx),
+        counts: { mailboxes: accounts.mailboxes.size, aliases: accounts.aliases.size, domains: mailDomains(ctx.settings).length },
+        queue: queueSize(ctx.layout),
+        disk: diskSpace(ctx.layout),
+        certificate: certificateSummary(ctx.layout),
+        jobs: listJobs().filter((j) => j.state === 'running'),
+      };
+    },
+  }),
+  method({
+    name: 'install',
+    access: 'write',
+    job: true,
+    doc: 'Check the daemons are installed and prepare data, certificate and configuration',
+    cli: ['install'],
+    args: {},
+    handler: (_a, ctx) => withWriteLock(() => install(ctx)),
+    text: (r) => `ready: Postfix ${r.postfixVersion}, Dovecot ${r.dovecotVersion}; start with \`mailctl start\``,
+  }),
+  method({
+    name: 'test_send',
+    access: 'write',
+    doc: 'Send a test message from the postmaster to an address',
+    cli: ['test'],
+    args: { to: arg.anyEmail('recipient').word() },
+    handler: ({ to }, ctx) => sendTestMessage(ctx, to),
+    text: (r) => `test message to ${r.to} queued as ${r.messageId}`,
+  }),
+  method({
+    name: 'tick',
+    access: 'write',
+    doc: 'Periodic work (cron): re-converge a running server, forget old jobs',
+    cli: ['tick'],
+    args: {},
+    handler: async (_a, ctx) => {
+      const running = (await status(ctx)).running;
+      const applied = running ? applyFull(ctx) : null;
+      return { converged: applied?.changed ?? [], jobsPruned: pruneJobs(7) };
+    },
+  }),
   method({ name: 'status', access: 'read', doc: 'State of the daemons and their ports', cli: ['status'], args: {}, handler: (_a, ctx) => status(ctx), text: statusText }),
   method({ name: 'start', access: 'write', doc: 'Apply the configuration and start the daemons', cli: ['start'], args: {}, handler: (_a, ctx) => start(ctx), text: statusText }),
   method({ name: 'stop', access: 'write', doc: 'Stop the daemons', cli: ['stop'], args: {}, handler: (_a, ctx) => stop(ctx), text: statusText }),

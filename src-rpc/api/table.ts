@@ -4,9 +4,12 @@ import { serviceMethods } from './service.ts';
 import { accountMethods } from './accounts.ts';
 import { domainMethods } from './domains.ts';
 import { relayMethods } from './relay.ts';
+import { jobMethods } from './jobs.ts';
+import { meshMethods } from './mesh.ts';
+import { pendingMethods } from './pending.ts';
 import type { Method } from './method.ts';
 
-export const methods: readonly Method[] = [...serviceMethods, ...accountMethods, ...domainMethods, ...relayMethods] as unknown as Method[];
+export const methods: readonly Method[] = [...serviceMethods, ...accountMethods, ...domainMethods, ...relayMethods, ...meshMethods, ...pendingMethods, ...jobMethods] as unknown as Method[];
 
 const byName = new Map(methods.map((m) => [m.name, m]));
 

@@ -28,6 +28,21 @@ async function collectSecrets(cmd: ParsedCommand): Promise<void> {
   }
 }
 
+let progressShown = false;
+
+/** A job's progress: one rewritten line on a terminal, one line per step otherwise. */
+function showProgress(percent: number, phase: string): void {
+  const line = `[${String(percent).padStart(3)}%] ${phase}`;
+  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${line}`);
+  else process.stderr.write(`${line}\n`);
+  progressShown = true;
+}
+
+function endProgress(): void {
+  if (progressShown && process.stderr.isTTY) process.stderr.write('\n');
+  progressShown = false;
+}
+
 async function main(argv: string[]): Promise<number> {
   if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
     process.stdout.write(usage(methods));
@@ -43,11 +58,13 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const result = await callMethod(cmd.method.name, cmd.args);
+    const result = await callMethod(cmd.method.name, cmd.args, { kind: 'cli', onProgress: showProgress });
+    endProgress();
     const text = cmd.json || !cmd.method.text ? JSON.stringify(result) : cmd.method.text(result);
     if (text) process.stdout.write(`${text}\n`);
     return 0;
   } catch (e) {
+    endProgress();
     const reply = toErrorReply(e);
     if (cmd.json) process.stdout.write(`${JSON.stringify(reply)}\n`);
     process.stderr.write(`mailctl: ${reply.field ? `${reply.field}: ` : ''}${reply.error}\n`);

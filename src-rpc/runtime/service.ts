@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { MailError } from '../api/errors.ts';
 import { assertDovecotSupported } from '../render/dovecot.ts';
 import { loadAccounts, assertCurrentFormat, markFormat } from '../store/files.ts';
-import { mailHost } from '../config/settings.ts';
+import { mailHost, postmasterAddress } from '../config/settings.ts';
+import { run } from '../sys/spawn.ts';
 import { learnFacts, knownFacts } from './facts.ts';
 import { ensureCertificate } from './certificate.ts';
 import { renderAll, writeGenerated, type ConvergeReport } from './converge.ts';
@@ -64,6 +65,38 @@ export async function status(ctx: Context) {
     ports: running ? await portStates(ctx.settings) : [],
     logDir: ctx.layout.logDir,
   };
+}
+
+/** Host runtime install: the daemons are packages; check them and prepare everything else. */
+export function install(ctx: Context) {
+  ctx.progress(10, 'checking Postfix and Dovecot');
+  const report = applyFull(ctx);
+  ctx.progress(70, 'certificate');
+  ensureCertificate(ctx.layout, mailHost(ctx.settings));
+  const facts = knownFacts(ctx.layout);
+  return { postfixVersion: facts.postfixVersion, dovecotVersion: facts.dovecotVersion, changed: report.changed };
+}
+
+/** A plain message from the postmaster, handed to Postfix's sendmail (local pickup). */
+export function sendTestMessage(ctx: Context, to: string) {
+  const from = postmasterAddress(ctx.settings);
+  const host = mailHost(ctx.settings);
+  const messageId = `<test.${Date.now()}.${process.pid}@${host}>`;
+  const message = [
+    `From: ${from}`,
+    `To: ${to}`,
+    `Subject: Test message from ${host}`,
+    `Date: ${new Date().toUTCString().replace('GMT', '+0000')}`,
+    `Message-ID: ${messageId}`,
+    'MIME-Version: 1.0',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    `This test message was sent by mailctl on ${host}.`,
+    '',
+  ].join('\r\n');
+  const r = run(['sendmail', '-C', ctx.layout.postfixConfigDir, '-f', from, '-i', '--', to], { input: message });
+  if (r.code !== 0) throw new MailError('daemon_error', `sendmail failed: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`);
+  return { to, from, messageId };
 }
 
 export function logFile(ctx: Context, service: 'postfix' | 'dovecot'): string {

@@ -1,0 +1,50 @@
+// The rpcd exec plugin `luci.mailserver`: `list` prints the signature, `call <method>` reads
+// one JSON object from stdin and prints exactly one JSON object (errors included) on stdout.
+// rpcd ignores the exit code, so every failure travels inside the object.
+import { readFileSync } from 'node:fs';
+import { methods } from '../api/table.ts';
+import { callMethod, runJob } from '../api/dispatch.ts';
+import { toErrorReply, MailError } from '../api/errors.ts';
+import { describe, rpcdSignature } from '../api/describe.ts';
+
+/** ubus carries at most 1 MiB per message; rpcd's HTTP door 64 KiB per request. */
+const MAX_INPUT = 1 << 20;
+
+function readInput(): unknown {
+  const text = readFileSync(0, 'utf8');
+  if (text.length > MAX_INPUT) throw new MailError('invalid_argument', 'arguments larger than 1 MiB');
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new MailError('invalid_argument', 'arguments are not valid JSON');
+  }
+}
+
+async function reply(method: string | undefined): Promise<object> {
+  try {
+    if (!method) throw new MailError('unknown_method', 'no method given');
+    const result = await callMethod(method, readInput(), { kind: 'rpcd', runner: [process.argv[1]!] });
+    return Array.isArray(result) ? { items: result } : result;
+  } catch (e) {
+    return toErrorReply(e);
+  }
+}
+
+const [command, method] = process.argv.slice(2);
+if (command === 'list') {
+  process.stdout.write(JSON.stringify(rpcdSignature(methods)));
+} else if (command === 'describe') {
+  process.stdout.write(JSON.stringify(describe(methods)));
+} else if (command === 'call') {
+  reply(method).then((r) => process.stdout.write(JSON.stringify(r)));
+} else if (command === 'job-run' && method) {
+  // The detached runner of a job started by `call`: its output goes to the job's log.
+  runJob(method).catch((e) => {
+    process.stderr.write(`job ${method}: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  });
+} else {
+  process.stderr.write('usage: luci.mailserver list | call <method>  (an rpcd exec plugin)\n');
+  process.exitCode = 2;
+}
