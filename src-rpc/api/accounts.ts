@@ -5,7 +5,7 @@ import { MailError } from './errors.ts';
 import { page, pageArgs } from './paging.ts';
 import { sha512Crypt } from '../sys/sha512crypt.ts';
 import { formatSize, size as parseSize } from '../config/validate.ts';
-import { loadAccounts, loadAccountsForChange, saveMailboxes, saveAliases } from '../store/files.ts';
+import { loadAccounts, loadMailboxes, loadAccountsForChange, saveMailboxes, saveAliases } from '../store/files.ts';
 import { addMailbox, getMailbox, removeMailbox, addAlias, removeAlias } from '../store/changes.ts';
 import { createMaildir, purgeMaildir } from '../store/mailbox-files.ts';
 import { apply } from '../runtime/service.ts';
@@ -25,7 +25,7 @@ export const accountMethods = [
     doc: 'List mailboxes (paged)',
     cli: ['user', 'list'],
     args: pageArgs,
-    handler: (a, ctx) => page([...loadAccounts(ctx.layout).mailboxes.values()].sort((x, y) => (x.email < y.email ? -1 : 1)).map(({ email, quota }) => ({ email, quota })), (m) => m.email, a),
+    handler: (a, ctx) => page(sortedBy([...loadMailboxes(ctx.layout).values()], (m) => m.email).map(({ email, quota }) => ({ email, quota })), (m) => m.email, a),
     text: (r) => r.items.map((m) => `${m.email}\t${quotaText(m.quota)}`).join('\n') + more(r),
   }),
   method({
@@ -138,6 +138,12 @@ export const accountMethods = [
     text: (r) => (r.targets.length ? `${r.alias} → ${r.targets.join(', ')}` : `removed ${r.alias}`),
   }),
 ];
+
+/** The store writes its files sorted: only a hand-edited file needs sorting here. */
+function sortedBy<T>(items: T[], key: (item: T) => string): T[] {
+  for (let i = 1; i < items.length; i++) if (key(items[i - 1]!) > key(items[i]!)) return items.sort((x, y) => (key(x) < key(y) ? -1 : 1));
+  return items;
+}
 
 function more(r: { total: number; offset: number; items: unknown[] }): string {
   const rest = r.total - r.offset - r.items.length;

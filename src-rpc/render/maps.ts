@@ -19,7 +19,9 @@ function key(addr: string): string {
 
 /** Lines `key value`, sorted by key; any whitespace in a key or value is refused. */
 function table(entries: Map<string, string>): string {
-  const keys = [...entries.keys()].sort();
+  const keys = [...entries.keys()];
+  // Usually already in order (the store writes sorted files): sorting 10 000 keys is not free.
+  if (keys.some((k, i) => i > 0 && keys[i - 1]! > k)) keys.sort();
   let out = '';
   for (const k of keys) {
     const v = entries.get(k) ?? '';
@@ -67,9 +69,10 @@ export function renderVmailbox(_s: Settings, mailboxes: MailboxView[], _aliases:
 }
 
 /**
- * virtual_alias_maps. Besides the aliases, every mailbox maps to itself: Postfix applies a
- * catch-all `@domain` to any address of the domain without its own entry, real mailboxes
- * included (virtual(5)). postmaster@ and abuse@ of every domain go to the postmaster address
+ * virtual_alias_maps. Besides the aliases, every mailbox of a domain with a catch-all maps to
+ * itself: Postfix applies a catch-all `@domain` to any address of the domain without its own
+ * entry, real mailboxes included (virtual(5)). Other domains need no such entries, which keeps
+ * this map (and its rebuild on every `user add`) small. postmaster@ and abuse@ of every domain go to the postmaster address
  * unless that exact address is a mailbox or an explicit alias. An explicit alias on a mailbox's
  * own address wins over the mailbox's self-entry (forwarding; list the mailbox among the targets
  * to keep a copy).
@@ -77,8 +80,9 @@ export function renderVmailbox(_s: Settings, mailboxes: MailboxView[], _aliases:
 export function renderVirtual(s: Settings, mailboxes: MailboxView[], aliases: AliasView[]): string {
   const m = new Map<string, string>();
   const boxes = new Set(mailboxes.map((mb) => key(mb.email)));
-  for (const mb of boxes) m.set(mb, mb);
   const merged = mergedAliases(aliases);
+  const catchAll = new Set([...merged.keys()].filter((a) => a.startsWith('@')).map((a) => a.slice(1)));
+  for (const mb of boxes) if (catchAll.has(splitAddress(mb).domain)) m.set(mb, mb);
   for (const [alias, targets] of merged) {
     if (targets.length === 0) continue;
     m.set(alias, targets.join(','));
@@ -97,14 +101,14 @@ export function renderVirtual(s: Settings, mailboxes: MailboxView[], aliases: Al
 }
 
 /**
- * smtpd_sender_login_maps: which SASL logins may use an envelope sender. Each mailbox owns its
- * own address; an alias address (not a catch-all) is owned by the local mailboxes among its
- * direct targets — including the implicit postmaster@/abuse@ aliases.
+ * smtpd_sender_login_maps, first table: an alias address (not a catch-all) is owned by the local
+ * mailboxes among its direct targets — including the implicit postmaster@/abuse@ aliases. Every
+ * other address is owned by the login of the same name (SENDERS_SELF, the second table), so a
+ * mailbox needs no line here and `user add` does not rebuild this map.
  */
 export function renderSenders(s: Settings, mailboxes: MailboxView[], aliases: AliasView[]): string {
   const boxes = new Set(mailboxes.map((mb) => key(mb.email)));
   const owners = new Map<string, string[]>();
-  for (const mb of boxes) owners.set(mb, [mb]);
   const merged = mergedAliases(aliases);
   const pm = key(postmasterAddress(s));
   for (const d of mailDomains(s)) {
@@ -121,6 +125,9 @@ export function renderSenders(s: Settings, mailboxes: MailboxView[], aliases: Al
   }
   return table(new Map([...owners].map(([k, v]) => [k, v.join(',')])));
 }
+
+/** smtpd_sender_login_maps, second table (regexp): any address is owned by the same login. */
+export const SENDERS_SELF = '/^(.+)$/ ${1}\n';
 
 /**
  * data_path/secrets/relay_passwd (smtp_sasl_password_maps source): `<relayhost> user:password`.

@@ -86,7 +86,7 @@ export function renderPostfixMain(s: Settings, v: RuntimeView, opts: PostfixMain
     kv('smtpd_sasl_path', `${v.dovecotBaseDir}/auth-postfix`),
     kv('smtpd_sasl_auth_enable', 'no'),
     kv('smtpd_sasl_security_options', 'noanonymous'),
-    kv('smtpd_sender_login_maps', `${t}:${v.configDir}/senders`),
+    kv('smtpd_sender_login_maps', `${t}:${v.configDir}/senders, regexp:${v.configDir}/senders-self.regexp`),
   ]);
 
   section('TLS', [

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { renderPostfixMain } from '../render/postfix-main.ts';
 import { renderPostfixMaster } from '../render/postfix-master.ts';
 import { renderDovecot } from '../render/dovecot.ts';
-import { renderVdomains, renderVmailbox, renderVirtual, renderSenders, renderRelayPasswd } from '../render/maps.ts';
-import { writeAtomic, readText, exists, ensureDir, rename } from '../sys/fs.ts';
+import { renderVdomains, renderVmailbox, renderVirtual, renderSenders, renderRelayPasswd, SENDERS_SELF } from '../render/maps.ts';
+import { writeAtomic, readText, exists, ensureDir, rename, backdate } from '../sys/fs.ts';
 import { systemGroupId } from '../sys/accounts.ts';
 import { run } from '../sys/spawn.ts';
 import { MailError } from '../api/errors.ts';
@@ -46,6 +46,7 @@ export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts): 
     { path: join(l.configDir, 'vmailbox'), text: renderVmailbox(s, mailboxes), mode: 0o644, map: true },
     { path: join(l.configDir, 'virtual'), text: renderVirtual(s, mailboxes, aliases), mode: 0o644, map: true },
     { path: join(l.configDir, 'senders'), text: renderSenders(s, mailboxes, aliases), mode: 0o644, map: true },
+    { path: join(l.configDir, 'senders-self.regexp'), text: SENDERS_SELF, mode: 0o644, reloads: 'postfix' },
   ];
   if (relay && s.main.relayhost) {
     files.push({ path: join(l.secretsDir, 'relay_passwd'), text: renderRelayPasswd(s.main.relayhost, relay.user, relay.password), mode: 0o600, map: true });
@@ -61,10 +62,17 @@ export function writeGenerated(files: GeneratedFile[], mapType: MapType, postfix
     ensureDir(join(f.path, '..'), { mode: f.mode === 0o600 ? 0o700 : 0o755 });
     const own = { mode: f.mode, uid: 0, gid: f.gid ?? 0 };
     if (f.map) {
-      if (readText(f.path) === f.text && exists(mapDatabase(f.path, mapType))) continue;
-      buildMap(f.path, f.text, mapType, own.mode, postfixConfigDir);
+      const old = exists(mapDatabase(f.path, mapType)) ? readText(f.path) : null;
+      if (old === f.text) continue;
+      const diff = old === null ? null : smallDiff(old, f.text);
+      if (diff) updateMap(f.path, f.text, diff, mapType, own.mode, postfixConfigDir);
+      else buildMap(f.path, f.text, mapType, own.mode, postfixConfigDir);
     } else if (!writeAtomic(f.path, f.text, own)) {
       continue;
+    } else if (f.reloads === 'postfix') {
+      // Postfix tools wait (up to seconds) for a config file younger than a second to settle,
+      // in case an editor is still writing it; ours is complete the moment it is renamed.
+      backdate(f.path, 2);
     }
     changed.push(f.path);
     if (f.reloads) reload.add(f.reloads);
@@ -79,10 +87,69 @@ export function writeGenerated(files: GeneratedFile[], mapType: MapType, postfix
 function buildMap(path: string, text: string, mapType: MapType, mode: number, postfixConfigDir: string): void {
   const temp = join(path, '..', `.tmp-map-${process.pid}-${path.split('/').pop()}`);
   writeAtomic(temp, text, { mode, uid: 0, gid: 0 });
-  const r = run(['postmap', '-c', postfixConfigDir, `${mapType}:${temp}`]);
-  if (r.code !== 0) throw new MailError('daemon_error', `postmap failed for ${path}: ${(r.stderr || r.stdout).trim()}`);
+  postmap([`${mapType}:${temp}`], '', path, postfixConfigDir);
   rename(mapDatabase(temp, mapType), mapDatabase(path, mapType));
   rename(temp, path);
+}
+
+interface MapDiff {
+  /** keys to delete (removed, or whose value changed) */
+  remove: string[];
+  /** `key value` lines to insert */
+  add: string[];
+}
+
+/** A map change this small is applied to the live database instead of rebuilding it. */
+const INCREMENTAL_MAX = 64;
+
+/** Line diff of two sorted map sources; null when the change is too big to apply in place. */
+export function smallDiff(old: string, next: string): MapDiff | null {
+  // Only the region between the common first and last lines can differ: skip the rest without
+  // splitting 10 000 lines.
+  let head = 0;
+  const shorter = Math.min(old.length, next.length);
+  while (head < shorter && old.charCodeAt(head) === next.charCodeAt(head)) head++;
+  head = old.lastIndexOf('\n', head - 1) + 1;
+  let tail = 0;
+  while (tail < shorter - head && old.charCodeAt(old.length - 1 - tail) === next.charCodeAt(next.length - 1 - tail)) tail++;
+  // The common tail must start at a line start in both texts, so both regions are whole lines.
+  const lineStart = (text: string, at: number) => at === 0 || text.charCodeAt(at - 1) === 10;
+  while (tail > 0 && !(lineStart(old, old.length - tail) && lineStart(next, next.length - tail))) tail--;
+  const cut = (text: string) => text.slice(head, text.length - tail).split('\n').filter((l) => l !== '');
+  const a = cut(old);
+  const b = cut(next);
+  const removed: string[] = [];
+  const added: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (removed.length + added.length > INCREMENTAL_MAX) return null;
+    if (j >= b.length || (i < a.length && a[i]! < b[j]!)) removed.push(a[i++]!);
+    else if (i >= a.length || b[j]! < a[i]!) added.push(b[j++]!);
+    else (i++, j++);
+  }
+  const keyOf = (line: string) => line.slice(0, line.indexOf(' '));
+  return { remove: removed.map(keyOf), add: added };
+}
+
+/**
+ * postmap -d / -i on the live database (Postfix locks it; readers see the old or the new entry),
+ * then the source. A kill in between leaves a source that differs from what is rendered next
+ * time, so that run rebuilds the whole database.
+ */
+function updateMap(path: string, text: string, diff: MapDiff, mapType: MapType, mode: number, postfixConfigDir: string): void {
+  const table = `${mapType}:${path}`;
+  if (diff.remove.length) postmap(['-d', '-', table], diff.remove.join('\n') + '\n', path, postfixConfigDir);
+  if (diff.add.length) postmap(['-i', table], diff.add.join('\n') + '\n', path, postfixConfigDir);
+  writeAtomic(path, text, { mode, uid: 0, gid: 0 });
+}
+
+function postmap(args: string[], input: string, path: string, postfixConfigDir: string): void {
+  const r = run(['postmap', '-c', postfixConfigDir, ...args], { input });
+  // postmap -d exits 1 when a key was not there: that is the state we want.
+  if (r.code !== 0 && !(args[0] === '-d' && r.code === 1 && r.stderr.trim() === '')) {
+    throw new MailError('daemon_error', `postmap failed for ${path}: ${(r.stderr || r.stdout).trim()}`);
+  }
 }
 
 export function mapDatabase(source: string, mapType: MapType): string {

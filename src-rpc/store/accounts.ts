@@ -30,24 +30,35 @@ export function emptyAccounts(): Accounts {
  */
 export function parseUsers(text: string): Map<string, Mailbox> {
   const out = new Map<string, Mailbox>();
-  for (const line of text.split('\n')) {
+  // indexOf rather than split: this runs over every line on every call (10 000 users ≈ 1.5 MB).
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end);
+    start = end + 1;
     if (line === '' || line.startsWith('#')) continue;
-    const fields = line.split(':');
-    const email = fields[0]!.toLowerCase();
-    const hash = fields[1] ?? '';
-    const extra = fields.slice(7).join(':');
-    let quota: number | null = null;
-    for (const item of extra.split(' ')) {
-      if (item.startsWith(QUOTA_RULE)) quota = Number(item.slice(QUOTA_RULE.length).replace(/B$/, ''));
-    }
-    out.set(email, { email, hash, quota: Number.isFinite(quota) ? quota : null });
+    const emailEnd = line.indexOf(':');
+    const email = (emailEnd < 0 ? line : line.slice(0, emailEnd)).toLowerCase();
+    const hashEnd = emailEnd < 0 ? -1 : line.indexOf(':', emailEnd + 1);
+    const hash = emailEnd < 0 ? '' : line.slice(emailEnd + 1, hashEnd < 0 ? line.length : hashEnd);
+    const rule = hashEnd < 0 ? -1 : line.indexOf(QUOTA_RULE, hashEnd);
+    out.set(email, { email, hash, quota: rule < 0 ? null : quotaBytes(line.slice(rule + QUOTA_RULE.length)) });
   }
   return out;
 }
 
+/** Dovecot's storage value: bytes, or a number with a B/K/M/G/T (1024-based) suffix. */
+function quotaBytes(value: string): number | null {
+  const m = /^(\d+)([bkmgt]?)/i.exec(value);
+  return m ? Number(m[1]) * 1024 ** Math.max(0, 'bkmgt'.indexOf((m[2] || 'b').toLowerCase())) : null;
+}
+
 export function serializeUsers(mailboxes: Map<string, Mailbox>): string {
   let out = '';
-  for (const m of [...mailboxes.values()].sort(byEmail)) {
+  const all = [...mailboxes.values()];
+  if (all.some((m, i) => i > 0 && byEmail(all[i - 1]!, m) > 0)) all.sort(byEmail);
+  for (const m of all) {
     const extra = m.quota === null ? '' : `${QUOTA_FIELD}${quotaRule(m.quota)}`;
     out += `${m.email}:${m.hash}::::::${extra}\n`;
   }

@@ -13,6 +13,10 @@ const usersFile = (l: Layout) => join(l.configDir, 'users');
 const valiasFile = (l: Layout) => join(l.configDir, 'valias');
 const formatFile = (l: Layout) => join(l.configDir, 'format');
 
+export function loadMailboxes(l: Layout): Map<string, Mailbox> {
+  return parseUsers(readText(usersFile(l)) ?? '');
+}
+
 export function loadAccounts(l: Layout): Accounts {
   return {
     mailboxes: parseUsers(readText(usersFile(l)) ?? ''),

@@ -162,3 +162,9 @@ export function ensureVisibleChange(path: string, before: fs.Stats): void {
   const stamp = new Date((second(before) + 1) * 1000);
   fs.utimesSync(path, stamp, stamp);
 }
+
+/** Set a file's times `seconds` into the past. */
+export function backdate(path: string, seconds: number): void {
+  const t = new Date(Date.now() - seconds * 1000);
+  fs.utimesSync(path, t, t);
+}

@@ -13,7 +13,7 @@ import type { AliasView, MailboxView, RuntimeView } from '../../src-rpc/render/v
 import { renderPostfixMain } from '../../src-rpc/render/postfix-main.ts';
 import { renderPostfixMaster } from '../../src-rpc/render/postfix-master.ts';
 import { assertDovecotSupported, renderDovecot, userdbQuotaField } from '../../src-rpc/render/dovecot.ts';
-import { renderRelayPasswd, renderSenders, renderVdomains, renderVirtual, renderVmailbox } from '../../src-rpc/render/maps.ts';
+import { renderRelayPasswd, renderSenders, renderVdomains, renderVirtual, renderVmailbox, SENDERS_SELF } from '../../src-rpc/render/maps.ts';
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '..', 'golden', 'render');
 const UPDATE = process.env['UPDATE_GOLDEN'] === '1';
@@ -276,7 +276,7 @@ test('main.cf: relay credentials only with a relayhost, and only over TLS', () =
 test('main.cf: map type and quota policy follow the view and features', () => {
   const cdb = settingsOf(renderPostfixMain(A, view('/x', 'cdb'), { relayCredentials: false }));
   assert.is(cdb.get('virtual_mailbox_maps'), 'cdb:/x/config/vmailbox');
-  assert.is(cdb.get('smtpd_sender_login_maps'), 'cdb:/x/config/senders');
+  assert.is(cdb.get('smtpd_sender_login_maps'), 'cdb:/x/config/senders, regexp:/x/config/senders-self.regexp');
   assert.is(cdb.get('smtpd_recipient_restrictions'), 'reject_unlisted_recipient, check_policy_service unix:/x/run/dovecot/base/quota-status');
   const noQuota = settingsOf(renderPostfixMain(settings((x) => { x.features.quota = false; }), view(), { relayCredentials: false }));
   assert.is(noQuota.get('smtpd_recipient_restrictions'), 'reject_unlisted_recipient');
@@ -325,7 +325,7 @@ test('maps: catch-all does not swallow mailboxes; postmaster/abuse defaults; sen
   const vmap = new Map(lines.map((l) => l.split(' ') as [string, string]));
   assert.is(vmap.get('@example.org'), 'carol@example.org');
   assert.is(vmap.get('carol@example.org'), 'carol@example.org');
-  assert.is(vmap.get('bob@example.com'), 'bob@example.com', 'keys lowercase');
+  assert.is(vmap.get('bob@example.com'), undefined, 'no self entry where no catch-all can swallow the mailbox');
   assert.is(vmap.get('postmaster@example.com'), 'alice@example.com');
   assert.is(vmap.get('postmaster@example.org'), 'alice@example.com');
   assert.is(vmap.get('abuse@example.org'), 'alice@example.com');
@@ -334,13 +334,14 @@ test('maps: catch-all does not swallow mailboxes; postmaster/abuse defaults; sen
 
   // postmaster is a mailbox itself → not aliased; postmaster@primary never maps onto itself.
   const pmBox = renderVirtual(settings((s) => { s.main.postmaster = 'postmaster'; }), [{ email: 'postmaster@example.com', quota: null }], []);
-  assert.match(pmBox, /^postmaster@example\.com postmaster@example\.com$/m);
+  assert.not.match(pmBox, /^postmaster@example\.com /m);
   assert.match(pmBox, /^abuse@example\.org postmaster@example\.com$/m);
   const pmNone = renderVirtual(settings((s) => { s.main.postmaster = 'postmaster'; }), [], []);
   assert.not.match(pmNone, /^postmaster@example\.com /m);
 
   const senders = new Map(renderSenders(A, MAILBOXES, ALIASES).trimEnd().split('\n').map((l) => l.split(' ') as [string, string]));
-  assert.is(senders.get('alice@example.com'), 'alice@example.com');
+  assert.is(senders.get('alice@example.com'), undefined, 'mailboxes own themselves through SENDERS_SELF');
+  assert.is(SENDERS_SELF, '/^(.+)$/ ${1}\n');
   assert.is(senders.get('info@example.com'), 'alice@example.com,bob@example.com');
   assert.is(senders.get('sales@example.com'), 'alice@example.com', 'external targets do not own an alias');
   assert.is(senders.get('postmaster@example.org'), 'alice@example.com');
