@@ -3,6 +3,7 @@ import { parseArgs } from './args.ts';
 import { MailError } from './errors.ts';
 import { loadContext } from './context.ts';
 import { withWriteLock } from './write-lock.ts';
+import { join } from 'node:path';
 import { removeStaleTemps } from '../sys/fs.ts';
 import { methodByName } from './table.ts';
 import { startDetached, runForeground, runRecorded, type JobBody, type Progress } from '../jobs/run.ts';
@@ -34,7 +35,9 @@ export async function callMethod(name: string, rawArgs: unknown, door: Door): Pr
   if (m.access === 'read') return m.handler(args, loadContext());
   return withWriteLock(() => {
     const ctx = loadContext();
-    removeStaleTemps(ctx.layout.configDir);
+    // Temp files of a writer killed mid-way (rpcd's timeout): we hold the lock, none is in use.
+    const l = ctx.layout;
+    for (const dir of [l.configDir, l.postfixConfigDir, join(l.dovecotConfigFile, '..'), l.secretsDir, l.sslDir]) removeStaleTemps(dir);
     return m.handler(args, ctx);
   });
 }
