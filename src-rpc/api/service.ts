@@ -9,6 +9,8 @@ import { loadAccounts } from '../store/files.ts';
 import { mailDomains, mailHost } from '../config/settings.ts';
 import { withWriteLock } from './write-lock.ts';
 import { listJobs, pruneJobs } from '../jobs/store.ts';
+import { retireExpiredKeys } from '../dkim/rotate.ts';
+import { sslRenew } from '../ssl/certificates.ts';
 
 type Status = Awaited<ReturnType<typeof status>>;
 const statusText = (r: Status) =>
@@ -60,13 +62,19 @@ export const serviceMethods = [
   method({
     name: 'tick',
     access: 'write',
-    doc: 'Periodic work (cron): re-converge a running server, forget old jobs',
+    doc: 'Periodic work (cron): re-converge a running server, renew the certificate when due, retire DKIM keys past their grace period, forget old jobs',
     cli: ['tick'],
     args: {},
     handler: async (_a, ctx) => {
       const running = (await status(ctx)).running;
       const applied = running ? applyFull(ctx) : null;
-      return { converged: applied?.changed ?? [], jobsPruned: pruneJobs(7) };
+      // tick holds the write lock already; a failed renewal is reported, not fatal to the rest.
+      const certificate = await sslRenew(ctx, { scheduled: true, lock: async (fn) => fn() }).then(
+        (r) => ({ renewed: r.renewed, reason: r.reason }),
+        (e: unknown) => ({ renewed: false, error: e instanceof Error ? e.message : String(e) }),
+      );
+      const dkimRetired = await retireExpiredKeys(ctx);
+      return { converged: applied?.changed ?? [], certificate, dkimRetired, jobsPruned: pruneJobs(7) };
     },
   }),
   method({ name: 'status', access: 'read', doc: 'State of the daemons and their ports', cli: ['status'], args: {}, handler: (_a, ctx) => status(ctx), text: statusText }),

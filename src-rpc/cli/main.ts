@@ -62,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
     endProgress();
     const text = cmd.json || !cmd.method.text ? JSON.stringify(result) : cmd.method.text(result);
     if (text) process.stdout.write(`${text}\n`);
-    return 0;
+    return cmd.method.failed?.(result) ? 1 : 0;
   } catch (e) {
     endProgress();
     const reply = toErrorReply(e);

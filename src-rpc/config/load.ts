@@ -3,6 +3,7 @@
 import { parseUci, getOption, UciSyntaxError, type UciPackage } from './uci.ts';
 import * as v from './validate.ts';
 import { MailError } from '../api/errors.ts';
+import { dkimSelector, dkimAlgorithms, spfPolicy, publicAddress, serverAddress } from '../dns/validate.ts';
 import type { Settings, Ports, PortName } from './settings.ts';
 
 export const PORT_DEFAULTS: Ports = {
@@ -64,6 +65,8 @@ export function settingsFrom(uci: UciPackage): Settings {
       runtime: read('main', 'runtime', 'lxc', (f, x) => v.oneOf(f, x, ['lxc', 'host'] as const)),
       listen,
       relayhost: read('main', 'relayhost', '', (f, x) => (x === '' ? null : v.relayHost(f, x))),
+      publicIp: read('main', 'public_ip', '', (f, x) => (x === '' ? null : publicAddress(f, x, 4))),
+      publicIp6: read('main', 'public_ip6', '', (f, x) => (x === '' ? null : publicAddress(f, x, 6))),
     },
     ports,
     features: {
@@ -75,11 +78,17 @@ export function settingsFrom(uci: UciPackage): Settings {
       fail2ban: flag('features', 'fail2ban', '1'),
       quota: flag('features', 'quota', '1'),
       quotaDefault: read('features', 'quota_default', '0', v.size),
+      spamRemote: flag('features', 'spam_remote', '1'),
     },
     ssl: {
       type: read('ssl', 'type', 'letsencrypt', (f, x) => v.oneOf(f, x, ['letsencrypt', 'selfsigned', 'manual'] as const)),
       certPath: read('ssl', 'cert_path', `${dataPath}/ssl/fullchain.pem`, v.absolutePath),
       keyPath: read('ssl', 'key_path', `${dataPath}/ssl/privkey.pem`, v.absolutePath),
+      acmeDirectory: read('ssl', 'acme_directory', 'production', acmeDirectory),
+      acmeEmail: read('ssl', 'acme_email', `postmaster@${domain}`, v.emailAddress),
+      keyType: read('ssl', 'key_type', 'ec256', (f, x) => v.oneOf(f, x, ['ec256', 'ec384', 'rsa2048', 'rsa4096'] as const)),
+      renewDays: read('ssl', 'renew_days', '30', (f, x) => v.integer(f, x, 1, 89)),
+      extraNames: [...new Set(list('ssl', 'extra_name').map((d) => fieldError('ssl.extra_name', () => v.domainName('ssl.extra_name', d))))],
     },
     webmail: {
       enabled: flag('webmail', 'enabled', '1'),
@@ -91,7 +100,41 @@ export function settingsFrom(uci: UciPackage): Settings {
       backupPeers: list('mesh', 'backup_peers'),
       syncInterval: read('mesh', 'sync_interval', '3600', (f, x) => v.integer(f, x, 60, 7 * 86400)),
     },
+    dns: {
+      provider: read('dns', 'provider', 'manual', (f, x) => v.oneOf(f, x, ['manual', 'dnsctl', 'nsupdate'] as const)),
+      zones: [...new Set(list('dns', 'zone').map((z) => fieldError('dns.zone', () => v.domainName('dns.zone', z))))],
+      ttl: read('dns', 'ttl', '3600', (f, x) => v.integer(f, x, 60, 604800)),
+      server: read('dns', 'server', '', (f, x) => (x === '' ? null : serverAddress(f, x, true))),
+      resolver: read('dns', 'resolver', '', (f, x) => (x === '' ? null : serverAddress(f, x, false))),
+      wait: read('dns', 'wait', '120', (f, x) => v.integer(f, x, 1, 3600)),
+      spfPolicy: read('dns', 'spf_policy', '~all', spfPolicy),
+      dmarcPolicy: read('dns', 'dmarc_policy', 'none', (f, x) => v.oneOf(f, x, ['none', 'quarantine', 'reject'] as const)),
+      dmarcRua: read('dns', 'dmarc_rua', '', (f, x) => (x === '' ? null : v.emailAddress(f, x))),
+      dkimSelector: read('dns', 'dkim_selector', 'mail', dkimSelector),
+      dkimAlgorithms: read('dns', 'dkim_algorithms', 'rsa', dkimAlgorithms),
+      dkimGraceDays: read('dns', 'dkim_grace_days', '7', (f, x) => v.integer(f, x, 0, 365)),
+    },
   };
+}
+
+/** Let's Encrypt's directories by name; any other CA by its https URL. */
+export const ACME_DIRECTORIES = {
+  production: 'https://acme-v02.api.letsencrypt.org/directory',
+  staging: 'https://acme-staging-v02.api.letsencrypt.org/directory',
+} as const;
+
+function acmeDirectory(field: string, value: string): string {
+  if (value === 'production' || value === 'staging') return ACME_DIRECTORIES[value];
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {
+    // reported below
+  }
+  if (!url || url.protocol !== 'https:' || url.username || url.password || /[\s\0-\x1f]/.test(value) || value.length > 512) {
+    throw new v.ValidationError(field, "must be 'production', 'staging' or an https:// URL of an ACME directory");
+  }
+  return url.href;
 }
 
 function containerName(field: string, value: string): string {

@@ -3,6 +3,7 @@
 
 export type Runtime = 'lxc' | 'host';
 export type SslType = 'letsencrypt' | 'selfsigned' | 'manual';
+export type SslKeyType = 'ec256' | 'ec384' | 'rsa2048' | 'rsa4096';
 
 export interface Ports {
   smtp: number;
@@ -34,6 +35,10 @@ export interface Settings {
     listen: string[];
     /** Outbound smarthost as `[host]:port` or `host:port`; null = direct delivery. */
     relayhost: string | null;
+    /** Address published in DNS (A); null = ask the WAN interface (ubus). */
+    publicIp: string | null;
+    /** IPv6 address published in DNS (AAAA); null = the WAN6 interface's, or none. */
+    publicIp6: string | null;
   };
   ports: Ports;
   features: {
@@ -46,14 +51,51 @@ export interface Settings {
     quota: boolean;
     /** Default mailbox quota in bytes; 0 = unlimited. */
     quotaDefault: number;
+    /** Rspamd may fetch remote maps and ask rspamd.com's fuzzy servers. */
+    spamRemote: boolean;
   };
   ssl: {
     type: SslType;
     certPath: string;
     keyPath: string;
+    /** ACME directory URL (https); `production`/`staging` in UCI name Let's Encrypt's. */
+    acmeDirectory: string;
+    /** ACME account contact. */
+    acmeEmail: string;
+    /** Key of the certificate (the ACME account key is always ECDSA P-256). */
+    keyType: SslKeyType;
+    /** Renew when fewer days than this remain. */
+    renewDays: number;
+    /** More names on the certificate besides the mail host (ssl.extra_name list). */
+    extraNames: string[];
   };
   webmail: { enabled: boolean; container: string; port: number };
   mesh: { enabled: boolean; backupPeers: string[]; syncInterval: number };
+  dns: DnsSettings;
+}
+
+export type DnsProviderKind = 'manual' | 'dnsctl' | 'nsupdate';
+export type DkimAlgorithm = 'rsa' | 'ed25519';
+
+/** The `dns` section: how records are published, checked, and what they say. */
+export interface DnsSettings {
+  provider: DnsProviderKind;
+  /** Zones we publish into; empty = every mail domain is its own zone. */
+  zones: string[];
+  ttl: number;
+  /** nsupdate: the primary server, `host` or `host:port`; null = the zone's SOA MNAME. */
+  server: string | null;
+  /** Resolver for checks (`ip` or `ip:port`); null = the system's. */
+  resolver: string | null;
+  /** Seconds to wait until a written record is seen by the zone's servers. */
+  wait: number;
+  spfPolicy: string;
+  dmarcPolicy: 'none' | 'quarantine' | 'reject';
+  /** DMARC aggregate reports; null = postmaster@<each domain>. */
+  dmarcRua: string | null;
+  dkimSelector: string;
+  dkimAlgorithms: DkimAlgorithm[];
+  dkimGraceDays: number;
 }
 
 /** Fully qualified name of the mail host. */

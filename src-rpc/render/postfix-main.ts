@@ -19,6 +19,8 @@ export const MYNETWORKS = ['127.0.0.1/32', '[::1]/128'] as const;
 export interface PostfixMainOptions {
   /** data_path/secrets/relay_passwd exists (and is postmapped): authenticate to the relayhost. */
   relayCredentials: boolean;
+  /** The milter every message passes (Rspamd or OpenDKIM), e.g. `inet:127.0.0.1:11332`. */
+  milter?: string;
 }
 
 /** Postfix inet_interfaces for s.main.listen (IPv6 literals in brackets); empty → all. */
@@ -129,6 +131,18 @@ export function renderPostfixMain(s: Settings, v: RuntimeView, opts: PostfixMain
     outbound.push(kv('smtp_tls_security_level', 'may'));
   }
   section('outbound', outbound);
+
+  if (opts.milter) {
+    section('milter: spam filter and DKIM signing', [
+      kv('smtpd_milters', opts.milter),
+      // Locally submitted mail (sendmail, mailctl test) is signed too.
+      kv('non_smtpd_milters', '$smtpd_milters'),
+      kv('milter_protocol', '6'),
+      // Never let mail through unfiltered and unsigned: a milter that does not answer defers it.
+      kv('milter_default_action', 'tempfail'),
+      kv('milter_mail_macros', 'i {mail_addr} {client_addr} {client_name} {auth_type} {auth_authen} {auth_author}'),
+    ]);
+  }
 
   return out.join('\n').replace(/\n+$/, '\n');
 }

@@ -5,16 +5,18 @@ import { renderPostfixMain } from '../render/postfix-main.ts';
 import { renderPostfixMaster } from '../render/postfix-master.ts';
 import { renderDovecot } from '../render/dovecot.ts';
 import { renderVdomains, renderVmailbox, renderVirtual, renderSenders, renderRelayPasswd, SENDERS_SELF } from '../render/maps.ts';
-import { writeAtomic, readText, exists, ensureDir, rename, backdate } from '../sys/fs.ts';
+import { writeAtomic, readText, exists, ensureDir, rename, backdate, removeTree } from '../sys/fs.ts';
 import { systemGroupId } from '../sys/accounts.ts';
 import { run } from '../sys/spawn.ts';
 import { MailError } from '../api/errors.ts';
 import { readRelayCredentials } from './relay.ts';
+import { prepareSigning, milterAddress } from './signing.ts';
+import { SECRETS_DIR_MODE } from './layout.ts';
 import type { Accounts } from '../store/accounts.ts';
 import type { Context } from '../api/context.ts';
 import type { RuntimeView, MapType } from '../render/view.ts';
 
-export type Service = 'postfix' | 'dovecot';
+export type Service = 'postfix' | 'dovecot' | 'rspamd' | 'opendkim';
 
 interface GeneratedFile {
   path: string;
@@ -38,8 +40,10 @@ export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts): 
   const mailboxes = [...accounts.mailboxes.values()].map(({ email, quota }) => ({ email, quota }));
   const aliases = [...accounts.aliases].map(([alias, targets]) => ({ alias, targets }));
   const relay = s.main.relayhost ? readRelayCredentials(l) : null;
+  // DKIM keys and the milter's files (Rspamd or OpenDKIM); creates missing keys.
+  const signing = prepareSigning(s, l);
   const files: GeneratedFile[] = [
-    { path: join(l.postfixConfigDir, 'main.cf'), text: renderPostfixMain(s, view, { relayCredentials: relay !== null }), mode: 0o644, reloads: 'postfix' },
+    { path: join(l.postfixConfigDir, 'main.cf'), text: renderPostfixMain(s, view, { relayCredentials: relay !== null, milter: milterAddress(s) }), mode: 0o644, reloads: 'postfix' },
     { path: join(l.postfixConfigDir, 'master.cf'), text: renderPostfixMaster(s, view), mode: 0o644, reloads: 'postfix' },
     { path: l.dovecotConfigFile, text: renderDovecot(s, view), mode: 0o640, gid: systemGroupId('dovecot') ?? 0, reloads: 'dovecot' },
     { path: join(l.configDir, 'vdomains'), text: renderVdomains(s), mode: 0o644, map: true },
@@ -48,6 +52,7 @@ export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts): 
     { path: join(l.configDir, 'senders'), text: renderSenders(s, mailboxes, aliases), mode: 0o644, map: true },
     { path: join(l.configDir, 'senders-self.regexp'), text: SENDERS_SELF, mode: 0o644, reloads: 'postfix' },
   ];
+  for (const f of signing.files) files.push({ path: f.path, text: f.text, mode: 0o644, reloads: f.reloads });
   if (relay && s.main.relayhost) {
     files.push({ path: join(l.secretsDir, 'relay_passwd'), text: renderRelayPasswd(s.main.relayhost, relay.user, relay.password), mode: 0o600, map: true });
   }
@@ -59,10 +64,11 @@ export function writeGenerated(files: GeneratedFile[], mapType: MapType, postfix
   const changed: string[] = [];
   const reload = new Set<Service>();
   for (const f of files) {
-    ensureDir(join(f.path, '..'), { mode: f.mode === 0o600 ? 0o700 : 0o755 });
+    ensureDir(join(f.path, '..'), { mode: f.mode === 0o600 ? SECRETS_DIR_MODE : 0o755 });
     const own = { mode: f.mode, uid: 0, gid: f.gid ?? 0 };
     if (f.map) {
-      const old = exists(mapDatabase(f.path, mapType)) ? readText(f.path) : null;
+      // A pending source means an in-place update was killed half-way: trust nothing, rebuild.
+      const old = !exists(pendingSource(f.path)) && exists(mapDatabase(f.path, mapType)) ? readText(f.path) : null;
       if (old === f.text) continue;
       const diff = old === null ? null : smallDiff(old, f.text);
       if (diff) updateMap(f.path, f.text, diff, mapType, own.mode, postfixConfigDir);
@@ -81,15 +87,20 @@ export function writeGenerated(files: GeneratedFile[], mapType: MapType, postfix
 }
 
 /**
- * postmap a temp copy and rename the database into place before the source, so a kill at
- * any point leaves either the old pair or a source that differs and is rebuilt next time.
+ * postmap a temp copy and rename the database into place, then the source. The new source is
+ * first written as `<map>.next` and renamed over the source last: a kill before that leaves it,
+ * and the next run rebuilds rather than trusting a source that may not match the database.
+ * (Temp files are swept by the next write; the pending source must survive that sweep.)
  */
 function buildMap(path: string, text: string, mapType: MapType, mode: number, postfixConfigDir: string): void {
+  const pending = pendingSource(path);
   const temp = join(path, '..', `.tmp-map-${process.pid}-${path.split('/').pop()}`);
+  writeAtomic(pending, text, { mode, uid: 0, gid: 0 });
   writeAtomic(temp, text, { mode, uid: 0, gid: 0 });
   postmap([`${mapType}:${temp}`], '', path, postfixConfigDir);
   rename(mapDatabase(temp, mapType), mapDatabase(path, mapType));
-  rename(temp, path);
+  rename(pending, path);
+  removeTree(temp);
 }
 
 interface MapDiff {
@@ -134,14 +145,24 @@ export function smallDiff(old: string, next: string): MapDiff | null {
 
 /**
  * postmap -d / -i on the live database (Postfix locks it; readers see the old or the new entry),
- * then the source. A kill in between leaves a source that differs from what is rendered next
- * time, so that run rebuilds the whole database.
+ * then the source. The new source is first written as `<map>.next` and renamed over the source
+ * last: while it exists the database may hold any mix of old and new entries, and the next run
+ * rebuilds the whole database. (Comparing sources alone is not enough: after a kill between
+ * the database update and the source write, a later change back to the old accounts renders
+ * the old source again and would keep the half-updated database for good.)
  */
 function updateMap(path: string, text: string, diff: MapDiff, mapType: MapType, mode: number, postfixConfigDir: string): void {
   const table = `${mapType}:${path}`;
+  const pending = pendingSource(path);
+  writeAtomic(pending, text, { mode, uid: 0, gid: 0 });
   if (diff.remove.length) postmap(['-d', '-', table], diff.remove.join('\n') + '\n', path, postfixConfigDir);
   if (diff.add.length) postmap(['-i', table], diff.add.join('\n') + '\n', path, postfixConfigDir);
-  writeAtomic(path, text, { mode, uid: 0, gid: 0 });
+  rename(pending, path);
+}
+
+/** Present only while a map's database is being rebuilt or changed in place (buildMap, updateMap). */
+function pendingSource(path: string): string {
+  return `${path}.next`;
 }
 
 function postmap(args: string[], input: string, path: string, postfixConfigDir: string): void {

@@ -6,8 +6,9 @@ import { readText, ensureDir } from '../sys/fs.ts';
 import { run, runDetached, processAlive } from '../sys/spawn.ts';
 import { systemUserId } from '../sys/accounts.ts';
 import { MailError } from '../api/errors.ts';
-import { MAIL_UID, MAIL_GID, type Layout } from './layout.ts';
+import { MAIL_UID, MAIL_GID, SECRETS_DIR_MODE, type Layout } from './layout.ts';
 import type { Service } from './converge.ts';
+import { milterPid, wantedMilter, startMilter, stopMilter, reloadMilter, stopStaleInstances, type Milter } from './signing.ts';
 import type { RuntimeView, MapType } from '../render/view.ts';
 import type { Settings, PortName } from '../config/settings.ts';
 
@@ -49,7 +50,7 @@ export function prepareDirectories(l: Layout): void {
   ensureDir(l.configDir, { mode: 0o755, uid: 0, gid: 0 });
   ensureDir(l.mailDir, { mode: 0o700, uid: MAIL_UID, gid: MAIL_GID });
   ensureDir(l.sslDir, { mode: 0o755, uid: 0, gid: 0 });
-  ensureDir(l.secretsDir, { mode: 0o700, uid: 0, gid: 0 });
+  ensureDir(l.secretsDir, { mode: SECRETS_DIR_MODE, uid: 0, gid: 0 });
   ensureDir(l.stateDir, { mode: 0o755, uid: 0, gid: 0 });
   ensureDir(l.postfixQueueDir, { mode: 0o755, uid: 0, gid: 0 });
   ensureDir(l.postfixDataDir, { mode: 0o700, uid: postfixUid });
@@ -63,13 +64,34 @@ function pidFrom(file: string): number | null {
   return processAlive(pid) ? pid : null;
 }
 
-export function serviceStates(l: Layout): ServiceState[] {
+const MILTERS: Milter[] = ['rspamd', 'opendkim'];
+
+/** Dovecot and Postfix, then the milter the settings want (and any other milter still running). */
+export function serviceStates(l: Layout, s?: Settings): ServiceState[] {
   const postfix = pidFrom(join(l.postfixQueueDir, 'pid', 'master.pid'));
   const dovecot = pidFrom(join(l.dovecotBaseDir, 'master.pid'));
-  return [
+  const states: ServiceState[] = [
     { name: 'dovecot', running: dovecot !== null, pid: dovecot },
     { name: 'postfix', running: postfix !== null, pid: postfix },
   ];
+  for (const m of MILTERS) {
+    const wanted = s !== undefined && wantedMilter(s) === m;
+    const pid = milterPid(l, m, wanted ? s : undefined);
+    if (pid !== null || wanted) states.push({ name: m, running: pid !== null, pid });
+  }
+  return states;
+}
+
+/** The milter the settings want runs, no other does (when the mail server runs at all). */
+function reconcileMilters(l: Layout, s: Settings): Service[] {
+  const changed: Service[] = [];
+  const wanted = wantedMilter(s);
+  for (const m of MILTERS) {
+    if (m !== wanted && milterPid(l, m) !== null) (stopMilter(l, m), changed.push(m));
+  }
+  if (wanted === 'opendkim') stopStaleInstances(l, s);
+  if (wanted && milterPid(l, wanted, s) === null) (startMilter(l, wanted, s), changed.push(wanted));
+  return changed;
 }
 
 function checked(argv: string[], what: string): void {
@@ -77,13 +99,14 @@ function checked(argv: string[], what: string): void {
   if (r.code !== 0) throw new MailError('daemon_error', `${what} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ') || `exit ${r.code}`}`);
 }
 
-/** Dovecot first: Postfix hands mail to its LMTP socket and asks its auth socket. */
-export function startDaemons(l: Layout): void {
+/** Dovecot first: Postfix hands mail to its LMTP socket and asks its auth socket; then the milter. */
+export function startDaemons(l: Layout, s?: Settings): void {
   const [dovecot, postfix] = serviceStates(l);
   if (!dovecot!.running) {
     const r = runDetached(['dovecot', '-c', l.dovecotConfigFile], join(l.logDir, 'dovecot-start.log'));
     if (r.code !== 0) throw new MailError('daemon_error', `dovecot did not start: see ${join(l.logDir, 'dovecot.log')} (${readText(join(l.logDir, 'dovecot-start.log'))?.trim().split('\n').pop() ?? ''})`);
   }
+  if (s) reconcileMilters(l, s);
   if (!postfix!.running) {
     const r = runDetached(['postfix', '-c', l.postfixConfigDir, 'start'], join(l.logDir, 'postfix-start.log'));
     if (r.code !== 0) throw new MailError('daemon_error', `postfix did not start: ${readText(join(l.logDir, 'postfix-start.log'))?.trim().split('\n').slice(-2).join(' / ') ?? ''}`);
@@ -93,14 +116,22 @@ export function startDaemons(l: Layout): void {
 export function stopDaemons(l: Layout): void {
   const [dovecot, postfix] = serviceStates(l);
   if (postfix!.running) checked(['postfix', '-c', l.postfixConfigDir, 'stop'], 'postfix stop');
+  for (const m of MILTERS) stopMilter(l, m);
   if (dovecot!.running) checked(['dovecot', '-c', l.dovecotConfigFile, 'stop'], 'dovecot stop');
 }
 
-export function reloadDaemons(l: Layout, services: Service[]): Service[] {
+export function reloadDaemons(l: Layout, services: Service[], settings?: Settings): Service[] {
   const states = serviceStates(l);
   const reloaded: Service[] = [];
+  // A changed spam_filter/dkim switches milters while the server runs (started ones are fresh).
+  const switched = settings && states[1]!.running ? reconcileMilters(l, settings) : [];
+  reloaded.push(...switched);
   for (const s of services) {
-    if (!states.find((x) => x.name === s)?.running) continue;
+    if (!states.find((x) => x.name === s)?.running || switched.includes(s)) continue;
+    if (s === 'rspamd' || s === 'opendkim') {
+      if (settings && reloadMilter(l, s, settings)) reloaded.push(s);
+      continue;
+    }
     if (s === 'postfix') checked(['postfix', '-c', l.postfixConfigDir, 'reload'], 'postfix reload');
     else checked(['dovecot', '-c', l.dovecotConfigFile, 'reload'], 'dovecot reload');
     reloaded.push(s);

@@ -7,6 +7,11 @@ import type { Settings } from '../config/settings.ts';
 export const UCI_FILE = '/etc/config/mailserver';
 export const MAIL_UID = 5000;
 export const MAIL_GID = 5000;
+/**
+ * data_path/secrets: files inside are 0600; the directory is traversable (not listable) so the
+ * signing daemons, which are not root, can open their own DKIM keys in secrets/dkim/.
+ */
+export const SECRETS_DIR_MODE = 0o711;
 
 export interface Layout {
   uciFile: string;

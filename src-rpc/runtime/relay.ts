@@ -1,7 +1,7 @@
 // Relay credentials live as a 0600 file under data_path/secrets, never in UCI.
 import { join } from 'node:path';
 import { readText, writeAtomic, ensureDir, removeTree } from '../sys/fs.ts';
-import type { Layout } from './layout.ts';
+import { SECRETS_DIR_MODE, type Layout } from './layout.ts';
 
 const file = (l: Layout) => join(l.secretsDir, 'relay-credentials');
 
@@ -13,7 +13,7 @@ export function readRelayCredentials(l: Layout): { user: string; password: strin
 }
 
 export function writeRelayCredentials(l: Layout, user: string, password: string): void {
-  ensureDir(l.secretsDir, { mode: 0o700, uid: 0, gid: 0 });
+  ensureDir(l.secretsDir, { mode: SECRETS_DIR_MODE, uid: 0, gid: 0 });
   writeAtomic(file(l), `${user}\n${password}\n`, { mode: 0o600, uid: 0, gid: 0 });
 }
 

@@ -8,7 +8,7 @@ import { mailHost, postmasterAddress } from '../config/settings.ts';
 import { run } from '../sys/spawn.ts';
 import { learnFacts, knownFacts } from './facts.ts';
 import { ensureCertificate } from './certificate.ts';
-import { renderAll, writeGenerated, type ConvergeReport } from './converge.ts';
+import { renderAll, writeGenerated, type ConvergeReport, type Service } from './converge.ts';
 import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates } from './host.ts';
 import type { Accounts } from '../store/accounts.ts';
 import type { Context } from '../api/context.ts';
@@ -24,11 +24,19 @@ export function apply(ctx: Context, accounts: Accounts = loadAccounts(ctx.layout
   assertHostRuntime(ctx);
   assertCurrentFormat(ctx.layout);
   const report = writeGenerated(renderAll(ctx, hostView(ctx.layout, facts.mapType), accounts), facts.mapType, ctx.layout.postfixConfigDir);
-  return { ...report, reloaded: reloadDaemons(ctx.layout, report.reload) };
+  return { ...report, reloaded: reloadDaemons(ctx.layout, report.reload, ctx.settings) };
+}
+
+/** Reload running daemons (no restart): they re-read their configuration and certificate files. */
+export function reload(ctx: Context, services: Service[]): Service[] {
+  assertHostRuntime(ctx);
+  return reloadDaemons(ctx.layout, services);
 }
 
 export function applyFull(ctx: Context) {
   assertHostRuntime(ctx);
+  // Before anything touches the disk: preparing directories would re-own a legacy mail tree.
+  assertCurrentFormat(ctx.layout);
   const facts = learnFacts(ctx.layout);
   assertDovecotSupported(facts.dovecotVersion);
   prepareDirectories(ctx.layout);
@@ -44,7 +52,7 @@ function markFormatIfNew(ctx: Context): void {
 export async function start(ctx: Context) {
   const report = applyFull(ctx);
   const certificateCreated = ensureCertificate(ctx.layout, mailHost(ctx.settings));
-  startDaemons(ctx.layout);
+  startDaemons(ctx.layout, ctx.settings);
   return { ...(await status(ctx)), changed: report.changed, certificateCreated };
 }
 
@@ -55,7 +63,7 @@ export async function stop(ctx: Context) {
 }
 
 export async function status(ctx: Context) {
-  const services = serviceStates(ctx.layout);
+  const services = serviceStates(ctx.layout, ctx.settings);
   const running = services.every((s) => s.running);
   return {
     runtime: ctx.settings.main.runtime,

@@ -42,6 +42,9 @@ export interface TestConfig {
   postmaster?: string;
   ports?: Partial<Record<'smtp' | 'submission' | 'smtps' | 'imap' | 'imaps' | 'pop3' | 'pop3s' | 'sieve', number>>;
   quota?: boolean;
+  /** features.spam_filter / features.dkim; off unless asked, so foundation tests need no Rspamd. */
+  spamFilter?: boolean;
+  dkim?: boolean;
   extra?: string;
 }
 
@@ -68,6 +71,8 @@ ${Object.entries(ports).map(([k, v]) => `\toption ${k} '${v}'`).join('\n')}
 config features 'features'
 \toption quota '${c.quota === false ? 0 : 1}'
 \toption quota_default '0'
+\toption spam_filter '${c.spamFilter ? 1 : 0}'
+\toption dkim '${c.dkim ? 1 : 0}'
 ${c.extra ?? ''}
 `,
   );

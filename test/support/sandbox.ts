@@ -16,10 +16,11 @@ export interface Sandbox {
 /**
  * Create a temporary directory under /tmp (not $TMPDIR: it may sit in a path the
  * daemon users cannot reach) to use as MAILSERVER_ROOT. It is 0755 so daemons that
- * drop privileges (postfix, dovecot users) can traverse it.
+ * drop privileges (postfix, dovecot users) can traverse it. OpenDKIM refuses keys below a
+ * world-writable directory such as /tmp: tests that run it pass another `parent` (/run).
  */
-export function makeSandbox(prefix = 'mailserver-test-'): Sandbox {
-  const root = mkdtempSync(join('/tmp', prefix));
+export function makeSandbox(prefix = 'mailserver-test-', parent = '/tmp'): Sandbox {
+  const root = mkdtempSync(join(parent, prefix));
   chmodSync(root, 0o755);
   let done = false;
   return {

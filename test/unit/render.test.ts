@@ -33,15 +33,21 @@ function settings(patch: (s: Settings) => void = () => {}): Settings {
       runtime: 'host',
       listen: [],
       relayhost: null,
+      publicIp: null,
+      publicIp6: null,
     },
     ports: { smtp: 25, submission: 587, smtps: 465, imap: 143, imaps: 993, pop3: 110, pop3s: 995, sieve: 4190 },
     features: {
       spamFilter: true, virusScan: false, dkim: true, spf: true, dmarc: true, fail2ban: true,
-      quota: true, quotaDefault: 1073741824,
+      quota: true, quotaDefault: 1073741824, spamRemote: true,
     },
-    ssl: { type: 'letsencrypt', certPath: '', keyPath: '' },
+    ssl: { type: 'letsencrypt', certPath: '', keyPath: '', acmeDirectory: 'https://acme-v02.api.letsencrypt.org/directory', acmeEmail: 'postmaster@example.com', keyType: 'ec256', renewDays: 30, extraNames: [] },
     webmail: { enabled: true, container: 'secubox-webmail', port: 8026 },
     mesh: { enabled: false, backupPeers: [], syncInterval: 3600 },
+    dns: {
+      provider: 'manual', zones: [], ttl: 3600, server: null, resolver: null, wait: 120, spfPolicy: '~all',
+      dmarcPolicy: 'none', dmarcRua: null, dkimSelector: 'mail', dkimAlgorithms: ['rsa'], dkimGraceDays: 7,
+    },
   };
   patch(s);
   return s;

@@ -1,0 +1,243 @@
+// The milter daemons of the host runtime: Rspamd (features.spam_filter=1: scoring, SPF/DMARC
+// checks, DKIM signing) or OpenDKIM (spam_filter=0, dkim=1: signing only). Their files, their
+// users, and start / stop / reload / state, beside Postfix and Dovecot in host.ts.
+import { join } from 'node:path';
+import { readText, ensureDir, writeAtomic, statOrNull } from '../sys/fs.ts';
+import { runDetached, processAlive, signal } from '../sys/spawn.ts';
+import { systemUserId, systemGroupId } from '../sys/accounts.ts';
+import { systemNameservers } from '../sys/dns.ts';
+import { hostPath } from '../sys/paths.ts';
+import { MailError } from '../api/errors.ts';
+import { renderRspamd, RSPAMD_MILTER, type SigningKey } from '../render/rspamd.ts';
+import { renderOpendkim, opendkimName, OPENDKIM_HOST, OPENDKIM_PORTS, type OpendkimInstance } from '../render/opendkim.ts';
+import { ensureDkimKeys, handKeysTo, privateKeyPath, rspamdKeyPath, dkimSecretsDir, type DkimKey } from '../dkim/keys.ts';
+import { splitServer } from '../dns/validate.ts';
+import type { Layout } from './layout.ts';
+import type { Settings } from '../config/settings.ts';
+
+export type Milter = 'rspamd' | 'opendkim';
+
+/** The package's own Rspamd configuration (ours is layered over it as LOCAL_CONFDIR). */
+export const RSPAMD_CONFDIR = '/etc/rspamd';
+
+export interface SigningPaths {
+  rspamdConfigDir: string;
+  rspamdDbDir: string;
+  rspamdRunDir: string;
+  rspamdLog: string;
+  opendkimConfigDir: string;
+  opendkimRunDir: string;
+}
+
+const OPENDKIM_INSTANCES: OpendkimInstance[] = ['rsa', 'ed25519'];
+
+/** The OpenDKIM processes the settings need: one per DKIM algorithm. */
+export function opendkimInstances(s: Settings): OpendkimInstance[] {
+  return OPENDKIM_INSTANCES.filter((i) => s.dns.dkimAlgorithms.includes(i));
+}
+
+export function signingPaths(l: Layout): SigningPaths {
+  const opendkimRunDir = hostPath('/var/run/mailserver/opendkim');
+  return {
+    rspamdConfigDir: join(l.configDir, 'rspamd'),
+    rspamdDbDir: join(l.stateDir, 'rspamd'),
+    rspamdRunDir: hostPath('/var/run/mailserver/rspamd'),
+    rspamdLog: join(l.logDir, 'rspamd.log'),
+    opendkimConfigDir: join(l.configDir, 'opendkim'),
+    opendkimRunDir,
+  };
+}
+
+/** Which milter the settings want, if any. */
+export function wantedMilter(s: Settings): Milter | null {
+  if (s.features.spamFilter) return 'rspamd';
+  if (s.features.dkim) return 'opendkim';
+  return null;
+}
+
+/** Postfix's smtpd_milters value for the settings. */
+export function milterAddress(s: Settings): string | undefined {
+  const m = wantedMilter(s);
+  if (m === 'rspamd') return `inet:${RSPAMD_MILTER.host}:${RSPAMD_MILTER.port}`;
+  if (m === 'opendkim') return opendkimInstances(s).map((i) => `inet:${OPENDKIM_HOST}:${OPENDKIM_PORTS[i]}`).join(', ');
+  return undefined;
+}
+
+/** Debian's user is _rspamd, OpenWrt's and upstream's rspamd. */
+function rspamdUser(): { name: string; uid: number; gid: number } | null {
+  for (const name of ['_rspamd', 'rspamd']) {
+    const uid = systemUserId(name);
+    if (uid !== null) return { name, uid, gid: systemGroupId(name) ?? uid };
+  }
+  return null;
+}
+
+function opendkimUser(): { name: string; uid: number; gid: number } | null {
+  const uid = systemUserId('opendkim');
+  return uid === null ? null : { name: 'opendkim', uid, gid: systemGroupId('opendkim') ?? uid };
+}
+
+function signerOf(m: Milter | null, required = true) {
+  if (m === 'rspamd') {
+    const u = rspamdUser();
+    if (!u && required) throw new MailError('unsupported', 'features.spam_filter is on but Rspamd is not installed (no _rspamd/rspamd user): install rspamd or set features.spam_filter=0');
+    return u;
+  }
+  if (m === 'opendkim') {
+    const u = opendkimUser();
+    if (!u && required) throw new MailError('unsupported', 'features.dkim is on but OpenDKIM is not installed (no opendkim user): install opendkim or set features.dkim=0');
+    return u;
+  }
+  return null;
+}
+
+export interface SigningFile {
+  path: string;
+  text: string;
+  reloads: Milter;
+}
+
+/**
+ * Keys exist and belong to the signer; the milter's configuration files to write. Called by
+ * apply, inside the write lock.
+ */
+export function prepareSigning(s: Settings, l: Layout): { files: SigningFile[]; keys: DkimKey[] } {
+  const milter = wantedMilter(s);
+  // Rendering works without the daemon installed; starting it says what is missing.
+  const signer = signerOf(milter, false);
+  const { keys } = ensureDkimKeys(s, l);
+  handKeysTo(l, keys, signer && s.features.dkim ? signer : null, milter === 'rspamd');
+  const active = s.features.dkim ? keys.filter((k) => k.state === 'active') : [];
+  const p = signingPaths(l);
+  const files: SigningFile[] = [];
+  if (milter === 'rspamd') {
+    const signing: SigningKey[] = active.map((k) => ({ ...pick(k), path: k.algorithm === 'ed25519' ? rspamdKeyPath(l, k) : privateKeyPath(l, k) }));
+    const nameservers = (s.dns.resolver ? [splitServer(s.dns.resolver)] : systemNameservers()).map((n) => (n.host.includes(':') ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`));
+    for (const [name, text] of Object.entries(renderRspamd(s, { logFile: p.rspamdLog, nameservers, keys: signing }))) {
+      files.push({ path: join(p.rspamdConfigDir, name), text, reloads: 'rspamd' });
+    }
+  } else if (milter === 'opendkim') {
+    const signing: SigningKey[] = active.map((k) => ({ ...pick(k), path: privateKeyPath(l, k) }));
+    for (const [name, text] of Object.entries(renderOpendkim({ configDir: p.opendkimConfigDir, runDir: p.opendkimRunDir, user: signer?.name ?? 'opendkim', instances: opendkimInstances(s), keys: signing }))) {
+      files.push({ path: join(p.opendkimConfigDir, name), text, reloads: 'opendkim' });
+    }
+  }
+  return { files, keys };
+}
+
+const pick = (k: DkimKey) => ({ domain: k.domain, selector: k.selector, algorithm: k.algorithm });
+
+// ---- processes ----
+
+function pidOf(file: string): number | null {
+  const pid = Number((readText(file) ?? '').trim());
+  return processAlive(pid) ? pid : null;
+}
+
+const opendkimPid = (l: Layout, i: OpendkimInstance) => pidOf(join(signingPaths(l).opendkimRunDir, opendkimName(i, 'opendkim', 'pid')));
+
+/**
+ * Rspamd's master; for OpenDKIM with settings, the first instance when every instance the
+ * settings need runs (else null), without settings any instance still running.
+ */
+export function milterPid(l: Layout, m: Milter, s?: Settings): number | null {
+  if (m === 'rspamd') return pidOf(join(signingPaths(l).rspamdRunDir, 'rspamd.pid'));
+  if (s) {
+    const pids = opendkimInstances(s).map((i) => opendkimPid(l, i));
+    return pids.every((x) => x !== null) ? pids[0] ?? null : null;
+  }
+  return OPENDKIM_INSTANCES.map((i) => opendkimPid(l, i)).find((x) => x !== null) ?? null;
+}
+
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+export function startMilter(l: Layout, m: Milter, s: Settings): void {
+  if (milterPid(l, m, s) !== null) return;
+  const p = signingPaths(l);
+  const user = signerOf(m)!;
+  if (m === 'rspamd') {
+    ensureDir(p.rspamdDbDir, { mode: 0o750, uid: user.uid, gid: user.gid });
+    ensureDir(p.rspamdRunDir, { mode: 0o755, uid: user.uid, gid: user.gid });
+    if (!statOrNull(p.rspamdLog)) writeAtomic(p.rspamdLog, '', { mode: 0o640, uid: user.uid, gid: user.gid });
+    const argv = [
+      'rspamd', '-c', join(RSPAMD_CONFDIR, 'rspamd.conf'), '-u', user.name, '-g', user.name,
+      '--var', `LOCAL_CONFDIR=${p.rspamdConfigDir}`, '--var', `DBDIR=${p.rspamdDbDir}`,
+      '--var', `RUNDIR=${p.rspamdRunDir}`, '--var', `LOGDIR=${join(p.rspamdLog, '..')}`,
+    ];
+    const r = runDetached(argv, join(l.logDir, 'rspamd-start.log'));
+    if (r.code !== 0) throw new MailError('daemon_error', `rspamd did not start: ${lastLines(join(l.logDir, 'rspamd-start.log'))} (see ${p.rspamdLog})`);
+  } else {
+    const unsafe = writableAncestor(dkimSecretsDir(l));
+    if (unsafe) throw new MailError('unsupported', `OpenDKIM refuses keys below a directory others can write to (${unsafe}): put data_path somewhere safe`);
+    ensureDir(p.opendkimRunDir, { mode: 0o755, uid: user.uid, gid: user.gid });
+    for (const i of opendkimInstances(s)) {
+      if (opendkimPid(l, i) !== null) continue;
+      const r = runDetached(['opendkim', '-x', join(p.opendkimConfigDir, opendkimName(i, 'opendkim', 'conf'))], join(l.logDir, 'opendkim-start.log'));
+      if (r.code !== 0) throw new MailError('daemon_error', `opendkim (${i}) did not start: ${lastLines(join(l.logDir, 'opendkim-start.log'))}`);
+    }
+  }
+  // Both fork; the pid file shows up once the daemon is past its configuration.
+  for (let i = 0; i < 100 && milterPid(l, m, s) === null; i++) sleep(100);
+  if (milterPid(l, m, s) === null) {
+    const log = m === 'rspamd' ? p.rspamdLog : join(l.logDir, 'opendkim-start.log');
+    throw new MailError('daemon_error', `${m} did not stay up: ${lastLines(log)}`);
+  }
+}
+
+/** OpenDKIM instances of an algorithm the settings no longer sign with. */
+export function stopStaleInstances(l: Layout, s: Settings): void {
+  for (const i of OPENDKIM_INSTANCES) {
+    const pid = opendkimInstances(s).includes(i) ? null : opendkimPid(l, i);
+    if (pid === null) continue;
+    signal(pid, 'SIGTERM');
+    for (let n = 0; n < 100 && processAlive(pid); n++) sleep(100);
+  }
+}
+
+export function stopMilter(l: Layout, m: Milter): void {
+  const pids = m === 'rspamd' ? [milterPid(l, m)] : OPENDKIM_INSTANCES.map((i) => opendkimPid(l, i));
+  for (const pid of pids) {
+    if (pid === null) continue;
+    signal(pid, 'SIGTERM');
+    for (let i = 0; i < 100 && processAlive(pid); i++) sleep(100);
+    if (processAlive(pid)) signal(pid, 'SIGKILL');
+  }
+}
+
+/** Rspamd re-reads its configuration on SIGHUP; OpenDKIM is restarted (it starts in a moment). */
+export function reloadMilter(l: Layout, m: Milter, s: Settings): boolean {
+  const pid = milterPid(l, m);
+  if (pid === null) return false;
+  if (m === 'rspamd') {
+    // Rspamd answers SIGHUP by starting workers with the new configuration, then ending the old
+    // ones; until then mail still meets the old configuration (the old DKIM selectors).
+    const old = childPids(pid);
+    signal(pid, 'SIGHUP');
+    for (let i = 0; i < 300 && childPids(pid).some((c) => old.includes(c)); i++) sleep(100);
+  } else {
+    stopMilter(l, m);
+    startMilter(l, m, s);
+  }
+  return true;
+}
+
+/** The first directory above `path` that group or others may write to (OpenDKIM's RequireSafeKeys). */
+function writableAncestor(path: string): string | null {
+  for (let dir = join(path, '..'); ; dir = join(dir, '..')) {
+    const st = statOrNull(dir);
+    if (st && (st.mode & 0o022) !== 0) return dir;
+    if (dir === '/') return null;
+  }
+}
+
+/** Worker processes of a daemon (Linux /proc). */
+function childPids(pid: number): number[] {
+  return (readText(`/proc/${pid}/task/${pid}/children`) ?? '').trim().split(/\s+/).filter((x) => x !== '').map(Number);
+}
+
+function lastLines(file: string): string {
+  return (readText(file) ?? '').trim().split('\n').slice(-3).join(' / ');
+}
+

@@ -1,0 +1,35 @@
+// Key generation for DKIM (node:crypto stays in sys/). Private keys leave here as PKCS#8 PEM;
+// public keys in the form DKIM records carry them (RFC 6376 / RFC 8463).
+import { generateKeyPairSync, createPrivateKey, createPublicKey } from 'node:crypto';
+
+export type KeyAlgorithm = 'rsa' | 'ed25519';
+
+export interface KeyPair {
+  /** PKCS#8 PEM. */
+  privatePem: string;
+  /** The record's p=: base64 SubjectPublicKeyInfo (rsa) or the raw 32-byte key (ed25519). */
+  publicKey: string;
+}
+
+export function generateDkimKey(algorithm: KeyAlgorithm, rsaBits = 2048): KeyPair {
+  const { privateKey } = algorithm === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: rsaBits }) : generateKeyPairSync('ed25519');
+  const privatePem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  return { privatePem, publicKey: dkimPublicKey(privatePem) };
+}
+
+/** p= for a private key in PEM. */
+export function dkimPublicKey(privatePem: string): string {
+  const pub = createPublicKey(createPrivateKey(privatePem));
+  const der = pub.export({ type: 'spki', format: 'der' });
+  // An Ed25519 SubjectPublicKeyInfo is a 12-byte header and the 32-byte key (RFC 8410).
+  return (pub.asymmetricKeyType === 'ed25519' ? der.subarray(der.length - 32) : der).toString('base64');
+}
+
+/** Rspamd's own Ed25519 key file format: base64 of seed ‖ public key (libsodium's 64-byte secret key). */
+export function rspamdEd25519Key(privatePem: string): string {
+  const key = createPrivateKey(privatePem);
+  const der = key.export({ type: 'pkcs8', format: 'der' });
+  const seed = der.subarray(der.length - 32);
+  const pub = createPublicKey(key).export({ type: 'spki', format: 'der' });
+  return `${Buffer.concat([seed, pub.subarray(pub.length - 32)]).toString('base64')}\n`;
+}

@@ -1,0 +1,40 @@
+// Symbolic links, replaced atomically: a new link is made under a temp name and renamed over the
+// old one, so a reader sees the old target or the new one, never neither.
+import * as fs from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export function readLink(path: string): string | null {
+  try {
+    return fs.readlinkSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EINVAL') return null;
+    throw e;
+  }
+}
+
+/** Point `path` at `target` (relative to path's directory); returns false when it already does. */
+export function replaceSymlink(target: string, path: string): boolean {
+  if (readLink(path) === target) return false;
+  const dir = dirname(path);
+  // Same ".tmp-" mark as sys/fs.ts writeAtomic, so removeStaleTemps cleans up after a kill.
+  const temp = join(dir, `.tmp-${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}`);
+  fs.symlinkSync(target, temp);
+  fs.renameSync(temp, path);
+  const fd = fs.openSync(dir, 'r');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return true;
+}
+
+export function isSymlink(path: string): boolean {
+  try {
+    return fs.lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}

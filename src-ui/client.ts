@@ -1,0 +1,123 @@
+// The typed door to luci.mailserver: every call goes through LuCI's own rpc.declare (JSON-RPC
+// on /ubus with the session LuCI holds), so session handling, batching and the session-expired
+// dialog stay LuCI's. Method names and arguments are typed from the method table
+// (gen/methods.ts), results from types.ts.
+import { METHODS, type MethodArgs, type MethodName } from './gen/methods.ts';
+import type { ErrorReply, JobStarted, Result } from './types.ts';
+
+type Declared = (...args: unknown[]) => Promise<unknown>;
+
+/** The part of LuCI's `rpc` class the page uses. */
+export interface LuciRpc {
+  declare(options: { object: string; method: string; params?: string[]; expect?: Record<string, unknown> }): Declared;
+}
+
+/** The part of LuCI's `L` the page uses. */
+export interface LuciL {
+  env: { resource_version?: string; sessionid?: string; [key: string]: unknown };
+  resource(...parts: string[]): string;
+  /** LuCI ≥ 21.02: false when the menu node's ACL groups are granted read-only, null without access. */
+  hasViewPermission?: () => boolean | null;
+}
+
+export type ErrorKind = 'backend' | 'denied' | 'session' | 'network' | 'ubus';
+
+/** A failed call, in words for a person; `field` names the argument at fault. */
+export class CallError extends Error {
+  constructor(
+    message: string,
+    readonly kind: ErrorKind,
+    readonly code?: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+let rpc: LuciRpc | undefined;
+const declared = new Map<string, Declared>();
+
+export function useRpc(r: LuciRpc): void {
+  rpc = r;
+  declared.clear();
+}
+
+// ubus status codes (libubus) a reply may carry instead of data.
+const UBUS_STATUS: Record<number, string> = {
+  1: 'invalid command',
+  2: 'invalid argument',
+  3: 'method not found: the mail server package on the router is older than this page',
+  4: 'not found',
+  5: 'the mail server sent no answer',
+  6: 'Permission denied',
+  7: 'the mail server took too long to answer',
+  8: 'not supported',
+  9: 'unknown error',
+  10: 'connection to the mail server failed',
+};
+
+/** Turn whatever LuCI's rpc rejected with into words. */
+export function fromRejection(e: unknown): CallError {
+  if (e instanceof CallError) return e;
+  const err = e as { name?: string; message?: string } | undefined;
+  const text = String(err?.message ?? e);
+  const first = text.split('\n')[0]!.trim();
+  if (err?.name === 'SessionError') return new CallError('Session expired: log in again', 'session');
+  // LuCI: "RPC call to luci.mailserver/user_add failed with error -32002: Access denied" + a stack line.
+  if (/error -32002\b/.test(text) || /^Access denied/i.test(first)) return new CallError('Permission denied', 'denied');
+  const http = /HTTP error (\d+)/.exec(first);
+  if (http) return new CallError(`the router answered HTTP ${http[1]}`, 'network');
+  if (err?.name === 'TimeoutError' || /timed? ?out/i.test(first)) return new CallError('no answer from the router in time', 'network');
+  if (err?.name === 'NetworkError' || e instanceof TypeError) return new CallError('could not reach the router', 'network');
+  return new CallError(first.replace(/^RPC call to \S+ failed with /, '') || 'unknown error', 'ubus');
+}
+
+function declaredFor(name: MethodName): Declared {
+  if (!rpc) throw new CallError('the page was not mounted by LuCI', 'network');
+  let fn = declared.get(name);
+  if (!fn) {
+    fn = rpc.declare({ object: 'luci.mailserver', method: name, params: [...METHODS[name].args] });
+    declared.set(name, fn);
+  }
+  return fn;
+}
+
+/** Call one method; resolves with its reply, rejects with a CallError (backend errors included). */
+export async function call<N extends MethodName>(name: N, args?: MethodArgs[N]): Promise<Result<N>> {
+  const fn = declaredFor(name);
+  const values = METHODS[name].args.map((a: string) => (args as Record<string, unknown> | undefined)?.[a]);
+  let reply: unknown;
+  try {
+    reply = await fn(...values);
+  } catch (e) {
+    throw fromRejection(e);
+  }
+  if (typeof reply === 'number') throw new CallError(UBUS_STATUS[reply] ?? `ubus status ${reply}`, reply === 6 ? 'denied' : 'ubus');
+  if (reply === null || typeof reply !== 'object') throw new CallError('the mail server sent no answer', 'ubus');
+  const r = reply as Partial<ErrorReply>;
+  if (typeof r.error === 'string') {
+    throw new CallError(r.code === 'permission_denied' ? 'Permission denied' : r.error, r.code === 'permission_denied' ? 'denied' : 'backend', r.code, r.field || undefined);
+  }
+  return reply as Result<N>;
+}
+
+export function isJobStarted(x: unknown): x is JobStarted {
+  return typeof (x as JobStarted | null)?.job === 'string';
+}
+
+/**
+ * May this session change things? LuCI's own answer when it has one (L.hasViewPermission(),
+ * from the menu entry's ACL dependency, costs no call); otherwise ask rpcd whether the session
+ * may call a write method. Either way the backend still refuses what the ACL forbids.
+ */
+export async function detectWrite(L: LuciL): Promise<boolean> {
+  const v = typeof L.hasViewPermission === 'function' ? L.hasViewPermission() : undefined;
+  if (typeof v === 'boolean') return v;
+  if (!rpc) return false;
+  try {
+    const access = rpc.declare({ object: 'session', method: 'access', params: ['scope', 'object', 'function'], expect: { access: false } });
+    return (await access('ubus', 'luci.mailserver', 'user_add')) === true;
+  } catch {
+    return false;
+  }
+}

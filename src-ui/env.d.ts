@@ -1,0 +1,2 @@
+// Vite turns `import './app.css'` into app.css next to app.js.
+declare module '*.css';

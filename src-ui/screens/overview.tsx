@@ -1,0 +1,183 @@
+// Overview: everything from one `overview` call; DNS health on demand (dns_check).
+import { useEffect } from 'preact/hooks';
+import { useSignal } from '@preact/signals';
+import { call, isJobStarted } from '../client.ts';
+import { canWrite, jobs, loadOverview, openTab, overview, overviewError, overviewLoading, trackJob } from '../state.ts';
+import { bytes, count } from '../format.ts';
+import { Btn, Confirm, Done, ErrorText, KeyValues, Loading, Section, useAction } from '../ui.tsx';
+import type { CertificateSummary, CheckReport, Status } from '../types.ts';
+
+export function CertificateDays({ c }: { c: CertificateSummary }) {
+  const cls = c.daysLeft < 0 ? 'important ms-bad' : c.daysLeft <= 14 ? 'warning' : 'success';
+  return <span class={`label ${cls}`}>{c.daysLeft < 0 ? `expired ${-c.daysLeft} days ago` : count(c.daysLeft, 'day') + ' left'}</span>;
+}
+
+function ServiceControls({ s }: { s: Status }) {
+  const act = useAction();
+  const which = useSignal('');
+  const confirmStop = useSignal(false);
+  const run = (name: string, fn: () => Promise<Status>, done: string) => {
+    which.value = name;
+    confirmStop.value = false;
+    return act.run(async () => {
+      const st = await fn();
+      if (overview.value) overview.value = { ...overview.value, service: st };
+      return done;
+    });
+  };
+  const install = () => {
+    which.value = 'install';
+    return act.run(async () => {
+      const r = await call('install');
+      if (isJobStarted(r)) trackJob(r);
+      return 'Install started: see the progress bar above.';
+    });
+  };
+  const busy = (name: string) => act.busy.value && which.value === name;
+  const installing = jobs.value.some((j) => j.kind === 'install' && j.state === 'running');
+  return (
+    <>
+      {!s.running && <Btn kind="positive" label="Start" busy={busy('start')} disabled={act.busy.value} onClick={() => run('start', () => call('start'), 'Started.')} />}
+      {s.running && <Btn kind="negative" label="Stop" busy={busy('stop')} disabled={act.busy.value} onClick={() => (confirmStop.value = true)} />}
+      <Btn kind="action" label="Restart" busy={busy('restart')} disabled={act.busy.value} onClick={() => run('restart', () => call('restart'), 'Restarted.')} />
+      <Btn
+        kind="action"
+        label="Install / repair"
+        busy={busy('install')}
+        disabled={installing || act.busy.value}
+        title={installing ? 'An install is running: see its progress above' : 'Check the daemons and prepare data, certificate and configuration'}
+        onClick={install}
+      />
+      <ErrorText error={act.error.value} />
+      <Done text={act.done.value} />
+      {confirmStop.value && (
+        <Confirm
+          question="Stop Postfix and Dovecot? Nobody can read or send mail until you start them again; other servers keep mail for you meanwhile."
+          confirmLabel="Stop the mail server"
+          onConfirm={() => void run('stop', () => call('stop'), 'Stopped.')}
+          onCancel={() => (confirmStop.value = false)}
+        />
+      )}
+    </>
+  );
+}
+
+function DnsHealth() {
+  const act = useAction();
+  const report = useSignal<CheckReport | null>(null);
+  const check = () =>
+    act.run(async () => {
+      report.value = await call('dns_check');
+    });
+  const r = report.value;
+  const bad = r ? r.records.length - r.counts.ok : 0;
+  return (
+    <Section title="DNS health">
+      <div class="ms-buttons">
+        {r ? (
+          <span class={`label ${r.ok ? 'success' : 'warning'}`} data-dns={r.ok ? 'ok' : 'bad'}>
+            {r.ok ? `all ${count(r.records.length, 'record')} as expected` : `${count(bad, 'record')} of ${r.records.length} not as expected`}
+          </span>
+        ) : (
+          !act.error.value && <span>Not checked yet.</span>
+        )}
+        <Btn kind="action" label="Check DNS" busy={act.busy.value} onClick={check} />
+        {r && !r.ok && (
+          <a href="#dns" onClick={(e) => (e.preventDefault(), openTab('dns'))}>
+            Details on the DNS tab
+          </a>
+        )}
+        <ErrorText error={act.error.value} />
+      </div>
+    </Section>
+  );
+}
+
+export function OverviewScreen() {
+  useEffect(() => void loadOverview(), []);
+  const o = overview.value;
+  if (!o) return overviewError.value ? <ErrorText error={overviewError.value} block /> : <Loading />;
+  const s = o.service;
+  const disk = o.disk;
+  const used = disk ? disk.totalBytes - disk.freeBytes : 0;
+  const pct = disk && disk.totalBytes ? Math.round((used / disk.totalBytes) * 100) : 0;
+  const running = jobs.value.filter((j) => j.state === 'running').length;
+  return (
+    <>
+      <Section title={`Mail server ${o.host}`}>
+        <KeyValues
+          rows={[
+            ['State', <span class={`label ${s.running ? 'success' : 'warning'}`} data-state={s.running ? 'running' : 'stopped'}>{s.running ? 'running' : 'stopped'}</span>],
+            ['Daemons', s.services.map((d) => `${d.name} ${d.running ? `running (pid ${d.pid})` : 'stopped'}`).join(', ')],
+            ['Runtime', `${s.runtime}${s.enabled ? '' : ' (not started at boot)'}`],
+            ['Jobs', running ? `${count(running, 'job')} running (progress above)` : 'none running'],
+          ]}
+        />
+        <div class="ms-buttons">
+          {canWrite.value && <ServiceControls s={s} />}
+          <Btn kind="neutral" label="Refresh" busy={overviewLoading.value} onClick={() => void loadOverview()} />
+          <ErrorText error={overviewError.value} />
+        </div>
+      </Section>
+      <Section title="Ports">
+        {s.ports.length ? (
+          <table class="table cbi-section-table ms-ports">
+            <tr class="tr table-titles">
+              <th class="th">Service</th>
+              <th class="th">Port</th>
+              <th class="th">State</th>
+            </tr>
+            {s.ports.map((p) => (
+              <tr class="tr" key={p.name} data-port={p.name}>
+                <td class="td" data-title="Service">{p.name}</td>
+                <td class="td" data-title="Port">{p.port}</td>
+                <td class="td" data-title="State">
+                  <span class={`label ${p.open ? 'success' : 'warning'}`}>{p.open ? 'open' : 'closed'}</span>
+                </td>
+              </tr>
+            ))}
+          </table>
+        ) : (
+          <p>Ports are checked while the server runs.</p>
+        )}
+      </Section>
+      <Section title="Mail">
+        <KeyValues
+          rows={[
+            ['Mailboxes', <a href="#mailboxes" onClick={(e) => (e.preventDefault(), openTab('mailboxes'))}>{o.counts.mailboxes.toLocaleString('en-US')}</a>],
+            ['Aliases', <a href="#aliases" onClick={(e) => (e.preventDefault(), openTab('aliases'))}>{o.counts.aliases.toLocaleString('en-US')}</a>],
+            ['Domains', <a href="#domains" onClick={(e) => (e.preventDefault(), openTab('domains'))}>{o.counts.domains}</a>],
+            ['Queue', o.queue ? count(o.queue, 'message') + ' waiting' : 'empty'],
+            [
+              'Disk',
+              disk ? (
+                <>
+                  {`${bytes(used)} of ${bytes(disk.totalBytes)} used (${pct}%), ${bytes(disk.freeBytes)} free`}
+                  <div class="cbi-progressbar ms-disk" role="meter" aria-label="disk use" aria-valuenow={pct} aria-valuemin={0} aria-valuemax={100}>
+                    <div style={{ width: `${pct}%` }} />
+                  </div>
+                </>
+              ) : (
+                'unknown'
+              ),
+            ],
+          ]}
+        />
+      </Section>
+      <Section title="Certificate">
+        {o.certificate ? (
+          <KeyValues
+            rows={[
+              ['Valid for', o.certificate.names.join(', ') || o.certificate.subject],
+              ['Expires', <CertificateDays c={o.certificate} />],
+              ['Issuer', o.certificate.selfSigned ? 'self-signed (mail clients will warn; see the TLS tab)' : o.certificate.issuer],
+            ]}
+          />
+        ) : (
+          <p>No certificate yet: one is made when the server first starts.</p>
+        )}
+      </Section>
+      <DnsHealth />
+    </>
+  );
+}

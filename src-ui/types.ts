@@ -1,0 +1,120 @@
+// What each method answers, as the page reads it. Shapes come from the backend's own types
+// wherever it exports them (type-only imports: nothing of src-rpc reaches the bundle), so a
+// change there breaks `tsc` here. Argument types come from gen/methods.ts (the table).
+import type { Job } from '../src-rpc/jobs/store.ts';
+import type { CertificateSummary } from '../src-rpc/runtime/inspect.ts';
+import type { Page } from '../src-rpc/api/paging.ts';
+import type { ErrorReply } from '../src-rpc/api/errors.ts';
+import type { status } from '../src-rpc/runtime/service.ts';
+import type { ExpectedRecord } from '../src-rpc/dns/records.ts';
+import type { CheckReport, CheckRow } from '../src-rpc/dns/check.ts';
+import type { StatusResult as SslStatus } from '../src-rpc/ssl/certificates.ts';
+import type { MethodName } from './gen/methods.ts';
+
+export type { Job, CertificateSummary, Page, ErrorReply, ExpectedRecord, CheckReport, CheckRow, SslStatus };
+export type Status = Awaited<ReturnType<typeof status>>;
+export type JobWithLog = Job & { log: string[] };
+/** What a job method (install, later ssl_setup, mesh_backup, ...) answers through rpcd. */
+export interface JobStarted {
+  job: string;
+  kind: string;
+  state: Job['state'];
+}
+
+export interface Overview {
+  host: string;
+  service: Status;
+  counts: { mailboxes: number; aliases: number; domains: number };
+  queue: number;
+  disk: { freeBytes: number; totalBytes: number } | null;
+  certificate: CertificateSummary | null;
+  jobs: Job[];
+}
+
+export interface Mailbox {
+  email: string;
+  /** Bytes; null = features.quota_default; 0 = unlimited. */
+  quota: number | null;
+}
+export interface Alias {
+  alias: string;
+  targets: string[];
+}
+export interface Domain {
+  domain: string;
+  primary: boolean;
+  mailboxes: number;
+  aliases: number;
+}
+export interface Mesh {
+  enabled: boolean;
+  peers: string[];
+  syncInterval: unknown;
+}
+export interface Relay {
+  relayhost: string | null;
+  user: string | null;
+}
+
+export interface DnsRecords {
+  format: string;
+  records: ExpectedRecord[];
+  /** Why some records cannot be right yet (no public address, no DKIM key, ...). */
+  problems: string[];
+  /** All records as zone-file lines. */
+  zone: string;
+}
+
+/** dkim_show (its handler's inline return type, mirrored here). */
+export interface DkimKey {
+  domain: string;
+  selector: string;
+  algorithm: string;
+  state: 'active' | 'pending' | 'retiring';
+  created: string;
+  removeAfter: string | null;
+  record: { name: string; type: string; value: string };
+}
+export interface DkimShow {
+  enabled: boolean;
+  signer: string | null;
+  keys: DkimKey[];
+}
+
+/** Success replies of the methods the page calls; every other method is typed `object`. */
+export interface KnownResults {
+  overview: Overview;
+  status: Status;
+  start: Status;
+  stop: Status;
+  restart: Status;
+  install: JobStarted;
+  logs: { lines: string[] };
+  user_list: Page<Mailbox>;
+  user_add: Mailbox;
+  user_del: { email: string; purged: boolean; aliasesChanged: string[] };
+  user_passwd: { email: string };
+  user_quota: Mailbox;
+  alias_list: Page<Alias>;
+  alias_add: Alias;
+  alias_del: Alias;
+  domain_list: { items: Domain[] };
+  domain_add: { domain: string };
+  domain_del: { domain: string };
+  relay_show: Relay;
+  relay_set: Relay;
+  relay_clear: Relay;
+  mesh_peers: Mesh;
+  mesh_add_peer: Mesh;
+  mesh_remove_peer: Mesh;
+  mesh_enable: Mesh;
+  mesh_disable: Mesh;
+  dns_records: DnsRecords;
+  dns_check: CheckReport;
+  dkim_show: DkimShow;
+  ssl_status: SslStatus;
+  job_status: JobWithLog;
+  job_list: Page<Job>;
+}
+
+export type Result<N extends MethodName> = N extends keyof KnownResults ? KnownResults[N] : Record<string, unknown>;
