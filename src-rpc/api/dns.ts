@@ -7,6 +7,7 @@ import { withWriteLock } from './write-lock.ts';
 import { expectedRecords, formatTable, formatZone, dkimRecordValue } from '../dns/records.ts';
 import { publicAddresses } from '../dns/addresses.ts';
 import { checkDns, checkText } from '../dns/check.ts';
+import { recordDnsHealth } from '../dns/health.ts';
 import { dnsSetup, setupText } from '../dns/setup.ts';
 import { writeTsigKey, readTsigKey } from '../dns/providers.ts';
 import { TSIG_ALGORITHMS, tsigName, tsigSecret } from '../dns/validate.ts';
@@ -40,8 +41,11 @@ export const dnsMethods = [
       const records = expectedRecords(ctx.settings, addresses, keys);
       return { format, records, problems, zone: formatZone(records) };
     },
+    // json stays one parseable document, problems included; the other forms list them after.
     text: (r) =>
-      [r.format === 'json' ? JSON.stringify(r.records) : r.format === 'zone' ? r.zone : formatTable(r.records), ...r.problems.map((p) => `problem: ${p}`)].join('\n'),
+      r.format === 'json'
+        ? JSON.stringify({ records: r.records, problems: r.problems })
+        : [r.format === 'zone' ? r.zone : formatTable(r.records), ...r.problems.map((p) => `problem: ${p}`)].join('\n'),
     failed: (r) => r.problems.length > 0,
   }),
   method({
@@ -66,7 +70,12 @@ export const dnsMethods = [
     doc: 'Compare published DNS records with the expected ones (exit 1 when any is wrong)',
     cli: ['dns-check'],
     args: {},
-    handler: (_a, ctx) => checkDns(ctx.settings, ctx.layout),
+    handler: async (_a, ctx) => {
+      const report = await checkDns(ctx.settings, ctx.layout);
+      // The Overview shows the last check's summary: a check from anywhere refreshes it.
+      recordDnsHealth(ctx.layout, report);
+      return report;
+    },
     text: checkText,
     failed: (r) => !r.ok,
   }),
