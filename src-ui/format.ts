@@ -1,4 +1,5 @@
 // Words and numbers for people: sizes, counts, dates, password strength.
+import type { Overview } from './types.ts';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
 
@@ -14,6 +15,21 @@ export function bytes(n: number): string {
 /** A mailbox quota as user_list reports it: null = the default, 0 = unlimited. */
 export function quota(q: number | null): string {
   return q === null ? 'default' : q === 0 ? 'unlimited' : bytes(q);
+}
+
+/** The server's quota settings (overview.quota): what "default" means. */
+type QuotaSettings = Overview['quota'];
+
+/** The limit a mailbox lives under: 0 = none, null = not known (the settings are not loaded). */
+export function quotaLimit(q: number | null, server: QuotaSettings | undefined): number | null {
+  if (!server) return q;
+  if (!server.enabled) return 0;
+  return q ?? server.default;
+}
+
+/** What an empty quota field means, for the form's hint. */
+export function defaultQuota(server: QuotaSettings | undefined): string {
+  return server ? `server default (${server.default ? bytes(server.default) : 'unlimited'})` : "the server's default";
 }
 
 /** A size as the backend takes it back: 2G rather than 2147483648. */

@@ -3,7 +3,7 @@
 import { render, type JSX } from 'preact';
 import './app.css';
 import { detectWrite, useRpc, type LuciL, type LuciRpc } from './client.ts';
-import { canWrite, findRunningJobs, openTab, tab, type TabId } from './state.ts';
+import { canWrite, findRunningJobs, openTab, READS_OVERVIEW, tab, type TabId } from './state.ts';
 import { JobBars } from './jobs.tsx';
 import { ReadOnlyNote } from './ui.tsx';
 import { OverviewScreen } from './screens/overview.tsx';
@@ -68,8 +68,8 @@ export function mount(el: HTMLElement, { rpc, L }: { rpc: LuciRpc; L: LuciL }): 
   render(<App ready={false} />, el);
   void detectWrite(L).then((write) => {
     canWrite.value = write;
-    // The Overview finds running jobs itself (overview.jobs); other tabs ask job_list once.
-    if (tab.value !== 'overview') void findRunningJobs();
+    // Tabs that load the overview find running jobs in it (overview.jobs); others ask job_list once.
+    if (!READS_OVERVIEW.includes(tab.value)) void findRunningJobs();
     render(<App ready />, el);
   });
 }

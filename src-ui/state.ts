@@ -22,7 +22,10 @@ export function openTab(id: TabId): void {
 /** Set once at mount: write controls are shown only when true. */
 export const canWrite = signal(false);
 
-// --- overview (Overview and TLS screens) ---------------------------------------------------
+// --- overview (Overview, Mailboxes and TLS screens) ------------------------------------------
+
+/** Tabs that load the overview when they open: Mailboxes for the quota settings, TLS for the certificate. */
+export const READS_OVERVIEW: readonly TabId[] = ['overview', 'mailboxes', 'tls'];
 
 export const overview = signal<Overview | null>(null);
 export const overviewError = signal<CallError | null>(null);

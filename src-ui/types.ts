@@ -9,9 +9,10 @@ import type { status } from '../src-rpc/runtime/service.ts';
 import type { ExpectedRecord } from '../src-rpc/dns/records.ts';
 import type { CheckReport, CheckRow } from '../src-rpc/dns/check.ts';
 import type { StatusResult as SslStatus } from '../src-rpc/ssl/certificates.ts';
+import type { DnsHealth } from '../src-rpc/dns/health.ts';
 import type { MethodName } from './gen/methods.ts';
 
-export type { Job, CertificateSummary, Page, ErrorReply, ExpectedRecord, CheckReport, CheckRow, SslStatus };
+export type { Job, CertificateSummary, Page, ErrorReply, ExpectedRecord, CheckReport, CheckRow, SslStatus, DnsHealth };
 export type Status = Awaited<ReturnType<typeof status>>;
 export type JobWithLog = Job & { log: string[] };
 /** What a job method (install, later ssl_setup, mesh_backup, ...) answers through rpcd. */
@@ -28,6 +29,10 @@ export interface Overview {
   queue: number;
   disk: { freeBytes: number; totalBytes: number } | null;
   certificate: CertificateSummary | null;
+  /** features.quota and features.quota_default (bytes; 0 = unlimited). */
+  quota: { enabled: boolean; default: number };
+  /** The last DNS check's summary; null = never checked. */
+  dns: DnsHealth | null;
   jobs: Job[];
 }
 
@@ -35,6 +40,10 @@ export interface Mailbox {
   email: string;
   /** Bytes; null = features.quota_default; 0 = unlimited. */
   quota: number | null;
+}
+/** A user_list item: a mailbox and the bytes of its stored mail (null: not counted). */
+export interface MailboxListed extends Mailbox {
+  usage: number | null;
 }
 export interface Alias {
   alias: string;
@@ -90,7 +99,7 @@ export interface KnownResults {
   restart: Status;
   install: JobStarted;
   logs: { lines: string[] };
-  user_list: Page<Mailbox>;
+  user_list: Page<MailboxListed>;
   user_add: Mailbox;
   user_del: { email: string; purged: boolean; aliasesChanged: string[] };
   user_passwd: { email: string };

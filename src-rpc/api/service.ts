@@ -11,6 +11,8 @@ import { withWriteLock } from './write-lock.ts';
 import { listJobs, pruneJobs } from '../jobs/store.ts';
 import { retireExpiredKeys } from '../dkim/rotate.ts';
 import { sslRenew } from '../ssl/certificates.ts';
+import { checkDns } from '../dns/check.ts';
+import { loadDnsHealth, recordDnsHealth } from '../dns/health.ts';
 
 type Status = Awaited<ReturnType<typeof status>>;
 const statusText = (r: Status) =>
@@ -24,7 +26,7 @@ export const serviceMethods = [
   method({
     name: 'overview',
     access: 'read',
-    doc: "The page's first screen in one call: service, ports, counts, queue, disk, certificate, jobs",
+    doc: "The page's first screen in one call: service, ports, counts, queue, disk, certificate, quotas, last DNS check, jobs",
     cli: ['overview'],
     args: {},
     handler: async (_a, ctx) => {
@@ -36,6 +38,10 @@ export const serviceMethods = [
         queue: queueSize(ctx.layout),
         disk: diskSpace(ctx.layout),
         certificate: certificateSummary(ctx.layout),
+        // What "empty = the server's default" means in the add-mailbox form (bytes; 0 = unlimited).
+        quota: { enabled: ctx.settings.features.quota, default: ctx.settings.features.quotaDefault },
+        // The last DNS check (dns_check or tick), never a new one: lookups can take seconds.
+        dns: loadDnsHealth(ctx.layout),
         jobs: listJobs().filter((j) => j.state === 'running'),
       };
     },
@@ -62,7 +68,7 @@ export const serviceMethods = [
   method({
     name: 'tick',
     access: 'write',
-    doc: 'Periodic work (cron): re-converge a running server, renew the certificate when due, retire DKIM keys past their grace period, forget old jobs',
+    doc: 'Periodic work (cron): re-converge a running server, renew the certificate when due, retire DKIM keys past their grace period, check DNS for drift, forget old jobs',
     cli: ['tick'],
     args: {},
     handler: async (_a, ctx) => {
@@ -74,7 +80,12 @@ export const serviceMethods = [
         (e: unknown) => ({ renewed: false, error: e instanceof Error ? e.message : String(e) }),
       );
       const dkimRetired = await retireExpiredKeys(ctx);
-      return { converged: applied?.changed ?? [], certificate, dkimRetired, jobsPruned: pruneJobs(7) };
+      // Last, so it sees what the retirement removed; the summary is what the Overview shows.
+      const dns = await checkDns(ctx.settings, ctx.layout).then(
+        (r) => recordDnsHealth(ctx.layout, r),
+        (e: unknown) => ({ error: e instanceof Error ? e.message : String(e) }),
+      );
+      return { converged: applied?.changed ?? [], certificate, dkimRetired, dns, jobsPruned: pruneJobs(7) };
     },
   }),
   method({ name: 'status', access: 'read', doc: 'State of the daemons and their ports', cli: ['status'], args: {}, handler: (_a, ctx) => status(ctx), text: statusText }),

@@ -201,6 +201,17 @@ export function formatSize(bytes: number): string {
   return String(bytes);
 }
 
+/** A size for people, as `du -h` prints it: 0, 512, 1.2K, 35M, 2.0G. */
+export function roughSize(bytes: number): string {
+  let u = 0;
+  let n = bytes;
+  while (n >= 1024 && u < UNITS.length - 1) {
+    n /= 1024;
+    u++;
+  }
+  return u === 0 ? String(n) : `${n < 10 ? n.toFixed(1) : Math.round(n)}${UNITS[u]}`;
+}
+
 // ---- network ----
 
 export function ipAddress(field: string, v: unknown): string {

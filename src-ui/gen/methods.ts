@@ -59,7 +59,7 @@ export type MethodName = keyof typeof METHODS;
 
 /** Arguments of each method, typed from the table (required ones are not optional). */
 export interface MethodArgs {
-  /** The page's first screen in one call: service, ports, counts, queue, disk, certificate, jobs */
+  /** The page's first screen in one call: service, ports, counts, queue, disk, certificate, quotas, last DNS check, jobs */
   overview: Record<string, never>;
   /** Check the daemons are installed and prepare data, certificate and configuration */
   install: Record<string, never>;
@@ -68,7 +68,7 @@ export interface MethodArgs {
     /** recipient */
     to: string;
   };
-  /** Periodic work (cron): re-converge a running server, renew the certificate when due, retire DKIM keys past their grace period, forget old jobs */
+  /** Periodic work (cron): re-converge a running server, renew the certificate when due, retire DKIM keys past their grace period, check DNS for drift, forget old jobs */
   tick: Record<string, never>;
   /** State of the daemons and their ports */
   status: Record<string, never>;

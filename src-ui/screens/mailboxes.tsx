@@ -1,12 +1,14 @@
-// Mailboxes: one page of user_list at a time (search runs on the router), add with password
-// confirmation and a strength hint, change password, quota, delete after naming the address.
+// Mailboxes: one page of user_list at a time (search runs on the router) with each mailbox's
+// stored mail against its quota, add with password confirmation and a strength hint, change
+// password, quota, delete after naming the address. What "default" quota means comes from
+// overview.quota.
 import { useEffect } from 'preact/hooks';
 import { useSignal } from '@preact/signals';
 import { call, CallError } from '../client.ts';
-import { canWrite } from '../state.ts';
-import { quota as quotaText, sizeArg, strength } from '../format.ts';
+import { canWrite, loadOverview, overview } from '../state.ts';
+import { bytes, defaultQuota, quota as quotaText, quotaLimit, sizeArg, strength } from '../format.ts';
 import { Btn, Confirm, Done, ErrorText, Field, fieldError, formLevel, Loading, Pager, Section, useAction } from '../ui.tsx';
-import type { Mailbox, Page } from '../types.ts';
+import type { MailboxListed, Page } from '../types.ts';
 
 export const PAGE_SIZE = 25;
 
@@ -21,6 +23,29 @@ function StrengthHint({ pw }: { pw: string }) {
     </span>
   );
 }
+
+/** "1.2 MiB of 2 GiB" over a bar, or "1.2 MiB (unlimited)"; the quota alone when usage was not counted. */
+function Usage({ m }: { m: MailboxListed }) {
+  const server = overview.value?.quota;
+  const limit = quotaLimit(m.quota, server);
+  if (m.usage === null) return <>{quotaText(m.quota)}</>;
+  const used = bytes(m.usage);
+  if (limit === null) return <>{`${used} (default quota)`}</>;
+  if (limit === 0) return <>{`${used} (${server?.enabled === false ? 'quotas off' : 'unlimited'})`}</>;
+  const pct = Math.min(100, Math.round((m.usage / limit) * 100));
+  return (
+    <>
+      {`${used} of ${bytes(limit)}`}
+      <div class="cbi-progressbar ms-usage" role="meter" aria-label={`mail stored by ${m.email}`} aria-valuenow={pct} aria-valuemin={0} aria-valuemax={100}>
+        <div style={{ width: `${pct}%` }} />
+      </div>
+    </>
+  );
+}
+
+/** overview.quota.enabled, assumed on until the overview arrives (the backend refuses anyway). */
+const quotasOn = () => overview.value?.quota.enabled !== false;
+const QUOTA_HINT = 'e.g. 2G or 500M; 0 = unlimited';
 
 /** Password + confirmation; returns the error to show, or null when they agree. */
 function checkPasswords(pw: string, confirm: string): CallError | null {
@@ -52,7 +77,7 @@ function AddMailbox({ onAdded }: { onAdded: (email: string) => void }) {
         <Field label="Address" name="email" value={email} error={err} placeholder="name@example.com" inputMode="email" required />
         <Field label="Password" name="password" type="password" value={pw} error={err} autocomplete="new-password" hint={<StrengthHint pw={pw.value} />} required />
         <Field label="Confirm password" name="confirm" type="password" value={confirm} error={err} autocomplete="new-password" required />
-        <Field label="Quota" name="quota" value={quota} error={err} placeholder="default" hint="e.g. 2G or 500M; 0 = unlimited; empty = the server's default" />
+        {quotasOn() && <Field label="Quota" name="quota" value={quota} error={err} placeholder="default" hint={`${QUOTA_HINT}; empty = ${defaultQuota(overview.value?.quota)}`} />}
         <div class="cbi-value ms-actions">
           <div class="cbi-value-field">
             <Btn type="submit" kind="positive" label="Add mailbox" busy={act.busy.value} />
@@ -67,7 +92,7 @@ function AddMailbox({ onAdded }: { onAdded: (email: string) => void }) {
 
 type Mode = 'none' | 'passwd' | 'quota' | 'delete';
 
-function MailboxRow({ m, onChanged }: { m: Mailbox; onChanged: () => void }) {
+function MailboxRow({ m, onChanged }: { m: MailboxListed; onChanged: () => void }) {
   const mode = useSignal<Mode>('none');
   const pw = useSignal('');
   const confirm = useSignal('');
@@ -110,14 +135,14 @@ function MailboxRow({ m, onChanged }: { m: Mailbox; onChanged: () => void }) {
         <td class="td ms-addr" data-title="Address">
           {m.email}
         </td>
-        <td class="td" data-title="Quota">
-          {quotaText(m.quota)}
+        <td class="td" data-title="Used / quota" data-usage={m.usage ?? undefined} title={m.quota === null ? 'quota: the server default' : undefined}>
+          <Usage m={m} />
         </td>
         <td class="td cbi-section-actions">
           {canWrite.value && (
             <div>
               <Btn kind="action" label="Password" onClick={() => open('passwd')} />
-              <Btn kind="action" label="Quota" onClick={() => open('quota')} />
+              {quotasOn() && <Btn kind="action" label="Quota" onClick={() => open('quota')} />}
               <Btn kind="negative" label="Delete" onClick={() => open('delete')} />
             </div>
           )}
@@ -153,7 +178,7 @@ function MailboxRow({ m, onChanged }: { m: Mailbox; onChanged: () => void }) {
                     <Field label="Confirm password" name="confirm" type="password" value={confirm} error={err} autocomplete="new-password" />
                   </>
                 ) : (
-                  <Field label={`Quota of ${m.email}`} name="quota" value={q} error={err} placeholder="default" hint="e.g. 2G or 500M; 0 = unlimited; empty = the server's default" />
+                  <Field label={`Quota of ${m.email}`} name="quota" value={q} error={err} placeholder="default" hint={`${QUOTA_HINT}; empty = ${defaultQuota(overview.value?.quota)}`} />
                 )}
                 <div class="cbi-value ms-actions">
                   <div class="cbi-value-field">
@@ -175,7 +200,7 @@ export function MailboxesScreen() {
   const typed = useSignal('');
   const search = useSignal('');
   const offset = useSignal(0);
-  const page = useSignal<Page<Mailbox> | null>(null);
+  const page = useSignal<Page<MailboxListed> | null>(null);
   const error = useSignal<CallError | null>(null);
   const loading = useSignal(false);
   const load = async () => {
@@ -190,6 +215,10 @@ export function MailboxesScreen() {
     }
   };
   useEffect(() => void load(), [offset.value, search.value]);
+  // The quota settings; the overview also carries the running jobs, so this tab skips job_list.
+  useEffect(() => {
+    if (!overview.value) void loadOverview();
+  }, []);
   const p = page.value;
   return (
     <>
@@ -224,7 +253,7 @@ export function MailboxesScreen() {
           <table class="table cbi-section-table ms-list" data-total={p.total}>
             <tr class="tr table-titles">
               <th class="th">Address</th>
-              <th class="th">Quota</th>
+              <th class="th">Used / quota</th>
               <th class="th cbi-section-actions" />
             </tr>
             {p.items.map((m) => (

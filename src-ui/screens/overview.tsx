@@ -1,11 +1,12 @@
-// Overview: everything from one `overview` call; DNS health on demand (dns_check).
+// Overview: everything from one `overview` call, DNS health included (the summary of the last
+// check, by tick or dns_check); "Check DNS" runs one now.
 import { useEffect } from 'preact/hooks';
 import { useSignal } from '@preact/signals';
 import { call, isJobStarted } from '../client.ts';
 import { canWrite, jobs, loadOverview, openTab, overview, overviewError, overviewLoading, trackJob } from '../state.ts';
-import { bytes, count } from '../format.ts';
+import { bytes, count, date } from '../format.ts';
 import { Btn, Confirm, Done, ErrorText, KeyValues, Loading, Section, useAction } from '../ui.tsx';
-import type { CertificateSummary, CheckReport, Status } from '../types.ts';
+import type { CertificateSummary, DnsHealth as Health, Status } from '../types.ts';
 
 export function CertificateDays({ c }: { c: CertificateSummary }) {
   const cls = c.daysLeft < 0 ? 'important ms-bad' : c.daysLeft <= 14 ? 'warning' : 'success';
@@ -62,33 +63,50 @@ function ServiceControls({ s }: { s: Status }) {
   );
 }
 
-function DnsHealth() {
+const DNS_STATE: Record<Health['problems'][number]['state'], string> = { missing: 'missing', different: 'different', error: 'no answer' };
+
+function DnsHealth({ h }: { h: Health | null }) {
   const act = useAction();
-  const report = useSignal<CheckReport | null>(null);
+  // dns_check stores its summary; the overview then shows it as tick's would be shown.
   const check = () =>
     act.run(async () => {
-      report.value = await call('dns_check');
+      await call('dns_check');
+      await loadOverview();
     });
-  const r = report.value;
-  const bad = r ? r.records.length - r.counts.ok : 0;
+  const bad = h ? h.problems.length : 0;
   return (
     <Section title="DNS health">
       <div class="ms-buttons">
-        {r ? (
-          <span class={`label ${r.ok ? 'success' : 'warning'}`} data-dns={r.ok ? 'ok' : 'bad'}>
-            {r.ok ? `all ${count(r.records.length, 'record')} as expected` : `${count(bad, 'record')} of ${r.records.length} not as expected`}
-          </span>
+        {h ? (
+          <>
+            <span class={`label ${h.ok ? 'success' : 'warning'}`} data-dns={h.ok ? 'ok' : 'bad'} data-checked={h.checkedAt}>
+              {h.ok ? `all ${count(h.records, 'record')} ok` : bad ? `${count(bad, 'record')} of ${h.records} not as expected` : 'needs attention'}
+            </span>
+            <span class="ms-empty">checked {date(h.checkedAt)}</span>
+          </>
         ) : (
           !act.error.value && <span>Not checked yet.</span>
         )}
         <Btn kind="action" label="Check DNS" busy={act.busy.value} onClick={check} />
-        {r && !r.ok && (
+        {h && !h.ok && (
           <a href="#dns" onClick={(e) => (e.preventDefault(), openTab('dns'))}>
             Details on the DNS tab
           </a>
         )}
         <ErrorText error={act.error.value} />
       </div>
+      {h && !h.ok && (
+        <ul class="ms-dns-problems">
+          {h.problems.map((p) => (
+            <li key={`${p.type} ${p.name}`} data-problem={`${p.type} ${p.name}`}>
+              <span class="label warning">{DNS_STATE[p.state]}</span> {p.type} {p.name}
+            </li>
+          ))}
+          {h.notes.map((n) => (
+            <li key={n}>{n}</li>
+          ))}
+        </ul>
+      )}
     </Section>
   );
 }
@@ -177,7 +195,7 @@ export function OverviewScreen() {
           <p>No certificate yet: one is made when the server first starts.</p>
         )}
       </Section>
-      <DnsHealth />
+      <DnsHealth h={o.dns} />
     </>
   );
 }

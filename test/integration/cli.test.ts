@@ -3,10 +3,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, lstatSync } from 'node:fs';
+import { readdirSync, readFileSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeSandbox } from '../support/sandbox.ts';
 import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
+import { setUci } from '../support/dns.ts';
 
 const box = makeSandbox();
 const root = box.root;
@@ -169,6 +170,54 @@ test('user del keeps the mail unless --purge', () => {
   assert.is(lstatSync(dir).uid, 5000);
   ok(root, ['user', 'del', 'eve@example.com']);
   assert.ok(lstatSync(dir).isDirectory(), 'mail kept');
+});
+
+test("user list: each mailbox's stored mail, from S= in Dovecot's file names or a stat", () => {
+  ok(root, ['user', 'add', 'usage@example.com', '--password-stdin'], 'usage-pass-123\n');
+  const dir = join(root, 'srv/mailserver/mail/example.com/usage');
+  const put = (sub: string, name: string, bytes: number) => {
+    mkdirSync(join(dir, sub), { recursive: true });
+    writeFileSync(join(dir, sub, name), 'x'.repeat(bytes));
+  };
+  // Dovecot's names: S= is trusted (the file here is smaller on purpose, so a stat would show).
+  put('cur', '1700000000.M1P1.mail,S=1000,W=1020:2,S', 10);
+  put('new', '1700000001.M2P2.mail,S=2000,W=2040', 20);
+  put('.Sent/cur', '1700000002.M3P3.mail,S=4000,W=4080:2,S', 30);
+  // Delivered by something else: no S=, so the file's own size.
+  put('new', '1700000003.procmail.host', 300);
+  put('.Archive.2024/cur', '1700000004.other.host:2,', 5000);
+  // Not messages: tmp/, Dovecot's index and list files, a dot-file that is no folder.
+  put('tmp', '1700000005.M6P6.mail,S=99999', 10);
+  put('', 'dovecot-uidlist', 100);
+  put('', '.hidden-file', 100);
+  const usage = (email: string, limit?: number) =>
+    (JSON.parse(ok(root, ['user', 'list', '--json', ...(limit ? ['--limit', String(limit)] : [])]).stdout).items as { email: string; usage: number | null }[]).find((m) => m.email === email)?.usage;
+  assert.is(usage('usage@example.com'), 1000 + 2000 + 4000 + 300 + 5000);
+  assert.is(usage('alice@example.com'), 0, 'an empty maildir');
+  assert.match(ok(root, ['user', 'list', '--search', 'usage@']).stdout, /^usage@example\.com\t12K\tdefault$/m);
+  // A big page (the CLI listing thousands) is not walked: usage is null, the text says "-".
+  // (zbulk… sorts after usage@, so the first 200 hold it.)
+  const users = join(root, 'srv/mailserver/config/users');
+  const before = readFileSync(users, 'utf8');
+  const line = before.split('\n').find((l) => l.startsWith('alice@example.com:'))!;
+  writeFileSync(users, before + Array.from({ length: 200 }, (_, i) => line.replace('alice@', `zbulk${String(i).padStart(3, '0')}@`)).join('\n') + '\n');
+  assert.is(usage('usage@example.com', 200), 12300, 'a page of 200 is counted');
+  assert.is(usage('usage@example.com', 201), null);
+  assert.match(ok(root, ['user', 'list', '--limit', '1000']).stdout, /^usage@example\.com\t-\tdefault$/m);
+  writeFileSync(users, before);
+  ok(root, ['user', 'del', 'usage@example.com', '--purge']);
+});
+
+test('overview: the quota settings the add form explains, and no DNS check yet', () => {
+  const o = () => JSON.parse(ok(root, ['overview', '--json']).stdout);
+  assert.equal(o().quota, { enabled: true, default: 0 });
+  assert.is(o().dns, null, 'never checked');
+  setUci(root, 'features', 'quota_default', '1G');
+  assert.equal(o().quota, { enabled: true, default: 1024 ** 3 });
+  setUci(root, 'features', 'quota', '0');
+  assert.equal(o().quota, { enabled: false, default: 1024 ** 3 });
+  setUci(root, 'features', 'quota', '1');
+  setUci(root, 'features', 'quota_default', '0');
 });
 
 test.run();

@@ -123,6 +123,30 @@ test('a changed public_ip replaces the A record; nothing else changes', () => {
   assert.equal(dig('mail.example.com', 'A'), ['198.51.100.7']);
 });
 
+test("the Overview's DNS health: dns-check stores its summary; tick notices a record deleted in BIND", () => {
+  assert.is(mailctl(root, ['dns-check']).code, 0);
+  const checked = json(['overview']).dns;
+  assert.ok(checked, 'dns-check stored a summary');
+  assert.is(checked.ok, true);
+  assert.is(checked.records, json(['dns', 'records', '--format', 'json']).records.length);
+  assert.equal([checked.problems, checked.notes], [[], []]);
+  const file = join(root, 'srv/mailserver/state/dns-check.json');
+  assert.equal(JSON.parse(readFileSync(file, 'utf8')), checked);
+  assert.is(statSync(file).mode & 0o777, 0o644);
+
+  nsupdate('example.org', ['update delete _submission._tcp.example.org. SRV']);
+  const tick = json(['tick']);
+  assert.is(tick.dns.ok, false, JSON.stringify(tick.dns));
+  const drifted = json(['overview']).dns;
+  assert.equal(drifted, tick.dns);
+  assert.equal(drifted.problems, [{ name: '_submission._tcp.example.org', type: 'SRV', state: 'missing' }]);
+  assert.ok(Date.parse(drifted.checkedAt) > Date.parse(checked.checkedAt), `${drifted.checkedAt} after ${checked.checkedAt}`);
+
+  assert.equal(json(['dns-setup']).changes.map((c: { action: string; name: string }) => `${c.action} ${c.name}`), ['added _submission._tcp.example.org']);
+  assert.is(json(['tick']).dns.ok, true);
+  assert.is(json(['overview']).dns.ok, true);
+});
+
 test('dns-check names a record deleted or changed in BIND; dns-setup repairs it and keeps other apex TXT records', () => {
   nsupdate('example.org', ['update delete _dmarc.example.org. TXT']);
   nsupdate('example.com', ['update delete example.com. TXT "v=spf1 mx a:mail.example.com ~all"', 'update add example.com. 300 TXT "v=spf1 include:elsewhere.example.net -all"', 'update add example.com. 300 TXT "site-verification=abc123"']);

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type ElementHandle, type Page } from 'playwright-core';
 import { insideTestNetns, makeSandbox, runMailClient, waitForPort } from '../support/sandbox.ts';
 import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
+import { setUci } from '../support/dns.ts';
 import { startRpcd, type Rpcd } from '../support/rpcd-emulator.ts';
 import { startShell, type Shell } from '../support/luci-shell/server.ts';
 import { buildUi } from '../../src-ui/build.mjs';
@@ -203,6 +204,8 @@ test('LuCI loads the view from its file; the Overview shows the running server f
   assert.ok(ports.every((x) => x.endsWith(' open')), ports.join(', '));
   await sleep(500);
   assert.equal(o.ours().map((c) => c.method), ['overview'], 'the Overview is one call');
+  // DNS health comes with it: nothing has checked the DNS yet.
+  assert.match((await p.textContent('.ms-screen')) ?? '', /DNS health\s*Not checked yet\./);
   // No Save/Apply/Reset footer: the view sets the handlers to null.
   assert.is(await p.$('.cbi-page-actions'), null);
   // The stylesheet is linked once, however often the view renders.
@@ -212,6 +215,10 @@ test('LuCI loads the view from its file; the Overview shows the running server f
 test('a mailbox added through the form logs in over IMAP and reads mail sent over SMTP', async () => {
   const o = await open('admin', { hash: 'mailboxes' });
   const p = o.page;
+  assert.match((await p.textContent(`${form('user_add')} [data-field="quota"] .cbi-value-description`)) ?? '', /empty = server default \(unlimited\)$/);
+  // Stored mail against the quota: alice has 2G and no mail yet.
+  assert.is(await p.textContent('tr[data-email="alice@example.com"] [data-usage]'), '0 B of 2 GiB');
+  assert.ok(await p.$('tr[data-email="alice@example.com"] .ms-usage[role="meter"]'), 'a bar where there is a limit');
   await fillMailboxForm(p, 'Carol@Example.com', 'carol-secret-pass-1');
   assert.match(await p.textContent(`${form('user_add')} .ms-strength`) ?? '', /Strength: (good|strong|fair)/);
   o.reset();
@@ -222,6 +229,32 @@ test('a mailbox added through the form logs in over IMAP and reads mail sent ove
   assert.equal(add?.args, { email: 'Carol@Example.com', password: 'carol-secret-pass-1' });
   await sendMail('carol@example.com', 'made in the page');
   assert.ok(await waitForSubject('carol@example.com', 'carol-secret-pass-1', 'made in the page'), 'IMAP reads the message');
+  // The delivered message counts in the list (quota: the server default, unlimited here).
+  await p.reload();
+  const usage = await waitFor(p, 'tr[data-email="carol@example.com"] [data-usage]');
+  await o.settle();
+  assert.ok(Number(await usage.getAttribute('data-usage')) > 0, `data-usage ${await usage.getAttribute('data-usage')}`);
+  assert.match((await usage.textContent()) ?? '', /^[1-9][\d.]* (B|KiB) \(unlimited\)$/);
+});
+
+test("the add form says what the server's default quota is, and has no quota field when quotas are off", async () => {
+  setUci(root, 'features', 'quota_default', '1G');
+  try {
+    const o = await open('admin', { hash: 'mailboxes' });
+    const p = o.page;
+    assert.match((await p.textContent(`${form('user_add')} [data-field="quota"] .cbi-value-description`)) ?? '', /empty = server default \(1 GiB\)$/);
+    assert.match((await p.textContent('tr[data-email="postmaster@example.com"] [data-usage]')) ?? '', /^[\d.]+ (B|KiB) of 1 GiB$/);
+    setUci(root, 'features', 'quota', '0');
+    await p.reload();
+    await waitFor(p, 'tr[data-email="postmaster@example.com"]');
+    await o.settle();
+    assert.is(await p.$(`${form('user_add')} input[name="quota"]`), null, 'no quota field');
+    assert.is(await p.$('tr[data-email="postmaster@example.com"] button:has-text("Quota")'), null, 'no Quota button');
+    assert.match((await p.textContent('tr[data-email="alice@example.com"] [data-usage]')) ?? '', /^[\d.]+ (B|KiB) \(quotas off\)$/);
+  } finally {
+    setUci(root, 'features', 'quota', '1');
+    setUci(root, 'features', 'quota_default', '0');
+  }
 });
 
 test('a bad address gets a field error by the email input and creates nothing', async () => {
@@ -361,7 +394,8 @@ test('long work: the job bar follows job_status and comes back after a reload', 
   const p = o.page;
   const bar = `[data-job="${id}"][data-state="running"] .cbi-progressbar`;
   assert.match((await (await waitFor(p, bar)).getAttribute('title')) ?? '', /^Install: 40% — certificate$/);
-  assert.ok(o.ours().some((c) => c.method === 'job_list'), 'found through job_list on the Mailboxes tab');
+  assert.ok(o.ours().some((c) => c.method === 'overview'), 'found through overview.jobs on the Mailboxes tab (it reads the quota settings)');
+  assert.not.ok(o.ours().some((c) => c.method === 'job_list'), 'no job_list besides');
   const first = o.ours().filter((c) => c.method !== 'job_status');
   assert.ok(first.length <= 2, `first Mailboxes page: ${first.map((c) => c.method).join(', ')}`);
   await p.reload();
@@ -434,12 +468,17 @@ test('each screen shows what the backend answers, data or "not implemented" in i
   const said = await outcome(p, '.ms-screen');
   const backup = await rpcd.call('', 'luci.mailserver', 'mesh_backup', {});
   if ((backup[1] as { code?: string } | undefined)?.code === 'not_implemented') assert.match(said, /^Not available yet\. .*not implemented/);
+  // Overview: the summary the DNS tab's check stored; "Check DNS" runs another and shows it.
   await openTab(o, 'overview');
+  const before = await p.getAttribute('[data-dns]', 'data-checked');
   await p.click('button:has-text("Check DNS")');
-  const health = await waitFor(p, '[data-dns], .ms-screen .ms-error, .ms-screen .ms-notimpl', { timeout: 30_000 });
-  const check = await backend('dns_check');
-  if (check.code) assert.match((await health.textContent()) ?? '', String(check.error));
-  else assert.is(await health.getAttribute('data-dns'), check.ok ? 'ok' : 'bad');
+  await o.settle();
+  const dns = (await backend('overview')).dns as { ok: boolean; checkedAt: string; problems: { type: string; name: string }[] } | null;
+  assert.ok(dns && dns.checkedAt !== before, `a new check: ${dns?.checkedAt} after ${before}`);
+  assert.is(await p.getAttribute('[data-dns]', 'data-dns'), dns!.ok ? 'ok' : 'bad');
+  assert.is(await p.getAttribute('[data-dns]', 'data-checked'), dns!.checkedAt);
+  assert.equal(await p.$$eval('[data-problem]', (li) => li.map((e) => e.getAttribute('data-problem'))), dns!.problems.map((x) => `${x.type} ${x.name}`));
+  if (!dns!.ok) assert.ok(await p.$('.ms-screen a[href="#dns"]'), 'a link to the DNS tab');
 });
 
 test('aliases, domains, mesh peers and logs work from the page', async () => {
