@@ -2,6 +2,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { insideTestNetns } from './sandbox.ts';
 import { fileURLToPath } from 'node:url';
 
 export const MAILCTL = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'rpcd', 'mailctl');
@@ -73,7 +74,17 @@ config features 'features'
 \toption quota_default '0'
 \toption spam_filter '${c.spamFilter ? 1 : 0}'
 \toption dkim '${c.dkim ? 1 : 0}'
-${c.extra ?? ''}
+${insideTestNetns() ? '' : OFFLINE_DNS}${c.extra ?? ''}
 `,
   );
 }
+
+/**
+ * Outside the test network namespace the system resolver is this machine's, which nothing a
+ * test does may ask: DNS lookups (dns_check, dns_records' checks) go to a closed local port.
+ */
+const OFFLINE_DNS = `
+config dns 'dns'
+\toption resolver '127.0.0.1:9'
+\toption server '127.0.0.1:9'
+`;
