@@ -1,6 +1,7 @@
 // DNS queries (node:dns stays in sys/). One fresh resolver per query: no cache can hide a change,
 // and every query has its own timeout, so an unanswering server never hangs a check.
-import { Resolver } from 'node:dns';
+// node:dns is loaded by the first query: only DNS methods need it (see sys/tls-probe.ts).
+import type { Resolver } from 'node:dns';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 
@@ -41,6 +42,7 @@ const serverString = (s: Server) => (isIP(s.host) === 6 ? `[${s.host}]:${s.port}
  * "10 mail.example.com."; SRV "0 1 587 mail.example.com."; TXT the strings joined; NS the name.
  */
 export async function query(name: string, type: QueryType, servers: Server[], timeoutMs = 3000): Promise<Answer> {
+  const { Resolver } = await import('node:dns');
   const resolver = new Resolver({ timeout: timeoutMs, tries: 1 });
   resolver.setServers(servers.map(serverString));
   // c-ares retries every server; a hard deadline keeps the total bounded whatever it does.

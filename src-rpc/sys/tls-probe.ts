@@ -2,7 +2,6 @@
 // to reach TLS (SMTP EHLO/STARTTLS, IMAP STARTTLS, POP3 STLS, ManageSieve STARTTLS, or TLS at
 // once), finish the handshake without judging the certificate, and read the leaf's fingerprint.
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 
 export type TlsStart = 'implicit' | 'smtp' | 'imap' | 'pop3' | 'sieve';
 
@@ -101,7 +100,9 @@ async function startTls(socket: Socket, start: Exclude<TlsStart, 'implicit'>): P
 }
 
 /** Never rejects: a listener that is down or refuses TLS comes back as { ok: false, error }. */
-export function probeCertificate(t: ProbeTarget): Promise<ProbeResult> {
+export async function probeCertificate(t: ProbeTarget): Promise<ProbeResult> {
+  // Loaded here, not at start: most calls never probe, and every call pays for what loads at start.
+  const { connect: tlsConnect } = await import('node:tls');
   return new Promise((resolve) => {
     const sockets: Socket[] = [];
     let settled = false;
