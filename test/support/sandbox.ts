@@ -211,3 +211,21 @@ export function runMailClient<R extends MailRequest>(request: R): Promise<Result
     child.stdin.end(JSON.stringify(request));
   });
 }
+
+/** Poll `check` until it holds (true) or `timeoutMs` passes (false); checks at least once. */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 3000, stepMs = 200): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+/** LMTP delivery is asynchronous: poll the mailbox over IMAP (STARTTLS) until the subject shows up. */
+export function waitForSubject(user: string, password: string, subject: string, timeoutMs = 15_000, host = '127.0.0.1'): Promise<boolean> {
+  return eventually(async () => {
+    const r = await runMailClient({ action: 'imap_fetch', host, port: 143, tls: 'starttls', user, password });
+    return r.ok && r.messages.some((m) => m.subject === subject);
+  }, timeoutMs, 250);
+}

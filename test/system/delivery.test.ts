@@ -6,7 +6,8 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { makeSandbox, runMailClient, waitForPort, insideTestNetns, type SendRequest } from '../support/sandbox.ts';
+// Dovecot re-reads the users file at most once a second: `eventually` polls for such changes.
+import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually, waitForSubject, type SendRequest } from '../support/sandbox.ts';
 import { startRelaySink, type RelaySink } from '../support/relay-sink.ts';
 import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
 
@@ -22,26 +23,6 @@ const inbox = (user: string, password: string, port = 143, tls: 'starttls' | 'im
   runMailClient({ action: 'imap_fetch', host: H, port, tls, user, password });
 const login = (user: string, password: string) => runMailClient({ action: 'imap_login', host: H, port: 143, tls: 'starttls', user, password });
 
-/** Dovecot re-reads the users file at most once a second: a change shows within that. */
-async function eventually(check: () => Promise<boolean>, timeoutMs = 3000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return true;
-    await new Promise((res) => setTimeout(res, 200));
-  }
-  return false;
-}
-
-/** LMTP delivery is asynchronous: poll until the subject shows up (or give up). */
-async function waitForSubject(user: string, password: string, subject: string, timeoutMs = 15_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const r = await inbox(user, password);
-    if (r.ok && r.messages.some((m) => m.subject === subject)) return true;
-    await new Promise((res) => setTimeout(res, 250));
-  }
-  return false;
-}
 
 test.before(async () => {
   if (!insideTestNetns()) throw new Error('run through test/run.mjs (needs the test network namespace)');

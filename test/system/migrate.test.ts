@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { existsSync, lchownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { makeSandbox, runMailClient, waitForPort, insideTestNetns, type Sandbox } from '../support/sandbox.ts';
+import { makeSandbox, runMailClient, waitForPort, insideTestNetns, waitForSubject, type Sandbox } from '../support/sandbox.ts';
 import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
 
 const H = '127.0.0.1';
@@ -191,16 +191,6 @@ async function assertImapSeesAll(expected: Map<string, Message[]>): Promise<void
       assert.equal(got, want, `${user.email}: ${mailbox} over IMAP`);
     }
   }
-}
-
-async function waitForSubject(user: string, password: string, subject: string, timeoutMs = 15_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const r = await inbox(user, password);
-    if (r.ok && r.messages.some((m) => m.subject === subject)) return true;
-    await new Promise((res) => setTimeout(res, 250));
-  }
-  return false;
 }
 
 async function startAndWait(root: string): Promise<void> {

@@ -10,7 +10,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type ElementHandle, type Page } from 'playwright-core';
-import { insideTestNetns, makeSandbox, runMailClient, waitForPort } from '../support/sandbox.ts';
+import { insideTestNetns, makeSandbox, runMailClient, waitForPort, eventually, waitForSubject } from '../support/sandbox.ts';
 import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
 import { setUci } from '../support/dns.ts';
 import { startRpcd, type Rpcd } from '../support/rpcd-emulator.ts';
@@ -50,23 +50,7 @@ const calls: Call[] = [];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function eventually(check: () => Promise<boolean>, timeoutMs = 3000, stepMs = 200): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() > deadline) return false;
-    await sleep(stepMs);
-  }
-}
-
 const imapLogin = (user: string, password: string) => runMailClient({ action: 'imap_login', host: H, port: 143, tls: 'starttls', user, password });
-
-async function waitForSubject(user: string, password: string, subject: string, timeoutMs = 15_000): Promise<boolean> {
-  return eventually(async () => {
-    const r = await runMailClient({ action: 'imap_fetch', host: H, port: 143, tls: 'starttls', user, password });
-    return r.ok && r.messages.some((m) => m.subject === subject);
-  }, timeoutMs, 250);
-}
 
 interface Opened {
   page: Page;
