@@ -1,6 +1,7 @@
 // Mail domains: main.domain plus the main.extra_domain list in UCI.
 import { arg } from './args.ts';
 import { method } from './method.ts';
+import { page, pageArgs } from './paging.ts';
 import { MailError } from './errors.ts';
 import { mailDomains } from '../config/settings.ts';
 import { setOption } from '../config/uci.ts';
@@ -12,12 +13,13 @@ export const domainMethods = [
   method({
     name: 'domain_list',
     access: 'read',
-    doc: 'List mail domains with their mailbox and alias counts',
+    doc: 'List mail domains with their mailbox and alias counts (paged)',
     cli: ['domain', 'list'],
-    args: {},
-    handler: (_a, ctx) => {
+    args: pageArgs,
+    handler: (a, ctx) => {
       const accounts = loadAccounts(ctx.layout);
-      return { items: mailDomains(ctx.settings).map((domain) => ({ domain, primary: domain === ctx.settings.main.domain, ...domainUsage(accounts, domain) })) };
+      const domains = page(mailDomains(ctx.settings), (d) => d, a);
+      return { ...domains, items: domains.items.map((domain) => ({ domain, primary: domain === ctx.settings.main.domain, ...domainUsage(accounts, domain) })) };
     },
     text: (r) => r.items.map((d) => `${d.domain}${d.primary ? ' (primary)' : ''}\t${d.mailboxes} mailboxes, ${d.aliases} aliases`).join('\n'),
   }),

@@ -25,7 +25,7 @@ export const METHODS = {
   alias_list: { access: 'read', args: ['offset', 'limit', 'search'] },
   alias_add: { access: 'write', args: ['alias', 'target'] },
   alias_del: { access: 'write', args: ['alias', 'target'] },
-  domain_list: { access: 'read', args: [] },
+  domain_list: { access: 'read', args: ['offset', 'limit', 'search'] },
   domain_add: { access: 'write', args: ['domain'] },
   domain_del: { access: 'write', args: ['domain'] },
   relay_show: { access: 'read', args: [] },
@@ -151,8 +151,15 @@ export interface MethodArgs {
     /** only remove this target */
     target?: string;
   };
-  /** List mail domains with their mailbox and alias counts */
-  domain_list: Record<string, never>;
+  /** List mail domains with their mailbox and alias counts (paged) */
+  domain_list: {
+    /** skip this many entries */
+    offset?: number;
+    /** return at most this many entries (default 1000) */
+    limit?: number;
+    /** only entries containing this text */
+    search?: string;
+  };
   /** Add a mail domain (its MX must point at this mail host) */
   domain_add: {
     /** domain name */
