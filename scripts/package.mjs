@@ -86,6 +86,8 @@ const packages = [
       { path: '/usr/libexec/rpcd/luci.mailserver', text: rpcdFront(), exec: true },
       { path: `${LIB}/luci.mailserver.js`, ...src('rpcd/luci.mailserver.js'), exec: true },
       { path: `${LIB}/luci.mailserver.list.json`, ...src('rpcd/luci.mailserver.list.json') },
+      // The ACME client, required only by ssl-setup/ssl-renew (src-rpc/ssl/load-acme.ts).
+      { path: `${LIB}/lib/acme.js`, ...src('rpcd/lib/acme.js') },
       { path: '/etc/init.d/mailserver', ...src('files/etc/init.d/mailserver'), exec: true },
       { path: '/etc/config/mailserver', ...src('files/etc/config/mailserver') },
       { path: '/etc/uci-defaults/90-mailserver', ...src('files/etc/uci-defaults/90-mailserver'), exec: true },
