@@ -2,7 +2,7 @@
 // wherever it exports them (type-only imports: nothing of src-rpc reaches the bundle), so a
 // change there breaks `tsc` here. Argument types come from gen/methods.ts (the table).
 import type { Job } from '../src-rpc/jobs/store.ts';
-import type { CertificateSummary } from '../src-rpc/runtime/inspect.ts';
+import type { CertificateSummary } from '../src-rpc/ssl/certificates.ts';
 import type { Page } from '../src-rpc/api/paging.ts';
 import type { ErrorReply } from '../src-rpc/api/errors.ts';
 import type { status } from '../src-rpc/runtime/service.ts';

@@ -1,22 +1,15 @@
 // The first start needs a certificate before any TLS listener can come up: make a self-signed
-// one for the mail host when none exists (ssl-setup replaces it with a real one).
+// one for the mail host when none exists (ssl-setup replaces it with a real one). It is made and
+// installed the way `ssl.type selfsigned` does it (ssl/selfsigned.ts, ssl/files.ts).
 import { join } from 'node:path';
-import { exists, ensureDir } from '../sys/fs.ts';
-import { run } from '../sys/spawn.ts';
-import { MailError } from '../api/errors.ts';
+import { exists } from '../sys/fs.ts';
+import { selfSignedPair } from '../ssl/selfsigned.ts';
+import { installCertificate } from '../ssl/files.ts';
 import type { Layout } from './layout.ts';
 
 export function ensureCertificate(l: Layout, hostName: string): boolean {
-  const cert = join(l.sslDir, 'fullchain.pem');
-  const key = join(l.sslDir, 'privkey.pem');
-  if (exists(cert) && exists(key)) return false;
-  ensureDir(l.sslDir, { mode: 0o755, uid: 0, gid: 0 });
-  const r = run([
-    'openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-    '-days', '825', '-subj', `/CN=${hostName}`, '-addext', `subjectAltName=DNS:${hostName}`,
-    '-keyout', key, '-out', cert,
-  ]);
-  if (r.code !== 0) throw new MailError('daemon_error', `could not create a self-signed certificate: ${r.stderr.trim()}`);
-  run(['chmod', '0600', key]);
+  if (exists(join(l.sslDir, 'fullchain.pem')) && exists(join(l.sslDir, 'privkey.pem'))) return false;
+  const { chainPem, keyPem } = selfSignedPair(l, [hostName], 'ec256');
+  installCertificate(l, chainPem, keyPem, { source: 'selfsigned' });
   return true;
 }

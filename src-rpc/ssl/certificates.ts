@@ -40,7 +40,8 @@ export interface CertificateSummary extends CertificateInfo {
   source: SourceNote['source'] | null;
 }
 
-function summary(l: Layout, now = Date.now()): CertificateSummary | null {
+/** The certificate the files hold now (the overview's and ssl-status's view of it). */
+export function certificateSummary(l: Layout, now = Date.now()): CertificateSummary | null {
   const info = servedCertificate(l);
   if (!info) return null;
   return { ...info, daysLeft: Math.floor((Date.parse(info.validTo) - now) / 86_400_000), source: sourceNote(l)?.source ?? null };
@@ -90,7 +91,7 @@ async function installAndReload(ctx: Context, lock: Locker, chainPem: string, ke
   if (missing.length) warnings.push(`the certificate does not cover ${missing.join(', ')} (it names ${installed.leaf.names.join(', ')})`);
   ctx.progress(95, 'checking what the listeners present');
   const listeners = reloaded.length ? await waitForListeners(ctx.settings, installed.leaf.fingerprint256) : [];
-  return { type: ctx.settings.ssl.type, installed: installed.changed, certificate: summary(ctx.layout)!, reloaded, listeners, warnings };
+  return { type: ctx.settings.ssl.type, installed: installed.changed, certificate: certificateSummary(ctx.layout)!, reloaded, listeners, warnings };
 }
 
 async function obtainFromAcme(ctx: Context, lock: Locker): Promise<SetupResult> {
@@ -161,7 +162,7 @@ export interface Due {
 export function renewalDue(ctx: Context, now = Date.now()): Due {
   const s = ctx.settings;
   const l = ctx.layout;
-  const cert = summary(l, now);
+  const cert = certificateSummary(l, now);
   const names = certificateNames(s);
   const missing = cert ? names.filter((n) => !covers(cert.names, n)) : names;
   const days = cert ? `${cert.daysLeft} days left` : '';
@@ -262,7 +263,7 @@ export interface StatusResult {
 
 export async function sslStatus(ctx: Context): Promise<StatusResult> {
   const s = ctx.settings;
-  const cert = summary(ctx.layout);
+  const cert = certificateSummary(ctx.layout);
   const names = certificateNames(s);
   const listeners = await listenerCertificates(s, cert?.fingerprint256 ?? null);
   return {
