@@ -1,11 +1,11 @@
 // Aliases and catch-alls (@domain): targets, add (merges into an existing alias), remove one
 // target or the whole alias.
-import { useEffect } from 'preact/hooks';
 import { useSignal } from '@preact/signals';
-import { call, CallError } from '../client.ts';
+import { usePagedList, SearchForm } from '../paged.tsx';
+import { call } from '../client.ts';
 import { canWrite } from '../state.ts';
 import { Btn, Confirm, Done, ErrorText, Field, formLevel, Loading, Pager, Section, useAction } from '../ui.tsx';
-import type { Alias, Page } from '../types.ts';
+import type { Alias } from '../types.ts';
 
 const PAGE_SIZE = 25;
 
@@ -99,37 +99,14 @@ function AliasRow({ a, onChanged }: { a: Alias; onChanged: () => void }) {
 }
 
 export function AliasesScreen() {
-  const typed = useSignal('');
-  const search = useSignal('');
-  const offset = useSignal(0);
-  const page = useSignal<Page<Alias> | null>(null);
-  const error = useSignal<CallError | null>(null);
-  const load = async () => {
-    try {
-      page.value = await call('alias_list', { offset: offset.value, limit: PAGE_SIZE, search: search.value || undefined });
-      error.value = null;
-    } catch (e) {
-      error.value = e as CallError;
-    }
-  };
-  useEffect(() => void load(), [offset.value, search.value]);
-  const p = page.value;
+  const list = usePagedList('alias_list', PAGE_SIZE);
+  const { search, offset, error, load } = list;
+  const p = list.page.value;
   return (
     <>
       {canWrite.value && <AddAlias onAdded={() => void load()} />}
       <Section title="Aliases">
-        <form
-          class="ms-search"
-          role="search"
-          onSubmit={(e) => {
-            e.preventDefault();
-            offset.value = 0;
-            search.value = typed.value.trim();
-          }}
-        >
-          <input type="search" class="cbi-input-text" aria-label="Search aliases" placeholder="Search aliases and targets" value={typed.value} onInput={(e) => (typed.value = e.currentTarget.value)} />
-          <Btn type="submit" kind="action" label="Search" />
-        </form>
+        <SearchForm list={list} label="Search aliases" placeholder="Search aliases and targets" />
         <ErrorText error={error.value} block />
         {!p ? (
           !error.value && <Loading />

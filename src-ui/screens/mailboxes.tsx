@@ -4,11 +4,12 @@
 // overview.quota.
 import { useEffect } from 'preact/hooks';
 import { useSignal } from '@preact/signals';
+import { usePagedList, SearchForm } from '../paged.tsx';
 import { call, CallError } from '../client.ts';
 import { canWrite, loadOverview, overview } from '../state.ts';
 import { bytes, defaultQuota, quota as quotaText, quotaLimit, sizeArg, strength } from '../format.ts';
 import { Btn, Confirm, Done, ErrorText, Field, fieldError, formLevel, Loading, Pager, Section, useAction } from '../ui.tsx';
-import type { MailboxListed, Page } from '../types.ts';
+import type { MailboxListed } from '../types.ts';
 
 export const PAGE_SIZE = 25;
 
@@ -197,29 +198,13 @@ function MailboxRow({ m, onChanged }: { m: MailboxListed; onChanged: () => void 
 }
 
 export function MailboxesScreen() {
-  const typed = useSignal('');
-  const search = useSignal('');
-  const offset = useSignal(0);
-  const page = useSignal<Page<MailboxListed> | null>(null);
-  const error = useSignal<CallError | null>(null);
-  const loading = useSignal(false);
-  const load = async () => {
-    loading.value = true;
-    try {
-      page.value = await call('user_list', { offset: offset.value, limit: PAGE_SIZE, search: search.value || undefined });
-      error.value = null;
-    } catch (e) {
-      error.value = e as CallError;
-    } finally {
-      loading.value = false;
-    }
-  };
-  useEffect(() => void load(), [offset.value, search.value]);
+  const list = usePagedList('user_list', PAGE_SIZE);
+  const { typed, search, offset, error, load } = list;
   // The quota settings; the overview also carries the running jobs, so this tab skips job_list.
   useEffect(() => {
     if (!overview.value) void loadOverview();
   }, []);
-  const p = page.value;
+  const p = list.page.value;
   return (
     <>
       {canWrite.value && (
@@ -232,18 +217,7 @@ export function MailboxesScreen() {
         />
       )}
       <Section title="Mailboxes">
-        <form
-          class="ms-search"
-          role="search"
-          onSubmit={(e) => {
-            e.preventDefault();
-            offset.value = 0;
-            search.value = typed.value.trim();
-          }}
-        >
-          <input type="search" class="cbi-input-text" aria-label="Search mailboxes" placeholder="Search addresses" value={typed.value} onInput={(e) => (typed.value = e.currentTarget.value)} />
-          <Btn type="submit" kind="action" label="Search" busy={loading.value} />
-        </form>
+        <SearchForm list={list} label="Search mailboxes" placeholder="Search addresses" />
         <ErrorText error={error.value} block />
         {!p ? (
           !error.value && <Loading />
