@@ -1,12 +1,6 @@
 // Types of src-ui/build.mjs for the TypeScript callers (tests, bench helpers).
-export interface MethodDescription {
-  name: string;
-  access: 'read' | 'write';
-  accounts: boolean;
-  doc: string;
-  cli: string[];
-  args: Record<string, { kind: string; required: boolean; secret: boolean; doc: string }>;
-}
+import type { MethodDescription } from '../src-rpc/api/describe.ts';
+export type { MethodDescription };
 export interface BundleSizes {
   files: { name: string; bytes: number; gzip: number }[];
   bytes: number;
