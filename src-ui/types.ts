@@ -4,7 +4,7 @@
 import type { Job } from '../src-rpc/jobs/store.ts';
 import type { CertificateSummary } from '../src-rpc/ssl/certificates.ts';
 import type { Page } from '../src-rpc/api/paging.ts';
-import type { ErrorReply } from '../src-rpc/api/errors.ts';
+import type { ErrorReply } from '../src-rpc/core/errors.ts';
 import type { status } from '../src-rpc/runtime/service.ts';
 import type { ExpectedRecord } from '../src-rpc/dns/records.ts';
 import type { CheckReport, CheckRow } from '../src-rpc/dns/check.ts';

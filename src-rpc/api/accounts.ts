@@ -1,7 +1,7 @@
 // Mailboxes and aliases: the methods a delegated helper may use (ACL group …-accounts).
 import { arg } from './args.ts';
 import { method } from './method.ts';
-import { MailError } from './errors.ts';
+import { MailError } from '../core/errors.ts';
 import { page, pageArgs } from './paging.ts';
 import { sha512Crypt } from '../sys/sha512crypt.ts';
 import { formatSize, roughSize, size as parseSize } from '../config/validate.ts';

@@ -1,14 +1,18 @@
 // The one way into the method table, shared by the CLI and the rpcd plugin.
 import { parseArgs } from './args.ts';
-import { MailError } from './errors.ts';
-import { loadContext } from './context.ts';
-import { withWriteLock } from './write-lock.ts';
+import { MailError } from '../core/errors.ts';
+import { loadContext as loadContextWith, type Daemons } from '../core/context.ts';
+import { apply, reload } from '../runtime/service.ts';
+import { withWriteLock } from '../core/write-lock.ts';
 import { join } from 'node:path';
 import { removeStaleTemps } from '../sys/fs.ts';
 import { methodByName } from './table.ts';
 import { startDetached, runForeground, runRecorded, type JobBody, type Progress } from '../jobs/run.ts';
 import { readJob } from '../jobs/store.ts';
 import type { Method } from './method.ts';
+
+const daemons: Daemons = { apply: (ctx) => apply(ctx), reload };
+const loadContext = (progress?: Progress) => loadContextWith(daemons, progress);
 
 export type Door = { kind: 'rpcd'; runner: string[] } | { kind: 'cli'; onProgress: Progress };
 

@@ -2,8 +2,8 @@
 // their rotation, the TSIG key nsupdate signs with.
 import { arg } from './args.ts';
 import { method } from './method.ts';
-import { MailError } from './errors.ts';
-import { withWriteLock } from './write-lock.ts';
+import { MailError } from '../core/errors.ts';
+import { withWriteLock } from '../core/write-lock.ts';
 import { expectedRecords, formatTable, formatZone, dkimRecordValue } from '../dns/records.ts';
 import { publicAddresses } from '../dns/addresses.ts';
 import { checkDns, checkText } from '../dns/check.ts';

@@ -2,7 +2,7 @@
 import { arg } from './args.ts';
 import { method } from './method.ts';
 import { page, pageArgs } from './paging.ts';
-import { MailError } from './errors.ts';
+import { MailError } from '../core/errors.ts';
 import { mailDomains } from '../config/settings.ts';
 import { setOption } from '../config/uci.ts';
 import { loadAccounts } from '../store/files.ts';

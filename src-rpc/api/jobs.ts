@@ -1,7 +1,7 @@
 // Progress and results of long work (install, certificates, backups, sync).
 import { arg } from './args.ts';
 import { method } from './method.ts';
-import { MailError } from './errors.ts';
+import { MailError } from '../core/errors.ts';
 import { page, pageArgs } from './paging.ts';
 import { readText } from '../sys/fs.ts';
 import { readJob, listJobs, isJobId, jobLog } from '../jobs/store.ts';

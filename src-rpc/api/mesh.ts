@@ -1,9 +1,9 @@
 // Mesh backup peers (UCI mesh section). Backup, sync and restore themselves come later.
 import { arg } from './args.ts';
 import { method } from './method.ts';
-import { MailError, notImplemented } from './errors.ts';
+import { MailError, notImplemented } from '../core/errors.ts';
 import { setOption, ensureSection } from '../config/uci.ts';
-import type { Context } from './context.ts';
+import type { Context } from '../core/context.ts';
 
 const peerId = (doc: string) =>
   ({

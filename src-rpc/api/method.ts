@@ -1,6 +1,6 @@
 // The shape of one entry in the method table: everything every door needs to know.
 import type { ArgSpec, ArgValues } from './args.ts';
-import type { Context } from './context.ts';
+import type { Context } from '../core/context.ts';
 
 export type Access = 'read' | 'write';
 

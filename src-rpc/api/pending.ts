@@ -2,7 +2,7 @@
 // scripts and the page can rely on them, answering `not_implemented` until then.
 import { arg } from './args.ts';
 import { method } from './method.ts';
-import { notImplemented } from './errors.ts';
+import { notImplemented } from '../core/errors.ts';
 
 const WEBMAIL = 'the webmail issue';
 

@@ -1,7 +1,7 @@
 // Outbound smarthost: the host in UCI (main.relayhost), the credentials in data_path/secrets.
 import { arg } from './args.ts';
 import { method } from './method.ts';
-import { MailError } from './errors.ts';
+import { MailError } from '../core/errors.ts';
 import { setOption } from '../config/uci.ts';
 import { readRelayCredentials, writeRelayCredentials, clearRelayCredentials } from '../runtime/relay.ts';
 import { apply } from '../runtime/service.ts';

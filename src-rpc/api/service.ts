@@ -8,7 +8,7 @@ import { certificateSummary } from '../ssl/certificates.ts';
 import { migrate } from '../store/migrate.ts';
 import { loadAccounts } from '../store/files.ts';
 import { mailDomains, mailHost } from '../config/settings.ts';
-import { withWriteLock } from './write-lock.ts';
+import { withWriteLock } from '../core/write-lock.ts';
 import { listJobs, pruneJobs } from '../jobs/store.ts';
 import { retireExpiredKeys } from '../dkim/rotate.ts';
 import { sslRenew } from '../ssl/certificates.ts';

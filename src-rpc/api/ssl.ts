@@ -2,7 +2,7 @@
 // listener presents. The work is in ssl/certificates.ts.
 import { arg } from './args.ts';
 import { method } from './method.ts';
-import { withWriteLock } from './write-lock.ts';
+import { withWriteLock } from '../core/write-lock.ts';
 import { sslSetup, sslRenew, sslStatus, type SetupResult, type StatusResult, type CertificateSummary } from '../ssl/certificates.ts';
 import type { ListenerCertificate } from '../ssl/listeners.ts';
 

@@ -1,7 +1,7 @@
 // mailctl: the command-line door to the method table. No command logic lives here.
 import { methods } from '../api/table.ts';
 import { callMethod } from '../api/dispatch.ts';
-import { toErrorReply } from '../api/errors.ts';
+import { toErrorReply } from '../core/errors.ts';
 import { parseCommandLine, usage, UsageError, type ParsedCommand } from './argv.ts';
 import { promptHidden, readStdin, stdinIsTerminal } from '../sys/tty.ts';
 

@@ -2,7 +2,7 @@
 // default; a bad one is reported with its UCI name so the owner knows what to fix.
 import { parseUci, getOption, UciSyntaxError, type UciPackage } from './uci.ts';
 import * as v from './validate.ts';
-import { MailError } from '../api/errors.ts';
+import { MailError } from '../core/errors.ts';
 import { dkimSelector, dkimAlgorithms, spfPolicy, publicAddress, serverAddress } from '../dns/validate.ts';
 import type { Settings, Ports, PortName } from './settings.ts';
 

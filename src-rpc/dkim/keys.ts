@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { readText, writeAtomic, ensureDir, exists, removeTree, statOrNull, chownTree, listDir } from '../sys/fs.ts';
 import { generateDkimKey, rspamdEd25519Key } from '../sys/crypto.ts';
-import { SECRETS_DIR_MODE, type Layout } from '../runtime/layout.ts';
+import { SECRETS_DIR_MODE, type Layout } from '../core/layout.ts';
 import { mailDomains, type Settings, type DkimAlgorithm } from '../config/settings.ts';
 import type { DkimKeyView, DkimKeyState } from '../dns/records.ts';
 

@@ -2,16 +2,15 @@
 // switch signing, keep the old records for dns.dkim_grace_days (mail in flight and in queues
 // still verifies), then `tick` removes them. Each step is saved, so a rotation interrupted at
 // any point continues where it stopped when run again.
-import { MailError } from '../api/errors.ts';
-import { withWriteLock } from '../api/write-lock.ts';
+import { MailError } from '../core/errors.ts';
+import { withWriteLock } from '../core/write-lock.ts';
 import { mailDomains } from '../config/settings.ts';
-import { apply } from '../runtime/service.ts';
 import { dkimRecordValue, zoneLine, zoneOf } from '../dns/records.ts';
 import { providerFor } from '../dns/providers.ts';
 import { Lookup } from '../dns/lookup.ts';
 import { ensureDkimKeys, pendingKeys, switchKeys, loadDkimKeys, expiredKeys, forgetKey, type DkimKey } from './keys.ts';
 import type { DnsRecord } from '../dns/provider.ts';
-import type { Context } from '../api/context.ts';
+import type { Context } from '../core/context.ts';
 import type { Settings } from '../config/settings.ts';
 
 export const keyRecord = (s: Settings, k: DkimKey): DnsRecord => ({
@@ -63,7 +62,7 @@ export async function rotateDkim(ctx: Context, only?: string): Promise<RotateRes
   const now = new Date();
   const result = await withWriteLock(() => {
     const switched = domains.map((d) => ({ domain: d, ...switchKeys(ctx.layout, d, now) }));
-    if (s.main.runtime === 'host') apply(ctx);
+    if (s.main.runtime === 'host') ctx.daemons.apply(ctx);
     return switched;
   });
   return {

@@ -9,7 +9,7 @@ import { isSpf, checkSpf, checkDmarc, dkimKeyOf } from './syntax.ts';
 import { sameValue } from './providers.ts';
 import { publicAddresses } from './addresses.ts';
 import { Lookup } from './lookup.ts';
-import type { Layout } from '../runtime/layout.ts';
+import type { Layout } from '../core/layout.ts';
 
 export type RecordStatus = 'ok' | 'missing' | 'different' | 'error';
 

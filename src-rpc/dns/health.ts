@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { ensureDir, readText, writeAtomic } from '../sys/fs.ts';
 import type { CheckReport, RecordStatus } from './check.ts';
-import type { Layout } from '../runtime/layout.ts';
+import type { Layout } from '../core/layout.ts';
 
 export interface DnsHealth {
   checkedAt: string;

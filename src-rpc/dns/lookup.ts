@@ -2,7 +2,7 @@
 // so a cache cannot show an old answer after a change. dns.server (the primary we update) is
 // asked when set; otherwise the zone's NS hosts, found through the resolver (dns.resolver or
 // the system's). Names outside our zones are asked through the resolver.
-import { MailError } from '../api/errors.ts';
+import { MailError } from '../core/errors.ts';
 import { query, systemNameservers, type Answer, type QueryType, type Server } from '../sys/dns.ts';
 import { splitServer } from './validate.ts';
 import type { Settings } from '../config/settings.ts';

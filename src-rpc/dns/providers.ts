@@ -8,10 +8,10 @@
 //   that record is the only one there; anything else is refused with what to do by hand.
 // - manual: publishes nothing; dns-setup prints what to create.
 import { join } from 'node:path';
-import { MailError } from '../api/errors.ts';
+import { MailError } from '../core/errors.ts';
 import { run } from '../sys/spawn.ts';
 import { readText, writeAtomic, ensureDir } from '../sys/fs.ts';
-import { SECRETS_DIR_MODE, type Layout } from '../runtime/layout.ts';
+import { SECRETS_DIR_MODE, type Layout } from '../core/layout.ts';
 import { rdata, relativeName, zoneOf, zoneLine } from './records.ts';
 import { splitServer, tsigName, tsigSecret, TSIG_ALGORITHMS, type TsigAlgorithm } from './validate.ts';
 import { Lookup } from './lookup.ts';

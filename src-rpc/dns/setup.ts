@@ -3,7 +3,7 @@
 // key or policy) is replaced naming the exact old value; at the shared apex TXT only the SPF
 // record is ever touched. Stops at the first failure with what was done so far: running it
 // again continues from there without duplicates.
-import { MailError } from '../api/errors.ts';
+import { MailError } from '../core/errors.ts';
 import { loadDkimKeys } from '../dkim/keys.ts';
 import { expectedRecords, zoneLine, type ExpectedRecord } from './records.ts';
 import { isSpf } from './syntax.ts';
@@ -12,7 +12,7 @@ import { publicAddresses } from './addresses.ts';
 import { providerFor } from './providers.ts';
 import { Lookup } from './lookup.ts';
 import type { Settings } from '../config/settings.ts';
-import type { Layout } from '../runtime/layout.ts';
+import type { Layout } from '../core/layout.ts';
 
 export interface Change {
   action: 'added' | 'replaced' | 'removed';

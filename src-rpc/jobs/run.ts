@@ -3,7 +3,7 @@
 // in the foreground. Either way the record is the same, so the page finds it again.
 import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
-import { MailError, toErrorReply } from '../api/errors.ts';
+import { MailError, toErrorReply } from '../core/errors.ts';
 import { withLock } from '../sys/lock.ts';
 import { createJob, saveJob, readJob, jobArgs, jobLog, runningJobOfKind, type Job } from './store.ts';
 

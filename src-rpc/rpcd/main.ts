@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { methods } from '../api/table.ts';
 import { callMethod, runJob } from '../api/dispatch.ts';
-import { toErrorReply, MailError } from '../api/errors.ts';
+import { toErrorReply, MailError } from '../core/errors.ts';
 import { describe, rpcdSignature } from '../api/describe.ts';
 
 /** ubus carries at most 1 MiB per message; rpcd's HTTP door 64 KiB per request. */

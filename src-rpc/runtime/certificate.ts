@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { exists } from '../sys/fs.ts';
 import { selfSignedPair } from '../ssl/selfsigned.ts';
 import { installCertificate } from '../ssl/files.ts';
-import type { Layout } from './layout.ts';
+import type { Layout } from '../core/layout.ts';
 
 export function ensureCertificate(l: Layout, hostName: string): boolean {
   if (exists(join(l.sslDir, 'fullchain.pem')) && exists(join(l.sslDir, 'privkey.pem'))) return false;

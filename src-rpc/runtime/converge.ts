@@ -8,15 +8,16 @@ import { renderVdomains, renderVmailbox, renderVirtual, renderSenders, renderRel
 import { writeAtomic, readText, exists, ensureDir, rename, backdate, removeTree } from '../sys/fs.ts';
 import { systemGroupId } from '../sys/accounts.ts';
 import { run } from '../sys/spawn.ts';
-import { MailError } from '../api/errors.ts';
+import { MailError } from '../core/errors.ts';
 import { readRelayCredentials } from './relay.ts';
 import { prepareSigning, milterAddress } from './signing.ts';
-import { SECRETS_DIR_MODE } from './layout.ts';
+import { SECRETS_DIR_MODE } from '../core/layout.ts';
 import type { Accounts } from '../store/accounts.ts';
-import type { Context } from '../api/context.ts';
+import type { Context } from '../core/context.ts';
 import type { RuntimeView, MapType } from '../render/view.ts';
 
-export type Service = 'postfix' | 'dovecot' | 'rspamd' | 'opendkim';
+export type { Service } from '../core/context.ts';
+import type { Service } from '../core/context.ts';
 
 interface GeneratedFile {
   path: string;

@@ -3,8 +3,8 @@
 import { join } from 'node:path';
 import { readText, writeAtomic, ensureDir } from '../sys/fs.ts';
 import { run } from '../sys/spawn.ts';
-import { MailError } from '../api/errors.ts';
-import type { Layout } from './layout.ts';
+import { MailError } from '../core/errors.ts';
+import type { Layout } from '../core/layout.ts';
 import type { MapType } from '../render/view.ts';
 
 export interface DaemonFacts {

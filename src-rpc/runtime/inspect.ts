@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { statfsSync } from 'node:fs';
 import { listDir, isDirectory } from '../sys/fs.ts';
-import type { Layout } from './layout.ts';
+import type { Layout } from '../core/layout.ts';
 
 const QUEUES = ['maildrop', 'incoming', 'active', 'deferred', 'hold'];
 

@@ -1,7 +1,7 @@
 // Relay credentials live as a 0600 file under data_path/secrets, never in UCI.
 import { join } from 'node:path';
 import { readText, writeAtomic, ensureDir, removeTree } from '../sys/fs.ts';
-import { SECRETS_DIR_MODE, type Layout } from './layout.ts';
+import { SECRETS_DIR_MODE, type Layout } from '../core/layout.ts';
 
 const file = (l: Layout) => join(l.secretsDir, 'relay-credentials');
 

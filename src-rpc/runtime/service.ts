@@ -1,7 +1,7 @@
 // Start, stop, apply and status of the mail service as a whole, for whichever runtime the
 // settings name. Features call these and never ask which runtime they run on.
 import { join } from 'node:path';
-import { MailError } from '../api/errors.ts';
+import { MailError } from '../core/errors.ts';
 import { assertDovecotSupported } from '../render/dovecot.ts';
 import { loadAccounts, assertCurrentFormat, markFormat } from '../store/files.ts';
 import { mailHost, postmasterAddress } from '../config/settings.ts';
@@ -11,7 +11,7 @@ import { ensureCertificate } from './certificate.ts';
 import { renderAll, writeGenerated, type ConvergeReport, type Service } from './converge.ts';
 import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates } from './host.ts';
 import type { Accounts } from '../store/accounts.ts';
-import type { Context } from '../api/context.ts';
+import type { Context } from '../core/context.ts';
 
 function assertHostRuntime(ctx: Context): void {
   if (ctx.settings.main.runtime !== 'host') {

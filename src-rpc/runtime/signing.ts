@@ -7,12 +7,12 @@ import { runDetached, processAlive, signal } from '../sys/spawn.ts';
 import { systemUserId, systemGroupId } from '../sys/accounts.ts';
 import { systemNameservers } from '../sys/dns.ts';
 import { hostPath } from '../sys/paths.ts';
-import { MailError } from '../api/errors.ts';
+import { MailError } from '../core/errors.ts';
 import { renderRspamd, RSPAMD_MILTER, type SigningKey } from '../render/rspamd.ts';
 import { renderOpendkim, opendkimName, OPENDKIM_HOST, OPENDKIM_PORTS, type OpendkimInstance } from '../render/opendkim.ts';
 import { ensureDkimKeys, handKeysTo, privateKeyPath, rspamdKeyPath, dkimSecretsDir, type DkimKey } from '../dkim/keys.ts';
 import { splitServer } from '../dns/validate.ts';
-import type { Layout } from './layout.ts';
+import type { Layout } from '../core/layout.ts';
 import type { Settings } from '../config/settings.ts';
 
 export type Milter = 'rspamd' | 'opendkim';

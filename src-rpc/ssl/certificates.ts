@@ -8,20 +8,19 @@
 // A new pair replaces the served one only after it is checked (ssl/files.ts); then Postfix and
 // Dovecot reload. Anything failing before that leaves the previous certificate serving.
 import { join } from 'node:path';
-import { MailError } from '../api/errors.ts';
+import { MailError } from '../core/errors.ts';
 import { mailHost, type Settings } from '../config/settings.ts';
 import { readText, writeAtomic, ensureDir } from '../sys/fs.ts';
 import { withLock } from '../sys/lock.ts';
 import { hostPath } from '../sys/paths.ts';
 import { covers, generatePrivateKey, CertificateProblem, type CertificateInfo } from '../sys/x509.ts';
-import { SECRETS_DIR_MODE, type Layout } from '../runtime/layout.ts';
-import { reload } from '../runtime/service.ts';
+import { SECRETS_DIR_MODE, type Layout } from '../core/layout.ts';
 import { installCertificate, servedCertificate, sourceNote, type SourceNote, type Installed } from './files.ts';
 import { listenerCertificates, waitForListeners, type ListenerCertificate } from './listeners.ts';
 import { selfSignedPair } from './selfsigned.ts';
 import { loadAcme } from './load-acme.ts';
 import { dns01Hooks } from './dns01.ts';
-import type { Context } from '../api/context.ts';
+import type { Context } from '../core/context.ts';
 
 /** Runs `fn` holding the write lock (jobs), or as is when the caller holds it already (tick). */
 export type Locker = <T>(fn: () => Promise<T> | T) => Promise<T>;
@@ -85,7 +84,7 @@ async function installAndReload(ctx: Context, lock: Locker, chainPem: string, ke
       }
       throw e;
     }
-    return { installed: result, reloaded: result.changed || alwaysReload ? reload(ctx, ['postfix', 'dovecot']) : [] };
+    return { installed: result, reloaded: result.changed || alwaysReload ? ctx.daemons.reload(ctx, ['postfix', 'dovecot']) : [] };
   });
   const missing = certificateNames(ctx.settings).filter((n) => !covers(installed.leaf.names, n));
   if (missing.length) warnings.push(`the certificate does not cover ${missing.join(', ')} (it names ${installed.leaf.names.join(', ')})`);

@@ -7,7 +7,7 @@ import { Lookup } from '../dns/lookup.ts';
 import { zoneOf, zoneLine } from '../dns/records.ts';
 import type { DnsRecord } from '../dns/provider.ts';
 import type { Dns01Hooks, TxtRecord } from './acme.ts';
-import type { Context } from '../api/context.ts';
+import type { Context } from '../core/context.ts';
 
 /** Resolvers cache the answer no longer than this after the record is gone. */
 const CHALLENGE_TTL = 60;

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { readText, writeAtomic, ensureDir, listDir, removeTree, exists } from '../sys/fs.ts';
 import { readLink, replaceSymlink } from '../sys/links.ts';
 import { checkPair, leafOf, describe, type CertificateInfo } from '../sys/x509.ts';
-import type { Layout } from '../runtime/layout.ts';
+import type { Layout } from '../core/layout.ts';
 
 export type CertificateSource = 'letsencrypt' | 'manual' | 'selfsigned';
 

@@ -3,7 +3,7 @@
 // defines MAILSERVER_BUNDLE in the main bundles; from source (tests, tsx) the module is imported.
 import { join } from 'node:path';
 import { exists } from '../sys/fs.ts';
-import { MailError } from '../api/errors.ts';
+import { MailError } from '../core/errors.ts';
 
 type AcmeModule = typeof import('./acme.ts');
 

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { writeAtomic, removeTree } from '../sys/fs.ts';
 import { run } from '../sys/spawn.ts';
 import { generatePrivateKey, type KeyKind } from '../sys/x509.ts';
-import { MailError } from '../api/errors.ts';
-import type { Layout } from '../runtime/layout.ts';
+import { MailError } from '../core/errors.ts';
+import type { Layout } from '../core/layout.ts';
 
 export const SELF_SIGNED_DAYS = 825;
 

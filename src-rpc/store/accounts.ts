@@ -1,6 +1,6 @@
 // The account store in memory, and its two files: `users` (a Dovecot passwd-file) and
 // `valias` (Postfix virtual-alias source format). Pure: parsing, rules and rendering only.
-import { MailError } from '../api/errors.ts';
+import { MailError } from '../core/errors.ts';
 import { quotaRule } from '../render/dovecot.ts';
 
 export interface Mailbox {

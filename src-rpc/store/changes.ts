@@ -1,6 +1,6 @@
 // Account changes as pure functions of (settings, accounts): every rule a mail admin relies
 // on is checked here, before any file is touched.
-import { MailError } from '../api/errors.ts';
+import { MailError } from '../core/errors.ts';
 import { mailDomains, type Settings } from '../config/settings.ts';
 import { assertNoAliasLoop, domainOf, type Accounts } from './accounts.ts';
 

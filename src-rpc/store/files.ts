@@ -3,9 +3,9 @@
 import { join } from 'node:path';
 import { readText, writeAtomic, exists, listDir, isDirectory, ensureDir, statOrNull, ensureVisibleChange } from '../sys/fs.ts';
 import { systemGroupId } from '../sys/accounts.ts';
-import { MailError } from '../api/errors.ts';
+import { MailError } from '../core/errors.ts';
 import { parseUsers, serializeUsers, parseValias, serializeValias, type Accounts, type Mailbox } from './accounts.ts';
-import type { Layout } from '../runtime/layout.ts';
+import type { Layout } from '../core/layout.ts';
 
 export const STORE_FORMAT = '1';
 

@@ -1,7 +1,7 @@
 // Maildirs on disk: <mail>/<domain>/<user>/{cur,new,tmp}, owned by the mail uid/gid.
 import { join } from 'node:path';
 import { ensureDir, removeTree, listDir, isDirectory, statOrNull } from '../sys/fs.ts';
-import { MAIL_UID, MAIL_GID, type Layout } from '../runtime/layout.ts';
+import { MAIL_UID, MAIL_GID, type Layout } from '../core/layout.ts';
 
 export function maildirPath(l: Layout, email: string): string {
   const at = email.lastIndexOf('@');

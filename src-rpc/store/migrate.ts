@@ -5,8 +5,8 @@
 import { join } from 'node:path';
 import { listDir, isDirectory, rename, exists, chownTree, removeEmptyDir } from '../sys/fs.ts';
 import { detectLegacy, loadAccounts, saveMailboxes, saveAliases, markFormat } from './files.ts';
-import { MAIL_UID, MAIL_GID } from '../runtime/layout.ts';
-import type { Context } from '../api/context.ts';
+import { MAIL_UID, MAIL_GID } from '../core/layout.ts';
+import type { Context } from '../core/context.ts';
 
 export function migrate(ctx: Context): { migrated: boolean; mailboxes: number; maildirsMoved: number } {
   const l = ctx.layout;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseSettingsFile } from '../../src-rpc/config/load.ts';
 import { checkPair, covers, CertificateProblem, generatePrivateKey, privateKeyType } from '../../src-rpc/sys/x509.ts';
 import { installCertificate, servedCertificate, sourceNote } from '../../src-rpc/ssl/files.ts';
-import type { Layout } from '../../src-rpc/runtime/layout.ts';
+import type { Layout } from '../../src-rpc/core/layout.ts';
 
 const dir = mkdtempSync('/tmp/ssl-unit-');
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,33 +1,48 @@
-// What a handler gets: the settings as UCI has them now, where files live, and the runtime.
-// Built inside the write lock for write methods, so it is never stale.
+// What a handler gets: the settings as UCI has them now, where files live, and what it may ask
+// of the running daemons. Built inside the write lock for write methods, so it is never stale.
 import { parseSettingsFile } from '../config/load.ts';
 import { serializeUci, type UciPackage } from '../config/uci.ts';
 import { readText, writeAtomic } from '../sys/fs.ts';
-import { layoutFor, uciFilePath, type Layout } from '../runtime/layout.ts';
+import { layoutFor, uciFilePath, type Layout } from './layout.ts';
 import type { Settings } from '../config/settings.ts';
+
+export type Service = 'postfix' | 'dovecot' | 'rspamd' | 'opendkim';
+
+/**
+ * The runtime as features see it. The door (api/) hands it in, so features never import the
+ * runtime and never ask which one runs.
+ */
+export interface Daemons {
+  /** Render every generated file, write what changed, reload the daemons it belongs to. */
+  apply(ctx: Context): { reloaded: string[] };
+  /** Reload running daemons (no restart): they re-read configuration and certificates. */
+  reload(ctx: Context, services: Service[]): Service[];
+}
 
 export interface Context {
   readonly settings: Settings;
   readonly uci: UciPackage;
   readonly layout: Layout;
+  readonly daemons: Daemons;
   /** Commit a changed UCI package (as `uci commit` writes it) and re-read the settings. */
   commitUci(uci: UciPackage): Context;
   /** Report progress of a job (0–100 and a phase); a no-op outside jobs. */
   progress(percent: number, phase: string): void;
 }
 
-export function loadContext(progress: Context['progress'] = () => {}): Context {
+export function loadContext(daemons: Daemons, progress: Context['progress'] = () => {}): Context {
   const { uci, settings } = parseSettingsFile(readText(uciFilePath()));
   return {
     settings,
     progress,
     uci,
+    daemons,
     layout: layoutFor(settings),
     commitUci(next) {
       const text = serializeUci(next);
       parseSettingsFile(text); // refuse to commit settings we could not load again
       writeAtomic(uciFilePath(), text, { mode: 0o644 });
-      return loadContext(progress);
+      return loadContext(daemons, progress);
     },
   };
 }
