@@ -7,8 +7,8 @@ import {
   isValidUciName, UciSyntaxError, type UciPackage,
 } from '../../src-rpc/config/uci.ts';
 
-// Oracle files made by the real `uci` CLI; they live beside the repo: <repo>/../shared/fixtures/uci.
-const FIXTURES = fileURLToPath(new URL('../../../shared/fixtures/uci/', import.meta.url));
+// Oracle files made by the real `uci` CLI (test/fixtures/uci/README.md says how).
+const FIXTURES = fileURLToPath(new URL('../fixtures/uci/', import.meta.url));
 const fixture = (name: string, file: string): string => readFileSync(`${FIXTURES}${name}/${file}`, 'utf8');
 
 // The changes listed in the fixtures' README, applied before `uci commit`.
