@@ -21,7 +21,19 @@ const statusText = (r: Status) =>
     `mail server: ${r.running ? 'running' : 'stopped'} (runtime ${r.runtime}${r.enabled ? '' : ', not enabled at boot'})`,
     ...r.services.map((s) => `  ${s.name}: ${s.running ? `running (pid ${s.pid})` : 'stopped'}`),
     ...r.ports.map((p) => `  port ${p.port} (${p.name}): ${p.open ? 'open' : 'CLOSED'}`),
+    ...virusText(r.virus),
   ].join('\n');
+
+const virusText = (v: Status['virus']): string[] => {
+  if (!v.enabled) return ['  virus scan: off'];
+  const mib = (b: number | null) => (b === null ? '?' : `${Math.round(b / 1048576)} MiB`);
+  const age = v.signatures.ageDays === null ? 'none' : `${v.signatures.files} files, updated ${v.signatures.updated} (${v.signatures.ageDays} days ago)`;
+  return [
+    `  virus scan: ${v.state}${v.clamd.running ? ` (clamd pid ${v.clamd.pid}, ${mib(v.clamd.memoryBytes)})` : ''}${v.milter ? `, clamav-milter ${v.milter.running ? 'running' : 'stopped'}` : ''}`,
+    `  virus signatures: ${age}`,
+    ...(v.message ? [`  WARNING: ${v.message}`] : []),
+  ];
+};
 
 export const serviceMethods = [
   method({

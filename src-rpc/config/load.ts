@@ -79,6 +79,7 @@ export function settingsFrom(uci: UciPackage): Settings {
       quota: flag('features', 'quota', '1'),
       quotaDefault: read('features', 'quota_default', '0', v.size),
       spamRemote: flag('features', 'spam_remote', '1'),
+      virusMirror: read('features', 'virus_mirror', '', (f, x) => (x === '' ? null : virusMirror(f, x))),
     },
     ssl: {
       type: read('ssl', 'type', 'letsencrypt', (f, x) => v.oneOf(f, x, ['letsencrypt', 'selfsigned', 'manual'] as const)),
@@ -135,6 +136,14 @@ function acmeDirectory(field: string, value: string): string {
     throw new v.ValidationError(field, "must be 'production', 'staging' or an https:// URL of an ACME directory");
   }
   return url.href;
+}
+
+/** freshclam's PrivateMirror: a host (optionally with a port) or an http(s) URL of plain files. */
+function virusMirror(field: string, value: string): string {
+  if (!/^(https?:\/\/)?[A-Za-z0-9.-]+(:\d{1,5})?(\/[A-Za-z0-9._~\/-]*)?$/.test(value)) {
+    throw new v.ValidationError(field, 'must be a host[:port] or an http(s):// URL of a ClamAV mirror');
+  }
+  return value;
 }
 
 function containerName(field: string, value: string): string {

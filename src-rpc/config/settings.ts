@@ -53,6 +53,8 @@ export interface Settings {
     quotaDefault: number;
     /** Rspamd may fetch remote maps and ask rspamd.com's fuzzy servers. */
     spamRemote: boolean;
+    /** freshclam's private mirror (`host[:port]` or an http(s) URL); null = ClamAV's official one. */
+    virusMirror: string | null;
   };
   ssl: {
     type: SslType;

@@ -6,7 +6,7 @@ import { readText, writeAtomic } from '../sys/fs.ts';
 import { layoutFor, uciFilePath, type Layout } from './layout.ts';
 import type { Settings } from '../config/settings.ts';
 
-export type Service = 'postfix' | 'dovecot' | 'rspamd' | 'opendkim';
+export type Service = 'postfix' | 'dovecot' | 'rspamd' | 'opendkim' | 'clamd' | 'clamav-milter';
 
 /**
  * The runtime as features see it. The door (api/) hands it in, so features never import the

@@ -11,6 +11,7 @@ import { run } from '../sys/spawn.ts';
 import { MailError } from '../core/errors.ts';
 import { readRelayCredentials } from './relay.ts';
 import { prepareSigning, milterAddress } from './signing.ts';
+import { prepareClamav, clamavMilter } from './clamav.ts';
 import { SECRETS_DIR_MODE } from '../core/layout.ts';
 import type { Accounts } from '../store/accounts.ts';
 import type { Context } from '../core/context.ts';
@@ -43,8 +44,10 @@ export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts): 
   const relay = s.main.relayhost ? readRelayCredentials(l) : null;
   // DKIM keys and the milter's files (Rspamd or OpenDKIM); creates missing keys.
   const signing = prepareSigning(s, l);
+  // Virus scanning: clamav-milter is one more milter (Rspamd off), or Rspamd asks clamd.
+  const milters = [milterAddress(s), clamavMilter(s, l)].filter((m) => m !== undefined).join(', ') || undefined;
   const files: GeneratedFile[] = [
-    { path: join(l.postfixConfigDir, 'main.cf'), text: renderPostfixMain(s, view, { relayCredentials: relay !== null, milter: milterAddress(s) }), mode: 0o644, reloads: 'postfix' },
+    { path: join(l.postfixConfigDir, 'main.cf'), text: renderPostfixMain(s, view, { relayCredentials: relay !== null, milter: milters }), mode: 0o644, reloads: 'postfix' },
     { path: join(l.postfixConfigDir, 'master.cf'), text: renderPostfixMaster(s, view), mode: 0o644, reloads: 'postfix' },
     { path: l.dovecotConfigFile, text: renderDovecot(s, view), mode: 0o640, gid: systemGroupId('dovecot') ?? 0, reloads: 'dovecot' },
     { path: join(l.configDir, 'vdomains'), text: renderVdomains(s), mode: 0o644, map: true },
@@ -54,6 +57,7 @@ export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts): 
     { path: join(l.configDir, 'senders-self.regexp'), text: SENDERS_SELF, mode: 0o644, reloads: 'postfix' },
   ];
   for (const f of signing.files) files.push({ path: f.path, text: f.text, mode: 0o644, reloads: f.reloads });
+  for (const f of prepareClamav(s, l)) files.push({ path: f.path, text: f.text, mode: 0o644, reloads: f.reloads });
   if (relay && s.main.relayhost) {
     files.push({ path: join(l.secretsDir, 'relay_passwd'), text: renderRelayPasswd(s.main.relayhost, relay.user, relay.password), mode: 0o600, map: true });
   }

@@ -8,6 +8,7 @@ import { systemUserId } from '../sys/accounts.ts';
 import { MailError } from '../core/errors.ts';
 import { MAIL_UID, MAIL_GID, SECRETS_DIR_MODE, type Layout } from '../core/layout.ts';
 import type { Service } from './converge.ts';
+import { reconcileClamav, stopClamav, restartClamav } from './clamav.ts';
 import { milterPid, wantedMilter, startMilter, stopMilter, reloadMilter, stopStaleInstances, type Milter } from './signing.ts';
 import type { RuntimeView, MapType } from '../render/view.ts';
 import type { Settings, PortName } from '../config/settings.ts';
@@ -106,6 +107,8 @@ export function startDaemons(l: Layout, s?: Settings): void {
     const r = runDetached(['dovecot', '-c', l.dovecotConfigFile], join(l.logDir, 'dovecot-start.log'));
     if (r.code !== 0) throw new MailError('daemon_error', `dovecot did not start: see ${join(l.logDir, 'dovecot.log')} (${readText(join(l.logDir, 'dovecot-start.log'))?.trim().split('\n').pop() ?? ''})`);
   }
+  // clamd before the milters that ask it.
+  if (s) reconcileClamav(s, l);
   if (s) reconcileMilters(l, s);
   if (!postfix!.running) {
     const r = runDetached(['postfix', '-c', l.postfixConfigDir, 'start'], join(l.logDir, 'postfix-start.log'));
@@ -117,6 +120,7 @@ export function stopDaemons(l: Layout): void {
   const [dovecot, postfix] = serviceStates(l);
   if (postfix!.running) checked(['postfix', '-c', l.postfixConfigDir, 'stop'], 'postfix stop');
   for (const m of MILTERS) stopMilter(l, m);
+  stopClamav();
   if (dovecot!.running) checked(['dovecot', '-c', l.dovecotConfigFile, 'stop'], 'dovecot stop');
 }
 
@@ -124,9 +128,14 @@ export function reloadDaemons(l: Layout, services: Service[], settings?: Setting
   const states = serviceStates(l);
   const reloaded: Service[] = [];
   // A changed spam_filter/dkim switches milters while the server runs (started ones are fresh).
-  const switched = settings && states[1]!.running ? reconcileMilters(l, settings) : [];
+  const switched: Service[] = settings && states[1]!.running ? scanners(reconcileClamav(settings, l)) : [];
+  if (settings && states[1]!.running) switched.push(...reconcileMilters(l, settings));
   reloaded.push(...switched);
   for (const s of services) {
+    if (s === 'clamd' || s === 'clamav-milter') {
+      if (settings && !switched.includes(s) && restartClamav(settings, l, s)) reloaded.push(s);
+      continue;
+    }
     if (!states.find((x) => x.name === s)?.running || switched.includes(s)) continue;
     if (s === 'rspamd' || s === 'opendkim') {
       if (settings && reloadMilter(l, s, settings)) reloaded.push(s);
@@ -138,6 +147,9 @@ export function reloadDaemons(l: Layout, services: Service[], settings?: Setting
   }
   return reloaded;
 }
+
+/** The ClamAV daemons that are services of their own (freshclam only feeds clamd). */
+const scanners = (ds: string[]): Service[] => ds.filter((d): d is 'clamd' | 'clamav-milter' => d === 'clamd' || d === 'clamav-milter');
 
 export async function portStates(s: Settings): Promise<PortState[]> {
   const host = s.main.listen[0] ?? '127.0.0.1';

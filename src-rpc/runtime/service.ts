@@ -10,6 +10,7 @@ import { learnFacts, knownFacts } from './facts.ts';
 import { ensureCertificate } from './certificate.ts';
 import { renderAll, writeGenerated, type ConvergeReport, type Service } from './converge.ts';
 import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates } from './host.ts';
+import { virusScanState } from './clamav.ts';
 import type { Accounts } from '../store/accounts.ts';
 import type { Context } from '../core/context.ts';
 
@@ -72,6 +73,7 @@ export async function status(ctx: Context) {
     services,
     ports: running ? await portStates(ctx.settings) : [],
     logDir: ctx.layout.logDir,
+    virus: virusScanState(ctx.settings, ctx.layout),
   };
 }
 

@@ -64,7 +64,7 @@ export function milterAddress(s: Settings): string | undefined {
 }
 
 /** Debian's user is _rspamd, OpenWrt's and upstream's rspamd. */
-function rspamdUser(): { name: string; uid: number; gid: number } | null {
+export function rspamdUser(): { name: string; uid: number; gid: number } | null {
   for (const name of ['_rspamd', 'rspamd']) {
     const uid = systemUserId(name);
     if (uid !== null) return { name, uid, gid: systemGroupId(name) ?? uid };

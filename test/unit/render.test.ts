@@ -39,7 +39,7 @@ function settings(patch: (s: Settings) => void = () => {}): Settings {
     ports: { smtp: 25, submission: 587, smtps: 465, imap: 143, imaps: 993, pop3: 110, pop3s: 995, sieve: 4190 },
     features: {
       spamFilter: true, virusScan: false, dkim: true, spf: true, dmarc: true, fail2ban: true,
-      quota: true, quotaDefault: 1073741824, spamRemote: true,
+      quota: true, quotaDefault: 1073741824, spamRemote: true, virusMirror: null,
     },
     ssl: { type: 'letsencrypt', certPath: '', keyPath: '', acmeDirectory: 'https://acme-v02.api.letsencrypt.org/directory', acmeEmail: 'postmaster@example.com', keyType: 'ec256', renewDays: 30, extraNames: [] },
     webmail: { enabled: true, container: 'secubox-webmail', port: 8026 },

@@ -1,0 +1,257 @@
+// ClamAV on the host runtime (features.virus_scan=1): our own clamd, freshclam (daemon mode: its
+// own schedule, clamd notified after each download) and, with Rspamd off, clamav-milter. Their
+// files, start / stop / restart, and the state the Overview shows (signature age, memory).
+import { join } from 'node:path';
+import { readText, ensureDir, writeAtomic, statOrNull, listDir, exists } from '../sys/fs.ts';
+import { runDetached, processAlive, signal } from '../sys/spawn.ts';
+import { systemUserId, systemGroupId } from '../sys/accounts.ts';
+import { hostPath } from '../sys/paths.ts';
+import { MailError } from '../core/errors.ts';
+import {
+  renderClamav, renderRspamdAntivirus, clamavMilterAddress, clamdSocket, clamdPidFile, milterPidFile, freshclamPidFile,
+  CLAMAV_FULL_SET_MEMORY, type ClamavView,
+} from '../render/clamav.ts';
+import { rspamdUser, signingPaths, wantedMilter } from './signing.ts';
+import type { Layout } from '../core/layout.ts';
+import type { Settings } from '../config/settings.ts';
+
+export type ClamavDaemon = 'clamd' | 'clamav-milter' | 'freshclam';
+
+/** What to install when ClamAV is missing (OpenWrt's package names, then Debian's). */
+export const CLAMAV_PACKAGES_HINT =
+  'install ClamAV (OpenWrt: `opkg install clamav freshclam`; Debian: `apt-get install clamav-daemon clamav-freshclam clamav-milter`) or set features.virus_scan=0';
+
+const configDir = (l: Layout) => join(l.configDir, 'clamav');
+const configFile = (l: Layout, d: 'clamd' | 'clamav-milter' | 'freshclam') => join(configDir(l), `${d}.conf`);
+const databaseDir = (l: Layout) => join(l.stateDir, 'clamav');
+
+/** Debian's packages run ClamAV as `clamav`; OpenWrt's as `nobody`. */
+function clamavUser(): { name: string; uid: number; gid: number } | null {
+  for (const name of ['clamav', 'nobody']) {
+    const uid = systemUserId(name);
+    if (uid !== null) return { name, uid, gid: systemGroupId(name) ?? systemGroupId('nogroup') ?? uid };
+  }
+  return null;
+}
+
+/** Group of clamd's client: Rspamd's with spam_filter=1; otherwise clamav-milter, running as ClamAV's user. */
+function clamdClientGid(s: Settings, clamav: { gid: number }): number {
+  return (s.features.spamFilter ? rspamdUser()?.gid : undefined) ?? clamav.gid;
+}
+
+const runDirs = () => ({ clamdRunDir: hostPath('/var/run/mailserver/clamd'), milterRunDir: hostPath('/var/run/mailserver/clamav-milter') });
+
+export function clamavView(s: Settings, l: Layout): ClamavView {
+  return {
+    ...runDirs(),
+    user: clamavUser()?.name ?? 'clamav',
+    databaseDir: databaseDir(l),
+    logDir: l.logDir,
+    clamdConfigFile: configFile(l, 'clamd'),
+  };
+}
+
+export interface ClamavFile {
+  path: string;
+  text: string;
+  reloads: 'clamd' | 'clamav-milter' | 'rspamd';
+}
+
+/** ClamAV's files (only with virus_scan=1) and Rspamd's antivirus rules (whenever Rspamd runs). */
+export function prepareClamav(s: Settings, l: Layout): ClamavFile[] {
+  const v = clamavView(s, l);
+  const files: ClamavFile[] = [];
+  if (s.features.virusScan) {
+    for (const [name, text] of Object.entries(renderClamav(s, v))) {
+      files.push({ path: join(configDir(l), name), text, reloads: name === 'clamav-milter.conf' ? 'clamav-milter' : 'clamd' });
+    }
+  }
+  if (wantedMilter(s) === 'rspamd') {
+    for (const [name, text] of Object.entries(renderRspamdAntivirus(s, v))) {
+      files.push({ path: join(signingPaths(l).rspamdConfigDir, name), text, reloads: 'rspamd' });
+    }
+  }
+  return files;
+}
+
+/** smtpd_milters entry of clamav-milter (virus_scan=1, spam_filter=0), else undefined. */
+export function clamavMilter(s: Settings, l: Layout): string | undefined {
+  return clamavMilterAddress(s, clamavView(s, l));
+}
+
+// ---- processes ----
+
+function pidOf(file: string): number | null {
+  const pid = Number((readText(file) ?? '').trim());
+  return processAlive(pid) ? pid : null;
+}
+
+function daemonPid(d: ClamavDaemon): number | null {
+  const v = runDirs();
+  return pidOf(d === 'clamd' ? clamdPidFile(v) : d === 'clamav-milter' ? milterPidFile(v) : freshclamPidFile(v));
+}
+
+/** Database files clamd loads (official .cvd/.cld and custom signature files). */
+function signatureFiles(l: Layout): { name: string; mtimeMs: number }[] {
+  const dir = databaseDir(l);
+  return listDir(dir)
+    .filter((n) => /\.(cvd|cld|cud|ndb|hdb|hsb|ldb|cdb|mdb|msb|ndu|ldu|hdu|hsu|mdu|msu|yar|yara|cbc|pdb|wdb|gdb|ign2|fp|sfp|ftm|crb|cat|idb)$/.test(n))
+    .map((name) => ({ name, mtimeMs: statOrNull(join(dir, name))?.mtimeMs ?? 0 }));
+}
+
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function assertInstalled(): { name: string; uid: number; gid: number } {
+  const user = clamavUser();
+  const binaries = ['/usr/sbin/clamd', '/usr/sbin/clamav-milter', '/usr/bin/freshclam', '/usr/sbin/freshclam'];
+  const has = (b: string) => binaries.some((p) => p.endsWith(`/${b}`) && exists(p));
+  const missing = ['clamd', 'freshclam'].filter((b) => !has(b));
+  if (!user || missing.length) throw new MailError('unsupported', `features.virus_scan is on but ClamAV is not installed (${missing.join(', ') || 'no clamav user'} missing): ${CLAMAV_PACKAGES_HINT}`);
+  return user;
+}
+
+function start(l: Layout, d: ClamavDaemon): void {
+  const log = join(l.logDir, `${d}-start.log`);
+  const argv = d === 'freshclam' ? ['freshclam', `--config-file=${configFile(l, d)}`, '--daemon'] : [d, `--config-file=${configFile(l, d)}`];
+  const r = runDetached(argv, log);
+  if (r.code !== 0) throw new MailError('daemon_error', `${d} did not start: ${lastLines(log)}`);
+}
+
+function stop(d: ClamavDaemon): boolean {
+  const pid = daemonPid(d);
+  if (pid === null) return false;
+  signal(pid, 'SIGTERM');
+  for (let i = 0; i < 100 && processAlive(pid); i++) sleep(100);
+  if (processAlive(pid)) signal(pid, 'SIGKILL');
+  return true;
+}
+
+/** clamd accepts connections on its socket (it binds once its signatures are loaded). */
+function clamdAnswers(v: ClamavView): boolean {
+  return exists(clamdSocket(v));
+}
+
+/**
+ * The ClamAV daemons the settings want run, and no other. clamd needs signatures: without any,
+ * only freshclam runs (status: downloading) and mail waits (Rspamd soft-rejects, Postfix's
+ * milter_default_action defers) until a later start, apply or tick finds them. Returns the daemons
+ * started or stopped.
+ */
+export function reconcileClamav(s: Settings, l: Layout): ClamavDaemon[] {
+  const changed: ClamavDaemon[] = [];
+  const all: ClamavDaemon[] = ['clamav-milter', 'clamd', 'freshclam'];
+  if (!s.features.virusScan) {
+    for (const d of all) if (stop(d)) changed.push(d);
+    return changed;
+  }
+  const user = assertInstalled();
+  const v = clamavView(s, l);
+  ensureDir(v.databaseDir, { mode: 0o755, uid: user.uid, gid: user.gid });
+  ensureDir(v.clamdRunDir, { mode: 0o750, uid: user.uid, gid: clamdClientGid(s, user) });
+  ensureDir(v.milterRunDir, { mode: 0o750, uid: user.uid, gid: systemGroupId('postfix') ?? 0 });
+  for (const d of all) {
+    const log = join(l.logDir, `${d}.log`);
+    if (!statOrNull(log)) writeAtomic(log, '', { mode: 0o640, uid: user.uid, gid: user.gid });
+  }
+  if (daemonPid('freshclam') === null) (start(l, 'freshclam'), changed.push('freshclam'));
+  if (daemonPid('clamd') === null && signatureFiles(l).length > 0) {
+    start(l, 'clamd');
+    for (let i = 0; i < 600 && !(daemonPid('clamd') !== null && clamdAnswers(v)); i++) sleep(100);
+    if (daemonPid('clamd') === null) throw new MailError('daemon_error', `clamd did not stay up: ${lastLines(join(l.logDir, 'clamd.log'))}`);
+    changed.push('clamd');
+  }
+  const milterWanted = !s.features.spamFilter;
+  // A milter that outlived its clamd starts afresh with the new one.
+  if ((!milterWanted || changed.includes('clamd')) && stop('clamav-milter')) changed.push('clamav-milter');
+  // clamav-milter refuses to start without a clamd to talk to: until clamd runs, Postfix defers.
+  if (milterWanted && daemonPid('clamav-milter') === null && clamdAnswers(v) && daemonPid('clamd') !== null) {
+    start(l, 'clamav-milter');
+    changed.push('clamav-milter');
+  }
+  return changed;
+}
+
+export function stopClamav(): void {
+  for (const d of ['clamav-milter', 'clamd', 'freshclam'] as ClamavDaemon[]) stop(d);
+}
+
+/** A changed clamd.conf or clamav-milter.conf: restart that daemon (neither re-reads it). */
+export function restartClamav(s: Settings, l: Layout, d: 'clamd' | 'clamav-milter'): boolean {
+  if (!stop(d)) return false;
+  if (d === 'clamd') stop('clamav-milter');
+  reconcileClamav(s, l);
+  return true;
+}
+
+export interface VirusScanState {
+  enabled: boolean;
+  /** running | no signatures | downloading virus signatures | stopped | not installed */
+  state: string;
+  /** What a person should know: why mail waits, what to install, low memory. */
+  message: string | null;
+  clamd: { running: boolean; pid: number | null; memoryBytes: number | null };
+  milter: { running: boolean; pid: number | null } | null;
+  freshclam: { running: boolean; pid: number | null; lastError: string | null };
+  signatures: { files: number; updated: string | null; ageDays: number | null };
+  memory: { availableBytes: number | null; neededBytes: number; warning: string | null };
+}
+
+function memInfo(key: string): number | null {
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readText('/proc/meminfo') ?? '');
+  return m ? Number(m[1]) * 1024 : null;
+}
+
+function residentBytes(pid: number): number | null {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readText(`/proc/${pid}/status`) ?? '');
+  return m ? Number(m[1]) * 1024 : null;
+}
+
+/** The last error of freshclam's last run, when that run failed. */
+function freshclamError(l: Layout): string | null {
+  const runs = (readText(join(l.logDir, 'freshclam.log')) ?? '').split('--------------------------------------');
+  const last = runs.map((r) => r.trim()).filter((r) => r !== '').pop() ?? '';
+  const errors = last.split('\n').filter((x) => /ERROR:/.test(x));
+  if (!errors.length) return null;
+  return errors[0]!.replace(/^.*?ERROR:\s*/, '').trim() + (errors.length > 1 ? ` (${errors[errors.length - 1]!.replace(/^.*?ERROR:\s*/, '').trim()})` : '');
+}
+
+export function virusScanState(s: Settings, l: Layout, now = Date.now()): VirusScanState {
+  const clamd = daemonPid('clamd');
+  const milter = daemonPid('clamav-milter');
+  const freshclam = daemonPid('freshclam');
+  const sigs = signatureFiles(l);
+  const newest = sigs.length ? Math.max(...sigs.map((x) => x.mtimeMs)) : null;
+  const memoryBytes = clamd === null ? null : residentBytes(clamd);
+  const available = memInfo('MemAvailable');
+  // What clamd would have once it loaded the official set: the free memory plus what it holds.
+  const room = available === null ? null : available + (memoryBytes ?? 0);
+  const lowMemory = s.features.virusScan && room !== null && room < CLAMAV_FULL_SET_MEMORY
+    ? `only ${Math.round(room / 1048576)} MiB of memory free: ClamAV with the official signatures needs about ${Math.round(CLAMAV_FULL_SET_MEMORY / 1048576)} MiB`
+    : null;
+  const lastError = freshclamError(l);
+  let state: string;
+  let message: string | null = null;
+  if (!s.features.virusScan) state = 'off';
+  else if (!clamavUser() || !exists('/usr/sbin/clamd')) (state = 'not installed', (message = `ClamAV is not installed: ${CLAMAV_PACKAGES_HINT}`));
+  else if (clamd !== null) state = 'running';
+  else if (sigs.length === 0 && freshclam !== null && lastError === null) (state = 'downloading virus signatures', (message = 'downloading virus signatures: mail waits (deferred) until clamd can scan it'));
+  else if (sigs.length === 0) (state = 'no signatures', (message = `no virus signatures yet${lastError ? `: freshclam failed (${lastError}); it tries again every 2 hours` : ''}: mail waits (deferred) until clamd can scan it`));
+  else (state = 'stopped', (message = 'clamd is not running: mail waits (deferred) until it runs (mailctl start)'));
+  if (s.features.virusScan && !s.features.spamFilter && clamd !== null && milter === null) message = 'clamav-milter is not running: mail waits (deferred) until it runs (mailctl start)';
+  return {
+    enabled: s.features.virusScan,
+    state,
+    message: [message, lowMemory].filter((x) => x !== null).join('; ') || null,
+    clamd: { running: clamd !== null, pid: clamd, memoryBytes },
+    milter: s.features.spamFilter ? null : { running: milter !== null, pid: milter },
+    freshclam: { running: freshclam !== null, pid: freshclam, lastError },
+    signatures: { files: sigs.length, updated: newest === null ? null : new Date(newest).toISOString(), ageDays: newest === null ? null : Math.floor((now - newest) / 86_400_000) },
+    memory: { availableBytes: available, neededBytes: CLAMAV_FULL_SET_MEMORY, warning: lowMemory },
+  };
+}
+
+function lastLines(file: string): string {
+  return (readText(file) ?? '').trim().split('\n').slice(-3).join(' / ');
+}
