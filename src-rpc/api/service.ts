@@ -22,6 +22,7 @@ const statusText = (r: Status) =>
     ...r.services.map((s) => `  ${s.name}: ${s.running ? `running (pid ${s.pid})` : 'stopped'}`),
     ...r.ports.map((p) => `  port ${p.port} (${p.name}): ${p.open ? 'open' : 'CLOSED'}`),
     ...virusText(r.virus),
+    ...r.notices.map((x) => `  NOTE: ${x}`),
   ].join('\n');
 
 const virusText = (v: Status['virus']): string[] => {

@@ -11,12 +11,13 @@ import { ensureCertificate } from './certificate.ts';
 import { renderAll, writeGenerated, type ConvergeReport, type Service } from './converge.ts';
 import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates } from './host.ts';
 import { virusScanState } from './clamav.ts';
+import { unimplementedOptionNotices } from '../config/notices.ts';
 import type { Accounts } from '../store/accounts.ts';
 import type { Context } from '../core/context.ts';
 
-function assertHostRuntime(ctx: Context): void {
+export function assertHostRuntime(ctx: Pick<Context, 'settings'>): void {
   if (ctx.settings.main.runtime !== 'host') {
-    throw new MailError('not_implemented', "main.runtime 'lxc' is not implemented yet (planned with `install`); set `uci set mailserver.main.runtime=host`");
+    throw new MailError('not_implemented', `main.runtime 'lxc' (container '${ctx.settings.main.container}') is not implemented yet (planned with \`install\`); set \`uci set mailserver.main.runtime=host\``);
   }
 }
 
@@ -74,6 +75,8 @@ export async function status(ctx: Context) {
     ports: running ? await portStates(ctx.settings) : [],
     logDir: ctx.layout.logDir,
     virus: virusScanState(ctx.settings, ctx.layout),
+    /** Settings that have no effect here yet, and why. */
+    notices: unimplementedOptionNotices(ctx.settings),
   };
 }
 
