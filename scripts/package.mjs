@@ -76,6 +76,8 @@ const packages = [
   {
     name: 'secubox-app-mailserver',
     section: 'mail',
+    // Not ClamAV: `clamav` and `freshclam` (~1 GiB of memory with the official signatures) are
+    // needed only with features.virus_scan=1, and mailctl names them when they are missing.
     depends: ['node', 'postfix', 'dovecot', 'openssl-util'],
     description: 'Mail server manager for SecuBox/OpenWrt: mailctl and the luci.mailserver rpcd plugin (Postfix + Dovecot)',
     conffiles: ['/etc/config/mailserver'],

@@ -27,9 +27,10 @@ packages=(
     ca-certificates
     pebble
     opendkim opendkim-tools rspamd python3-dkim
+    clamav-daemon clamav-freshclam clamav-milter
     chromium fonts-liberation
 )
-services=(postfix dovecot named bind9 rspamd opendkim)
+services=(postfix dovecot named bind9 rspamd opendkim clamav-daemon clamav-freshclam clamav-milter)
 
 installed() {
     dpkg-query -W -f='${Status}\n' "$1" 2>/dev/null | grep -q '^install ok installed$'

@@ -119,6 +119,8 @@ test('control fields', () => {
   }
   const deps = (p: Unpacked) => p.control.Depends!.split(/,\s*/);
   for (const d of ['node', 'postfix', 'dovecot', 'openssl-util']) assert.ok(deps(app).includes(d), `app depends on ${d}`);
+  // ClamAV is optional (features.virus_scan): never pulled in by the package.
+  assert.equal(deps(app).filter((d) => /clam/.test(d)), []);
   for (const d of ['secubox-app-mailserver', 'luci-base']) assert.ok(deps(luci).includes(d), `luci depends on ${d}`);
 });
 
