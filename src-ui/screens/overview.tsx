@@ -6,6 +6,7 @@ import { call, isJobStarted } from '../client.ts';
 import { canWrite, jobs, loadOverview, openTab, overview, overviewError, overviewLoading, trackJob } from '../state.ts';
 import { bytes, count, date } from '../format.ts';
 import { Btn, Confirm, Done, ErrorText, KeyValues, Loading, Section, useAction } from '../ui.tsx';
+import { VirusScan } from './virus-scan.tsx';
 import type { CertificateSummary, DnsHealth as Health, Status } from '../types.ts';
 
 export function CertificateDays({ c }: { c: CertificateSummary }) {
@@ -196,6 +197,7 @@ export function OverviewScreen() {
         )}
       </Section>
       <DnsHealth h={o.dns} />
+      <VirusScan v={s.virus} notices={s.notices} />
     </>
   );
 }
