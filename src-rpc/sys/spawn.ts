@@ -62,7 +62,7 @@ export function runAsync(argv: readonly string[], opts: RunOptions = {}): Promis
  * Start a program that forks a daemon. Its stdio goes to /dev/null or a log file so no
  * daemon ever holds our stdout/stderr open (rpcd waits for EOF on both before replying).
  */
-export function runDetached(argv: readonly string[], logFile?: string, env?: Record<string, string>): RunResult {
+export function runDetached(argv: readonly string[], logFile?: string, env?: Record<string, string>, timeoutMs = 60_000): RunResult {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error('run: empty argv');
   const out = logFile ? openSync(logFile, 'a', 0o640) : 'ignore';
@@ -70,7 +70,7 @@ export function runDetached(argv: readonly string[], logFile?: string, env?: Rec
     const r = spawnSync(cmd, args, {
       stdio: ['ignore', out, out],
       env: env ? { ...process.env, ...env } : process.env,
-      timeout: 60_000,
+      timeout: timeoutMs,
     });
     if (r.error) return { code: 127, stdout: '', stderr: `${cmd}: ${r.error.message}` };
     return { code: r.status ?? 128, stdout: '', stderr: '' };
