@@ -115,7 +115,8 @@ function assertInstalled(): { name: string; uid: number; gid: number } {
 function start(l: Layout, d: ClamavDaemon): void {
   const log = join(l.logDir, `${d}-start.log`);
   const argv = d === 'freshclam' ? ['freshclam', `--config-file=${configFile(l, d)}`, '--daemon'] : [d, `--config-file=${configFile(l, d)}`];
-  const r = runDetached(argv, log);
+  // clamd forks once its signatures are loaded: with the official set, a minute or more on a router.
+  const r = runDetached(argv, log, undefined, 300_000);
   if (r.code !== 0) throw new MailError('daemon_error', `${d} did not start: ${lastLines(log)}`);
 }
 

@@ -166,9 +166,9 @@ export function startMilter(l: Layout, m: Milter, s: Settings): void {
       '--var', `LOCAL_CONFDIR=${p.rspamdConfigDir}`, '--var', `DBDIR=${p.rspamdDbDir}`,
       '--var', `RUNDIR=${p.rspamdRunDir}`, '--var', `LOGDIR=${join(p.rspamdLog, '..')}`,
     ];
-    // Rspamd forks only once its configuration is compiled: a first start on a busy machine can
-    // take more than a minute.
-    const r = runDetached(argv, join(l.logDir, 'rspamd-start.log'), undefined, 110_000);
+    // Rspamd forks only once its configuration is compiled: a first start on a busy machine (or a
+    // slow router) can take minutes.
+    const r = runDetached(argv, join(l.logDir, 'rspamd-start.log'), undefined, 300_000);
     if (r.code !== 0) throw new MailError('daemon_error', `rspamd did not start: ${lastLines(join(l.logDir, 'rspamd-start.log'))} (see ${p.rspamdLog})`);
   } else {
     const unsafe = writableAncestor(dkimSecretsDir(l));
