@@ -3,7 +3,8 @@
 // Whatever the backend cannot do yet it says so, and the page shows exactly that.
 import { useEffect } from 'preact/hooks';
 import { call, isJobStarted } from '../client.ts';
-import { canWrite, jobsFinished, trackJob } from '../state.ts';
+import { jobsFinished, trackJob } from '../state.ts';
+import { may } from '../rights.ts';
 import { date } from '../format.ts';
 import { Btn, CopyButton, Done, ErrorText, Loading, Section, useAction, useLoad } from '../ui.tsx';
 import type { CheckRow, ExpectedRecord } from '../types.ts';
@@ -117,7 +118,7 @@ export function DnsScreen() {
         <div class="ms-buttons">
           {expected && <CopyButton text={expected.zone} what="all records as zone-file lines" label="Copy all as zone lines" />}
           <Btn kind="neutral" label="Check again" busy={check.loading.value} onClick={() => void check.load()} />
-          {canWrite.value && <Btn kind="action" label="Publish records" busy={publish.busy.value} onClick={() => void publish.run(startJob(() => call('dns_setup')))} />}
+          {may('dns_setup') && <Btn kind="action" label="Publish records" busy={publish.busy.value} onClick={() => void publish.run(startJob(() => call('dns_setup')))} />}
           <ErrorText error={publish.error.value} />
           <Done text={publish.done.value} />
         </div>
@@ -160,7 +161,7 @@ export function DnsScreen() {
             )}
           </>
         )}
-        {canWrite.value && (
+        {may('dkim_rotate') && (
           <div class="ms-buttons">
             <Btn kind="action" label="Rotate DKIM keys" busy={rotate.busy.value} onClick={() => void rotate.run(startJob(() => call('dkim_rotate')))} />
             <ErrorText error={rotate.error.value} />
