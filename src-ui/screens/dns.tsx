@@ -40,11 +40,16 @@ function Problems({ list }: { list: string[] | undefined }) {
   );
 }
 
+/** A domain name that may wrap after a dot, never inside a label. */
+function DnsName({ name }: { name: string }) {
+  return <>{name.split(/(?<=\.)/).flatMap((label, i) => (i ? [<wbr key={i} />, label] : [label]))}</>;
+}
+
 function RecordRow({ r, row }: { r: ExpectedRecord; row: CheckRow | undefined }) {
   return (
     <tr class="tr" data-record={key(r)}>
-      <td class="td ms-addr" data-title="Name">
-        {r.name}
+      <td class="td ms-name" data-title="Name">
+        <DnsName name={r.name} />
       </td>
       <td class="td" data-title="Type">
         {r.type}
@@ -140,7 +145,9 @@ export function DnsScreen() {
                 </tr>
                 {keys.keys.map((k) => (
                   <tr class="tr" key={`${k.domain} ${k.selector}`} data-dkim={`${k.selector}._domainkey.${k.domain}`}>
-                    <td class="td ms-addr" data-title="Domain">{k.domain}</td>
+                    <td class="td ms-name" data-title="Domain">
+                      <DnsName name={k.domain} />
+                    </td>
                     <td class="td" data-title="Selector">{k.selector}</td>
                     <td class="td" data-title="Algorithm">{k.algorithm}</td>
                     <td class="td" data-title="State">
