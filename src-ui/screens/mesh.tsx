@@ -3,7 +3,8 @@
 import { useEffect } from 'preact/hooks';
 import { useSignal } from '@preact/signals';
 import { call, isJobStarted } from '../client.ts';
-import { canWrite, trackJob } from '../state.ts';
+import { trackJob } from '../state.ts';
+import { may } from '../rights.ts';
 import { Btn, Confirm, Done, ErrorText, Field, formLevel, KeyValues, Loading, Section, useAction, useLoad } from '../ui.tsx';
 import type { Mesh } from '../types.ts';
 
@@ -15,7 +16,7 @@ function PeerRow({ peer, onChanged }: { peer: string; onChanged: (m: Mesh) => vo
         {peer}
       </td>
       <td class="td cbi-section-actions">
-        {canWrite.value && (
+        {may('mesh_remove_peer') && (
           <div>
             <Btn kind="negative" label="Remove" busy={act.busy.value} title={`Remove the peer ${peer}`} onClick={() => void act.run(async () => onChanged(await call('mesh_remove_peer', { peer })))} />
           </div>
@@ -99,7 +100,7 @@ export function MeshScreen() {
         ) : (
           <>
             <KeyValues rows={[['Mesh sync', <span class={`label ${m.enabled ? 'success' : 'warning'}`}>{m.enabled ? 'enabled' : 'disabled'}</span>]]} />
-            {canWrite.value && (
+            {may(m.enabled ? 'mesh_disable' : 'mesh_enable') && (
               <div class="ms-buttons">
                 <Btn
                   kind={m.enabled ? 'negative' : 'positive'}
@@ -123,7 +124,7 @@ export function MeshScreen() {
             ) : (
               <p class="ms-empty">No peers yet.</p>
             )}
-            {canWrite.value && (
+            {may('mesh_add_peer') && (
               <form
                 class="ms-form"
                 data-form="mesh_add_peer"
@@ -147,7 +148,7 @@ export function MeshScreen() {
           </>
         )}
       </Section>
-      {canWrite.value && <BackupActions />}
+      {may('mesh_backup') && <BackupActions />}
     </>
   );
 }

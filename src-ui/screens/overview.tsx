@@ -3,7 +3,8 @@
 import { useEffect } from 'preact/hooks';
 import { useSignal } from '@preact/signals';
 import { call, isJobStarted } from '../client.ts';
-import { canWrite, jobs, loadOverview, openTab, overview, overviewError, overviewLoading, trackJob } from '../state.ts';
+import { may, screenAllowed } from '../rights.ts';
+import { jobs, loadOverview, openTab, overview, overviewError, overviewLoading, trackJob } from '../state.ts';
 import { bytes, count, date } from '../format.ts';
 import { Btn, Confirm, Done, ErrorText, KeyValues, Loading, Section, useAction } from '../ui.tsx';
 import type { CertificateSummary, DnsHealth as Health, Status } from '../types.ts';
@@ -38,9 +39,10 @@ function ServiceControls({ s }: { s: Status }) {
   const installing = jobs.value.some((j) => j.kind === 'install' && j.state === 'running');
   return (
     <>
-      {!s.running && <Btn kind="positive" label="Start" busy={busy('start')} disabled={act.busy.value} onClick={() => run('start', () => call('start'), 'Started.')} />}
-      {s.running && <Btn kind="negative" label="Stop" busy={busy('stop')} disabled={act.busy.value} onClick={() => (confirmStop.value = true)} />}
-      <Btn kind="action" label="Restart" busy={busy('restart')} disabled={act.busy.value} onClick={() => run('restart', () => call('restart'), 'Restarted.')} />
+      {!s.running && may('start') && <Btn kind="positive" label="Start" busy={busy('start')} disabled={act.busy.value} onClick={() => run('start', () => call('start'), 'Started.')} />}
+      {s.running && may('stop') && <Btn kind="negative" label="Stop" busy={busy('stop')} disabled={act.busy.value} onClick={() => (confirmStop.value = true)} />}
+      {may('restart') && <Btn kind="action" label="Restart" busy={busy('restart')} disabled={act.busy.value} onClick={() => run('restart', () => call('restart'), 'Restarted.')} />}
+      {may('install') && (
       <Btn
         kind="action"
         label="Install / repair"
@@ -49,6 +51,7 @@ function ServiceControls({ s }: { s: Status }) {
         title={installing ? 'An install is running: see its progress above' : 'Check the daemons and prepare data, certificate and configuration'}
         onClick={install}
       />
+      )}
       <ErrorText error={act.error.value} />
       <Done text={act.done.value} />
       {confirmStop.value && (
@@ -87,8 +90,8 @@ function DnsHealth({ h }: { h: Health | null }) {
         ) : (
           !act.error.value && <span>Not checked yet.</span>
         )}
-        <Btn kind="action" label="Check DNS" busy={act.busy.value} onClick={check} />
-        {h && !h.ok && (
+        {may('dns_check') && <Btn kind="action" label="Check DNS" busy={act.busy.value} onClick={check} />}
+        {h && !h.ok && screenAllowed('dns') && (
           <a href="#dns" onClick={(e) => (e.preventDefault(), openTab('dns'))}>
             Details on the DNS tab
           </a>
@@ -132,7 +135,7 @@ export function OverviewScreen() {
           ]}
         />
         <div class="ms-buttons">
-          {canWrite.value && <ServiceControls s={s} />}
+          <ServiceControls s={s} />
           <Btn kind="neutral" label="Refresh" busy={overviewLoading.value} onClick={() => void loadOverview()} />
           <ErrorText error={overviewError.value} />
         </div>

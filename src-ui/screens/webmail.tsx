@@ -1,7 +1,7 @@
 // Webmail (Roundcube): state and configuration, once the webmail issue lands.
 import { useEffect } from 'preact/hooks';
 import { call } from '../client.ts';
-import { canWrite } from '../state.ts';
+import { may } from '../rights.ts';
 import { Btn, Done, ErrorText, KeyValues, Loading, Section, useAction, useLoad } from '../ui.tsx';
 
 export function WebmailScreen() {
@@ -14,7 +14,7 @@ export function WebmailScreen() {
       <ErrorText error={st.error.value} block />
       {!s && !st.error.value && <Loading />}
       {s && <KeyValues rows={Object.entries(s).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])} />}
-      {canWrite.value && (
+      {may('webmail_configure') && (
         <div class="ms-buttons">
           <Btn
             kind="action"

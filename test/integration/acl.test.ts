@@ -31,8 +31,9 @@ const LOGINS: Record<string, Login> = {
   viewer: { username: 'viewer', password: 'viewer-secret', read: ['luci-app-mailserver'], write: [] },
   writeonly: { username: 'writeonly', password: 'wo-secret', read: [], write: ['luci-app-mailserver-accounts'] },
   negated: { username: 'negated', password: 'neg-secret', read: ['luci-app-*', '!luci-app-mailserver'], write: [] },
-  page: { username: 'page', password: 'page-secret', read: ['luci-base', 'luci-app-mailserver-accounts'], write: ['luci-app-mailserver-accounts'] },
+  page: { username: 'page', password: 'page-secret', read: ['unauthenticated', 'luci-base', 'luci-app-mailserver-accounts'], write: ['luci-app-mailserver-accounts'] },
   wild: { username: 'wild', password: 'wild-secret', read: ['test-wildcard'], write: ['test-wildcard'] },
+  nobase: { username: 'nobase', password: 'nobase-secret', read: ['luci-base', 'luci-app-mailserver'], write: [] },
 };
 
 const execs: ExecRecord[] = [];
@@ -194,7 +195,7 @@ test('sessions: anonymous, unknown, expired, session.access', async () => {
   assert.is((await rpc(ANONYMOUS_SID, 'session', 'login', { username: 'root', password: 'nope' })).result?.[0], UBUS.PERMISSION_DENIED);
   // A session id nobody issued.
   assert.is((await rpc('0123456789abcdef0123456789abcdef', OBJECT, 'status')).error?.code, -32002);
-  // A login without LuCI's base access cannot ask session.access (LuCI then shows "Session expired").
+  // A login without the `unauthenticated` group cannot ask session.access (LuCI then shows "Session expired").
   assert.is((await rpc(sids.helper!, 'session', 'access', { scope: 'ubus', object: OBJECT, function: 'user_add' })).error?.code, -32002);
   const access = async (fn: string) => (await rpc(sids.page!, 'session', 'access', { scope: 'ubus', object: OBJECT, function: fn })).result;
   assert.equal(await access('user_add'), [0, { access: true }]);
@@ -202,6 +203,11 @@ test('sessions: anonymous, unknown, expired, session.access', async () => {
   const groups = (await rpc(sids.page!, 'session', 'access', {})).result?.[1] as Record<string, Record<string, string[]>>;
   assert.equal(groups['access-group']!['luci-app-mailserver-accounts'], ['read', 'write']);
   assert.equal(groups['access-group']!['luci-base'], ['read']);
+  // As luci-base's and rpcd's ACL files: luci-base grants neither what every LuCI page calls.
+  assert.is((await rpc(sids.nobase!, 'session', 'access', { scope: 'ubus', object: OBJECT, function: 'status' })).error?.code, -32002);
+  assert.is((await rpc(sids.nobase!, 'luci', 'getFeatures', {})).error?.code, -32002);
+  assert.is((await rpc(sids.page!, 'luci', 'getFeatures', {})).result?.[0], UBUS.OK);
+  assert.is((await rpc(ANONYMOUS_SID, 'luci', 'getFeatures', {})).result?.[0], UBUS.OK);
   assert.is(groups['access-group']!['luci-app-mailserver'], undefined);
   // Idle sessions expire (rpcd: 300 s; here 1 s).
   const short = await startRpcd({ logins: [LOGINS.root!], aclDir, env: { MAILSERVER_ROOT: root }, sessionTimeoutS: 1 });

@@ -202,7 +202,14 @@ test('ACL and menu entry are valid and agree', () => {
   assert.equal(entry.action, { type: 'view', path: 'mailserver/main' });
   assert.equal(entry.depends.acl, ['luci-app-mailserver']);
   assert.equal(entry.depends.uci, { mailserver: true });
-  assert.ok(Object.keys(acl).includes(entry.depends.acl[0]), 'the menu depends on a group the ACL defines');
+  // The delegated helper's own entry: the same app, depending on the accounts group alone.
+  const accounts = menu['admin/services/mailserver-accounts'];
+  assert.ok(accounts, 'admin/services/mailserver-accounts');
+  assert.equal(accounts.action, { type: 'view', path: 'mailserver/main' });
+  assert.equal(accounts.depends.acl, ['luci-app-mailserver-accounts']);
+  for (const [path, e] of Object.entries(menu) as [string, { depends: { acl: string[] } }][]) {
+    for (const group of e.depends.acl) assert.ok(Object.keys(acl).includes(group), `${path} depends on ${group}, a group the ACL defines`);
+  }
 });
 
 test('the LuCI package carries whatever the page build left under luci-app/htdocs', () => {
