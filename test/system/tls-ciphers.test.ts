@@ -1,0 +1,99 @@
+// TLS on every client listener meets Mozilla's "intermediate" profile, as a scanner sees it:
+// testssl.sh (Debian's) lists the protocols and every suite each port accepts. Allowed: TLS 1.2
+// and 1.3, ECDHE key exchange with AES-GCM or ChaCha20-Poly1305 (so forward secrecy on every
+// suite); nothing anonymous, CBC, CCM, CAMELLIA or ARIA. testssl 3.0 cannot STARTTLS into
+// ManageSieve, so port 4190 is probed with openssl s_client, one forbidden class at a time.
+// testssl runs with DNS off (--nodns none, --ip) and never phones out (no --phone-out).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeSandbox, waitForPort, insideTestNetns } from '../support/sandbox.ts';
+import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
+
+const box = makeSandbox();
+const root = box.root;
+const H = '127.0.0.1';
+const work = mkdtempSync('/tmp/testssl-');
+
+/** Client listeners: port and testssl's --starttls protocol (null: TLS at once). */
+const PORTS: [number, string | null][] = [[587, 'smtp'], [465, null], [143, 'imap'], [993, null], [110, 'pop3'], [995, null]];
+
+/** The only suites allowed (IANA names as testssl prints them). */
+const ALLOWED = /^TLS_(ECDHE_(RSA|ECDSA)_WITH_(AES_(128|256)_GCM_SHA(256|384)|CHACHA20_POLY1305_SHA256)|AES_(128|256)_GCM_SHA(256|384)|CHACHA20_POLY1305_SHA256)$/;
+const FORBIDDEN = /_anon_|NULL|CBC|CCM|CAMELLIA|ARIA|RC4|3DES|EXPORT/;
+
+interface Finding {
+  id: string;
+  port: string;
+  finding: string;
+}
+
+/** testssl -p -e against one port; its flat JSON findings. */
+function testssl(port: number, starttls: string | null): Promise<Finding[]> {
+  const json = join(work, `${port}.json`);
+  const args = ['--quiet', '--color', '0', '--warnings', 'off', '--nodns', 'none', '--ip', H, '--connect-timeout', '10', '--openssl-timeout', '10',
+    '--jsonfile', json, '-p', '-e', ...(starttls ? ['--starttls', starttls] : []), `${H}:${port}`];
+  return new Promise((resolve, reject) => {
+    const child = spawn('testssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', () => {
+      try {
+        resolve(JSON.parse(readFileSync(json, 'utf8')) as Finding[]);
+      } catch {
+        reject(new Error(`testssl ${port}: no JSON (${err.trim().slice(-500)})`));
+      }
+    });
+  });
+}
+
+test.before(async () => {
+  if (!insideTestNetns()) throw new Error('run through test/run.mjs (needs the test network namespace)');
+  writeConfig(root);
+  ok(root, ['start']);
+  for (const [port] of PORTS) await waitForPort(H, port, 15_000);
+  await waitForPort(H, 4190, 15_000);
+});
+
+test.after(() => {
+  mailctl(root, ['stop']);
+  box.cleanup();
+  rmSync(work, { recursive: true, force: true });
+});
+
+for (const [port, starttls] of PORTS) {
+  test(`port ${port}: TLS 1.2/1.3 only; every suite ECDHE (or TLS 1.3) with AES-GCM or ChaCha20`, async () => {
+    const findings = await testssl(port, starttls);
+    const get = (id: string) => findings.find((f) => f.id === id)?.finding ?? '(missing)';
+    for (const old of ['SSLv2', 'SSLv3', 'TLS1', 'TLS1_1']) assert.match(get(old), /^not offered/, `${port} ${old}: ${get(old)}`);
+    assert.match(get('TLS1_2'), /^offered/, `${port} TLS1_2`);
+    assert.match(get('TLS1_3'), /^offered/, `${port} TLS1_3`);
+    const suites = findings.filter((f) => f.id.startsWith('cipher_x') || f.id.startsWith('cipher-')).map((f) => f.finding.trim().split(/\s+/).pop()!);
+    assert.ok(suites.length >= 3, `${port}: suites found: ${JSON.stringify(findings.filter((f) => f.id.startsWith('cipher')))}`);
+    for (const s of suites) {
+      assert.not.match(s, FORBIDDEN, `${port}: ${s}`);
+      assert.match(s, ALLOWED, `${port}: ${s}`);
+    }
+    process.stdout.write(`  ${port}: ${suites.join(' ')}\n`);
+  });
+}
+
+test('port 4190 (ManageSieve STARTTLS): no TLS below 1.2, no forbidden suite class; an allowed suite works', () => {
+  const hello = (args: string[]) =>
+    spawnSync('openssl', ['s_client', '-connect', `${H}:4190`, '-starttls', 'sieve', '-brief', ...args], { input: '', encoding: 'utf8', timeout: 20_000 });
+  const works = hello(['-tls1_2', '-cipher', 'ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256']);
+  assert.match(works.stderr, /CONNECTION ESTABLISHED/, works.stderr);
+  for (const proto of ['-tls1', '-tls1_1']) {
+    const r = hello([proto, '-cipher', 'DEFAULT@SECLEVEL=0']);
+    assert.not.match(r.stderr, /CONNECTION ESTABLISHED/, `${proto}: ${r.stderr}`);
+  }
+  for (const suites of ['aNULL@SECLEVEL=0', 'ECDHE-RSA-AES128-SHA256:ECDHE-RSA-AES256-SHA:AES128-SHA:ECDHE-ECDSA-AES128-SHA', 'AESCCM', 'CAMELLIA', 'ARIA', 'DHE']) {
+    const r = hello(['-tls1_2', '-cipher', suites]);
+    assert.not.match(r.stderr, /CONNECTION ESTABLISHED/, `${suites}: ${r.stderr}`);
+  }
+});
+
+test.run();
