@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually } from '../support/sandbox.ts';
-import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
+import { mailctl, mailctlAsync, ok, writeConfig } from '../support/mailctl.ts';
 import { nsupdate, setUci } from '../support/dns.ts';
 import { startRelaySink, selfSignedCert, caSignedCert, type RelaySink } from '../support/relay-sink.ts';
 import { makeTestTls } from '../support/pebble.ts';
@@ -144,7 +144,10 @@ test('relay with an untrusted certificate: no AUTH reaches it; mail is deferred 
   ok(root, ['relay', 'set', `[${RELAY}]:2526`, '--user', 'relay-login', '--password-stdin'], 'relay secret\n');
   const r = await runMailClient({ action: 'send', host: H, port: 587, tls: 'starttls', user: 'alice@example.com', password: PW.alice, from: 'alice@example.com', to: ['friend@example.net'], subject: 'to the mitm', body: 'x' });
   assert.is(r.ok, true, JSON.stringify(r));
-  const t = JSON.parse(ok(root, ['test', 'friend@example.net', '--json']).stdout);
+  // Asynchronously: the sink lives in this process and must answer while mailctl waits.
+  const run = await mailctlAsync(root, ['test', 'friend@example.net', '--json']);
+  assert.is(run.code, 0, run.stderr);
+  const t = JSON.parse(run.stdout);
   assert.is(t.status, 'deferred', JSON.stringify(t));
   assert.match(t.reason, /certificate not verified/i, JSON.stringify(t));
   assert.match(t.tls.join('\n'), /certificate verification failed for relay\.example\.net\[127\.0\.0\.1\]:2526: self-signed certificate/, JSON.stringify(t));
