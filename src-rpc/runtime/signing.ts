@@ -77,10 +77,10 @@ export function milterAddress(s: Settings, l: Layout): string | undefined {
 }
 
 /** Postfix's group: it alone (besides the milter and root) may reach the milter sockets. */
-function postfixGroup(): { name: string; gid: number } {
+function postfixGid(): number {
   const gid = systemGroupId('postfix');
   if (gid === null) throw new MailError('unsupported', 'Postfix is not installed (no postfix group)');
-  return { name: 'postfix', gid };
+  return gid;
 }
 
 /** Debian's user is _rspamd, OpenWrt's and upstream's rspamd. */
@@ -184,13 +184,13 @@ function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+const rspamdStartLog = (l: Layout) => join(l.logDir, 'rspamd-start.log');
+
 /**
  * An Rspamd of ours that has forked but not yet written its pid file: a first start compiles the
  * public-suffix list for 15 s on an idle machine and minutes on a loaded one. Mail meanwhile
  * waits (milter_default_action = tempfail); starting a second one would only fight for the sockets.
  */
-const rspamdStartLog = (l: Layout) => join(l.logDir, 'rspamd-start.log');
-
 function rspamdLoading(l: Layout): boolean {
   // Ours writes to our start log until its configuration is loaded, then to its own log (its
   // process title no longer shows the command line).
@@ -208,7 +208,7 @@ export function startMilter(l: Layout, m: Milter, s: Settings): void {
   if (m === 'rspamd') {
     ensureDir(p.rspamdDbDir, { mode: 0o750, uid: user.uid, gid: user.gid });
     ensureDir(p.rspamdRunDir, { mode: 0o700, uid: user.uid, gid: user.gid });
-    ensureDir(p.rspamdMilterDir, { mode: 0o750, uid: user.uid, gid: postfixGroup().gid });
+    ensureDir(p.rspamdMilterDir, { mode: 0o750, uid: user.uid, gid: postfixGid() });
     if (!statOrNull(p.rspamdLog)) writeAtomic(p.rspamdLog, '', { mode: 0o640, uid: user.uid, gid: user.gid });
     const argv = [
       'rspamd', '-c', join(RSPAMD_CONFDIR, 'rspamd.conf'), '-u', user.name, '-g', user.name,
@@ -219,7 +219,7 @@ export function startMilter(l: Layout, m: Milter, s: Settings): void {
   } else {
     const unsafe = writableAncestor(dkimSecretsDir(l));
     if (unsafe) throw new MailError('unsupported', `OpenDKIM refuses keys below a directory others can write to (${unsafe}): put data_path somewhere safe`);
-    ensureDir(p.opendkimRunDir, { mode: 0o750, uid: user.uid, gid: postfixGroup().gid });
+    ensureDir(p.opendkimRunDir, { mode: 0o750, uid: user.uid, gid: postfixGid() });
     for (const i of opendkimInstances(s)) {
       if (opendkimPid(l, i) !== null) continue;
       const r = runDetached(['opendkim', '-x', join(p.opendkimConfigDir, opendkimName(i, 'opendkim', 'conf'))], join(l.logDir, 'opendkim-start.log'));

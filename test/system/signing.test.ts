@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually } from '../support/sandbox.ts';
 import { httpGetUnix } from '../support/unix-socket.ts';
 import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
-import { dig, setUci, testTsigSecret } from '../support/dns.ts';
+import { dig, setUci, signForTestBind } from '../support/dns.ts';
 import { verifyDkim as verify, type Signature } from '../support/dkim.ts';
 
 // OpenDKIM refuses keys below a world-writable directory (/tmp): the sandbox lives in /run.
@@ -87,13 +87,7 @@ test.before(async () => {
   const ip = spawnSync('ip', ['addr', 'add', `${OUTSIDE}/32`, 'dev', 'lo'], { encoding: 'utf8' });
   if (ip.status !== 0) throw new Error(`ip addr add: ${ip.stderr}`);
   writeConfig(root, { dkim: true, spamFilter: false });
-  setUci(root, 'main', 'public_ip', '192.0.2.10');
-  setUci(root, 'features', 'spam_remote', '0');
-  setUci(root, 'dns', 'provider', 'nsupdate');
-  setUci(root, 'dns', 'server', '127.0.0.1');
-  setUci(root, 'dns', 'wait', '5');
-  setUci(root, 'dns', 'dkim_algorithms', 'rsa ed25519');
-  ok(root, ['dns', 'key-set', process.env.TEST_TSIG_KEYNAME!, '--password-stdin'], `${testTsigSecret()}\n`);
+  signForTestBind(root);
   ok(root, ['start']);
   await waitForPort(H, 25, 15_000);
   await waitForSocket(OPENDKIM_SOCKET, 15_000);

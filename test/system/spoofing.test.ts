@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually, type SendResult } from '../support/sandbox.ts';
 import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
-import { setUci, testTsigSecret } from '../support/dns.ts';
+import { setUci, signForTestBind } from '../support/dns.ts';
 import { verifyDkim } from '../support/dkim.ts';
 import { connectUnixAs, httpGetUnix } from '../support/unix-socket.ts';
 
@@ -100,6 +100,19 @@ async function expectSigned(signer: string): Promise<void> {
   }
 }
 
+/** Mail made on the router (Postfix's sendmail): signed for a From: in our domains only. */
+async function expectLocalMailSignedForOurDomains(signer: string): Promise<void> {
+  for (const [from, signedBy] of [['postmaster@example.org', 'example.org'], ['someone@example.net', null]] as const) {
+    const subject = `${signer} local ${++n}`;
+    const raw = `From: ${from}\nTo: bob@example.com\nSubject: ${subject}\nMessage-ID: <${subject.replace(/\W/g, '-')}@mail.example.com>\n\nmade on the router\n`;
+    const r = spawnSync('sendmail', ['-C', join(root, 'srv/mailserver/config/postfix'), '-f', from, '-i', '--', 'bob@example.com'], { input: raw, encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+    const sigs = verifyDkim(await arrived(subject));
+    const expected = signedBy ? [`${signedBy} ed25519-sha256 true`, `${signedBy} rsa-sha256 true`] : [];
+    assert.equal(sigs.map((x) => `${x.d} ${x.a} ${x.ok}`).sort(), expected, `${signer}, sendmail From: ${from}`);
+  }
+}
+
 /** As nobody: every socket refuses the connection; nothing listens on the old TCP ports. */
 function expectUnreachable(sockets: string[]): void {
   for (const path of sockets) {
@@ -115,13 +128,7 @@ function expectUnreachable(sockets: string[]): void {
 test.before(async () => {
   if (!insideTestNetns()) throw new Error('run through test/run.mjs (needs the test network namespace)');
   writeConfig(root, { dkim: true, spamFilter: false, extraDomains: ['example.org'] });
-  setUci(root, 'main', 'public_ip', '192.0.2.10');
-  setUci(root, 'features', 'spam_remote', '0');
-  setUci(root, 'dns', 'provider', 'nsupdate');
-  setUci(root, 'dns', 'server', '127.0.0.1');
-  setUci(root, 'dns', 'wait', '5');
-  setUci(root, 'dns', 'dkim_algorithms', 'rsa ed25519');
-  ok(root, ['dns', 'key-set', process.env.TEST_TSIG_KEYNAME!, '--password-stdin'], `${testTsigSecret()}\n`);
+  signForTestBind(root);
   ok(root, ['start']);
   await waitForPort(H, 25, 15_000);
   ok(root, ['user', 'add', 'alice@example.com', '--password-stdin'], `${PW.alice}\n`);
@@ -144,6 +151,10 @@ test('OpenDKIM: own address, +tag and owned aliases are signed and verify', asyn
   await expectSigned('opendkim');
 });
 
+test('OpenDKIM: mail made on the router is signed for our domains only', async () => {
+  await expectLocalMailSignedForOurDomains('opendkim');
+});
+
 test('OpenDKIM: as nobody the milter sockets refuse the connection; no TCP listener', () => {
   expectUnreachable(OPENDKIM_SOCKETS);
 });
@@ -160,6 +171,10 @@ test('Rspamd: forged envelope or From: is refused with 5.7.1 and never delivered
 
 test('Rspamd: own address, +tag and owned aliases are signed and verify', async () => {
   await expectSigned('rspamd');
+});
+
+test('Rspamd: mail made on the router is signed for our domains only', async () => {
+  await expectLocalMailSignedForOurDomains('rspamd');
 });
 
 test('Rspamd: as nobody neither the milter nor the controller nor the scanner answers; no TCP listener', () => {

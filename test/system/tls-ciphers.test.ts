@@ -99,21 +99,28 @@ const FORBIDDEN_TLS12: [string, string][] = [
   ['RSA key exchange (no forward secrecy)', 'kRSA'],
 ];
 
+function hello(port: number, starttls: string | null, args: string[]) {
+  return spawnSync('openssl', ['s_client', '-connect', `${H}:${port}`, ...(starttls ? ['-starttls', starttls] : []), '-brief', ...args], { input: '', encoding: 'utf8', timeout: 30_000 });
+}
+
+test('port 25 keeps opportunistic TLS: it still takes a CBC suite (so the probes below can see one)', () => {
+  const r = hello(25, 'smtp', ['-tls1_2', '-cipher', FORBIDDEN_TLS12.find(([what]) => what === 'CBC')![1]]);
+  assert.match(r.stderr, /CONNECTION ESTABLISHED/, r.stderr);
+});
+
 for (const [port, starttls] of PORTS) {
   test(`port ${port}: openssl finds no TLS below 1.2 and no forbidden suite class; an allowed suite works`, () => {
-    const hello = (args: string[]) =>
-      spawnSync('openssl', ['s_client', '-connect', `${H}:${port}`, ...(starttls ? ['-starttls', starttls] : []), '-brief', ...args], { input: '', encoding: 'utf8', timeout: 30_000 });
-    const works = hello(['-tls1_2', '-cipher', 'ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256']);
+    const works = hello(port, starttls, ['-tls1_2', '-cipher', 'ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256']);
     assert.match(works.stderr, /CONNECTION ESTABLISHED/, `${port}: ${works.stderr}`);
     for (const proto of ['-tls1', '-tls1_1']) {
-      const r = hello([proto, '-cipher', 'DEFAULT@SECLEVEL=0']);
+      const r = hello(port, starttls, [proto, '-cipher', 'DEFAULT@SECLEVEL=0']);
       assert.not.match(r.stderr, /CONNECTION ESTABLISHED/, `${port} ${proto}: ${r.stderr}`);
     }
     for (const [what, suites] of FORBIDDEN_TLS12) {
-      const r = hello(['-tls1_2', '-cipher', suites]);
+      const r = hello(port, starttls, ['-tls1_2', '-cipher', suites]);
       assert.not.match(r.stderr, /CONNECTION ESTABLISHED/, `${port} ${what}: ${r.stderr}`);
     }
-    const ccm13 = hello(['-tls1_3', '-ciphersuites', 'TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256']);
+    const ccm13 = hello(port, starttls, ['-tls1_3', '-ciphersuites', 'TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256']);
     assert.not.match(ccm13.stderr, /CONNECTION ESTABLISHED/, `${port} TLS 1.3 CCM: ${ccm13.stderr}`);
   });
 }
