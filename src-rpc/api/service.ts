@@ -64,7 +64,11 @@ export const serviceMethods = [
     cli: ['test'],
     args: { to: arg.anyEmail('recipient').word() },
     handler: ({ to }, ctx) => sendTestMessage(ctx, to),
-    text: (r) => `test message to ${r.to} queued as ${r.messageId}`,
+    text: (r) => {
+      const queued = `test message to ${r.to} queued as ${r.messageId}${r.queueId ? ` (${r.queueId})` : ''}`;
+      if (r.status === null) return `${queued}; no delivery attempt logged yet (see mailctl logs)`;
+      return [`${queued}: ${r.status} (${r.reason})`, ...r.tls.map((l) => `  ${l}`)].join('\n');
+    },
   }),
   method({
     name: 'tick',

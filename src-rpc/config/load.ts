@@ -65,6 +65,7 @@ export function settingsFrom(uci: UciPackage): Settings {
       runtime: read('main', 'runtime', 'lxc', (f, x) => v.oneOf(f, x, ['lxc', 'host'] as const)),
       listen,
       relayhost: read('main', 'relayhost', '', (f, x) => (x === '' ? null : v.relayHost(f, x))),
+      relayCaFile: read('main', 'relay_ca_file', '', (f, x) => (x === '' ? null : v.absolutePath(f, x))),
       publicIp: read('main', 'public_ip', '', (f, x) => (x === '' ? null : publicAddress(f, x, 4))),
       publicIp6: read('main', 'public_ip6', '', (f, x) => (x === '' ? null : publicAddress(f, x, 6))),
     },

@@ -35,6 +35,8 @@ export interface Settings {
     listen: string[];
     /** Outbound smarthost as `[host]:port` or `host:port`; null = direct delivery. */
     relayhost: string | null;
+    /** CA file that vouches for the relayhost's certificate; null = the system CA bundle. */
+    relayCaFile: string | null;
     /** Address published in DNS (A); null = ask the WAN interface (ubus). */
     publicIp: string | null;
     /** IPv6 address published in DNS (AAAA); null = the WAN6 interface's, or none. */

@@ -7,6 +7,7 @@ import type { Settings } from '../config/settings.ts';
 import { mailHost, postmasterAddress } from '../config/settings.ts';
 import type { MailboxView, RuntimeView } from './view.ts';
 import { GENERATED, assertPorts, bareAddress, kv, lineSafe, listenAddresses } from './text.ts';
+import { INTERMEDIATE_CIPHERS, MIN_TLS_PROTOCOL } from './tls.ts';
 
 /** Standard folders, created and subscribed on first login. */
 export const SPECIAL_MAILBOXES = [
@@ -91,8 +92,10 @@ export function renderDovecot(s: Settings, v: RuntimeView): string {
     kv('ssl', 'required'),
     kv('ssl_cert', `<${v.sslDir}/fullchain.pem`),
     kv('ssl_key', `<${v.sslDir}/privkey.pem`),
-    kv('ssl_min_protocol', 'TLSv1.2'),
-    kv('ssl_prefer_server_ciphers', 'yes'),
+    kv('ssl_min_protocol', MIN_TLS_PROTOCOL),
+    kv('ssl_cipher_list', INTERMEDIATE_CIPHERS),
+    // Every offered suite is strong: let the client pick what its hardware does fast (Mozilla).
+    kv('ssl_prefer_server_ciphers', 'no'),
     '',
     '# --- authentication: one passwd-file, email as user name',
     kv('disable_plaintext_auth', 'yes'),

@@ -2,15 +2,15 @@
 // only the ones whose bytes changed, rebuild changed maps, reload only the daemons affected.
 import { join } from 'node:path';
 import { renderPostfixMain } from '../render/postfix-main.ts';
-import { renderPostfixMaster } from '../render/postfix-master.ts';
+import { renderPostfixMaster, NULL_SENDER_TABLE, NULL_SENDER_REJECT } from '../render/postfix-master.ts';
 import { renderDovecot } from '../render/dovecot.ts';
-import { renderVdomains, renderVmailbox, renderVirtual, renderSenders, renderRelayPasswd, SENDERS_SELF } from '../render/maps.ts';
+import { renderVdomains, renderVmailbox, renderVirtual, renderSenders, renderSenderOwners, renderRelayPasswd, renderSendersSelf } from '../render/maps.ts';
 import { writeAtomic, readText, exists, ensureDir, rename, backdate, removeTree } from '../sys/fs.ts';
 import { systemGroupId } from '../sys/accounts.ts';
 import { run } from '../sys/spawn.ts';
 import { MailError } from '../core/errors.ts';
 import { readRelayCredentials } from './relay.ts';
-import { prepareSigning, milterAddress } from './signing.ts';
+import { prepareSigning, milterAddress, senderOwnersFile } from './signing.ts';
 import { SECRETS_DIR_MODE } from '../core/layout.ts';
 import type { Accounts } from '../store/accounts.ts';
 import type { Context } from '../core/context.ts';
@@ -44,14 +44,17 @@ export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts): 
   // DKIM keys and the milter's files (Rspamd or OpenDKIM); creates missing keys.
   const signing = prepareSigning(s, l);
   const files: GeneratedFile[] = [
-    { path: join(l.postfixConfigDir, 'main.cf'), text: renderPostfixMain(s, view, { relayCredentials: relay !== null, milter: milterAddress(s) }), mode: 0o644, reloads: 'postfix' },
+    { path: join(l.postfixConfigDir, 'main.cf'), text: renderPostfixMain(s, view, { relayCredentials: relay !== null, milter: milterAddress(s, l) }), mode: 0o644, reloads: 'postfix' },
     { path: join(l.postfixConfigDir, 'master.cf'), text: renderPostfixMaster(s, view), mode: 0o644, reloads: 'postfix' },
     { path: l.dovecotConfigFile, text: renderDovecot(s, view), mode: 0o640, gid: systemGroupId('dovecot') ?? 0, reloads: 'dovecot' },
     { path: join(l.configDir, 'vdomains'), text: renderVdomains(s), mode: 0o644, map: true },
     { path: join(l.configDir, 'vmailbox'), text: renderVmailbox(s, mailboxes), mode: 0o644, map: true },
     { path: join(l.configDir, 'virtual'), text: renderVirtual(s, mailboxes, aliases), mode: 0o644, map: true },
     { path: join(l.configDir, 'senders'), text: renderSenders(s, mailboxes, aliases), mode: 0o644, map: true },
-    { path: join(l.configDir, 'senders-self.regexp'), text: SENDERS_SELF, mode: 0o644, reloads: 'postfix' },
+    { path: join(l.configDir, 'senders-self.regexp'), text: renderSendersSelf(s, mailboxes, aliases), mode: 0o644, reloads: 'postfix' },
+    { path: join(l.configDir, NULL_SENDER_TABLE), text: NULL_SENDER_REJECT, mode: 0o644, reloads: 'postfix' },
+    // Read by the signer on each message (Rspamd watches it; OpenDKIM opens it): no reload.
+    { path: senderOwnersFile(l), text: renderSenderOwners(s, mailboxes, aliases), mode: 0o644 },
   ];
   for (const f of signing.files) files.push({ path: f.path, text: f.text, mode: 0o644, reloads: f.reloads });
   if (relay && s.main.relayhost) {

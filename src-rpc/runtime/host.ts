@@ -9,7 +9,8 @@ import { MailError } from '../core/errors.ts';
 import { MAIL_UID, MAIL_GID, SECRETS_DIR_MODE, type Layout } from '../core/layout.ts';
 import type { Service } from './converge.ts';
 import { milterPid, wantedMilter, startMilter, stopMilter, reloadMilter, stopStaleInstances, type Milter } from './signing.ts';
-import type { RuntimeView, MapType } from '../render/view.ts';
+import type { RuntimeView } from '../render/view.ts';
+import type { DaemonFacts } from './facts.ts';
 import type { Settings, PortName } from '../config/settings.ts';
 
 export interface ServiceState {
@@ -24,7 +25,7 @@ export interface PortState {
   open: boolean;
 }
 
-export function hostView(l: Layout, mapType: MapType): RuntimeView {
+export function hostView(l: Layout, facts: Pick<DaemonFacts, 'mapType' | 'postfixVersion'>): RuntimeView {
   return {
     configDir: l.configDir,
     mailDir: l.mailDir,
@@ -39,7 +40,8 @@ export function hostView(l: Layout, mapType: MapType): RuntimeView {
     logDir: l.logDir,
     mailUid: MAIL_UID,
     mailGid: MAIL_GID,
-    mapType,
+    mapType: facts.mapType,
+    postfixVersion: facts.postfixVersion,
   };
 }
 

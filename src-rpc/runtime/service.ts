@@ -6,6 +6,8 @@ import { assertDovecotSupported } from '../render/dovecot.ts';
 import { loadAccounts, assertCurrentFormat, markFormat } from '../store/files.ts';
 import { mailHost, postmasterAddress } from '../config/settings.ts';
 import { run } from '../sys/spawn.ts';
+import { readText } from '../sys/fs.ts';
+import { deliveryOutcome } from './mail-log.ts';
 import { learnFacts, knownFacts } from './facts.ts';
 import { ensureCertificate } from './certificate.ts';
 import { renderAll, writeGenerated, type ConvergeReport, type Service } from './converge.ts';
@@ -23,7 +25,7 @@ function assertHostRuntime(ctx: Context): void {
 export function apply(ctx: Context, accounts: Accounts = loadAccounts(ctx.layout), facts = knownFacts(ctx.layout)): ConvergeReport & { reloaded: string[] } {
   assertHostRuntime(ctx);
   assertCurrentFormat(ctx.layout);
-  const report = writeGenerated(renderAll(ctx, hostView(ctx.layout, facts.mapType), accounts), facts.mapType, ctx.layout.postfixConfigDir);
+  const report = writeGenerated(renderAll(ctx, hostView(ctx.layout, facts), accounts), facts.mapType, ctx.layout.postfixConfigDir);
   return { ...report, reloaded: reloadDaemons(ctx.layout, report.reload, ctx.settings) };
 }
 
@@ -85,8 +87,14 @@ export function install(ctx: Context) {
   return { postfixVersion: facts.postfixVersion, dovecotVersion: facts.dovecotVersion, changed: report.changed };
 }
 
-/** A plain message from the postmaster, handed to Postfix's sendmail (local pickup). */
-export function sendTestMessage(ctx: Context, to: string) {
+/** How long `test` watches the log for the first delivery attempt (well inside rpcd's 30 s). */
+const TEST_OUTCOME_WAIT_MS = 20_000;
+
+/**
+ * A plain message from the postmaster, handed to Postfix's sendmail (local pickup); then what
+ * the first delivery attempt did, from mail.log (a relay refused for its certificate shows here).
+ */
+export async function sendTestMessage(ctx: Context, to: string) {
   const from = postmasterAddress(ctx.settings);
   const host = mailHost(ctx.settings);
   const messageId = `<test.${Date.now()}.${process.pid}@${host}>`;
@@ -104,7 +112,13 @@ export function sendTestMessage(ctx: Context, to: string) {
   ].join('\r\n');
   const r = run(['sendmail', '-C', ctx.layout.postfixConfigDir, '-f', from, '-i', '--', to], { input: message });
   if (r.code !== 0) throw new MailError('daemon_error', `sendmail failed: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`);
-  return { to, from, messageId };
+  const log = join(ctx.layout.logDir, 'mail.log');
+  let outcome = deliveryOutcome(readText(log) ?? '', messageId);
+  for (const deadline = Date.now() + TEST_OUTCOME_WAIT_MS; outcome.status === null && Date.now() < deadline; ) {
+    await new Promise((res) => setTimeout(res, 250));
+    outcome = deliveryOutcome(readText(log) ?? '', messageId);
+  }
+  return { to, from, messageId, ...outcome };
 }
 
 export function logFile(ctx: Context, service: 'postfix' | 'dovecot'): string {

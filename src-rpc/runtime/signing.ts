@@ -2,14 +2,15 @@
 // checks, DKIM signing) or OpenDKIM (spam_filter=0, dkim=1: signing only). Their files, their
 // users, and start / stop / reload / state, beside Postfix and Dovecot in host.ts.
 import { join } from 'node:path';
-import { readText, ensureDir, writeAtomic, statOrNull } from '../sys/fs.ts';
-import { runDetached, processAlive, signal } from '../sys/spawn.ts';
+import { readText, ensureDir, writeAtomic, statOrNull, listDir } from '../sys/fs.ts';
+import { runDetached, spawnInBackground, processAlive, signal } from '../sys/spawn.ts';
 import { systemUserId, systemGroupId } from '../sys/accounts.ts';
 import { systemNameservers } from '../sys/dns.ts';
 import { hostPath } from '../sys/paths.ts';
+import { readLink } from '../sys/links.ts';
 import { MailError } from '../core/errors.ts';
-import { renderRspamd, RSPAMD_MILTER, type SigningKey } from '../render/rspamd.ts';
-import { renderOpendkim, opendkimName, OPENDKIM_HOST, OPENDKIM_PORTS, type OpendkimInstance } from '../render/opendkim.ts';
+import { renderRspamd, type SigningKey } from '../render/rspamd.ts';
+import { renderOpendkim, opendkimName, opendkimSocket, type OpendkimInstance } from '../render/opendkim.ts';
 import { ensureDkimKeys, handKeysTo, privateKeyPath, rspamdKeyPath, dkimSecretsDir, type DkimKey } from '../dkim/keys.ts';
 import { splitServer } from '../dns/validate.ts';
 import type { Layout } from '../core/layout.ts';
@@ -23,11 +24,22 @@ export const RSPAMD_CONFDIR = '/etc/rspamd';
 export interface SigningPaths {
   rspamdConfigDir: string;
   rspamdDbDir: string;
+  /** pid file, controller and normal worker sockets: Rspamd and root only. */
   rspamdRunDir: string;
+  /** The milter socket: Rspamd and the postfix group only. */
+  rspamdMilterDir: string;
   rspamdLog: string;
   opendkimConfigDir: string;
+  /** pid files and milter sockets: OpenDKIM and the postfix group only. */
   opendkimRunDir: string;
 }
+
+/** Ask the Rspamd controller here (as root): `curl --unix-socket <this> http://localhost/ping`. */
+export const rspamdControllerSocket = (l: Layout) => join(signingPaths(l).rspamdRunDir, 'controller.sock');
+const rspamdMilterSocket = (l: Layout) => join(signingPaths(l).rspamdMilterDir, 'milter.sock');
+
+/** `alias/login` lines the signers check an authenticated From: against. */
+export const senderOwnersFile = (l: Layout) => join(l.configDir, 'sender-owners');
 
 const OPENDKIM_INSTANCES: OpendkimInstance[] = ['rsa', 'ed25519'];
 
@@ -42,6 +54,7 @@ export function signingPaths(l: Layout): SigningPaths {
     rspamdConfigDir: join(l.configDir, 'rspamd'),
     rspamdDbDir: join(l.stateDir, 'rspamd'),
     rspamdRunDir: hostPath('/var/run/mailserver/rspamd'),
+    rspamdMilterDir: hostPath('/var/run/mailserver/rspamd-milter'),
     rspamdLog: join(l.logDir, 'rspamd.log'),
     opendkimConfigDir: join(l.configDir, 'opendkim'),
     opendkimRunDir,
@@ -56,11 +69,18 @@ export function wantedMilter(s: Settings): Milter | null {
 }
 
 /** Postfix's smtpd_milters value for the settings. */
-export function milterAddress(s: Settings): string | undefined {
+export function milterAddress(s: Settings, l: Layout): string | undefined {
   const m = wantedMilter(s);
-  if (m === 'rspamd') return `inet:${RSPAMD_MILTER.host}:${RSPAMD_MILTER.port}`;
-  if (m === 'opendkim') return opendkimInstances(s).map((i) => `inet:${OPENDKIM_HOST}:${OPENDKIM_PORTS[i]}`).join(', ');
+  if (m === 'rspamd') return `unix:${rspamdMilterSocket(l)}`;
+  if (m === 'opendkim') return opendkimInstances(s).map((i) => `unix:${opendkimSocket(signingPaths(l).opendkimRunDir, i)}`).join(', ');
   return undefined;
+}
+
+/** Postfix's group: it alone (besides the milter and root) may reach the milter sockets. */
+function postfixGid(): number {
+  const gid = systemGroupId('postfix');
+  if (gid === null) throw new MailError('unsupported', 'Postfix is not installed (no postfix group)');
+  return gid;
 }
 
 /** Debian's user is _rspamd, OpenWrt's and upstream's rspamd. */
@@ -113,12 +133,23 @@ export function prepareSigning(s: Settings, l: Layout): { files: SigningFile[]; 
   if (milter === 'rspamd') {
     const signing: SigningKey[] = active.map((k) => ({ ...pick(k), path: k.algorithm === 'ed25519' ? rspamdKeyPath(l, k) : privateKeyPath(l, k) }));
     const nameservers = (s.dns.resolver ? [splitServer(s.dns.resolver)] : systemNameservers()).map((n) => (n.host.includes(':') ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`));
-    for (const [name, text] of Object.entries(renderRspamd(s, { logFile: p.rspamdLog, nameservers, keys: signing }))) {
+    const view = {
+      logFile: p.rspamdLog,
+      nameservers,
+      keys: signing,
+      milterSocket: rspamdMilterSocket(l),
+      milterGroup: 'postfix',
+      controllerSocket: rspamdControllerSocket(l),
+      normalSocket: join(p.rspamdRunDir, 'normal.sock'),
+      user: signer?.name ?? '_rspamd',
+      senderOwnersFile: senderOwnersFile(l),
+    };
+    for (const [name, text] of Object.entries(renderRspamd(s, view))) {
       files.push({ path: join(p.rspamdConfigDir, name), text, reloads: 'rspamd' });
     }
   } else if (milter === 'opendkim') {
     const signing: SigningKey[] = active.map((k) => ({ ...pick(k), path: privateKeyPath(l, k) }));
-    for (const [name, text] of Object.entries(renderOpendkim({ configDir: p.opendkimConfigDir, runDir: p.opendkimRunDir, user: signer?.name ?? 'opendkim', instances: opendkimInstances(s), keys: signing }))) {
+    for (const [name, text] of Object.entries(renderOpendkim({ configDir: p.opendkimConfigDir, runDir: p.opendkimRunDir, senderOwnersFile: senderOwnersFile(l), user: signer?.name ?? 'opendkim', instances: opendkimInstances(s), keys: signing }))) {
       files.push({ path: join(p.opendkimConfigDir, name), text, reloads: 'opendkim' });
     }
   }
@@ -153,25 +184,42 @@ function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+const rspamdStartLog = (l: Layout) => join(l.logDir, 'rspamd-start.log');
+
+/**
+ * An Rspamd of ours that has forked but not yet written its pid file: a first start compiles the
+ * public-suffix list for 15 s on an idle machine and minutes on a loaded one. Mail meanwhile
+ * waits (milter_default_action = tempfail); starting a second one would only fight for the sockets.
+ */
+function rspamdLoading(l: Layout): boolean {
+  // Ours writes to our start log until its configuration is loaded, then to its own log (its
+  // process title no longer shows the command line).
+  const logs = [rspamdStartLog(l), signingPaths(l).rspamdLog];
+  return listDir('/proc').some((pid) =>
+    /^\d+$/.test(pid) && /\/rspamd$/.test(readLink(`/proc/${pid}/exe`) ?? '') && listDir(`/proc/${pid}/fd`).some((fd) => logs.includes(readLink(`/proc/${pid}/fd/${fd}`) ?? '')));
+}
+
 export function startMilter(l: Layout, m: Milter, s: Settings): void {
-  if (milterPid(l, m, s) !== null) return;
+  if (milterPid(l, m, s) !== null || (m === 'rspamd' && rspamdLoading(l))) return;
   const p = signingPaths(l);
   const user = signerOf(m)!;
+  // The parent of the socket directories: Postfix must traverse it whatever the umask was.
+  ensureDir(join(p.rspamdRunDir, '..'), { mode: 0o755 });
   if (m === 'rspamd') {
     ensureDir(p.rspamdDbDir, { mode: 0o750, uid: user.uid, gid: user.gid });
-    ensureDir(p.rspamdRunDir, { mode: 0o755, uid: user.uid, gid: user.gid });
+    ensureDir(p.rspamdRunDir, { mode: 0o700, uid: user.uid, gid: user.gid });
+    ensureDir(p.rspamdMilterDir, { mode: 0o750, uid: user.uid, gid: postfixGid() });
     if (!statOrNull(p.rspamdLog)) writeAtomic(p.rspamdLog, '', { mode: 0o640, uid: user.uid, gid: user.gid });
     const argv = [
       'rspamd', '-c', join(RSPAMD_CONFDIR, 'rspamd.conf'), '-u', user.name, '-g', user.name,
       '--var', `LOCAL_CONFDIR=${p.rspamdConfigDir}`, '--var', `DBDIR=${p.rspamdDbDir}`,
       '--var', `RUNDIR=${p.rspamdRunDir}`, '--var', `LOGDIR=${join(p.rspamdLog, '..')}`,
     ];
-    const r = runDetached(argv, join(l.logDir, 'rspamd-start.log'));
-    if (r.code !== 0) throw new MailError('daemon_error', `rspamd did not start: ${lastLines(join(l.logDir, 'rspamd-start.log'))} (see ${p.rspamdLog})`);
+    spawnInBackground(argv, rspamdStartLog(l));
   } else {
     const unsafe = writableAncestor(dkimSecretsDir(l));
     if (unsafe) throw new MailError('unsupported', `OpenDKIM refuses keys below a directory others can write to (${unsafe}): put data_path somewhere safe`);
-    ensureDir(p.opendkimRunDir, { mode: 0o755, uid: user.uid, gid: user.gid });
+    ensureDir(p.opendkimRunDir, { mode: 0o750, uid: user.uid, gid: postfixGid() });
     for (const i of opendkimInstances(s)) {
       if (opendkimPid(l, i) !== null) continue;
       const r = runDetached(['opendkim', '-x', join(p.opendkimConfigDir, opendkimName(i, 'opendkim', 'conf'))], join(l.logDir, 'opendkim-start.log'));
@@ -180,7 +228,7 @@ export function startMilter(l: Layout, m: Milter, s: Settings): void {
   }
   // Both fork; the pid file shows up once the daemon is past its configuration.
   for (let i = 0; i < 100 && milterPid(l, m, s) === null; i++) sleep(100);
-  if (milterPid(l, m, s) === null) {
+  if (milterPid(l, m, s) === null && !(m === 'rspamd' && rspamdLoading(l))) {
     const log = m === 'rspamd' ? p.rspamdLog : join(l.logDir, 'opendkim-start.log');
     throw new MailError('daemon_error', `${m} did not stay up: ${lastLines(log)}`);
   }

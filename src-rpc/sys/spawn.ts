@@ -79,6 +79,22 @@ export function runDetached(argv: readonly string[], logFile?: string, env?: Rec
   }
 }
 
+/**
+ * Start a program in its own session and return at once, its output appended to logFile. For a
+ * daemon that forks only once its configuration is loaded (Rspamd's first start compiles for
+ * minutes on a loaded machine), which runDetached would wait for and kill at its timeout.
+ */
+export function spawnInBackground(argv: readonly string[], logFile: string): void {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new Error('run: empty argv');
+  const out = openSync(logFile, 'a', 0o640);
+  try {
+    spawn(cmd, args, { stdio: ['ignore', out, out], detached: true }).unref();
+  } finally {
+    closeSync(out);
+  }
+}
+
 export function processAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {

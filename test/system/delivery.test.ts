@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 // Dovecot re-reads the users file at most once a second: `eventually` polls for such changes.
 import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually, waitForSubject, type SendRequest } from '../support/sandbox.ts';
-import { startRelaySink, type RelaySink } from '../support/relay-sink.ts';
+import { startRelaySink, caSignedCert, type RelaySink } from '../support/relay-sink.ts';
+import { makeTestTls } from '../support/pebble.ts';
+import { nsupdate, setUci } from '../support/dns.ts';
 import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
 
 const box = makeSandbox();
@@ -145,8 +147,12 @@ test('a client from 127.0.0.2 cannot relay on 25 or 587 without AUTH', async () 
 });
 
 test('authenticated mail to an outside domain reaches the relay host with AUTH over STARTTLS', async () => {
-  sink = await startRelaySink({ port: 2525, user: 'relay-login', password: 'relay secret' });
-  ok(root, ['relay', 'set', '[127.0.0.1]:2525', '--user', 'relay-login', '--password-stdin'], 'relay secret\n');
+  // Credentials go only to a relay whose certificate a trusted CA signed for the relay's name.
+  const ca = makeTestTls();
+  sink = await startRelaySink({ port: 2525, user: 'relay-login', password: 'relay secret', name: 'relay.example.net', ...caSignedCert(ca, 'relay.example.net') });
+  nsupdate('example.net', ['update add relay.example.net. 300 A 127.0.0.1']);
+  setUci(root, 'main', 'relay_ca_file', ca.caFile);
+  ok(root, ['relay', 'set', '[relay.example.net]:2525', '--user', 'relay-login', '--password-stdin'], 'relay secret\n');
   const secrets = join(root, 'srv/mailserver/secrets');
   assert.is(spawnSync('stat', ['-c', '%a', join(secrets, 'relay-credentials')], { encoding: 'utf8' }).stdout.trim(), '600');
   assert.not.match(readFileSync(join(root, 'etc/config/mailserver'), 'utf8'), /relay secret/);
