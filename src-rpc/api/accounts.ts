@@ -20,8 +20,7 @@ const quotaText = (q: number | null) => (q === null ? 'default' : q === 0 ? 'unl
 const USAGE_MAX_MAILBOXES = 200;
 
 /** "default" goes back to features.quota_default; a size sets the mailbox's own (0 = unlimited). */
-const quotaArg = (doc: string) =>
-  ({ ...arg.size(doc), parse: (field: string, value: unknown) => (value === 'default' ? null : parseSize(field, value)) }) as ReturnType<typeof arg.size>;
+const quotaArg = (doc: string) => arg.size(doc).checked((field, value) => (value === 'default' ? null : parseSize(field, value)));
 
 export const accountMethods = [
   method({
