@@ -119,7 +119,7 @@ export interface KnownResults {
   mesh_enable: Mesh;
   mesh_disable: Mesh;
   dns_records: DnsRecords;
-  dns_check: CheckReport;
+  dns_check: CheckReport & { health: DnsHealth };
   dkim_show: DkimShow;
   ssl_status: SslStatus;
   job_status: JobWithLog;
