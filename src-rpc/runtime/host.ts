@@ -8,6 +8,7 @@ import { systemUserId } from '../sys/accounts.ts';
 import { MailError } from '../core/errors.ts';
 import { MAIL_UID, MAIL_GID, SECRETS_DIR_MODE, type Layout } from '../core/layout.ts';
 import type { Service } from './converge.ts';
+import { ensureMailRoot } from '../store/mailbox-files.ts';
 import { milterPid, wantedMilter, startMilter, stopMilter, reloadMilter, stopStaleInstances, type Milter } from './signing.ts';
 import type { RuntimeView, MapType } from '../render/view.ts';
 import type { Settings, PortName } from '../config/settings.ts';
@@ -48,7 +49,7 @@ export function prepareDirectories(l: Layout): void {
   const postfixUid = systemUserId('postfix') ?? 0;
   ensureDir(l.dataPath, { mode: 0o755 });
   ensureDir(l.configDir, { mode: 0o755, uid: 0, gid: 0 });
-  ensureDir(l.mailDir, { mode: 0o700, uid: MAIL_UID, gid: MAIL_GID });
+  ensureMailRoot(l);
   ensureDir(l.sslDir, { mode: 0o755, uid: 0, gid: 0 });
   ensureDir(l.secretsDir, { mode: SECRETS_DIR_MODE, uid: 0, gid: 0 });
   ensureDir(l.stateDir, { mode: 0o755, uid: 0, gid: 0 });
