@@ -7,6 +7,7 @@
 
 import type { Settings } from '../config/settings.ts';
 import type { RuntimeView } from './view.ts';
+import { postscreenMasterRows } from './brute-force.ts';
 import { GENERATED, assertPorts } from './text.ts';
 
 /** Options that make a listener a client (MUA) submission service: TLS + SASL + sender ownership. */
@@ -71,7 +72,9 @@ export function renderPostfixMaster(s: Settings, _v: RuntimeView): string {
     '# ==========================================================================',
   ];
   const { smtp, submission, smtps } = s.ports;
-  if (smtp !== 0) {
+  if (smtp !== 0 && s.features.fail2ban) {
+    for (const r of postscreenMasterRows(smtp)) out.push(row(r));
+  } else if (smtp !== 0) {
     out.push(row([String(smtp), 'inet', 'n', '-', 'n', '-', '-', 'smtpd']));
   }
   if (submission !== 0) {
