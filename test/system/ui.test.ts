@@ -520,6 +520,16 @@ test('stop (after a confirmation) and start from the Overview drive the real dae
   assert.is(await p.$$eval('.ms-ports tr[data-port]', (r) => r.length), 8);
 });
 
+test('a ban shows on the Overview; Unban lifts it in the kernel', async () => {
+  ok(root, ['ban', 'add', '198.51.100.7']);
+  const o = await open('admin');
+  const p = o.page;
+  await waitFor(p, '[data-ban="198.51.100.7"]');
+  await p.click('[data-ban="198.51.100.7"] button:has-text("Unban")');
+  await waitFor(p, '[data-bans="0"]', { timeout: 30_000 });
+  assert.equal(JSON.parse(ok(root, ['ban', 'list', '--json']).stdout).items, []);
+});
+
 test('every screen, light and dark, desktop and phone: screenshots, nothing wider than the phone', async () => {
   for (const dark of [false, true]) {
     for (const width of [1280, 360]) {
