@@ -12,9 +12,10 @@ import { parseSettingsFile } from '../config/load.ts';
 import { layoutFor, uciFilePath } from '../core/layout.ts';
 import { readText, writeAtomic } from '../sys/fs.ts';
 import { Follower, type FollowPosition } from '../sys/follow.ts';
-import { addBan } from './nft.ts';
+import { addBan, installBanRules } from './nft.ts';
 import { neverBanned, neverBannedMatcher } from './never.ts';
 import { FailureWindow, parseFailure } from './failures.ts';
+import { watcherFingerprint, writeWatcherRecord } from './record.ts';
 import type { Layout } from '../core/layout.ts';
 
 /** Saving the position is a hint for restarts, not a record: at most this often. */
@@ -27,9 +28,21 @@ function say(text: string): void {
   process.stdout.write(`${new Date().toISOString()} ${text}\n`);
 }
 
-export function watchFailures(): Promise<void> {
+/** `supervised`: run by procd as an instance (the init script says so with --supervised). */
+export function watchFailures(supervised = false): Promise<void> {
   const { settings: s } = parseSettingsFile(readText(uciFilePath()));
   const l = layoutFor(s);
+  writeWatcherRecord(l, { pid: process.pid, settings: watcherFingerprint(s), supervised });
+  if (!s.features.fail2ban) {
+    say('features.fail2ban is 0: nothing to watch');
+    return Promise.resolve();
+  }
+  // Under procd this may run before anything else made our table.
+  try {
+    installBanRules(s);
+  } catch (e) {
+    say(`the ban rules could not be loaded: ${e instanceof Error ? e.message : String(e)}`);
+  }
   const exempt = neverBannedMatcher(neverBanned(s));
   const window = new FailureWindow(s.ban.maxFailures, s.ban.findTime * 1000);
   let pending: FollowPosition | null = null;

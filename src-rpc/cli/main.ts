@@ -47,8 +47,8 @@ function endProgress(): void {
 async function main(argv: string[]): Promise<number> {
   // Not a command of the table: the ban watcher the daemons' start runs in the background
   // (or procd, as an instance).
-  if (argv.length === 1 && argv[0] === 'ban-watch') {
-    await watchFailures();
+  if (argv[0] === 'ban-watch' && (argv.length === 1 || (argv.length === 2 && argv[1] === '--supervised'))) {
+    await watchFailures(argv[1] === '--supervised');
     return 0;
   }
   if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {

@@ -1,6 +1,8 @@
 // The brute-force bans at run time (features.fail2ban=1): our nftables table, fw4's include of
 // it on OpenWrt, and the ban watcher process (src-rpc/ban/watch.ts). Without procd it runs
-// detached like the daemons; under procd the init script runs it as an instance instead.
+// detached like the daemons; under procd the init script runs it as an instance
+// (`mailctl ban-watch --supervised`), which we never start a second copy of: new settings only
+// end it, and procd starts it again with them.
 import { join } from 'node:path';
 import { readText, writeAtomic, removeTree, isDirectory } from '../sys/fs.ts';
 import { spawnBackground, processAlive, signal } from '../sys/spawn.ts';
@@ -8,6 +10,7 @@ import { hostPath } from '../sys/paths.ts';
 import { installBanRules, removeBanRules, mailPorts, listBans } from '../ban/nft.ts';
 import { neverBanned } from '../ban/never.ts';
 import { renderBanRuleset } from '../render/nftables.ts';
+import { readRecord, recordFile, watcherFingerprint, writeWatcherRecord, type WatcherRecord } from '../ban/record.ts';
 import type { Layout } from '../core/layout.ts';
 import type { Settings } from '../config/settings.ts';
 
@@ -15,42 +18,28 @@ import type { Settings } from '../config/settings.ts';
 const FW4_INCLUDES = '/usr/share/nftables.d/ruleset-post';
 const fw4Include = () => hostPath(join(FW4_INCLUDES, '30-mailserver-bans.nft'));
 
-const recordFile = (l: Layout) => join(l.stateDir, 'ban-watch.pid');
-
-interface WatcherRecord {
-  pid: number;
-  /** The settings it started with: other ones need a restart. */
-  settings: string;
-}
-
-function fingerprint(s: Settings): string {
-  return JSON.stringify([s.ban, neverBanned(s)]);
-}
-
-function record(l: Layout): WatcherRecord | null {
-  try {
-    const r = JSON.parse(readText(recordFile(l)) ?? 'null') as WatcherRecord | null;
-    return r && processAlive(r.pid) ? r : null;
-  } catch {
-    return null;
-  }
+function running(l: Layout): WatcherRecord | null {
+  const r = readRecord(l);
+  return r && processAlive(r.pid) ? r : null;
 }
 
 export function banWatcherPid(l: Layout): number | null {
-  return record(l)?.pid ?? null;
+  return running(l)?.pid ?? null;
 }
 
+/** Ends the watcher we started (procd's own instance is procd's to stop). */
 export function stopBanWatcher(l: Layout): boolean {
-  const r = record(l);
-  if (r) signal(r.pid, 'SIGTERM');
+  const r = running(l);
+  if (!r || r.supervised) return false;
+  signal(r.pid, 'SIGTERM');
   removeTree(recordFile(l));
-  return r !== null;
+  return true;
 }
 
 function startBanWatcher(l: Layout, s: Settings): void {
   // Whichever bundle runs now (mailctl or the rpcd plugin) knows `ban-watch`.
   const pid = spawnBackground([process.execPath, process.argv[1]!, 'ban-watch'], join(l.logDir, 'ban-watch.log'));
-  writeAtomic(recordFile(l), `${JSON.stringify({ pid, settings: fingerprint(s) })}\n`, { mode: 0o600 });
+  writeWatcherRecord(l, { pid, settings: watcherFingerprint(s), supervised: false });
 }
 
 /**
@@ -58,17 +47,23 @@ function startBanWatcher(l: Layout, s: Settings): void {
  * (restarted when its settings changed); or none of them. Returns whether anything changed.
  */
 export function reconcileBans(l: Layout, s: Settings): boolean {
+  const current = running(l);
   if (!s.features.fail2ban) {
-    const stopped = stopBanWatcher(l);
+    if (current) signal(current.pid, 'SIGTERM');
+    removeTree(recordFile(l));
     removeBanRules();
     removeTree(fw4Include());
-    return stopped;
+    return current !== null;
   }
   installBanRules(s);
   if (isDirectory(hostPath(FW4_INCLUDES))) writeAtomic(fw4Include(), renderBanRuleset(mailPorts(s), neverBanned(s)), { mode: 0o644 });
-  const running = record(l);
-  if (running?.settings === fingerprint(s)) return false;
-  if (running) stopBanWatcher(l);
+  if (current?.settings === watcherFingerprint(s)) return false;
+  if (current?.supervised || (!current && readRecord(l)?.supervised)) {
+    // procd's: ending it is enough, procd starts it again with the new settings.
+    if (current) signal(current.pid, 'SIGTERM');
+    return current !== null;
+  }
+  if (current) stopBanWatcher(l);
   startBanWatcher(l, s);
   return true;
 }

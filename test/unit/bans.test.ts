@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { FailureWindow, parseFailure } from '../../src-rpc/ban/failures.ts';
 import { neverBannedMatcher } from '../../src-rpc/ban/never.ts';
 import { renderBanRuleset } from '../../src-rpc/render/nftables.ts';
+import { ipNetwork } from '../../src-rpc/config/validate.ts';
 
 const NOW = new Date(2026, 11, 2, 12, 0, 0).getTime();
 
@@ -43,6 +44,15 @@ test('never banned: exact addresses, networks of both families, IPv4-mapped IPv6
   const never = neverBannedMatcher(['127.0.0.1', '::1', '192.168.1.0/24', '2001:db8::/32']);
   for (const a of ['127.0.0.1', '::1', '192.168.1.77', '2001:db8:1::5', '::ffff:192.168.1.9']) assert.ok(never(a), a);
   for (const a of ['127.0.0.2', '192.168.2.1', '2001:db9::1', 'garbage']) assert.not.ok(never(a), a);
+});
+
+test('ban.allow entries: an address or a network, canonical; anything else refused', () => {
+  assert.is(ipNetwork('ban.allow', '192.168.1.0/24'), '192.168.1.0/24');
+  assert.is(ipNetwork('ban.allow', '2001:DB8::/032'), '2001:db8::/32');
+  assert.is(ipNetwork('ban.allow', '10.0.0.1'), '10.0.0.1');
+  for (const bad of ['10.0.0.0/33', '::/129', '10.0.0.0/', '10.0.0.0/8; drop', 'lan', '10.0.0.0/8 ', '010.0.0.1']) {
+    assert.throws(() => ipNetwork('ban.allow', bad), undefined, bad);
+  }
 });
 
 test('the ruleset: our own table, timeout sets, the mail ports refused to banned addresses', () => {
