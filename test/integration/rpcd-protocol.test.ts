@@ -185,6 +185,8 @@ const VALID: Record<string, unknown> = {
   name: 'tsig-test',
   algorithm: 'hmac-sha256',
   secret: 'c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=',
+  address: '192.0.2.1',
+  time: 60,
 };
 
 /** Values no validator of that kind accepts (numbers for sizes and "yes" for flags are accepted on purpose). */
