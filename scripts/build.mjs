@@ -65,14 +65,16 @@ exec node "$LIB/luci.mailserver.js" "$@"
 );
 
 // The ACL follows from the table: read methods in read, the rest in write; the delegated
-// accounts group gets the mailbox and alias methods only.
+// accounts group gets the mailbox and alias methods only. UCI is granted for reading alone: a raw
+// `uci set` on mailserver would bypass every method's checks and the write lock, so every change
+// goes through a write method.
 const table = JSON.parse(execFileSync(process.execPath, [`${out}/luci.mailserver.js`, 'describe'], { encoding: 'utf8' }));
 const names = (pick) => table.filter(pick).map((m) => m.name);
 const acl = {
   'luci-app-mailserver': {
     description: 'Grant access to the mail server',
     read: { ubus: { 'luci.mailserver': names((m) => m.access === 'read') }, uci: ['mailserver'] },
-    write: { ubus: { 'luci.mailserver': names((m) => m.access === 'write') }, uci: ['mailserver'] },
+    write: { ubus: { 'luci.mailserver': names((m) => m.access === 'write') } },
   },
   'luci-app-mailserver-accounts': {
     description: 'Manage mailboxes and aliases of the mail server (nothing else)',

@@ -10,9 +10,10 @@ import type { ExpectedRecord } from '../src-rpc/dns/records.ts';
 import type { CheckReport, CheckRow } from '../src-rpc/dns/check.ts';
 import type { StatusResult as SslStatus } from '../src-rpc/ssl/certificates.ts';
 import type { DnsHealth } from '../src-rpc/dns/health.ts';
+import type { Ban } from '../src-rpc/ban/nft.ts';
 import type { MethodName } from './gen/methods.ts';
 
-export type { Job, CertificateSummary, Page, ErrorReply, ExpectedRecord, CheckReport, CheckRow, SslStatus, DnsHealth };
+export type { Job, CertificateSummary, Page, ErrorReply, ExpectedRecord, CheckReport, CheckRow, SslStatus, DnsHealth, Ban };
 export type Status = Awaited<ReturnType<typeof status>>;
 export type JobWithLog = Job & { log: string[] };
 /** What a job method (install, later ssl_setup, mesh_backup, ...) answers through rpcd. */
@@ -34,6 +35,8 @@ export interface Overview {
   /** The last DNS check's summary; null = never checked. */
   dns: DnsHealth | null;
   jobs: Job[];
+  /** The first current bans (service.bans has the count). */
+  bans: Ban[];
 }
 
 export interface Mailbox {
@@ -119,11 +122,12 @@ export interface KnownResults {
   mesh_enable: Mesh;
   mesh_disable: Mesh;
   dns_records: DnsRecords;
-  dns_check: CheckReport;
+  dns_check: CheckReport & { health: DnsHealth };
   dkim_show: DkimShow;
   ssl_status: SslStatus;
   job_status: JobWithLog;
   job_list: Page<Job>;
+  ban_del: { address: string };
 }
 
 export type Result<N extends MethodName> = N extends keyof KnownResults ? KnownResults[N] : Record<string, unknown>;

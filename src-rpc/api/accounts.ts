@@ -7,7 +7,7 @@ import { sha512Crypt } from '../sys/sha512crypt.ts';
 import { formatSize, roughSize, size as parseSize } from '../config/validate.ts';
 import { loadAccounts, loadMailboxes, loadAccountsForChange, saveMailboxes, saveAliases } from '../store/files.ts';
 import { addMailbox, getMailbox, removeMailbox, addAlias, removeAlias } from '../store/changes.ts';
-import { createMaildir, purgeMaildir, maildirUsage } from '../store/mailbox-files.ts';
+import { createMaildir, purgeMaildir, maildirUsage, checkMaildirReachable } from '../store/mailbox-files.ts';
 import { apply } from '../runtime/service.ts';
 
 const hashPassword = (password: string) => `{SHA512-CRYPT}${sha512Crypt(password)}`;
@@ -20,8 +20,7 @@ const quotaText = (q: number | null) => (q === null ? 'default' : q === 0 ? 'unl
 const USAGE_MAX_MAILBOXES = 200;
 
 /** "default" goes back to features.quota_default; a size sets the mailbox's own (0 = unlimited). */
-const quotaArg = (doc: string) =>
-  ({ ...arg.size(doc), parse: (field: string, value: unknown) => (value === 'default' ? null : parseSize(field, value)) }) as ReturnType<typeof arg.size>;
+const quotaArg = (doc: string) => arg.size(doc).checked((field, value) => (value === 'default' ? null : parseSize(field, value)));
 
 export const accountMethods = [
   method({
@@ -65,6 +64,7 @@ export const accountMethods = [
     args: { email: arg.email('mailbox to delete').word(), purge: arg.flag('also delete its stored mail').optional() },
     handler: ({ email, purge }, ctx) => {
       const accounts = loadAccountsForChange(ctx.layout);
+      if (purge) checkMaildirReachable(ctx.layout, email);
       const aliasesChanged = removeMailbox(accounts, email);
       // Aliases first: a kill between the two writes leaves a mailbox nobody points to, never a dangling target.
       if (aliasesChanged.length) saveAliases(ctx.layout, accounts.aliases);

@@ -15,6 +15,11 @@ export interface Arg<T> {
   optional(): Arg<T | undefined>;
   /** Taken as the next positional word on the CLI. */
   word(): Arg<T>;
+  /**
+   * The same argument with a stricter check of its own (a job id, a peer id). optional() and
+   * word() of the result keep that check: they rebuild from the argument they are called on.
+   */
+  checked<U>(parse: (field: string, value: unknown) => U): Arg<U>;
 }
 
 function make<T>(kind: ArgKind, doc: string, parse: (field: string, value: unknown) => T, extra: Partial<Arg<T>> = {}): Arg<T> {
@@ -26,13 +31,22 @@ function make<T>(kind: ArgKind, doc: string, parse: (field: string, value: unkno
     positional: false,
     secret: false,
     ...extra,
-    optional: () => make<T | undefined>(kind, doc, parse, { ...pick(arg), required: false }),
-    word: () => make<T>(kind, doc, parse, { ...pick(arg), positional: true }),
+    optional() {
+      return make<T | undefined>(this.kind, this.doc, this.parse, { ...pick(this), required: false });
+    },
+    word() {
+      return make<T>(this.kind, this.doc, this.parse, { ...pick(this), positional: true });
+    },
+    checked<U>(check: (field: string, value: unknown) => U) {
+      return make<U>(this.kind, this.doc, check, pick(this));
+    },
   };
   return arg;
 }
 
-function pick<T>(a: Arg<T>): Partial<Arg<T>> {
+type Flags = Pick<Arg<unknown>, 'required' | 'positional' | 'secret'>;
+
+function pick(a: Flags): Flags {
   return { required: a.required, positional: a.positional, secret: a.secret };
 }
 

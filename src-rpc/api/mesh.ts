@@ -6,15 +6,12 @@ import { setOption, ensureSection } from '../config/uci.ts';
 import type { Context } from '../core/context.ts';
 
 const peerId = (doc: string) =>
-  ({
-    ...arg.text(doc, 64),
-    parse: (field: string, value: unknown) => {
-      if (typeof value !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/.test(value)) {
-        throw new MailError('invalid_argument', 'is not a mesh peer id (letters, digits, . _ : -)', field);
-      }
-      return value;
-    },
-  }) as ReturnType<typeof arg.text>;
+  arg.text(doc, 64).checked((field, value) => {
+    if (typeof value !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/.test(value)) {
+      throw new MailError('invalid_argument', 'is not a mesh peer id (letters, digits, . _ : -)', field);
+    }
+    return value;
+  });
 
 function meshState(ctx: Context) {
   const m = ctx.settings.mesh;

@@ -14,13 +14,18 @@ import { retireExpiredKeys } from '../dkim/rotate.ts';
 import { sslRenew } from '../ssl/certificates.ts';
 import { checkDns } from '../dns/check.ts';
 import { loadDnsHealth, recordDnsHealth } from '../dns/health.ts';
+import { listBans } from '../ban/nft.ts';
 
 type Status = Awaited<ReturnType<typeof status>>;
+
+/** Bans listed on the Overview (all of them: `ban list`). */
+const OVERVIEW_BANS = 50;
 const statusText = (r: Status) =>
   [
     `mail server: ${r.running ? 'running' : 'stopped'} (runtime ${r.runtime}${r.enabled ? '' : ', not enabled at boot'})`,
     ...r.services.map((s) => `  ${s.name}: ${s.running ? `running (pid ${s.pid})` : 'stopped'}`),
     ...r.ports.map((p) => `  port ${p.port} (${p.name}): ${p.open ? 'open' : 'CLOSED'}`),
+    ...(r.bans ? [`  bans: ${r.bans.count} address${r.bans.count === 1 ? '' : 'es'} banned${r.bans.watching ? '' : ' (the ban watcher is not running)'}${r.bans.error ? ` (${r.bans.error})` : ''}`] : []),
   ].join('\n');
 
 export const serviceMethods = [
@@ -32,9 +37,10 @@ export const serviceMethods = [
     args: {},
     handler: async (_a, ctx) => {
       const accounts = loadAccounts(ctx.layout);
+      const service = await status(ctx);
       return {
         host: mailHost(ctx.settings),
-        service: await status(ctx),
+        service,
         counts: { mailboxes: accounts.mailboxes.size, aliases: accounts.aliases.size, domains: mailDomains(ctx.settings).length },
         queue: queueSize(ctx.layout),
         disk: diskSpace(ctx.layout),
@@ -44,6 +50,8 @@ export const serviceMethods = [
         // The last DNS check (dns_check or tick), never a new one: lookups can take seconds.
         dns: loadDnsHealth(ctx.layout),
         jobs: listJobs().filter((j) => j.state === 'running'),
+        // The first bans (the count is service.bans); the Overview lifts them one by one.
+        bans: service.bans && !service.bans.error ? listBans().slice(0, OVERVIEW_BANS) : [],
       };
     },
   }),

@@ -101,6 +101,13 @@ export function settingsFrom(uci: UciPackage): Settings {
       backupPeers: list('mesh', 'backup_peers'),
       syncInterval: read('mesh', 'sync_interval', '3600', (f, x) => v.integer(f, x, 60, 7 * 86400)),
     },
+    ban: {
+      maxFailures: read('ban', 'max_failures', '10', (f, x) => v.integer(f, x, 1, 1000)),
+      findTime: read('ban', 'find_time', '600', (f, x) => v.integer(f, x, 10, 86400)),
+      banTime: read('ban', 'ban_time', '3600', (f, x) => v.integer(f, x, 1, 30 * 86400)),
+      allow: [...new Set(list('ban', 'allow').map((a) => fieldError('ban.allow', () => v.ipNetwork('ban.allow', a))))],
+      dnsbl: [...new Set(list('ban', 'dnsbl').map((d) => fieldError('ban.dnsbl', () => v.domainName('ban.dnsbl', d))))],
+    },
     dns: {
       provider: read('dns', 'provider', 'manual', (f, x) => v.oneOf(f, x, ['manual', 'dnsctl', 'nsupdate'] as const)),
       zones: [...new Set(list('dns', 'zone').map((z) => fieldError('dns.zone', () => v.domainName('dns.zone', z))))],

@@ -74,6 +74,21 @@ export interface Settings {
   webmail: { enabled: boolean; container: string; port: number };
   mesh: { enabled: boolean; backupPeers: string[]; syncInterval: number };
   dns: DnsSettings;
+  ban: BanSettings;
+}
+
+/** The `ban` section: brute-force bans when features.fail2ban is on. */
+export interface BanSettings {
+  /** Failed logins from one address within findTime that ban it. */
+  maxFailures: number;
+  /** Seconds. */
+  findTime: number;
+  /** Seconds a ban lasts. */
+  banTime: number;
+  /** Addresses and networks never banned (besides the router's own). */
+  allow: string[];
+  /** DNS blocklists postscreen asks on port 25 (none by default). */
+  dnsbl: string[];
 }
 
 export type DnsProviderKind = 'manual' | 'dnsctl' | 'nsupdate';

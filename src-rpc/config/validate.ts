@@ -227,6 +227,18 @@ export function ipAddress(field: string, v: unknown): string {
   return fail(field, `${show(s)} is not an IP address`);
 }
 
+/** An address or a network in CIDR form (`192.0.2.0/24`, `2001:db8::/32`), canonical. */
+export function ipNetwork(field: string, v: unknown): string {
+  const s = text(field, v, 'an IP address or network', 49);
+  const slash = s.indexOf('/');
+  if (slash < 0) return ipAddress(field, s);
+  const address = ipAddress(field, s.slice(0, slash));
+  const bits = s.slice(slash + 1);
+  const max = isIP(address) === 4 ? 32 : 128;
+  if (!/^[0-9]{1,3}$/.test(bits) || Number(bits) > max) return fail(field, `${show(s)}: the prefix length must be 0-${max}`);
+  return `${address}/${Number(bits)}`;
+}
+
 /**
  * Postfix relayhost: host, host:port, [host] or [host]:port. Brackets turn off MX lookups and are
  * kept as given; an IP address always gets them, since Postfix requires [] around addresses.

@@ -8,6 +8,7 @@ import { mailHost, postmasterAddress } from '../config/settings.ts';
 import type { MailboxView, RuntimeView } from './view.ts';
 import { GENERATED, assertPorts, bareAddress, kv, lineSafe, listenAddresses } from './text.ts';
 import { INTERMEDIATE_CIPHERS, MIN_TLS_PROTOCOL } from './tls.ts';
+import { bruteForceDovecot } from './brute-force.ts';
 
 /** Standard folders, created and subscribed on first login. */
 export const SPECIAL_MAILBOXES = [
@@ -197,6 +198,8 @@ export function renderDovecot(s: Settings, v: RuntimeView): string {
   }
   if (sieve) plugin.push(kv('sieve', 'file:~/sieve;active=~/.dovecot.sieve'));
   if (plugin.length > 0) push('', ...block('plugin', plugin));
+
+  if (s.features.fail2ban) push('', '# --- brute force (features.fail2ban)', ...bruteForceDovecot());
 
   for (const line of out) lineSafe('dovecot.conf', line);
   return out.join('\n') + '\n';

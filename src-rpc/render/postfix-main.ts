@@ -8,6 +8,7 @@
 import type { Settings } from '../config/settings.ts';
 import { mailHost } from '../config/settings.ts';
 import type { RuntimeView } from './view.ts';
+import { bruteForcePostfixMain } from './brute-force.ts';
 import { GENERATED, assertPorts, bareAddress, isIPv4, isIPv6, kv, lineSafe, listenAddresses } from './text.ts';
 
 /** 25 MiB: what the big providers accept; stays below Postfix's virtual_mailbox_limit default. */
@@ -169,6 +170,8 @@ export function renderPostfixMain(s: Settings, v: RuntimeView, opts: PostfixMain
       kv('milter_mail_macros', 'i {mail_addr} {client_addr} {client_name} {auth_type} {auth_authen} {auth_author}'),
     ]);
   }
+
+  if (s.features.fail2ban) section('brute force (features.fail2ban): anvil limits, postscreen', bruteForcePostfixMain(s, v));
 
   return out.join('\n').replace(/\n+$/, '\n');
 }

@@ -7,6 +7,7 @@
 
 import type { Settings } from '../config/settings.ts';
 import type { RuntimeView } from './view.ts';
+import { postscreenMasterRows } from './brute-force.ts';
 import { GENERATED, assertPorts } from './text.ts';
 import { INTERMEDIATE_CIPHERS } from './tls.ts';
 
@@ -86,7 +87,9 @@ export function renderPostfixMaster(s: Settings, v: RuntimeView): string {
     '# ==========================================================================',
   ];
   const { smtp, submission, smtps } = s.ports;
-  if (smtp !== 0) {
+  if (smtp !== 0 && s.features.fail2ban) {
+    for (const r of postscreenMasterRows(smtp)) out.push(row(r));
+  } else if (smtp !== 0) {
     out.push(row([String(smtp), 'inet', 'n', '-', 'n', '-', '-', 'smtpd']));
   }
   if (submission !== 0) {

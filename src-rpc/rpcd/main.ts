@@ -6,6 +6,7 @@ import { methods } from '../api/table.ts';
 import { callMethod, runJob } from '../api/dispatch.ts';
 import { toErrorReply, MailError } from '../core/errors.ts';
 import { describe, rpcdSignature } from '../api/describe.ts';
+import { watchFailures } from '../ban/watch.ts';
 
 /** ubus carries at most 1 MiB per message; rpcd's HTTP door 64 KiB per request. */
 const MAX_INPUT = 1 << 20;
@@ -42,6 +43,12 @@ if (command === 'list') {
   // The detached runner of a job started by `call`: its output goes to the job's log.
   runJob(method).catch((e) => {
     process.stderr.write(`job ${method}: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  });
+} else if (command === 'ban-watch') {
+  // The ban watcher, when `start` came through rpcd (see cli/main.ts).
+  watchFailures().catch((e) => {
+    process.stderr.write(`ban-watch: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exitCode = 1;
   });
 } else {

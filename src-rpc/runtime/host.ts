@@ -8,6 +8,8 @@ import { systemUserId } from '../sys/accounts.ts';
 import { MailError } from '../core/errors.ts';
 import { MAIL_UID, MAIL_GID, SECRETS_DIR_MODE, type Layout } from '../core/layout.ts';
 import type { Service } from './converge.ts';
+import { ensureMailRoot } from '../store/mailbox-files.ts';
+import { reconcileBans, stopBanWatcher } from './ban-watcher.ts';
 import { milterPid, wantedMilter, startMilter, stopMilter, reloadMilter, stopStaleInstances, type Milter } from './signing.ts';
 import type { RuntimeView } from '../render/view.ts';
 import type { DaemonFacts } from './facts.ts';
@@ -50,7 +52,7 @@ export function prepareDirectories(l: Layout): void {
   const postfixUid = systemUserId('postfix') ?? 0;
   ensureDir(l.dataPath, { mode: 0o755 });
   ensureDir(l.configDir, { mode: 0o755, uid: 0, gid: 0 });
-  ensureDir(l.mailDir, { mode: 0o700, uid: MAIL_UID, gid: MAIL_GID });
+  ensureMailRoot(l);
   ensureDir(l.sslDir, { mode: 0o755, uid: 0, gid: 0 });
   ensureDir(l.secretsDir, { mode: SECRETS_DIR_MODE, uid: 0, gid: 0 });
   ensureDir(l.stateDir, { mode: 0o755, uid: 0, gid: 0 });
@@ -113,12 +115,14 @@ export function startDaemons(l: Layout, s?: Settings): void {
     const r = runDetached(['postfix', '-c', l.postfixConfigDir, 'start'], join(l.logDir, 'postfix-start.log'));
     if (r.code !== 0) throw new MailError('daemon_error', `postfix did not start: ${readText(join(l.logDir, 'postfix-start.log'))?.trim().split('\n').slice(-2).join(' / ') ?? ''}`);
   }
+  if (s) reconcileBans(l, s);
 }
 
 export function stopDaemons(l: Layout): void {
   const [dovecot, postfix] = serviceStates(l);
   if (postfix!.running) checked(['postfix', '-c', l.postfixConfigDir, 'stop'], 'postfix stop');
   for (const m of MILTERS) stopMilter(l, m);
+  stopBanWatcher(l);
   if (dovecot!.running) checked(['dovecot', '-c', l.dovecotConfigFile, 'stop'], 'dovecot stop');
 }
 
@@ -128,6 +132,7 @@ export function reloadDaemons(l: Layout, services: Service[], settings?: Setting
   // A changed spam_filter/dkim switches milters while the server runs (started ones are fresh).
   const switched = settings && states[1]!.running ? reconcileMilters(l, settings) : [];
   reloaded.push(...switched);
+  if (settings && states[0]!.running) reconcileBans(l, settings);
   for (const s of services) {
     if (!states.find((x) => x.name === s)?.running || switched.includes(s)) continue;
     if (s === 'rspamd' || s === 'opendkim') {

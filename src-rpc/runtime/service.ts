@@ -12,6 +12,7 @@ import { learnFacts, knownFacts } from './facts.ts';
 import { ensureCertificate } from './certificate.ts';
 import { renderAll, writeGenerated, type ConvergeReport, type Service } from './converge.ts';
 import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates } from './host.ts';
+import { banSummary } from './ban-watcher.ts';
 import type { Accounts } from '../store/accounts.ts';
 import type { Context } from '../core/context.ts';
 
@@ -73,6 +74,7 @@ export async function status(ctx: Context) {
     running,
     services,
     ports: running ? await portStates(ctx.settings) : [],
+    bans: banSummary(ctx.layout, ctx.settings),
     logDir: ctx.layout.logDir,
   };
 }

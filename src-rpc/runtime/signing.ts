@@ -3,7 +3,7 @@
 // users, and start / stop / reload / state, beside Postfix and Dovecot in host.ts.
 import { join } from 'node:path';
 import { readText, ensureDir, writeAtomic, statOrNull, listDir } from '../sys/fs.ts';
-import { runDetached, spawnInBackground, processAlive, signal } from '../sys/spawn.ts';
+import { runDetached, spawnBackground, processAlive, signal } from '../sys/spawn.ts';
 import { systemUserId, systemGroupId } from '../sys/accounts.ts';
 import { systemNameservers } from '../sys/dns.ts';
 import { hostPath } from '../sys/paths.ts';
@@ -215,7 +215,7 @@ export function startMilter(l: Layout, m: Milter, s: Settings): void {
       '--var', `LOCAL_CONFDIR=${p.rspamdConfigDir}`, '--var', `DBDIR=${p.rspamdDbDir}`,
       '--var', `RUNDIR=${p.rspamdRunDir}`, '--var', `LOGDIR=${join(p.rspamdLog, '..')}`,
     ];
-    spawnInBackground(argv, rspamdStartLog(l));
+    spawnBackground(argv, rspamdStartLog(l));
   } else {
     const unsafe = writableAncestor(dkimSecretsDir(l));
     if (unsafe) throw new MailError('unsupported', `OpenDKIM refuses keys below a directory others can write to (${unsafe}): put data_path somewhere safe`);

@@ -80,16 +80,18 @@ export function runDetached(argv: readonly string[], logFile?: string, env?: Rec
 }
 
 /**
- * Start a program in its own session and return at once, its output appended to logFile. For a
- * daemon that forks only once its configuration is loaded (Rspamd's first start compiles for
- * minutes on a loaded machine), which runDetached would wait for and kill at its timeout.
+ * Start a long-lived helper of ours in its own session, output appended to logFile, and return
+ * its pid at once. Its stdio never is ours: rpcd answers a call only when our stdout closes.
  */
-export function spawnInBackground(argv: readonly string[], logFile: string): void {
+export function spawnBackground(argv: readonly string[], logFile: string): number {
   const [cmd, ...args] = argv;
-  if (!cmd) throw new Error('run: empty argv');
+  if (!cmd) throw new Error('spawnBackground: empty argv');
   const out = openSync(logFile, 'a', 0o640);
   try {
-    spawn(cmd, args, { stdio: ['ignore', out, out], detached: true }).unref();
+    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', out, out] });
+    child.unref();
+    if (!child.pid) throw new Error(`${cmd} did not start`);
+    return child.pid;
   } finally {
     closeSync(out);
   }

@@ -51,6 +51,9 @@ export const METHODS = {
   ssl_setup: { access: 'write', args: [] },
   ssl_status: { access: 'read', args: [] },
   ssl_renew: { access: 'write', args: ['force'] },
+  ban_list: { access: 'read', args: ['offset', 'limit', 'search'] },
+  ban_add: { access: 'write', args: ['address', 'time'] },
+  ban_del: { access: 'write', args: ['address'] },
   job_status: { access: 'read', args: ['id'] },
   job_list: { access: 'read', args: ['offset', 'limit', 'search'] },
 } as const satisfies Record<string, { access: Access; args: readonly string[] }>;
@@ -254,6 +257,27 @@ export interface MethodArgs {
     /** renew even if not due */
     force?: boolean;
   };
+  /** Addresses banned for failed logins, with the seconds left (paged) */
+  ban_list: {
+    /** skip this many entries */
+    offset?: number;
+    /** return at most this many entries (default 1000) */
+    limit?: number;
+    /** only entries containing this text */
+    search?: string;
+  };
+  /** Ban an address from the mail ports (default ban.ban_time seconds) */
+  ban_add: {
+    /** IPv4 or IPv6 address */
+    address: string;
+    /** seconds (default ban.ban_time) */
+    time?: number;
+  };
+  /** Lift the ban of an address */
+  ban_del: {
+    /** banned address */
+    address: string;
+  };
   /** State, progress, result and last log lines of a job */
   job_status: {
     /** job id */
@@ -270,4 +294,4 @@ export interface MethodArgs {
   };
 }
 
-export const METHOD_COUNT = 47;
+export const METHOD_COUNT = 50;

@@ -1,5 +1,5 @@
-// Overview: everything from one `overview` call, DNS health included (the summary of the last
-// check, by tick or dns_check); "Check DNS" runs one now.
+// Overview: everything from one `overview` call, DNS health included (the summary of tick's last
+// check); "Check DNS" runs one now and shows its summary.
 import { useEffect } from 'preact/hooks';
 import { useSignal } from '@preact/signals';
 import { call, isJobStarted } from '../client.ts';
@@ -7,7 +7,7 @@ import { may, screenAllowed } from '../rights.ts';
 import { jobs, loadOverview, openTab, overview, overviewError, overviewLoading, trackJob } from '../state.ts';
 import { bytes, count, date } from '../format.ts';
 import { Btn, Confirm, Done, ErrorText, KeyValues, Loading, Section, useAction } from '../ui.tsx';
-import type { CertificateSummary, DnsHealth as Health, Status } from '../types.ts';
+import type { Ban, CertificateSummary, DnsHealth as Health, Status } from '../types.ts';
 
 export function CertificateDays({ c }: { c: CertificateSummary }) {
   const cls = c.daysLeft < 0 ? 'important ms-bad' : c.daysLeft <= 14 ? 'warning' : 'success';
@@ -70,11 +70,11 @@ const DNS_STATE: Record<Health['problems'][number]['state'], string> = { missing
 
 function DnsHealth({ h }: { h: Health | null }) {
   const act = useAction();
-  // dns_check stores its summary; the overview then shows it as tick's would be shown.
+  // dns_check is a read and stores nothing: its summary replaces tick's on the page.
   const check = () =>
     act.run(async () => {
-      await call('dns_check');
-      await loadOverview();
+      const { health } = await call('dns_check');
+      if (overview.value) overview.value = { ...overview.value, dns: health };
     });
   const bad = h ? h.problems.length : 0;
   return (
@@ -110,6 +110,50 @@ function DnsHealth({ h }: { h: Health | null }) {
           ))}
         </ul>
       )}
+    </Section>
+  );
+}
+
+function BanRow({ b }: { b: Ban }) {
+  const act = useAction();
+  // Lifted: the overview is read again, so the list and the count agree with the kernel's.
+  const unban = () =>
+    act.run(async () => {
+      await call('ban_del', { address: b.address });
+      await loadOverview();
+    });
+  return (
+    <tr class="tr" data-ban={b.address}>
+      <td class="td ms-addr" data-title="Address">{b.address}</td>
+      <td class="td" data-title="Lifted in">{b.expiresIn >= 3600 ? `${Math.round(b.expiresIn / 360) / 10} h` : b.expiresIn >= 60 ? `${Math.round(b.expiresIn / 60)} min` : `${b.expiresIn} s`}</td>
+      <td class="td cbi-section-actions">
+        {may('ban_del') && <Btn kind="negative" label="Unban" title={`Let ${b.address} connect again`} busy={act.busy.value} onClick={unban} />}
+        <ErrorText error={act.error.value} />
+      </td>
+    </tr>
+  );
+}
+
+function Bans({ summary, bans }: { summary: NonNullable<Status['bans']>; bans: Ban[] }) {
+  return (
+    <Section title="Banned addresses" descr="Addresses that failed to log in too often (features.fail2ban); their bans end by themselves.">
+      {summary.error && <p class="alert-message warning">{summary.error}</p>}
+      {!summary.watching && <p class="alert-message warning">The ban watcher is not running: failed logins are not counted until the server is started again.</p>}
+      {bans.length === 0 ? (
+        <p class="ms-empty" data-bans="0">No address is banned.</p>
+      ) : (
+        <table class="table cbi-section-table ms-list" data-bans={summary.count}>
+          <tr class="tr table-titles">
+            <th class="th">Address</th>
+            <th class="th">Lifted in</th>
+            <th class="th cbi-section-actions" />
+          </tr>
+          {bans.map((b) => (
+            <BanRow key={b.address} b={b} />
+          ))}
+        </table>
+      )}
+      {summary.count > bans.length && <p class="ms-empty">{`and ${summary.count - bans.length} more: mailctl ban list`}</p>}
     </Section>
   );
 }
@@ -199,6 +243,7 @@ export function OverviewScreen() {
         )}
       </Section>
       <DnsHealth h={o.dns} />
+      {s.bans && <Bans summary={s.bans} bans={o.bans} />}
     </>
   );
 }

@@ -32,6 +32,7 @@ const LOGINS: Record<string, Login> = {
   writeonly: { username: 'writeonly', password: 'wo-secret', read: [], write: ['luci-app-mailserver-accounts'] },
   negated: { username: 'negated', password: 'neg-secret', read: ['luci-app-*', '!luci-app-mailserver'], write: [] },
   page: { username: 'page', password: 'page-secret', read: ['unauthenticated', 'luci-base', 'luci-app-mailserver-accounts'], write: ['luci-app-mailserver-accounts'] },
+  admin: { username: 'admin', password: 'admin-secret', read: ['unauthenticated', 'luci-base', 'luci-app-mailserver'], write: ['luci-app-mailserver'] },
   wild: { username: 'wild', password: 'wild-secret', read: ['test-wildcard'], write: ['test-wildcard'] },
   nobase: { username: 'nobase', password: 'nobase-secret', read: ['luci-base', 'luci-app-mailserver'], write: [] },
 };
@@ -127,7 +128,7 @@ test('acl.d/luci-app-mailserver.json is what follows from the method table', () 
   const main = ACL['luci-app-mailserver'] as Record<string, unknown>;
   assert.type(main.description, 'string');
   assert.equal(main.read, { ubus: { [OBJECT]: names((m) => m.access === 'read') }, uci: ['mailserver'] });
-  assert.equal(main.write, { ubus: { [OBJECT]: names((m) => m.access === 'write') }, uci: ['mailserver'] });
+  assert.equal(main.write, { ubus: { [OBJECT]: names((m) => m.access === 'write') } });
   const accounts = ACL['luci-app-mailserver-accounts'] as Record<string, unknown>;
   assert.type(accounts.description, 'string');
   assert.equal(accounts.read, { ubus: { [OBJECT]: names((m) => m.accounts && m.access === 'read') } });
@@ -185,6 +186,17 @@ test('rpcd login semantics: write implies read, "!" globs deny first', async () 
   await allowed('negated', 'user_list');
   await denied('negated', 'status');
   await denied('negated', 'user_add', { email: 'x@example.com', password: 'x-pass-12345' });
+});
+
+test('the full group reads UCI but can change it only through our methods', async () => {
+  const access = async (object: string, fn: string) =>
+    (await rpc(sids.admin!, 'session', 'access', { scope: 'uci', object, function: fn })).result;
+  assert.equal(await access('mailserver', 'read'), [0, { access: true }]);
+  // A raw `uci set mailserver...` would skip every argument check and the write lock.
+  assert.equal(await access('mailserver', 'write'), [0, { access: false }]);
+  const ubus = async (fn: string) => (await rpc(sids.admin!, 'session', 'access', { scope: 'ubus', object: OBJECT, function: fn })).result;
+  assert.equal(await ubus('domain_add'), [0, { access: true }]);
+  assert.equal(await ubus('relay_set'), [0, { access: true }]);
 });
 
 test('sessions: anonymous, unknown, expired, session.access', async () => {

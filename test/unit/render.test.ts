@@ -50,6 +50,7 @@ function settings(patch: (s: Settings) => void = () => {}): Settings {
       provider: 'manual', zones: [], ttl: 3600, server: null, resolver: null, wait: 120, spfPolicy: '~all',
       dmarcPolicy: 'none', dmarcRua: null, dkimSelector: 'mail', dkimAlgorithms: ['rsa'], dkimGraceDays: 7,
     },
+    ban: { maxFailures: 10, findTime: 600, banTime: 3600, allow: [], dnsbl: [] },
   };
   patch(s);
   return s;
@@ -174,7 +175,7 @@ test('master.cf: each SMTP port is one listener; port 0 removes it', () => {
   const master = renderPostfixMaster(s, view());
   const inet = master.split('\n').filter((l) => /^\S+\s+inet\s/.test(l));
   assert.equal(inet.map((l) => l.split(/\s+/)[0]), ['2525', '10587', '10465']);
-  for (const l of inet) assert.equal(l.split(/\s+/).slice(1, 7), ['inet', 'n', '-', 'n', '-', '-']);
+  for (const l of inet) assert.equal(l.split(/\s+/).slice(1, 6), ['inet', 'n', '-', 'n', '-']);
   // No default port sneaks in anywhere.
   assert.not.match(master, /^(25|587|465|smtp|submission|smtps)\s+inet/m);
   // submission options follow their listener, smtps adds wrapper mode
@@ -199,6 +200,34 @@ test('master.cf: each SMTP port is one listener; port 0 removes it', () => {
     const expected = (['smtp', 'submission', 'smtps'] as const).filter((p) => p !== off).map((p) => String(A.ports[p]));
     assert.equal(ports, expected, `${off}=0`);
   }
+});
+
+test('brute force: features.fail2ban puts postscreen before port 25 and sets anvil, Dovecot auth log and delay', () => {
+  const on = settings((x) => (x.ban.dnsbl = ['zen.spamhaus.org']));
+  const master = renderPostfixMaster(on, view());
+  assert.match(master, /^25\s+inet\s+n\s+-\s+n\s+-\s+1\s+postscreen$/m);
+  assert.match(master, /^smtpd\s+pass\s+.*\ssmtpd$/m);
+  assert.match(master, /^tlsproxy\s+unix\s/m);
+  assert.match(master, /^dnsblog\s+unix\s/m);
+  assert.not.match(master, /^25\s+inet\s.*\ssmtpd$/m);
+  const main = renderPostfixMain(on, view(), { relayCredentials: false });
+  assert.match(main, /^smtpd_client_connection_rate_limit = \d+$/m);
+  assert.match(main, /^smtpd_client_auth_rate_limit = \d+$/m);
+  assert.match(main, /^postscreen_greet_action = enforce$/m);
+  assert.match(main, /^postscreen_dnsbl_sites = zen\.spamhaus\.org$/m);
+  assert.match(main, /^postscreen_cache_map = btree:/m);
+  // OpenWrt's Postfix has cdb only, which postscreen cannot write: no cache there.
+  assert.match(renderPostfixMain(on, view('/srv/mailserver', 'cdb'), { relayCredentials: false }), /^postscreen_cache_map =$/m);
+  const dovecot = renderDovecot(on, view());
+  assert.match(dovecot, /^auth_verbose = yes$/m);
+  assert.match(dovecot, /^auth_failure_delay = 2 secs$/m);
+  assert.match(dovecot, /unix_listener anvil-auth-penalty \{\n\s+mode = 0/);
+
+  const off = settings((x) => (x.features.fail2ban = false));
+  assert.match(renderPostfixMaster(off, view()), /^25\s+inet\s+n\s+-\s+n\s+-\s+-\s+smtpd$/m);
+  assert.not.match(renderPostfixMaster(off, view()), /postscreen/);
+  assert.not.match(renderPostfixMain(off, view(), { relayCredentials: false }), /rate_limit|postscreen/);
+  assert.not.match(renderDovecot(off, view()), /auth_verbose|anvil-auth-penalty/);
 });
 
 test('master.cf: no chroot anywhere, Debian internal services present', () => {
