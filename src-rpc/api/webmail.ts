@@ -37,7 +37,7 @@ export const webmailMethods = [
     text: (r) => `${r.changed.length ? `wrote ${r.changed.join(', ')}` : `${r.configPath} already pointed at this server: nothing changed`}\n${statusText(r.status)}`,
   }),
   method({
-    name: 'mailbox_profile',
+    name: 'user_profile',
     access: 'read',
     accounts: true,
     doc: 'Apple configuration profile (.mobileconfig, unsigned, no password inside) that sets up one mailbox on iOS and macOS',

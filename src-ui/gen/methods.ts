@@ -48,7 +48,7 @@ export const METHODS = {
   dkim_rotate: { access: 'write', args: ['domain'] },
   webmail_status: { access: 'read', args: [] },
   webmail_configure: { access: 'write', args: [] },
-  mailbox_profile: { access: 'read', args: ['email'] },
+  user_profile: { access: 'read', args: ['email'] },
   ssl_setup: { access: 'write', args: [] },
   ssl_status: { access: 'read', args: [] },
   ssl_renew: { access: 'write', args: ['force'] },
@@ -247,7 +247,7 @@ export interface MethodArgs {
   /** Point Roundcube at this server: our block in its config.inc.php (TLS verified, des_key, product name); the rest of the file is kept */
   webmail_configure: Record<string, never>;
   /** Apple configuration profile (.mobileconfig, unsigned, no password inside) that sets up one mailbox on iOS and macOS */
-  mailbox_profile: {
+  user_profile: {
     /** the mailbox */
     email: string;
   };
