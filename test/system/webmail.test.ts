@@ -220,6 +220,22 @@ test('a wrong password is refused, and status shows the failed login from Roundc
   assert.match(s.lastLoginError ?? '', /alice@example\.com/);
 });
 
+test('verification is on: with another certificate pinned Roundcube refuses the server; configure pins ours again', async () => {
+  const pinned = join(RC_CONFIG_DIR, 'secubox-mailserver-ca.pem');
+  const ours = readFileSync(pinned, 'utf8');
+  const other = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/dev/null', '-subj', '/CN=mail.example.com', '-addext', 'subjectAltName=DNS:mail.example.com', '-days', '5'], { encoding: 'utf8' });
+  assert.is(other.status, 0, other.stderr);
+  writeFileSync(pinned, other.stdout);
+  assert.is(status().state, 'stale', 'status sees the pinned certificate is not the served one');
+  const refused = await login(new Browser(), ALICE.user, ALICE.password);
+  assert.is.not(refused.status, 302, 'no login through a server the pinned certificate does not vouch for');
+  assert.match(readFileSync(join(RC_LOG_DIR, 'errors.log'), 'utf8'), /certificate verify failed/, "Roundcube's log says why");
+  const out = JSON.parse(ok(root, ['webmail', 'configure', '--json']).stdout);
+  assert.equal(out.changed, [pinned]);
+  assert.is(readFileSync(pinned, 'utf8'), ours);
+  assert.is((await login(new Browser(), ALICE.user, ALICE.password)).status, 302);
+});
+
 test('status: a changed setting makes our block stale until configure runs again', () => {
   const file = join(root, 'etc/config/mailserver');
   const uci = readFileSync(file, 'utf8');
