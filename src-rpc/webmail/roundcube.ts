@@ -2,7 +2,7 @@
 // router sees the file: a container's lives under its rootfs), the pinned certificate next to
 // it, and what Roundcube itself shows (its login page on webmail.url / webmail.port, its log).
 import { dirname, join } from 'node:path';
-import { readText, writeAtomic, statOrNull, ensureDir } from '../sys/fs.ts';
+import { readText, writeAtomic, statOrNull, ensureDir, removeStaleTemps } from '../sys/fs.ts';
 import { hostPath } from '../sys/paths.ts';
 import { randomSecret } from '../sys/crypto.ts';
 import { httpGet } from '../sys/http-probe.ts';
@@ -71,6 +71,8 @@ export async function configureWebmail(ctx: Context, lock: Locker): Promise<Conf
     }
     const leaf = servedLeaf(ctx.layout);
     if (!leaf) throw new MailError('not_found', 'there is no certificate yet for Roundcube to verify: run `mailctl install` or `mailctl ssl-setup` first');
+    // A copy of the file (des_key inside) left by a writer killed mid-way: we hold the lock.
+    removeStaleTemps(dirname(file));
     const written: string[] = [];
     ctx.progress(30, 'des_key');
     const desKey = ensureDesKey(ctx.layout, written);
