@@ -28,6 +28,7 @@ packages=(
     pebble
     opendkim opendkim-tools rspamd python3-dkim
     chromium fonts-liberation
+    roundcube-core roundcube-sqlite3 roundcube-plugins php-cli php-sqlite3
 )
 services=(postfix dovecot named bind9 rspamd opendkim)
 
@@ -47,6 +48,8 @@ if ((${#missing[@]})); then
     fi
     echo "installing: ${missing[*]}"
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    # Roundcube's database is the webmail test's own (SQLite in its sandbox): no dbconfig-common.
+    echo "roundcube-core roundcube/dbconfig-install boolean false" | debconf-set-selections
     # Keep maintainer scripts from starting the services at all (invoke-rc.d and
     # deb-systemd-invoke honour policy-rc.d); removed again whatever happens.
     policy_rc=""

@@ -11,9 +11,11 @@ import type { CheckReport, CheckRow } from '../src-rpc/dns/check.ts';
 import type { StatusResult as SslStatus } from '../src-rpc/ssl/certificates.ts';
 import type { DnsHealth } from '../src-rpc/dns/health.ts';
 import type { Ban } from '../src-rpc/ban/nft.ts';
+import type { WebmailStatus } from '../src-rpc/webmail/roundcube.ts';
+import type { MailboxProfile } from '../src-rpc/webmail/profile.ts';
 import type { MethodName } from './gen/methods.ts';
 
-export type { Job, CertificateSummary, Page, ErrorReply, ExpectedRecord, CheckReport, CheckRow, SslStatus, DnsHealth, Ban };
+export type { Job, CertificateSummary, Page, ErrorReply, ExpectedRecord, CheckReport, CheckRow, SslStatus, DnsHealth, Ban, WebmailStatus };
 export type Status = Awaited<ReturnType<typeof status>>;
 export type JobWithLog = Job & { log: string[] };
 /** What a job method (install, later ssl_setup, mesh_backup, ...) answers through rpcd. */
@@ -125,6 +127,9 @@ export interface KnownResults {
   dns_check: CheckReport & { health: DnsHealth };
   dkim_show: DkimShow;
   ssl_status: SslStatus;
+  webmail_status: WebmailStatus;
+  webmail_configure: JobStarted;
+  user_profile: MailboxProfile;
   job_status: JobWithLog;
   job_list: Page<Job>;
   ban_del: { address: string };

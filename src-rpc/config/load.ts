@@ -95,6 +95,14 @@ export function settingsFrom(uci: UciPackage): Settings {
       enabled: flag('webmail', 'enabled', '1'),
       container: read('webmail', 'container', 'secubox-webmail', containerName),
       port: read('webmail', 'port', '8026', v.port),
+      configPath: read('webmail', 'config_path', '/etc/roundcube/config.inc.php', v.absolutePath),
+      logPath: read('webmail', 'log_path', '/var/log/roundcube/errors.log', v.absolutePath),
+      url: read('webmail', 'url', '', (f, x) => (x === '' ? null : webUrl(f, x))),
+      productName: read('webmail', 'product_name', 'SecuBox Webmail', displayName),
+    },
+    autoconfig: {
+      enabled: flag('autoconfig', 'enabled', '1'),
+      docroot: read('autoconfig', 'docroot', '/www', v.absolutePath),
     },
     mesh: {
       enabled: flag('mesh', 'enabled', '0'),
@@ -143,6 +151,24 @@ function acmeDirectory(field: string, value: string): string {
     throw new v.ValidationError(field, "must be 'production', 'staging' or an https:// URL of an ACME directory");
   }
   return url.href;
+}
+
+function webUrl(field: string, value: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {
+    // reported below
+  }
+  if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password || /[\s\0-\x1f]/.test(value) || value.length > 512) {
+    throw new v.ValidationError(field, 'must be an http:// or https:// URL');
+  }
+  return url.href;
+}
+
+function displayName(field: string, value: string): string {
+  if (value.trim() === '' || value.length > 64 || /[\0-\x1f\x7f]/.test(value)) throw new v.ValidationError(field, 'must be 1 to 64 printable characters');
+  return value;
 }
 
 function containerName(field: string, value: string): string {

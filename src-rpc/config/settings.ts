@@ -71,7 +71,8 @@ export interface Settings {
     /** More names on the certificate besides the mail host (ssl.extra_name list). */
     extraNames: string[];
   };
-  webmail: { enabled: boolean; container: string; port: number };
+  webmail: WebmailSettings;
+  autoconfig: AutoconfigSettings;
   mesh: { enabled: boolean; backupPeers: string[]; syncInterval: number };
   dns: DnsSettings;
   ban: BanSettings;
@@ -89,6 +90,28 @@ export interface BanSettings {
   allow: string[];
   /** DNS blocklists postscreen asks on port 25 (none by default). */
   dnsbl: string[];
+}
+
+/** Roundcube (own container or this host) and where its files are, as the router sees them. */
+export interface WebmailSettings {
+  enabled: boolean;
+  container: string;
+  port: number;
+  /** Roundcube's config.inc.php (a container's: under its rootfs). */
+  configPath: string;
+  /** Roundcube's error log (failed logins are written there). */
+  logPath: string;
+  /** Address the page links to and status probes; null = http://127.0.0.1:<port>/ (link: this router's name). */
+  url: string | null;
+  /** Shown on Roundcube's login page and in its window title. */
+  productName: string;
+}
+
+/** Client autoconfig documents served by the router's web server (uhttpd). */
+export interface AutoconfigSettings {
+  enabled: boolean;
+  /** uhttpd's document root. */
+  docroot: string;
 }
 
 export type DnsProviderKind = 'manual' | 'dnsctl' | 'nsupdate';

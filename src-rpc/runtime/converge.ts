@@ -9,6 +9,7 @@ import { writeAtomic, readText, exists, ensureDir, rename, backdate, removeTree 
 import { systemGroupId } from '../sys/accounts.ts';
 import { run } from '../sys/spawn.ts';
 import { MailError } from '../core/errors.ts';
+import { renderThunderbirdConfig, renderAutodiscoverCgi } from '../render/autoconfig.ts';
 import { readRelayCredentials } from './relay.ts';
 import { prepareSigning, milterAddress, senderOwnersFile } from './signing.ts';
 import { SECRETS_DIR_MODE } from '../core/layout.ts';
@@ -60,7 +61,21 @@ export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts): 
   if (relay && s.main.relayhost) {
     files.push({ path: join(l.secretsDir, 'relay_passwd'), text: renderRelayPasswd(s.main.relayhost, relay.user, relay.password), mode: 0o600, map: true });
   }
+  if (s.autoconfig.enabled) files.push(...autoconfigFiles(ctx));
   return files;
+}
+
+/** Served by the router's web server (uhttpd): Thunderbird's two URLs and Outlook's CGI. */
+export const AUTODISCOVER_CGI = 'cgi-bin/mailserver-autodiscover';
+
+function autoconfigFiles(ctx: Context): GeneratedFile[] {
+  const root = ctx.layout.webDocroot;
+  const thunderbird = renderThunderbirdConfig(ctx.settings);
+  return [
+    { path: join(root, '.well-known/autoconfig/mail/config-v1.1.xml'), text: thunderbird, mode: 0o644 },
+    { path: join(root, 'mail/config-v1.1.xml'), text: thunderbird, mode: 0o644 },
+    { path: join(root, AUTODISCOVER_CGI), text: renderAutodiscoverCgi(ctx.settings), mode: 0o755 },
+  ];
 }
 
 /** postfixConfigDir: postmap reads main.cf (for dynamic map types) from there, not /etc/postfix. */

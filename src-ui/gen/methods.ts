@@ -48,6 +48,7 @@ export const METHODS = {
   dkim_rotate: { access: 'write', args: ['domain'] },
   webmail_status: { access: 'read', args: [] },
   webmail_configure: { access: 'write', args: [] },
+  user_profile: { access: 'read', args: ['email'] },
   ssl_setup: { access: 'write', args: [] },
   ssl_status: { access: 'read', args: [] },
   ssl_renew: { access: 'write', args: ['force'] },
@@ -244,10 +245,15 @@ export interface MethodArgs {
     /** only this domain (default: all) */
     domain?: string;
   };
-  /** State of the Roundcube webmail container */
+  /** Roundcube: installed, pointed at this server (host, ports, TLS), its login page answering, last login error */
   webmail_status: Record<string, never>;
-  /** Point Roundcube at this mail server */
+  /** Point Roundcube at this server: our block in its config.inc.php (TLS verified, des_key, product name); the rest of the file is kept */
   webmail_configure: Record<string, never>;
+  /** Apple configuration profile (.mobileconfig, unsigned, no password inside) that sets up one mailbox on iOS and macOS */
+  user_profile: {
+    /** the mailbox */
+    email: string;
+  };
   /** Obtain the certificate by ssl.type: Let's Encrypt (ACME DNS-01), manual files, or self-signed; install it and reload */
   ssl_setup: Record<string, never>;
   /** Certificate details, renewal, and the certificate every TLS listener presents */
@@ -294,4 +300,4 @@ export interface MethodArgs {
   };
 }
 
-export const METHOD_COUNT = 50;
+export const METHOD_COUNT = 51;

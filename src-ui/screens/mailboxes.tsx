@@ -94,6 +94,20 @@ function AddMailbox({ onAdded }: { onAdded: (email: string) => void }) {
 
 type Mode = 'none' | 'passwd' | 'quota' | 'delete';
 
+/** The browser saves the profile; nothing of it stays in the page. */
+async function downloadProfile(email: string): Promise<string> {
+  const p = await call('user_profile', { email });
+  const url = URL.createObjectURL(new Blob([p.content], { type: p.contentType }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = p.filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  return `Saved ${p.filename}.`;
+}
+
 function MailboxRow({ m, onChanged }: { m: MailboxListed; onChanged: () => void }) {
   const mode = useSignal<Mode>('none');
   const pw = useSignal('');
@@ -141,6 +155,7 @@ function MailboxRow({ m, onChanged }: { m: MailboxListed; onChanged: () => void 
           <Usage m={m} />
         </td>
         <td class="td cbi-section-actions">
+          {may('user_profile') && <Btn kind="neutral" label="Apple profile" title="Download a .mobileconfig that sets this mailbox up on iPhone, iPad and Mac (no password inside)" busy={act.busy.value} onClick={() => void act.run(() => downloadProfile(m.email))} />}
           <div>
             {may('user_passwd') && <Btn kind="action" label="Password" onClick={() => open('passwd')} />}
             {may('user_quota') && quotasOn() && <Btn kind="action" label="Quota" onClick={() => open('quota')} />}

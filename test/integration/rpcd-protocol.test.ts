@@ -355,12 +355,13 @@ test('every read method answers status 0 with an object; reads change no file', 
   const before = snapshot();
   const pending: string[] = [];
   for (const m of METHODS.filter((x) => x.access === 'read')) {
-    const args = m.name === 'job_status' ? { id: VALID.id } : {};
+    const args = m.name === 'job_status' ? { id: VALID.id } : m.name === 'user_profile' ? { email: VALID.email } : {};
     const c = await call(m.name, args);
     assert.is(c.status, UBUS.OK, m.name);
     assert.ok(c.data && typeof c.data === 'object', m.name);
     assert.is(c.exec?.stderr, '', `${m.name}: stderr`);
     if (m.name === 'job_status') assertErrorReply(c, 'not_found', 'job_status of no job', 'id');
+    else if (m.name === 'user_profile') assertErrorReply(c, 'not_found', 'user_profile of no mailbox', 'email');
     else if (c.data!.code === 'not_implemented') pending.push(m.name);
     else assert.is(c.data!.error, undefined, `${m.name}: ${String(c.data!.error)}`);
   }

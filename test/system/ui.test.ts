@@ -28,7 +28,7 @@ const LOGINS = {
 };
 const TABS = ['overview', 'mailboxes', 'aliases', 'domains', 'dns', 'tls', 'mesh', 'webmail', 'logs'] as const;
 /** The only buttons a read-only session may see: they read, copy, page or dismiss. */
-const READ_LABELS = /^(Refresh|Search|Check DNS|Check again|Copy|Copied|Copy all as zone lines|‹ Previous|Next ›|Dismiss)$/;
+const READ_LABELS = /^(Refresh|Search|Check DNS|Check again|Copy|Copied|Copy all as zone lines|‹ Previous|Next ›|Dismiss|Apple profile)$/;
 const TABLE = JSON.parse(readFileSync(join(REPO, 'rpcd', 'methods.json'), 'utf8')) as { name: string; access: string }[];
 
 const box = makeSandbox('mailserver-ui-');
@@ -321,6 +321,14 @@ test('a read-only login sees every screen without write controls; a crafted writ
     assert.is(await p.$$eval('.ms-screen input:not([type="search"])', (i) => i.length), 0, `inputs on ${tab}`);
     assert.is(await p.$('.ms-screen form[data-form]'), null, `a write form on ${tab}`);
   }
+  // Reading is enough to hand a mailbox's Apple profile to its owner: the browser saves it.
+  await openTab(o, 'mailboxes');
+  const row = (await p.getAttribute('tr[data-email]', 'data-email'))!;
+  const [download] = await Promise.all([p.waitForEvent('download'), p.click(`tr[data-email="${row}"] button:has-text("Apple profile")`)]);
+  assert.is(download.suggestedFilename(), `${row}.mobileconfig`);
+  const profile = readFileSync((await download.path())!, 'utf8');
+  assert.match(profile, /<string>com\.apple\.mail\.managed<\/string>/);
+  assert.ok(profile.includes(`<string>${row}</string>`));
   const before = mailboxTotal();
   const reply = await p.evaluate(async () => {
     const L = (window as unknown as { L: { env: { sessionid: string } } }).L;
@@ -443,10 +451,11 @@ test('each screen shows what the backend answers, data or "not implemented" in i
   const ssl = await backend('ssl_status');
   if (ssl.code === 'not_implemented') assert.match((await p.textContent('.ms-screen .ms-notimpl')) ?? '', String(ssl.error));
   else assert.is(await p.$$eval('.ms-listeners tr[data-listener]', (r) => r.length), (ssl.listeners as unknown[]).length);
-  // Webmail and backups: not implemented by the backend today, said in its words.
+  // Webmail: the backend's verdict, in its words. Backups: not implemented by the backend today.
   await openTab(o, 'webmail');
   const webmail = await backend('webmail_status');
-  if (webmail.code === 'not_implemented') assert.match((await p.textContent('.ms-screen .ms-notimpl')) ?? '', String(webmail.error));
+  assert.is(await p.getAttribute('.ms-webmail-state', 'data-state'), String(webmail.state));
+  assert.ok(((await p.textContent('.ms-webmail-state')) ?? '').includes(String(webmail.summary)));
   await openTab(o, 'mesh');
   await p.click('button:has-text("Back up now")');
   const said = await outcome(p, '.ms-screen');

@@ -20,6 +20,7 @@ const FORBIDDEN: Record<string, string[]> = {
   ssl: ['api', 'cli', 'rpcd', 'runtime'],
   jobs: ['api', 'cli', 'rpcd', 'runtime'],
   ban: ['api', 'cli', 'rpcd', 'runtime'],
+  webmail: ['api', 'cli', 'rpcd', 'runtime'],
   runtime: ['api', 'cli', 'rpcd'],
 };
 

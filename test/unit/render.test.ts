@@ -44,7 +44,8 @@ function settings(patch: (s: Settings) => void = () => {}): Settings {
       quota: true, quotaDefault: 1073741824, spamRemote: true,
     },
     ssl: { type: 'letsencrypt', certPath: '', keyPath: '', acmeDirectory: 'https://acme-v02.api.letsencrypt.org/directory', acmeEmail: 'postmaster@example.com', keyType: 'ec256', renewDays: 30, extraNames: [] },
-    webmail: { enabled: true, container: 'secubox-webmail', port: 8026 },
+    webmail: { enabled: true, container: 'secubox-webmail', port: 8026, configPath: '/etc/roundcube/config.inc.php', logPath: '/var/log/roundcube/errors.log', url: null, productName: 'SecuBox Webmail' },
+    autoconfig: { enabled: true, docroot: '/www' },
     mesh: { enabled: false, backupPeers: [], syncInterval: 3600 },
     dns: {
       provider: 'manual', zones: [], ttl: 3600, server: null, resolver: null, wait: 120, spfPolicy: '~all',
