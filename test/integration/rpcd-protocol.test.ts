@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeSandbox } from '../support/sandbox.ts';
@@ -124,8 +124,8 @@ function deepEqual(a: unknown, b: unknown): boolean {
 
 const STACK = /\n\s+at |\bat [\w.<>]+ \(|\.(?:js|ts):\d+:\d+|node:internal/;
 
-/** One JSON object {error, code, field?} and nothing else, within 1 s. */
-function assertErrorReply(c: Called, code: string, label: string, field?: string | ((f: unknown) => boolean), timed = true): void {
+/** One JSON object {error, code, field?} and nothing else. */
+function assertErrorReply(c: Called, code: string, label: string, field?: string | ((f: unknown) => boolean)): void {
   assert.is(c.status, UBUS.OK, `${label}: ubus status`);
   assert.ok(c.exec, `${label}: the plugin ran`);
   const e = c.exec!;
@@ -145,18 +145,6 @@ function assertErrorReply(c: Called, code: string, label: string, field?: string
   assert.is(d.code, code, `${label}: code (${d.error})`);
   if (typeof field === 'string') assert.is(d.field, field, `${label}: field`);
   else if (field) assert.ok(field(d.field), `${label}: field ${String(d.field)}`);
-  if (timed) assert.ok(e.ms < 1000, `${label}: answered in ${e.ms.toFixed(0)} ms (at most 1 s)`);
-}
-
-/**
- * Calls that took 1 s or more while other calls ran in parallel are repeated alone: a busy
- * machine may delay one, a slow refusal is slow again.
- */
-async function assertFastAlone<T>(items: T[], ms: (item: T) => number, again: (item: T) => Promise<number>, label: (item: T) => string): Promise<void> {
-  for (const item of items.filter((i) => ms(i) >= 1000)) {
-    const alone = await again(item);
-    assert.ok(alone < 1000, `${label(item)}: answered in ${alone.toFixed(0)} ms alone (at most 1 s; ${ms(item).toFixed(0)} ms in parallel)`);
-  }
 }
 
 /** A valid value for every argument name the table uses (a new argument needs one here). */
@@ -316,36 +304,23 @@ test('the plugin runs on the chosen node (NODE_BIN)', () => {
   if (process.env.NODE_BIN_MAJOR) assert.is(major, Number(process.env.NODE_BIN_MAJOR), 'expected node major');
 });
 
-test('list: the signature is the method table, answered instantly by the sh front', async () => {
+test('list: the signature is the method table, answered by the sh front without Node', async () => {
   assert.equal(Object.keys(rpcd.signature), METHODS.map((m) => m.name));
   const example = { string: 'str', boolean: true, integer: 32, array: [], object: {} };
   for (const m of METHODS) {
     assert.equal(rpcd.signature[m.name], Object.fromEntries(Object.entries(m.args).map(([n, a]) => [n, example[a.kind]])), m.name);
   }
-  // The same measurement for a plugin that is one shell script running cat, and for Node itself.
-  const dir = mkdtempSync('/tmp/rpcd-list-baseline-');
+  // rpcd runs `list` synchronously at its start: it must not wait for Node. With a PATH that has
+  // cat and nothing else, the front still answers. (How fast it is: `npm run bench`.)
+  const bin = mkdtempSync('/tmp/rpcd-list-no-node-');
   try {
-    writeFileSync(join(dir, 'list.json'), readFileSync(join(REPO, 'rpcd', 'luci.mailserver.list.json')));
-    writeFileSync(join(dir, 'luci.mailserver'), `#!/bin/sh\nexec cat "\${0%/*}/list.json"\n`);
-    chmodSync(join(dir, 'luci.mailserver'), 0o755);
-    const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1]!;
-    const ours: number[] = [];
-    const cat: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      const a = await startRpcd({ logins: [], env });
-      ours.push(a.listMs);
-      a.close();
-      const b = await startRpcd({ logins: [], env, pluginDir: dir });
-      cat.push(b.listMs);
-      b.close();
-    }
-    const t = performance.now();
-    spawnSync(join(dirname(NODE_BIN), 'node'), [join(REPO, 'rpcd', 'luci.mailserver.js'), 'list'], { stdio: 'ignore' });
-    const nodeMs = performance.now() - t;
-    process.stdout.write(`  list: sh front ${median(ours).toFixed(1)} ms, cat script ${median(cat).toFixed(1)} ms, node bundle ${nodeMs.toFixed(1)} ms\n`);
-    assert.ok(median(ours) < Math.max(50, 5 * median(cat)), `list took ${median(ours).toFixed(1)} ms (a cat script: ${median(cat).toFixed(1)} ms)`);
+    const cat = spawnSync('/bin/sh', ['-c', 'command -v cat'], { encoding: 'utf8' }).stdout.trim();
+    symlinkSync(cat, join(bin, 'cat'));
+    const r = spawnSync(PLUGIN, ['list'], { env: { PATH: bin }, encoding: 'utf8' });
+    assert.is(r.stderr, '');
+    assert.equal(JSON.parse(r.stdout), rpcd.signature);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(bin, { recursive: true, force: true });
   }
 });
 
@@ -415,13 +390,7 @@ test('every method: wrong types, missing, unknown and 100 KiB arguments → one 
     }
   }
   const results = await pool(cases, 2, (c) => call(c.method, c.args));
-  cases.forEach((c, i) => assertErrorReply(results[i]!, 'invalid_argument', c.label, c.field, false));
-  await assertFastAlone(
-    cases.map((c, i) => ({ c, ms: results[i]!.exec!.ms })),
-    (x) => x.ms,
-    async (x) => (await call(x.c.method, x.c.args)).exec!.ms,
-    (x) => x.c.label,
-  );
+  cases.forEach((c, i) => assertErrorReply(results[i]!, 'invalid_argument', c.label, c.field));
   process.stdout.write(`  ${cases.length} refused calls over ${METHODS.length} methods\n`);
   assertUnchanged(before, 'refused calls');
 });
@@ -435,12 +404,6 @@ test('raw stdin that is not a JSON object → invalid_argument, for every method
   const results = await pool(cases, 2, (c) => runPlugin(['call', c.method], c.input));
   const label = (c: { method: string; input: string }) => `${c.method} <<< ${JSON.stringify(c.input)}`;
   cases.forEach((c, i) => assertRawErrorReply(results[i]!, 'invalid_argument', label(c)));
-  await assertFastAlone(
-    cases.map((c, i) => ({ c, ms: results[i]!.ms })),
-    (x) => x.ms,
-    async (x) => (await runPlugin(['call', x.c.method], x.c.input)).ms,
-    (x) => label(x.c),
-  );
   assertUnchanged(before, 'non-object stdin');
 });
 
@@ -517,11 +480,9 @@ test('calls SIGKILLed by the rpcd timeout mid-write leave whole files and no stu
   }
   assert.ok(killed >= calls / 4, `only ${killed} of ${calls} calls were killed`);
   // The next call is not blocked by a lock the killed writers held, and sees everything acknowledged.
-  const t = performance.now();
   const next = await call('user_add', { email: 'after-kill@example.com', password: 'after-kill-pass' });
   assert.is(next.status, UBUS.OK);
   assert.is(next.data?.error, undefined, String(next.data?.error));
-  assert.ok(performance.now() - t < 5000, `next call took ${(performance.now() - t).toFixed(0)} ms`);
   const users = storedUsers();
   for (const e of [...created, 'after-kill@example.com']) assert.ok(users.has(e), `${e} acknowledged but missing`);
   const aliases = storedAliases();
@@ -537,9 +498,7 @@ test('calls SIGKILLed by the rpcd timeout mid-write leave whole files and no stu
 let installJob = '';
 
 test('a job method answers at once while its job still runs; job_status shows progress, then done', async () => {
-  const t = performance.now();
   const c = await call('install', {});
-  const replyMs = performance.now() - t;
   const record = jobRecord(String(c.data?.job));
   const runnerAliveAtReply = record !== null && processAlive(record.pid);
   assert.is(c.status, UBUS.OK, 'not held open until the timeout');
@@ -547,7 +506,6 @@ test('a job method answers at once while its job still runs; job_status shows pr
   assert.is(c.data!.kind, 'install');
   assert.is(c.data!.state, 'running');
   assert.ok(runnerAliveAtReply, 'the reply arrived while the job runner was still running');
-  assert.ok(replyMs < 2000, `reply after ${replyMs.toFixed(0)} ms`);
   installJob = String(c.data!.job);
   const seen: string[] = [];
   const job = await waitJob(installJob, 120, seen);

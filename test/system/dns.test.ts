@@ -197,7 +197,7 @@ test('a DNS server that does not answer: every record times out, the check ends 
   const report = JSON.parse(r.stdout);
   assert.ok(report.records.every((x: { status: string }) => x.status === 'error'), r.stdout);
   assert.match(report.records[0].problems[0], /did not answer/);
-  assert.ok(seconds < 20, `${seconds} s`);
+  assert.ok(seconds < 45, `${seconds} s (3 s per record; a busy machine may double it, a missing timeout is minutes)`);
   setUci(root, 'dns', 'server', '127.0.0.1');
   setUci(root, 'dns', 'resolver', null);
 });
