@@ -3,7 +3,7 @@ import { parseArgs } from './args.ts';
 import { MailError } from '../core/errors.ts';
 import { loadContext as loadContextWith, type Daemons } from '../core/context.ts';
 import { apply, reload } from '../runtime/service.ts';
-import { withWriteLock } from '../core/write-lock.ts';
+import { withWriteLock, settleInterruptedWrite } from '../core/write-lock.ts';
 import { join } from 'node:path';
 import { removeStaleTemps } from '../sys/fs.ts';
 import { methodByName } from './table.ts';
@@ -37,7 +37,10 @@ export async function callMethod(name: string, rawArgs: unknown, door: Door): Pr
     if (job.error) throw new MailError(job.error.code as never, job.error.error, job.error.field);
     return job.result ?? {};
   }
-  if (m.access === 'read') return m.handler(args, loadContext());
+  if (m.access === 'read') {
+    await settleInterruptedWrite();
+    return m.handler(args, loadContext());
+  }
   // Each door runs one call per process: the call arrived when the process started.
   return withWriteLock(() => {
     const ctx = loadContext();

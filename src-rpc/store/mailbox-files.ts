@@ -1,6 +1,7 @@
 // Maildirs on disk: <mail>/<domain>/<user>/{cur,new,tmp}, owned by the mail uid/gid.
 import { join } from 'node:path';
-import { ensureDir, removeTree, listDir, isDirectory, statOrNull } from '../sys/fs.ts';
+import { ensureDir, removeTree, listDir, isDirectory, statOrNull, exists } from '../sys/fs.ts';
+import { createdForUndo } from '../sys/undo.ts';
 import { MAIL_UID, MAIL_GID, type Layout } from '../core/layout.ts';
 
 export function maildirPath(l: Layout, email: string): string {
@@ -12,6 +13,9 @@ export function createMaildir(l: Layout, email: string): void {
   const own = { mode: 0o700, uid: MAIL_UID, gid: MAIL_GID };
   ensureDir(l.mailDir, own);
   const dir = maildirPath(l, email);
+  // A user add that fails later (a full disk) or is killed leaves no maildir behind.
+  const fresh = [join(dir, '..'), dir].find((d) => !exists(d));
+  if (fresh) createdForUndo(fresh);
   ensureDir(join(dir, '..'), own);
   ensureDir(dir, own);
   for (const sub of ['cur', 'new', 'tmp']) ensureDir(join(dir, sub), own);

@@ -14,6 +14,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { hostPath } from './paths.ts';
+import { ensureDir } from './fs.ts';
 
 const RUN_DIR = '/var/run/mailserver';
 const LOCKS_DIR = `${RUN_DIR}/locks`;
@@ -40,7 +41,7 @@ function privateDir(path: string, mode: number): void {
 }
 
 function scopeDir(scope: string): string {
-  fs.mkdirSync(hostPath('/var/run'), { recursive: true, mode: 0o755 });
+  if (!fs.existsSync(hostPath('/var/run'))) ensureDir(hostPath('/var/run'));
   privateDir(hostPath(RUN_DIR), 0o755);
   privateDir(hostPath(LOCKS_DIR), 0o700);
   // A hash keeps the path short: a socket path has at most 107 bytes.
