@@ -23,6 +23,8 @@ export interface Restart {
 /** On tmpfs: after a reboot nothing runs until `start` (or procd) says so. */
 const wantedFile = () => hostPath('/var/run/mailserver/wanted');
 const restartsFile = (l: Layout) => join(l.stateDir, 'restarts.json');
+/** How long a failing start is tried again. */
+const RETRY_MS = 45_000;
 /** How long a restarted daemon may take to show up running. */
 const STAY_UP_MS = 30_000;
 /** Restarts kept for status and the Overview. */
@@ -58,11 +60,18 @@ export function heal(l: Layout, s: Settings): Restart[] {
   const down = serviceStates(l, s).filter((d) => !d.running);
   if (down.length === 0) return [];
   const at = new Date().toISOString();
+  // Workers of a killed master (Dovecot's login processes, Rspamd's workers) hold its ports
+  // until they notice it is gone: a start that fails meanwhile is tried again for a while.
   let error: string | undefined;
-  try {
-    startDaemons(l, s);
-  } catch (e) {
-    error = e instanceof Error ? e.message : String(e);
+  for (const deadline = Date.now() + RETRY_MS; ; sleepSync(2000)) {
+    try {
+      startDaemons(l, s);
+      error = undefined;
+      break;
+    } catch (e) {
+      error = e instanceof Error ? e.message : String(e);
+      if (Date.now() > deadline) break;
+    }
   }
   // Dovecot and OpenDKIM fork: their pid file shows up a moment after the start returned.
   let after = serviceStates(l, s);
