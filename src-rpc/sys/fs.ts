@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { keepForUndo } from './undo.ts';
+import { syncDir } from './sync-dir.ts';
 
 export interface Ownership {
   mode?: number;
@@ -114,15 +115,6 @@ export function copyFile(from: string, to: string): void {
 
 function ownedAs(st: fs.Stats, own: Ownership): boolean {
   return (own.uid === undefined || st.uid === own.uid) && (own.gid === undefined || st.gid === own.gid);
-}
-
-function syncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 /** Remove temp files a killed writer left behind; call only while holding the write lock. */

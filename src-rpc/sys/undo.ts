@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { syncDir } from './sync-dir.ts';
 
 type Entry = { file: string; backup: string | null } | { dir: string };
 
@@ -23,15 +24,6 @@ let current: Undo | null = null;
 
 /** Names a sweep of temp files (`.tmp-`) removes once nothing refers to them. */
 const backupName = (path: string) => join(dirname(path), `.tmp-undo-${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}`);
-
-function syncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 function record(entry: Entry): void {
   const u = current!;
