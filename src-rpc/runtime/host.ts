@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import { readText, ensureDir } from '../sys/fs.ts';
-import { run, runDetached, pidFileProcess, forgetForeignPidFile, type PidFileProcess } from '../sys/spawn.ts';
+import { run, runDetached, pidFileProcess, forgetForeignPidFile, endOrphanedWorkers, type PidFileProcess } from '../sys/spawn.ts';
 import { systemUserId } from '../sys/accounts.ts';
 import { MailError } from '../core/errors.ts';
 import { MAIL_UID, MAIL_GID, SECRETS_DIR_MODE, type Layout } from '../core/layout.ts';
@@ -111,6 +111,8 @@ export function startDaemons(l: Layout, s?: Settings): void {
   const [dovecot, postfix] = serviceStates(l);
   if (!dovecot!.running) {
     forgetForeignPidFile(dovecotPidFile(l), DOVECOT_EXECUTABLE);
+    // A master killed with SIGKILL leaves login processes holding its ports for a while.
+    endOrphanedWorkers(dovecotPidFile(l), 'dovecot');
     const r = runDetached(['dovecot', '-c', l.dovecotConfigFile], join(l.logDir, 'dovecot-start.log'));
     if (r.code !== 0) throw new MailError('daemon_error', `dovecot did not start: see ${join(l.logDir, 'dovecot.log')} (${readText(join(l.logDir, 'dovecot-start.log'))?.trim().split('\n').pop() ?? ''})`);
   }

@@ -3,7 +3,7 @@
 // users, and start / stop / reload / state, beside Postfix and Dovecot in host.ts.
 import { join } from 'node:path';
 import { readText, ensureDir, writeAtomic, statOrNull } from '../sys/fs.ts';
-import { runDetached, processAlive, signal, sleepSync, pidFileProcess, forgetForeignPidFile, type PidFileProcess } from '../sys/spawn.ts';
+import { runDetached, processAlive, signal, sleepSync, pidFileProcess, forgetForeignPidFile, endOrphanedWorkers, type PidFileProcess } from '../sys/spawn.ts';
 import { systemUserId, systemGroupId } from '../sys/accounts.ts';
 import { systemNameservers } from '../sys/dns.ts';
 import { hostPath } from '../sys/paths.ts';
@@ -159,6 +159,8 @@ export function startMilter(l: Layout, m: Milter, s: Settings): void {
     ensureDir(p.rspamdDbDir, { mode: 0o750, uid: user.uid, gid: user.gid });
     ensureDir(p.rspamdRunDir, { mode: 0o755, uid: user.uid, gid: user.gid });
     forgetForeignPidFile(rspamdPidFile(l), 'rspamd');
+    // Workers of a master killed with SIGKILL keep its milter port until they are ended.
+    endOrphanedWorkers(rspamdPidFile(l), 'rspamd');
     if (!statOrNull(p.rspamdLog)) writeAtomic(p.rspamdLog, '', { mode: 0o640, uid: user.uid, gid: user.gid });
     const argv = [
       'rspamd', '-c', join(RSPAMD_CONFDIR, 'rspamd.conf'), '-u', user.name, '-g', user.name,

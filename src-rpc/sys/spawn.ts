@@ -1,6 +1,6 @@
 // Running programs: always an argv array, never a shell string. Secrets travel on stdin.
 import { spawn, spawnSync } from 'node:child_process';
-import { openSync, closeSync, readlinkSync, readFileSync, rmSync } from 'node:fs';
+import { openSync, closeSync, readlinkSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
 
 export interface RunResult {
@@ -129,6 +129,47 @@ export function pidFileProcess(file: string, executable: string): PidFileProcess
   const running = processExecutable(pid);
   if (running === null) return { pid: null, foreign: null };
   return running === executable ? { pid, foreign: null } : { pid: null, foreign: { pid, executable: running } };
+}
+
+/**
+ * Processes left in the session of a daemon master that died (its workers, which may hold its
+ * ports for long): they run a program whose path contains `family`. A daemon's master calls
+ * setsid(), so its pid is its workers' session id.
+ */
+export function orphanedWorkers(deadMaster: number, family: string): number[] {
+  if (processExecutable(deadMaster) !== null) return [];
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // pid (comm) state ppid pgrp session ...: comm may hold spaces and parentheses.
+      const session = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+      if (session === deadMaster && readlinkSync(`/proc/${name}/exe`).includes(family)) out.push(Number(name));
+    } catch {
+      // gone meanwhile, or a kernel thread
+    }
+  }
+  return out;
+}
+
+/** End the workers a dead master left behind (see orphanedWorkers) and wait until they are gone. */
+export function endOrphanedWorkers(pidFile: string, family: string): void {
+  const master = pidInFile(pidFile);
+  if (master === null) return;
+  const orphans = orphanedWorkers(master, family);
+  for (const pid of orphans) signal(pid, 'SIGKILL');
+  for (let i = 0; i < 50 && orphans.some((pid) => processExecutable(pid) !== null); i++) sleepSync(100);
+}
+
+/** The pid a pid file holds, whatever runs under it now (null when there is none). */
+export function pidInFile(file: string): number | null {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Remove a pid file that names another program, before starting the daemon (Dovecot would refuse: "already running"). */
