@@ -18,8 +18,8 @@ import { ensureDir } from './fs.ts';
 
 const RUN_DIR = '/var/run/mailserver';
 const LOCKS_DIR = `${RUN_DIR}/locks`;
-/** How often a waiter re-checks that the entry ahead of it is alive (changes wake it at once). */
-const CHECK_MS = 200;
+/** How often a waiter re-checks that the entry ahead of it is alive (its removal wakes it at once). */
+const CHECK_MS = 500;
 
 export class LockBusyError extends Error {
   // toErrorReply maps errors by name (code "busy"); a subclass otherwise keeps Error's name.
@@ -112,10 +112,15 @@ async function draw(dir: string): Promise<Held> {
 async function waitTurn(dir: string, held: Held, deadline: number): Promise<boolean> {
   const mine = held.path.slice(dir.length + 1);
   let wake: () => void = () => {};
-  const watcher = fs.watch(dir, () => wake());
+  let first: string | undefined;
+  // Only the entry just ahead going away matters: 31 waiters woken by every arrival would
+  // take the CPU from the holder they wait for.
+  const watcher = fs.watch(dir, (_event, name) => {
+    if (name === null || name === first) wake();
+  });
   try {
     for (;;) {
-      const first = blockers(dir, mine)[0];
+      first = blockers(dir, mine)[0];
       // A listing may miss entries created or removed while it runs (another caller between
       // its ticket and the end of drawing): only two clean listings in a row say nobody is ahead.
       if (first === undefined && blockers(dir, mine).length === 0) return true;
