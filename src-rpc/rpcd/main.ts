@@ -1,7 +1,7 @@
 // The rpcd exec plugin `luci.mailserver`: `list` prints the signature, `call <method>` reads
 // one JSON object from stdin and prints exactly one JSON object (errors included) on stdout.
 // rpcd ignores the exit code, so every failure travels inside the object.
-import { readFileSync } from 'node:fs';
+import { readSync } from 'node:fs';
 import { methods } from '../api/table.ts';
 import { callMethod, runJob } from '../api/dispatch.ts';
 import { toErrorReply, MailError } from '../core/errors.ts';
@@ -11,9 +11,33 @@ import { watchFailures } from '../ban/watch.ts';
 /** ubus carries at most 1 MiB per message; rpcd's HTTP door 64 KiB per request. */
 const MAX_INPUT = 1 << 20;
 
+/** stdin up to EOF, or null once it passes the limit: a larger input is never read whole. */
+function readLimited(limit: number): string | null {
+  const buffer = Buffer.alloc(limit + 1);
+  let length = 0;
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, buffer, length, buffer.length - length, null);
+    } catch (e) {
+      // A non-blocking stdin with nothing yet: wait a moment rather than spin.
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        continue;
+      }
+      if ((e as NodeJS.ErrnoException).code === 'EOF') break;
+      throw e;
+    }
+    if (n === 0) break;
+    length += n;
+    if (length > limit) return null;
+  }
+  return buffer.subarray(0, length).toString('utf8');
+}
+
 function readInput(): unknown {
-  const text = readFileSync(0, 'utf8');
-  if (text.length > MAX_INPUT) throw new MailError('invalid_argument', 'arguments larger than 1 MiB');
+  const text = readLimited(MAX_INPUT);
+  if (text === null) throw new MailError('invalid_argument', 'arguments larger than 1 MiB');
   if (text.trim() === '') return {};
   try {
     return JSON.parse(text);

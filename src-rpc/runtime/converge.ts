@@ -5,7 +5,7 @@ import { renderPostfixMain } from '../render/postfix-main.ts';
 import { renderPostfixMaster, NULL_SENDER_TABLE, NULL_SENDER_REJECT } from '../render/postfix-master.ts';
 import { renderDovecot } from '../render/dovecot.ts';
 import { renderVdomains, renderVmailbox, renderVirtual, renderSenders, renderSenderOwners, renderRelayPasswd, renderSendersSelf } from '../render/maps.ts';
-import { writeAtomic, readText, exists, ensureDir, rename, backdate, removeTree } from '../sys/fs.ts';
+import { writeAtomic, readText, exists, ensureDir, rename, backdate, removeTree, replaceFile, copyFile, noSpaceFor, NoSpaceError } from '../sys/fs.ts';
 import { systemGroupId } from '../sys/accounts.ts';
 import { run } from '../sys/spawn.ts';
 import { MailError } from '../core/errors.ts';
@@ -86,12 +86,16 @@ export function writeGenerated(files: GeneratedFile[], mapType: MapType, postfix
     ensureDir(join(f.path, '..'), { mode: f.mode === 0o600 ? SECRETS_DIR_MODE : 0o755 });
     const own = { mode: f.mode, uid: 0, gid: f.gid ?? 0 };
     if (f.map) {
-      // A pending source means an in-place update was killed half-way: trust nothing, rebuild.
-      const old = !exists(pendingSource(f.path)) && exists(mapDatabase(f.path, mapType)) ? readText(f.path) : null;
+      const old = exists(mapDatabase(f.path, mapType)) ? readText(f.path) : null;
       if (old === f.text) continue;
       const diff = old === null ? null : smallDiff(old, f.text);
-      if (diff) updateMap(f.path, f.text, diff, mapType, own.mode, postfixConfigDir);
-      else buildMap(f.path, f.text, mapType, own.mode, postfixConfigDir);
+      try {
+        if (diff) updateMap(f.path, f.text, diff, mapType, own.mode, postfixConfigDir);
+        else buildMap(f.path, f.text, mapType, own.mode, postfixConfigDir);
+      } catch (e) {
+        // Name the map, not the temp file it was being built in.
+        throw e instanceof NoSpaceError ? noSpaceFor(f.path, { code: 'ENOSPC' }) : e;
+      }
     } else if (!writeAtomic(f.path, f.text, own)) {
       continue;
     } else if (f.reloads === 'postfix') {
@@ -106,20 +110,21 @@ export function writeGenerated(files: GeneratedFile[], mapType: MapType, postfix
 }
 
 /**
- * postmap a temp copy and rename the database into place, then the source. The new source is
- * first written as `<map>.next` and renamed over the source last: a kill before that leaves it,
- * and the next run rebuilds rather than trusting a source that may not match the database.
- * (Temp files are swept by the next write; the pending source must survive that sweep.)
+ * Maps are built or changed on the side (a temp database), then the database and its source are
+ * moved into place: Postfix never reads a half-written database, a full disk fails before
+ * anything changed, and the write call's undo log covers both files.
  */
 function buildMap(path: string, text: string, mapType: MapType, mode: number, postfixConfigDir: string): void {
-  const pending = pendingSource(path);
-  const temp = join(path, '..', `.tmp-map-${process.pid}-${path.split('/').pop()}`);
-  writeAtomic(pending, text, { mode, uid: 0, gid: 0 });
-  writeAtomic(temp, text, { mode, uid: 0, gid: 0 });
-  postmap([`${mapType}:${temp}`], '', path, postfixConfigDir);
-  rename(mapDatabase(temp, mapType), mapDatabase(path, mapType));
-  rename(pending, path);
-  removeTree(temp);
+  const temp = tempMap(path);
+  try {
+    writeAtomic(temp, text, { mode, uid: 0, gid: 0 });
+    postmap([`${mapType}:${temp}`], '', path, postfixConfigDir);
+    replaceFile(mapDatabase(temp, mapType), mapDatabase(path, mapType));
+  } finally {
+    removeTree(temp);
+    removeTree(mapDatabase(temp, mapType));
+  }
+  writeAtomic(path, text, { mode, uid: 0, gid: 0 });
 }
 
 interface MapDiff {
@@ -162,31 +167,30 @@ export function smallDiff(old: string, next: string): MapDiff | null {
   return { remove: removed.map(keyOf), add: added };
 }
 
-/**
- * postmap -d / -i on the live database (Postfix locks it; readers see the old or the new entry),
- * then the source. The new source is first written as `<map>.next` and renamed over the source
- * last: while it exists the database may hold any mix of old and new entries, and the next run
- * rebuilds the whole database. (Comparing sources alone is not enough: after a kill between
- * the database update and the source write, a later change back to the old accounts renders
- * the old source again and would keep the half-updated database for good.)
- */
+/** postmap -d / -i on a copy of the database, then the copy and the source move into place. */
 function updateMap(path: string, text: string, diff: MapDiff, mapType: MapType, mode: number, postfixConfigDir: string): void {
-  const table = `${mapType}:${path}`;
-  const pending = pendingSource(path);
-  writeAtomic(pending, text, { mode, uid: 0, gid: 0 });
-  if (diff.remove.length) postmap(['-d', '-', table], diff.remove.join('\n') + '\n', path, postfixConfigDir);
-  if (diff.add.length) postmap(['-i', table], diff.add.join('\n') + '\n', path, postfixConfigDir);
-  rename(pending, path);
+  const temp = tempMap(path);
+  const table = `${mapType}:${temp}`;
+  try {
+    copyFile(mapDatabase(path, mapType), mapDatabase(temp, mapType));
+    if (diff.remove.length) postmap(['-d', '-', table], diff.remove.join('\n') + '\n', path, postfixConfigDir);
+    if (diff.add.length) postmap(['-i', table], diff.add.join('\n') + '\n', path, postfixConfigDir);
+    replaceFile(mapDatabase(temp, mapType), mapDatabase(path, mapType));
+  } finally {
+    removeTree(mapDatabase(temp, mapType));
+  }
+  writeAtomic(path, text, { mode, uid: 0, gid: 0 });
 }
 
-/** Present only while a map's database is being rebuilt or changed in place (buildMap, updateMap). */
-function pendingSource(path: string): string {
-  return `${path}.next`;
+/** Where a map is built or changed before it moves into place (swept as a temp file if left). */
+function tempMap(path: string): string {
+  return join(path, '..', `.tmp-map-${process.pid}-${path.split('/').pop()}`);
 }
 
 function postmap(args: string[], input: string, path: string, postfixConfigDir: string): void {
   const r = run(['postmap', '-c', postfixConfigDir, ...args], { input });
   // postmap -d exits 1 when a key was not there: that is the state we want.
+  if (r.code !== 0 && /No space left on device|Disk quota exceeded/.test(r.stderr)) throw noSpaceFor(path, { code: 'ENOSPC' });
   if (r.code !== 0 && !(args[0] === '-d' && r.code === 1 && r.stderr.trim() === '')) {
     throw new MailError('daemon_error', `postmap failed for ${path}: ${(r.stderr || r.stdout).trim()}`);
   }

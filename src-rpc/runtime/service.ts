@@ -13,6 +13,8 @@ import { ensureCertificate } from './certificate.ts';
 import { renderAll, writeGenerated, type ConvergeReport, type Service } from './converge.ts';
 import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates } from './host.ts';
 import { banSummary } from './ban-watcher.ts';
+import { keepChangesSoFar } from '../core/write-lock.ts';
+import { markWanted, clearWanted, recentRestarts, restartText, heal as healDaemons } from './supervise.ts';
 import type { Accounts } from '../store/accounts.ts';
 import type { Context } from '../core/context.ts';
 
@@ -55,12 +57,16 @@ function markFormatIfNew(ctx: Context): void {
 export async function start(ctx: Context) {
   const report = applyFull(ctx);
   const certificateCreated = ensureCertificate(ctx.layout, mailHost(ctx.settings));
+  // Wanted from now on, also if a daemon fails to start below: tick keeps trying.
+  markWanted();
+  keepChangesSoFar();
   startDaemons(ctx.layout, ctx.settings);
   return { ...(await status(ctx)), changed: report.changed, certificateCreated };
 }
 
 export async function stop(ctx: Context) {
   assertHostRuntime(ctx);
+  clearWanted();
   stopDaemons(ctx.layout);
   return status(ctx);
 }
@@ -76,7 +82,18 @@ export async function status(ctx: Context) {
     ports: running ? await portStates(ctx.settings) : [],
     bans: banSummary(ctx.layout, ctx.settings),
     logDir: ctx.layout.logDir,
+    // The last restarts tick made, newest last, each with the sentence the Overview shows.
+    restarts: recentRestarts(ctx.layout).slice(-RESTARTS_SHOWN).map((r) => ({ ...r, text: restartText(r) })),
   };
+}
+
+const RESTARTS_SHOWN = 5;
+
+/** Start what should run and does not (tick); the restarts it made. */
+export function heal(ctx: Context) {
+  assertHostRuntime(ctx);
+  keepChangesSoFar();
+  return healDaemons(ctx.layout, ctx.settings).map((r) => ({ ...r, text: restartText(r) }));
 }
 
 /** Host runtime install: the daemons are packages; check them and prepare everything else. */

@@ -3,7 +3,7 @@
 // users, and start / stop / reload / state, beside Postfix and Dovecot in host.ts.
 import { join } from 'node:path';
 import { readText, ensureDir, writeAtomic, statOrNull, listDir } from '../sys/fs.ts';
-import { runDetached, spawnBackground, processAlive, signal } from '../sys/spawn.ts';
+import { runDetached, spawnBackground, processAlive, signal, sleepSync, pidFileProcess, forgetForeignPidFile, endOrphanedWorkers, type PidFileProcess } from '../sys/spawn.ts';
 import { systemUserId, systemGroupId } from '../sys/accounts.ts';
 import { systemNameservers } from '../sys/dns.ts';
 import { hostPath } from '../sys/paths.ts';
@@ -160,28 +160,26 @@ const pick = (k: DkimKey) => ({ domain: k.domain, selector: k.selector, algorith
 
 // ---- processes ----
 
-function pidOf(file: string): number | null {
-  const pid = Number((readText(file) ?? '').trim());
-  return processAlive(pid) ? pid : null;
-}
-
-const opendkimPid = (l: Layout, i: OpendkimInstance) => pidOf(join(signingPaths(l).opendkimRunDir, opendkimName(i, 'opendkim', 'pid')));
+const rspamdPidFile = (l: Layout) => join(signingPaths(l).rspamdRunDir, 'rspamd.pid');
+const opendkimPidFile = (l: Layout, i: OpendkimInstance) => join(signingPaths(l).opendkimRunDir, opendkimName(i, 'opendkim', 'pid'));
+const opendkimProcess = (l: Layout, i: OpendkimInstance) => pidFileProcess(opendkimPidFile(l, i), 'opendkim');
+const opendkimPid = (l: Layout, i: OpendkimInstance) => opendkimProcess(l, i).pid;
 
 /**
  * Rspamd's master; for OpenDKIM with settings, the first instance when every instance the
- * settings need runs (else null), without settings any instance still running.
+ * settings need runs (else the first that does not), without settings any instance still running.
  */
-export function milterPid(l: Layout, m: Milter, s?: Settings): number | null {
-  if (m === 'rspamd') return pidOf(join(signingPaths(l).rspamdRunDir, 'rspamd.pid'));
+export function milterProcess(l: Layout, m: Milter, s?: Settings): PidFileProcess {
+  if (m === 'rspamd') return pidFileProcess(rspamdPidFile(l), 'rspamd');
   if (s) {
-    const pids = opendkimInstances(s).map((i) => opendkimPid(l, i));
-    return pids.every((x) => x !== null) ? pids[0] ?? null : null;
+    const all = opendkimInstances(s).map((i) => opendkimProcess(l, i));
+    return all.find((p) => p.pid === null) ?? all[0] ?? { pid: null, foreign: null };
   }
-  return OPENDKIM_INSTANCES.map((i) => opendkimPid(l, i)).find((x) => x !== null) ?? null;
+  return { pid: OPENDKIM_INSTANCES.map((i) => opendkimPid(l, i)).find((x) => x !== null) ?? null, foreign: null };
 }
 
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+export function milterPid(l: Layout, m: Milter, s?: Settings): number | null {
+  return milterProcess(l, m, s).pid;
 }
 
 const rspamdStartLog = (l: Layout) => join(l.logDir, 'rspamd-start.log');
@@ -209,6 +207,9 @@ export function startMilter(l: Layout, m: Milter, s: Settings): void {
     ensureDir(p.rspamdDbDir, { mode: 0o750, uid: user.uid, gid: user.gid });
     ensureDir(p.rspamdRunDir, { mode: 0o700, uid: user.uid, gid: user.gid });
     ensureDir(p.rspamdMilterDir, { mode: 0o750, uid: user.uid, gid: postfixGid() });
+    forgetForeignPidFile(rspamdPidFile(l), 'rspamd');
+    // Workers of a master killed with SIGKILL keep its milter socket until they are ended.
+    endOrphanedWorkers(rspamdPidFile(l), 'rspamd');
     if (!statOrNull(p.rspamdLog)) writeAtomic(p.rspamdLog, '', { mode: 0o640, uid: user.uid, gid: user.gid });
     const argv = [
       'rspamd', '-c', join(RSPAMD_CONFDIR, 'rspamd.conf'), '-u', user.name, '-g', user.name,
@@ -222,12 +223,13 @@ export function startMilter(l: Layout, m: Milter, s: Settings): void {
     ensureDir(p.opendkimRunDir, { mode: 0o750, uid: user.uid, gid: postfixGid() });
     for (const i of opendkimInstances(s)) {
       if (opendkimPid(l, i) !== null) continue;
+      forgetForeignPidFile(opendkimPidFile(l, i), 'opendkim');
       const r = runDetached(['opendkim', '-x', join(p.opendkimConfigDir, opendkimName(i, 'opendkim', 'conf'))], join(l.logDir, 'opendkim-start.log'));
       if (r.code !== 0) throw new MailError('daemon_error', `opendkim (${i}) did not start: ${lastLines(join(l.logDir, 'opendkim-start.log'))}`);
     }
   }
   // Both fork; the pid file shows up once the daemon is past its configuration.
-  for (let i = 0; i < 100 && milterPid(l, m, s) === null; i++) sleep(100);
+  for (let i = 0; i < 100 && milterPid(l, m, s) === null; i++) sleepSync(100);
   if (milterPid(l, m, s) === null && !(m === 'rspamd' && rspamdLoading(l))) {
     const log = m === 'rspamd' ? p.rspamdLog : join(l.logDir, 'opendkim-start.log');
     throw new MailError('daemon_error', `${m} did not stay up: ${lastLines(log)}`);
@@ -240,7 +242,7 @@ export function stopStaleInstances(l: Layout, s: Settings): void {
     const pid = opendkimInstances(s).includes(i) ? null : opendkimPid(l, i);
     if (pid === null) continue;
     signal(pid, 'SIGTERM');
-    for (let n = 0; n < 100 && processAlive(pid); n++) sleep(100);
+    for (let n = 0; n < 100 && processAlive(pid); n++) sleepSync(100);
   }
 }
 
@@ -249,7 +251,7 @@ export function stopMilter(l: Layout, m: Milter): void {
   for (const pid of pids) {
     if (pid === null) continue;
     signal(pid, 'SIGTERM');
-    for (let i = 0; i < 100 && processAlive(pid); i++) sleep(100);
+    for (let i = 0; i < 100 && processAlive(pid); i++) sleepSync(100);
     if (processAlive(pid)) signal(pid, 'SIGKILL');
   }
 }
@@ -263,7 +265,7 @@ export function reloadMilter(l: Layout, m: Milter, s: Settings): boolean {
     // ones; until then mail still meets the old configuration (the old DKIM selectors).
     const old = childPids(pid);
     signal(pid, 'SIGHUP');
-    for (let i = 0; i < 300 && childPids(pid).some((c) => old.includes(c)); i++) sleep(100);
+    for (let i = 0; i < 300 && childPids(pid).some((c) => old.includes(c)); i++) sleepSync(100);
   } else {
     stopMilter(l, m);
     startMilter(l, m, s);

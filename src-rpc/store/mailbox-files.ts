@@ -2,8 +2,9 @@
 // The mail uid owns mail/ and mail/<domain>/, so it can plant links there: root walks this tree
 // only through sys/nofollow (a link is refused, never followed) and chowns/chmods descriptors.
 import { basename, dirname, join } from 'node:path';
-import { listDir, isDirectory, statOrNull } from '../sys/fs.ts';
+import { listDir, isDirectory, statOrNull, exists } from '../sys/fs.ts';
 import { openBelow, withDir, LinkRefusedError } from '../sys/nofollow.ts';
+import { createdForUndo } from '../sys/undo.ts';
 import { MAIL_UID, MAIL_GID, type Layout } from '../core/layout.ts';
 import { MailError } from '../core/errors.ts';
 
@@ -42,6 +43,10 @@ export function ensureMailRoot(l: Layout): void {
 }
 
 export function createMaildir(l: Layout, email: string): void {
+  // A user add that fails later (a full disk) or is killed leaves no maildir behind.
+  const dir = maildirPath(l, email);
+  const fresh = [join(dir, '..'), dir].find((d) => !exists(d));
+  if (fresh) createdForUndo(fresh);
   refusingLinks(() =>
     withDir(openBelow(...mailTree(l, ...mailboxParts(email)), MAIL_OWNED), (dir) => {
       for (const sub of ['cur', 'new', 'tmp']) dir.ensureChild(sub, MAIL_OWNED).close();

@@ -173,7 +173,8 @@ export function OverviewScreen() {
         <KeyValues
           rows={[
             ['State', <span class={`label ${s.running ? 'success' : 'warning'}`} data-state={s.running ? 'running' : 'stopped'}>{s.running ? 'running' : 'stopped'}</span>],
-            ['Daemons', s.services.map((d) => `${d.name} ${d.running ? `running (pid ${d.pid})` : 'stopped'}`).join(', ')],
+            ['Daemons', s.services.map((d) => `${d.name} ${d.running ? `running (pid ${d.pid})` : d.problem ? `stopped (${d.problem})` : 'stopped'}`).join(', ')],
+            ...(s.restarts.length ? [['Restarts', s.restarts.map((r) => r.text).join('; ')] as [string, string]] : []),
             ['Runtime', `${s.runtime}${s.enabled ? '' : ' (not started at boot)'}`],
             ['Jobs', running ? `${count(running, 'job')} running (progress above)` : 'none running'],
           ]}

@@ -423,10 +423,18 @@ test('unknown methods: the plugin says unknown_method, ubus says METHOD_NOT_FOUN
 
 // --- concurrency and kills --------------------------------------------------------------------
 
-test('32 parallel user_add calls: all 32 present', async () => {
+test('32 parallel user_add calls with two CPU hogs running: all 32 present', async () => {
   const emails = Array.from({ length: 32 }, (_, i) => `p${String(i).padStart(2, '0')}@example.com`);
+  // Two `yes > /dev/null` compete for the CPU (a busy router): writers wait in line, in order,
+  // and none may give up with `busy`.
+  const hogs = [0, 1].map(() => spawn('yes', [], { stdio: ['ignore', 'ignore', 'ignore'] }));
   const started = performance.now();
-  const results = await Promise.all(emails.map((email) => call('user_add', { email, password: `pass-${email}` })));
+  let results: Awaited<ReturnType<typeof call>>[];
+  try {
+    results = await Promise.all(emails.map((email) => call('user_add', { email, password: `pass-${email}` })));
+  } finally {
+    for (const hog of hogs) hog.kill('SIGKILL');
+  }
   results.forEach((r, i) => {
     assert.is(r.status, UBUS.OK, emails[i]);
     assert.is(r.data?.error, undefined, `${emails[i]}: ${String(r.data?.error)}`);
