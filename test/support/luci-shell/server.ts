@@ -207,8 +207,10 @@ export async function startShell({ rpcd, port = 0, host = '127.0.0.1', menuFile 
       const pass = form.get('luci_password');
       if (user !== null && pass !== null) {
         sid = (await rpcd.login(user, pass)) ?? undefined;
-        if (sid) users.set(sid, user);
-        if (sid) return send(res, 302, 'text/plain', '', { Location: here, 'Set-Cookie': `${COOKIE}=${sid}; path=${LUCI_BASE_URL}/; SameSite=strict; HttpOnly` });
+        if (sid) {
+          users.set(sid, user);
+          return send(res, 302, 'text/plain', '', { Location: here, 'Set-Cookie': `${COOKIE}=${sid}; path=${LUCI_BASE_URL}/; SameSite=strict; HttpOnly` });
+        }
       }
       return page(res, 403, { env: {}, view: LOGIN_FORM('Invalid username and/or password! Please try again.', user ?? ''), bodyClass: 'shell-login' }, { 'X-LuCI-Login-Required': 'yes' });
     }
