@@ -56,6 +56,7 @@ export const arg = {
   password: (doc: string) => make('string', doc, v.password, { secret: true }),
   size: (doc: string) => make('string', doc, v.size),
   relayHost: (doc: string) => make('string', doc, v.relayHost),
+  absolutePath: (doc: string) => make('string', doc, v.absolutePath),
   text: (doc: string, max = 256) =>
     make('string', doc, (field, value) => {
       if (typeof value !== 'string') throw new v.ValidationError(field, 'must be a string');

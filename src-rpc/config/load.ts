@@ -99,6 +99,8 @@ export function settingsFrom(uci: UciPackage): Settings {
       enabled: flag('mesh', 'enabled', '0'),
       backupPeers: list('mesh', 'backup_peers'),
       syncInterval: read('mesh', 'sync_interval', '3600', (f, x) => v.integer(f, x, 60, 7 * 86400)),
+      keep: read('mesh', 'keep', '7', (f, x) => v.integer(f, x, 1, 365)),
+      keyType: read('mesh', 'key_type', 'passphrase', (f, x) => v.oneOf(f, x, ['passphrase', 'x25519'] as const)),
     },
     dns: {
       provider: read('dns', 'provider', 'manual', (f, x) => v.oneOf(f, x, ['manual', 'dnsctl', 'nsupdate'] as const)),

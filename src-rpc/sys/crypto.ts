@@ -1,6 +1,6 @@
 // Key generation for DKIM (node:crypto stays in sys/). Private keys leave here as PKCS#8 PEM;
 // public keys in the form DKIM records carry them (RFC 6376 / RFC 8463).
-import { generateKeyPairSync, createPrivateKey, createPublicKey } from 'node:crypto';
+import { generateKeyPairSync, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 
 export type KeyAlgorithm = 'rsa' | 'ed25519';
 
@@ -32,4 +32,9 @@ export function rspamdEd25519Key(privatePem: string): string {
   const seed = der.subarray(der.length - 32);
   const pub = createPublicKey(key).export({ type: 'spki', format: 'der' });
   return `${Buffer.concat([seed, pub.subarray(pub.length - 32)]).toString('base64')}\n`;
+}
+
+/** A random secret for machines to use (a backup passphrase, a repository password): base64url. */
+export function randomSecret(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
 }

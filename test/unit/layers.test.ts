@@ -19,6 +19,7 @@ const FORBIDDEN: Record<string, string[]> = {
   dkim: ['api', 'cli', 'rpcd', 'runtime'],
   ssl: ['api', 'cli', 'rpcd', 'runtime'],
   jobs: ['api', 'cli', 'rpcd', 'runtime'],
+  mesh: ['api', 'cli', 'rpcd', 'runtime'],
   runtime: ['api', 'cli', 'rpcd'],
 };
 
