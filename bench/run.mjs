@@ -30,6 +30,8 @@ const NODE = process.execPath;
 const RUNS = positiveInt(process.env.BENCH_RUNS, 30);
 const RSS_RUNS = positiveInt(process.env.BENCH_RSS_RUNS, Math.min(RUNS, 10));
 const USERS = positiveInt(process.env.BENCH_USERS, 10_000);
+/** BENCH_ONLY=word: only the figures whose name contains it (case-insensitive). */
+const ONLY = (process.env.BENCH_ONLY ?? '').toLowerCase();
 const WARMUP = 3;
 const DOMAIN = 'example.com';
 const PASSWORD = 'bench-password-1';
@@ -431,7 +433,7 @@ async function main() {
   let anyProposed = false;
   try {
     populate(ctx);
-    for (const f of FIGURES) {
+    for (const f of FIGURES.filter((x) => x.name.toLowerCase().includes(ONLY))) {
       anyProposed ||= !!f.goalProposed;
       const missing = (f.requires ?? []).filter((p) => !existsSync(p));
       if (missing.length) {

@@ -1,6 +1,7 @@
 // Mesh backup: peers (UCI mesh section), backup files, restore, the backup key. The work is in
 // src-rpc/mesh/; the engine (age, tar) is loaded only by the methods that need it.
 import { arg } from './args.ts';
+import { p2pPeers, resolvePeer } from '../mesh/peers.ts';
 import { method } from './method.ts';
 import { MailError, notImplemented } from '../core/errors.ts';
 import { setOption, ensureSection } from '../config/uci.ts';
@@ -13,20 +14,17 @@ import type { Arg } from './args.ts';
 import type { Context } from '../core/context.ts';
 import type { RestoreResult } from '../mesh/restore.ts';
 
-const peerId = (doc: string) =>
-  ({
-    ...arg.text(doc, 64),
-    parse: (field: string, value: unknown) => {
-      if (typeof value !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/.test(value)) {
-        throw new MailError('invalid_argument', 'is not a mesh peer id (letters, digits, . _ : -)', field);
-      }
-      return value;
-    },
-  }) as ReturnType<typeof arg.text>;
-
 function meshState(ctx: Context) {
   const m = ctx.settings.mesh;
-  return { enabled: m.enabled, peers: m.backupPeers, syncInterval: m.syncInterval };
+  const known = m.backupPeers.length ? p2pPeers() : null;
+  const resolved = m.backupPeers.map((peer) => {
+    try {
+      return resolvePeer(peer, known);
+    } catch (e) {
+      return { peer, kind: null, target: null, error: (e as Error).message };
+    }
+  });
+  return { enabled: m.enabled, peers: m.backupPeers, resolved, syncInterval: m.syncInterval };
 }
 
 function setMesh(ctx: Context, option: string, value: string | string[] | null) {
@@ -44,7 +42,11 @@ const restoreText = (r: RestoreResult) =>
     ...r.selfCheck.map((c) => `  ${c.ok ? 'OK  ' : 'FAIL'} ${c.email}: ${c.authenticates ? 'login known' : 'NO LOGIN'}, ${c.messages ?? '?'} of ${c.expected} messages${c.error ? ` (${c.error})` : ''}`),
   ].join('\n');
 
-const meshText = (r: ReturnType<typeof meshState>) => `mesh sync ${r.enabled ? 'enabled' : 'disabled'}; peers: ${r.peers.join(', ') || 'none'}`;
+const meshText = (r: ReturnType<typeof meshState>) =>
+  [
+    `mesh sync ${r.enabled ? 'enabled' : 'disabled'}; ${r.peers.length ? 'peers:' : 'no peers'}`,
+    ...r.resolved.map((p) => `  ${p.peer}: ${p.kind ? `${p.kind} ${p.target}${'name' in p && p.name ? ` (${p.name})` : ''}` : `UNRESOLVED: ${'error' in p ? p.error : ''}`}`),
+  ].join('\n');
 
 export const meshMethods = [
   method({ name: 'mesh_peers', access: 'read', doc: 'Mesh backup state and peers', cli: ['mesh', 'peers'], args: {}, handler: (_a, ctx) => meshState(ctx), text: meshText }),
@@ -53,9 +55,10 @@ export const meshMethods = [
     access: 'write',
     doc: 'Add a mesh backup peer',
     cli: ['mesh', 'add-peer'],
-    args: { peer: peerId('peer id').word() },
+    args: { peer: arg.meshPeer('peer: [user@]host[:port], rest:https://host[:port]/path, or a secubox-p2p peer id').word() },
     handler: ({ peer }, ctx) => {
       if (ctx.settings.mesh.backupPeers.includes(peer)) throw new MailError('exists', `${peer} is already a peer`, 'peer');
+      resolvePeer(peer);
       return setMesh(ctx, 'backup_peers', [...ctx.settings.mesh.backupPeers, peer]);
     },
     text: meshText,
@@ -65,7 +68,7 @@ export const meshMethods = [
     access: 'write',
     doc: 'Remove a mesh backup peer',
     cli: ['mesh', 'remove-peer'],
-    args: { peer: peerId('peer id').word() },
+    args: { peer: arg.meshPeer('peer: [user@]host[:port], rest:https://host[:port]/path, or a secubox-p2p peer id').word() },
     handler: ({ peer }, ctx) => {
       if (!ctx.settings.mesh.backupPeers.includes(peer)) throw new MailError('not_found', `${peer} is not a peer`, 'peer');
       const rest = ctx.settings.mesh.backupPeers.filter((p) => p !== peer);

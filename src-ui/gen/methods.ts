@@ -191,12 +191,12 @@ export interface MethodArgs {
   mesh_peers: Record<string, never>;
   /** Add a mesh backup peer */
   mesh_add_peer: {
-    /** peer id */
+    /** peer: [user@]host[:port], rest:https://host[:port]/path, or a secubox-p2p peer id */
     peer: string;
   };
   /** Remove a mesh backup peer */
   mesh_remove_peer: {
-    /** peer id */
+    /** peer: [user@]host[:port], rest:https://host[:port]/path, or a secubox-p2p peer id */
     peer: string;
   };
   /** Enable mesh backup sync */
