@@ -7,7 +7,7 @@ import { MailError, notImplemented } from '../core/errors.ts';
 import { setOption, ensureSection } from '../config/uci.ts';
 import { withWriteLock } from '../core/write-lock.ts';
 import { loadMeshEngine } from '../mesh/load-engine.ts';
-import { listBackups, resolveBackupFile } from '../mesh/backup-files.ts';
+import { listBackups, replacedByRestore, resolveBackupFile } from '../mesh/backup-files.ts';
 import { parseKey, type BackupKey } from '../mesh/key-format.ts';
 import { mib } from '../mesh/streams.ts';
 import type { Arg } from './args.ts';
@@ -104,7 +104,7 @@ export const meshMethods = [
     doc: 'The backup files in data_path/backups, newest first',
     cli: ['mesh', 'backups'],
     args: {},
-    handler: (_a, ctx) => ({ backups: listBackups(ctx.layout), keep: ctx.settings.mesh.keep }),
+    handler: (_a, ctx) => ({ backups: listBackups(ctx.layout), keep: ctx.settings.mesh.keep, replaces: replacedByRestore(ctx.layout) }),
     text: (r) => (r.backups.length ? r.backups.map((b) => `${b.created}  ${mib(b.bytes).padStart(10)}  ${b.name}`).join('\n') : 'no backups yet'),
   }),
   method({

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { MailError } from '../core/errors.ts';
 import { listDir, removeTree, statOrNull } from '../sys/fs.ts';
-import { BACKUP_FILE_PATTERN } from './format.ts';
+import { BACKUP_FILE_PATTERN, DATA_FOLDERS } from './format.ts';
 import type { Layout } from '../core/layout.ts';
 
 export const backupsDir = (l: Layout) => join(l.dataPath, 'backups');
@@ -25,6 +25,9 @@ export function listBackups(l: Layout) {
       return st ? [{ name, file: join(backupsDir(l), name), bytes: st.size, created: dateOf(stampOf(name)), encrypted: name.endsWith('.age') }] : [];
     });
 }
+
+/** What a restore replaces (and keeps in restore-previous-<time>/ for --undo). */
+export const replacedByRestore = (l: Layout) => [...DATA_FOLDERS.map((f) => join(l.dataPath, f)), l.uciFile];
 
 /** A bare name means a file in data_path/backups; anything else must be an absolute path. */
 export function resolveBackupFile(l: Layout, file: string): string {

@@ -13,6 +13,7 @@ import { AGE_MAGIC, DATA_FOLDERS, HEADER_NAME, MANIFEST_NAME, UCI_ENTRY, checkEn
 import { PREVIOUS_PREFIX, STAGING, UNDONE_PREFIX, finishInterruptedSwap, keptFolderName, previousFolders, swapIn } from './swap.ts';
 import { keepMachineOptions } from './machine-options.ts';
 import { byteProgress } from './streams.ts';
+import { replacedByRestore } from './backup-files.ts';
 import type { Lock } from './backup.ts';
 import type { Layout } from '../core/layout.ts';
 
@@ -182,8 +183,6 @@ export interface RestoreResult {
   ok: boolean;
 }
 
-const replacedPaths = (l: Layout) => [...DATA_FOLDERS.map((f) => join(l.dataPath, f)), l.uciFile];
-
 function summaryOf(file: string, s: ArchiveSummary) {
   const files = s.manifest.entries.filter((e) => e.type === 'file');
   return {
@@ -227,7 +226,7 @@ export async function restoreBackup(ctx: Context, opts: { file: string; dryRun: 
   ctx.progress(1, 'verifying the archive');
   const checked = await readArchive(opts.file, l, (n) => verify.add(n));
   const summary = summaryOf(opts.file, checked);
-  if (opts.dryRun) return { ...summary, dryRun: true, replaces: replacedPaths(l), previous: null, selfCheck: [], ok: true };
+  if (opts.dryRun) return { ...summary, dryRun: true, replaces: replacedByRestore(l), previous: null, selfCheck: [], ok: true };
 
   if (await lock(() => finishInterruptedSwap(l))) await lock(() => ctx.daemons.start(loadContext(ctx.daemons)));
   const land = byteProgress(total, (done, text) => ctx.progress(45 + 45 * Math.min(1, done / total), `extracting: ${text}`));
@@ -237,7 +236,7 @@ export async function restoreBackup(ctx: Context, opts: { file: string; dryRun: 
     const staged = readText(join(l.dataPath, STAGING, UCI_ENTRY)) ?? '';
     const uciText = keepMachineOptions(staged, ctx.uci);
     const { previous, selfCheck } = await replaceLiveData(ctx, STAGING, PREVIOUS_PREFIX, uciText, checked.manifest.messages, lock);
-    return { ...summary, dryRun: false, replaces: replacedPaths(l), previous, selfCheck, ok: selfCheck.every((c) => c.ok) };
+    return { ...summary, dryRun: false, replaces: replacedByRestore(l), previous, selfCheck, ok: selfCheck.every((c) => c.ok) };
   } catch (e) {
     // Unless the swap began (its journal then finishes it), the staging copy is only in the way.
     if (!exists(join(l.dataPath, '.restore-journal.json'))) removeTree(join(l.dataPath, STAGING));
@@ -264,7 +263,7 @@ export async function undoRestore(ctx: Context, lock: Lock): Promise<RestoreResu
     bytes: 0,
     mailboxes: {},
     dryRun: false,
-    replaces: replacedPaths(l),
+    replaces: replacedByRestore(l),
     previous,
     selfCheck,
     ok: true,
