@@ -140,8 +140,8 @@ const FIGURES = [
   {
     name: `mailctl mesh backup (age, SHA-256 manifest) vs tar czf, ${mailSize}`,
     kind: 'time',
-    runs: 3,
-    warmup: 1,
+    runs: 2,
+    warmup: 0,
     requires: [MAILCTL],
     setup: (ctx) => populateMail(ctx),
     baseline: (ctx) => ({ argv: ['tar', 'czf', ctx.freshBackupPath(), '-C', join(ctx.root, 'srv', 'mailserver'), 'mail'] }),
@@ -230,7 +230,7 @@ class Skip extends Error {}
 
 function exec(ctx, argv, input = '') {
   const [cmd, ...args] = argv;
-  return spawnSync(cmd, args, { input, env: ctx.env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 120_000 });
+  return spawnSync(cmd, args, { input, env: ctx.env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 900_000 });
 }
 
 function mustRun(ctx, argv, input = '') {
