@@ -8,7 +8,8 @@
 //
 // Add a figure by adding an entry to FIGURES below:
 //   { name, kind: 'time' | 'rss', requires?: [paths], setup?(ctx), baseline(ctx, i), subject(ctx, i),
-//     check?(result), teardown?(ctx), goal, goalProposed? }
+//     check?(result), teardown?(ctx), goal, goalProposed?, goalText?, runs?, warmup? }
+// (runs/warmup: fewer runs for figures that move a lot of data)
 // or, for a figure that is a count or a size rather than a ratio (the LuCI page's budgets):
 //   { name, kind: 'value', requires?: [paths], value: async (ctx) => ({ value, text, baseline? }),
 //     goal, goalText }   (ok when value ≤ goal; `baseline` is shown for scale)
@@ -17,6 +18,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -28,12 +30,16 @@ const NODE = process.execPath;
 const RUNS = positiveInt(process.env.BENCH_RUNS, 30);
 const RSS_RUNS = positiveInt(process.env.BENCH_RSS_RUNS, Math.min(RUNS, 10));
 const USERS = positiveInt(process.env.BENCH_USERS, 10_000);
+/** BENCH_ONLY=word: only the figures whose name contains it (case-insensitive). */
+const ONLY = (process.env.BENCH_ONLY ?? '').toLowerCase();
 const WARMUP = 3;
 const DOMAIN = 'example.com';
 const PASSWORD = 'bench-password-1';
 const GNU_TIME = '/usr/bin/time';
 
 const NODE_E0 = () => ({ argv: [NODE, '-e', '0'] });
+const MAIL_MIB = positiveInt(process.env.BENCH_MAIL_MIB, 1024);
+const mailSize = `${MAIL_MIB >= 1024 ? `${MAIL_MIB / 1024} GiB` : `${MAIL_MIB} MiB`} of mail`;
 const kib = (bytes) => `${(bytes / 1024).toFixed(1)} KiB`;
 
 /**
@@ -129,6 +135,35 @@ const FIGURES = [
     goal: 1.5,
     goalProposed: true,
   },
+  // Backups (mesh backup): age-encrypted tar with per-file SHA-256 against `tar czf` of the same
+  // mail; few runs, each moves the whole mail store.
+  {
+    name: `mailctl mesh backup (age, SHA-256 manifest) vs tar czf, ${mailSize}`,
+    kind: 'time',
+    runs: 2,
+    warmup: 0,
+    requires: [MAILCTL],
+    setup: (ctx) => populateMail(ctx),
+    baseline: (ctx) => ({ argv: ['tar', 'czf', ctx.freshBackupPath(), '-C', join(ctx.root, 'srv', 'mailserver'), 'mail'] }),
+    subject: (ctx) => ({ argv: [MAILCTL, 'mesh', 'backup', '--output', ctx.freshBackupPath()] }),
+    teardown: (ctx) => ctx.freshBackupPath(),
+    goal: 1.25,
+    goalText: '≤ 1.25× (throughput ≥ 0.8×)',
+  },
+  {
+    name: `peak RSS: mailctl mesh backup, ${mailSize}`,
+    kind: 'value',
+    requires: [MAILCTL],
+    value: (ctx) => {
+      populateMail(ctx);
+      if (!ctx.gnuTime) throw new Skip(`needs GNU ${GNU_TIME}`);
+      const kib = rssRun(ctx, { argv: [MAILCTL, 'mesh', 'backup', '--output', ctx.freshBackupPath()] });
+      ctx.freshBackupPath();
+      return { value: kib / 1024, text: fmtKiB(kib), baseline: `${mailSize} streamed` };
+    },
+    goal: 100,
+    goalText: '≤ 100 MiB',
+  },
   // The LuCI page (src-ui): budgets in absolute numbers, not ratios.
   {
     name: 'LuCI page: app.js + app.css, gzipped',
@@ -195,7 +230,7 @@ class Skip extends Error {}
 
 function exec(ctx, argv, input = '') {
   const [cmd, ...args] = argv;
-  return spawnSync(cmd, args, { input, env: ctx.env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 120_000 });
+  return spawnSync(cmd, args, { input, env: ctx.env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 900_000 });
 }
 
 function mustRun(ctx, argv, input = '') {
@@ -246,8 +281,8 @@ function median(xs) {
 
 function measure(ctx, f) {
   const one = f.kind === 'rss' ? (spec) => rssRun(ctx, spec) : (spec, check) => timeRun(ctx, spec, check);
-  const runs = f.kind === 'rss' ? RSS_RUNS : RUNS;
-  for (let i = 0; i < WARMUP; i++) {
+  const runs = f.runs ? Math.min(f.runs, RUNS) : f.kind === 'rss' ? RSS_RUNS : RUNS;
+  for (let i = 0; i < (f.warmup ?? WARMUP); i++) {
     one(f.baseline(ctx, -1 - i));
     one(f.subject(ctx, -1 - i), f.check);
   }
@@ -335,6 +370,33 @@ function populate(ctx) {
   log(`sandbox ${ctx.root}: ${USERS} mailboxes and maps ready in ${Date.now() - t0} ms`);
 }
 
+/**
+ * MAIL_MIB of mail in one mailbox, once: messages of 64 KiB, a text part and a base64 attachment
+ * of random bytes (what real mail mostly is; gzip gains little on it, as on real mail).
+ */
+function populateMail(ctx) {
+  if (ctx.mailReady) return;
+  const dir = join(ctx.root, 'srv', 'mailserver', 'mail', DOMAIN, 'bench');
+  for (const sub of ['cur', 'new', 'tmp']) mkdirSync(join(dir, sub), { recursive: true });
+  const count = MAIL_MIB * 16;
+  for (let i = 0; i < count; i++) {
+    const text = `From: sender@example.net\nTo: bench@${DOMAIN}\nSubject: message ${i}\n\n${'Some words of a letter. '.repeat(80)}\n`;
+    const attachment = randomBytes(45 * 1024).toString('base64').replace(/.{76}/g, '$&\n');
+    const raw = `${text}${attachment}`.slice(0, 64 * 1024);
+    writeFileSync(join(dir, 'cur', `${1_700_000_000 + i}.M${i}P1.bench,S=${raw.length}:2,S`), raw, { mode: 0o600 });
+  }
+  ctx.mailReady = true;
+  let n = 0;
+  const out = join(ctx.root, 'bench', 'backups');
+  mkdirSync(out, { recursive: true });
+  ctx.freshBackupPath = () => {
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out, { recursive: true });
+    return join(out, `backup-${++n}`);
+  };
+  log(`sandbox ${ctx.root}: ${MAIL_MIB} MiB of mail written`);
+}
+
 // --- the table ------------------------------------------------------------------------------------
 
 const fmtMs = (ms) => `${ms.toFixed(1)} ms`;
@@ -345,7 +407,7 @@ function row(cells) {
 }
 
 function goalText(f) {
-  if (f.kind === 'value') return f.goalText;
+  if (f.goalText) return f.goalText;
   return `≤ ${f.goal}×${f.goalProposed ? ' †' : ''}`;
 }
 
@@ -371,7 +433,7 @@ async function main() {
   let anyProposed = false;
   try {
     populate(ctx);
-    for (const f of FIGURES) {
+    for (const f of FIGURES.filter((x) => x.name.toLowerCase().includes(ONLY))) {
       anyProposed ||= !!f.goalProposed;
       const missing = (f.requires ?? []).filter((p) => !existsSync(p));
       if (missing.length) {

@@ -41,7 +41,7 @@ const bundles = { mailctl: 'src-rpc/cli/main.ts', 'luci.mailserver.js': 'src-rpc
 for (const [name, entry] of Object.entries(bundles)) {
   await bundle(entry, `${out}/${name}`, {
     banner: { js: '#!/usr/bin/env node' },
-    // ssl/load-acme.ts: load the ACME bundle below at run time instead of bundling it.
+    // ssl/load-acme.ts, mesh/load-engine.ts: load the bundles below at run time instead of bundling them.
     define: { MAILSERVER_BUNDLE: 'true' },
   });
 }
@@ -49,6 +49,15 @@ for (const [name, entry] of Object.entries(bundles)) {
 // Code only some methods need is not parsed by the others: the ACME client (acme-client, axios,
 // node-forge) is lib/acme.js, required by ssl-setup/ssl-renew only (src-rpc/ssl/load-acme.ts).
 await bundle('src-rpc/ssl/acme.ts', `${out}/lib/acme.js`);
+// The same for the backup engine (age-encryption, modern-tar): lib/mesh.js, mesh methods only.
+// age's ChaCha20-Poly1305 comes from OpenSSL (src-rpc/sys/chacha20poly1305.ts), same contract.
+const nativeChacha = {
+  name: 'native-chacha20poly1305',
+  setup(b) {
+    b.onResolve({ filter: /^@noble\/ciphers\/chacha(\.js)?$/ }, () => ({ path: `${root}src-rpc/sys/chacha20poly1305.ts` }));
+  },
+};
+await bundle('src-rpc/mesh/engine.ts', `${out}/lib/mesh.js`, { plugins: [nativeChacha] });
 
 // rpcd runs `list` synchronously at every start and reload: answer it from a file made here,
 // in sh, without starting Node. LIB is rewritten to the installed path by the package build.

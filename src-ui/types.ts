@@ -60,10 +60,38 @@ export interface Domain {
   mailboxes: number;
   aliases: number;
 }
+export interface ResolvedPeer {
+  peer: string;
+  /** null when it cannot be resolved now (error says why). */
+  kind: 'p2p' | 'sftp' | 'rest' | null;
+  target: string | null;
+  name?: string;
+  error?: string;
+}
 export interface Mesh {
   enabled: boolean;
   peers: string[];
+  resolved: ResolvedPeer[];
   syncInterval: unknown;
+}
+export interface BackupFile {
+  name: string;
+  file: string;
+  bytes: number;
+  created: string;
+  encrypted: boolean;
+}
+export interface MeshBackups {
+  backups: BackupFile[];
+  keep: number;
+  /** What a restore replaces (kept for `mesh restore --undo`). */
+  replaces: string[];
+}
+export interface MeshKey {
+  kind: 'passphrase' | 'x25519' | null;
+  file: string;
+  recipient: string | null;
+  fingerprint: string | null;
 }
 export interface Relay {
   relayhost: string | null;
@@ -123,6 +151,9 @@ export interface KnownResults {
   mesh_remove_peer: Mesh;
   mesh_enable: Mesh;
   mesh_disable: Mesh;
+  mesh_backups: MeshBackups;
+  mesh_key_show: MeshKey;
+  mesh_key_export: MeshKey & { key: string };
   dns_records: DnsRecords;
   dns_check: CheckReport & { health: DnsHealth };
   dkim_show: DkimShow;

@@ -70,6 +70,8 @@ export const arg = {
   password: (doc: string) => make('string', doc, v.password, { secret: true }),
   size: (doc: string) => make('string', doc, v.size),
   relayHost: (doc: string) => make('string', doc, v.relayHost),
+  absolutePath: (doc: string) => make('string', doc, v.absolutePath),
+  meshPeer: (doc: string) => make('string', doc, v.meshPeer),
   text: (doc: string, max = 256) =>
     make('string', doc, (field, value) => {
       if (typeof value !== 'string') throw new v.ValidationError(field, 'must be a string');

@@ -2,7 +2,8 @@
 import { parseArgs } from './args.ts';
 import { MailError } from '../core/errors.ts';
 import { loadContext as loadContextWith, type Daemons } from '../core/context.ts';
-import { apply, reload } from '../runtime/service.ts';
+import { apply, reload, start, stop } from '../runtime/service.ts';
+import { checkMailboxes } from '../runtime/mailbox-check.ts';
 import { withWriteLock, settleInterruptedWrite } from '../core/write-lock.ts';
 import { join } from 'node:path';
 import { removeStaleTemps } from '../sys/fs.ts';
@@ -11,7 +12,7 @@ import { startDetached, runForeground, runRecorded, type JobBody, type Progress 
 import { readJob } from '../jobs/store.ts';
 import type { Method } from './method.ts';
 
-const daemons: Daemons = { apply: (ctx) => apply(ctx), reload };
+const daemons: Daemons = { apply: (ctx) => apply(ctx), reload, start, stop, checkMailboxes };
 const loadContext = (progress?: Progress) => loadContextWith(daemons, progress);
 
 export type Door = { kind: 'rpcd'; runner: string[] } | { kind: 'cli'; onProgress: Progress };

@@ -106,8 +106,10 @@ export function settingsFrom(uci: UciPackage): Settings {
     },
     mesh: {
       enabled: flag('mesh', 'enabled', '0'),
-      backupPeers: list('mesh', 'backup_peers'),
+      backupPeers: meshPeers(uci),
       syncInterval: read('mesh', 'sync_interval', '3600', (f, x) => v.integer(f, x, 60, 7 * 86400)),
+      keep: read('mesh', 'keep', '7', (f, x) => v.integer(f, x, 1, 365)),
+      keyType: read('mesh', 'key_type', 'passphrase', (f, x) => v.oneOf(f, x, ['passphrase', 'x25519'] as const)),
     },
     ban: {
       maxFailures: read('ban', 'max_failures', '10', (f, x) => v.integer(f, x, 1, 1000)),
@@ -174,6 +176,16 @@ function displayName(field: string, value: string): string {
 function containerName(field: string, value: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(value)) throw new v.ValidationError(field, 'must be a container name (letters, digits, . _ -)');
   return value;
+}
+
+/**
+ * `list backup_peers` items are taken whole (a space inside one is an error, not two peers);
+ * SecuBox's shell tool wrote `option backup_peers 'a b'`, a space-separated option, read as such.
+ */
+function meshPeers(uci: UciPackage): string[] {
+  const raw = getOption(uci, 'mesh', 'backup_peers');
+  const items = raw === undefined ? [] : Array.isArray(raw) ? raw : raw.split(/\s+/).filter((x) => x !== '');
+  return items.map((p) => fieldError('mesh.backup_peers', () => v.meshPeer('mesh.backup_peers', p)));
 }
 
 function fieldError<T>(field: string, fn: () => T): T {

@@ -73,7 +73,15 @@ export interface Settings {
   };
   webmail: WebmailSettings;
   autoconfig: AutoconfigSettings;
-  mesh: { enabled: boolean; backupPeers: string[]; syncInterval: number };
+  mesh: {
+    enabled: boolean;
+    backupPeers: string[];
+    syncInterval: number;
+    /** Local backup files kept in data_path/backups (older ones are removed). */
+    keep: number;
+    /** What encrypts backup files: a generated passphrase, or an age X25519 identity. */
+    keyType: 'passphrase' | 'x25519';
+  };
   dns: DnsSettings;
   ban: BanSettings;
 }

@@ -296,3 +296,25 @@ export function oneOf<T extends string>(field: string, v: unknown, allowed: read
   if (typeof v === 'string' && (allowed as readonly string[]).includes(v)) return v as T;
   return fail(field, `expected one of ${allowed.join(', ')}, got ${typeof v === 'string' ? show(v) : describe(v)}`);
 }
+
+// ---- mesh peers ----
+
+const PEER_HOST = String.raw`(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)`;
+const SFTP_PEER_RE = new RegExp(String.raw`^(?:[a-z_][a-z0-9_-]{0,31}@)?${PEER_HOST}(?::\d{1,5})?$`);
+const REST_PEER_RE = new RegExp(String.raw`^rest:https?://${PEER_HOST}(?::\d{1,5})?(?:/[A-Za-z0-9._~/-]*)?$`);
+
+/**
+ * A mesh backup peer as UCI stores it (mesh.backup_peers): `[user@]host[:port]` (SFTP), a restic
+ * REST URL `rest:http(s)://host[:port]/path` (no credentials: they are secrets), or a SecuBox
+ * p2p peer id (host-name syntax, resolved through secubox-p2p). No spaces or quotes, ever.
+ */
+export function meshPeer(field: string, v: unknown): string {
+  const s = text(field, v, 'a mesh peer', 300);
+  if (/[\s'"\\`$;]/.test(s)) fail(field, `${show(s)} must not contain spaces, quotes or shell characters`);
+  if (SFTP_PEER_RE.test(s) || REST_PEER_RE.test(s)) {
+    const port = /:(\d+)(?:\/|$)/.exec(s.replace(/^rest:https?:\/\//, '//'))?.[1];
+    if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) fail(field, `${show(s)} has a port outside 1-65535`);
+    return s;
+  }
+  fail(field, `${show(s)} is not a peer: use [user@]host[:port], rest:https://host[:port]/path or a secubox-p2p peer id`);
+}

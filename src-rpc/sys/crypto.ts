@@ -34,9 +34,9 @@ export function rspamdEd25519Key(privatePem: string): string {
   return `${Buffer.concat([seed, pub.subarray(pub.length - 32)]).toString('base64')}\n`;
 }
 
-/** A random secret of `bytes` bytes, as base64 (4 characters per 3 bytes). */
-export function randomSecret(bytes: number): string {
-  return randomBytes(bytes).toString('base64');
+/** A random secret for machines to use (a backup passphrase, Roundcube's des_key): base64url, 4 characters per 3 bytes. */
+export function randomSecret(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
 }
 
 /** A UUID derived from a name (RFC 4122 version 5 layout over SHA-256): the same name, the same UUID. */

@@ -36,9 +36,13 @@ export const METHODS = {
   mesh_remove_peer: { access: 'write', args: ['peer'] },
   mesh_enable: { access: 'write', args: [] },
   mesh_disable: { access: 'write', args: [] },
-  mesh_backup: { access: 'write', args: [] },
+  mesh_backup: { access: 'write', args: ['output', 'no_encrypt'] },
+  mesh_backups: { access: 'read', args: [] },
+  mesh_restore: { access: 'write', args: ['file', 'dry_run', 'undo'] },
+  mesh_key_show: { access: 'read', args: [] },
+  mesh_key_export: { access: 'write', args: [] },
+  mesh_key_import: { access: 'write', args: ['key'] },
   mesh_sync: { access: 'write', args: ['mode'] },
-  mesh_restore: { access: 'write', args: ['file'] },
   dns_records: { access: 'read', args: ['format'] },
   dns_setup: { access: 'write', args: [] },
   dns_check: { access: 'read', args: [] },
@@ -191,29 +195,49 @@ export interface MethodArgs {
   mesh_peers: Record<string, never>;
   /** Add a mesh backup peer */
   mesh_add_peer: {
-    /** peer id */
+    /** peer: [user@]host[:port], rest:https://host[:port]/path, or a secubox-p2p peer id */
     peer: string;
   };
   /** Remove a mesh backup peer */
   mesh_remove_peer: {
-    /** peer id */
+    /** peer: [user@]host[:port], rest:https://host[:port]/path, or a secubox-p2p peer id */
     peer: string;
   };
   /** Enable mesh backup sync */
   mesh_enable: Record<string, never>;
   /** Disable mesh backup sync */
   mesh_disable: Record<string, never>;
-  /** Create an encrypted backup for mesh sync */
-  mesh_backup: Record<string, never>;
+  /** Write one encrypted file holding everything that makes this server (settings, accounts, keys, certificates, mail), with a checksummed manifest */
+  mesh_backup: {
+    /** file to write (default: data_path/backups/, where mesh.keep applies) */
+    output?: string;
+    /** write a plain tar (the file then holds every secret in clear) */
+    no_encrypt?: boolean;
+  };
+  /** The backup files in data_path/backups, newest first */
+  mesh_backups: Record<string, never>;
+  /** Restore settings, accounts, keys, certificates and mail from a backup file: verified whole first, swapped in atomically, previous data kept (--undo puts it back) */
+  mesh_restore: {
+    /** backup file (absolute path, or a name from `mesh backups`) */
+    file?: string;
+    /** verify the file and say what would be replaced; change nothing */
+    dry_run?: boolean;
+    /** put back the data the last restore replaced */
+    undo?: boolean;
+  };
+  /** Which key encrypts backups (kind, public recipient, fingerprint); never the secret */
+  mesh_key_show: Record<string, never>;
+  /** Print the backup key, to carry to the node that will restore (made now if there is none) */
+  mesh_key_export: Record<string, never>;
+  /** Install the backup key of another node (a passphrase or an age identity); the replaced key still decrypts older backups */
+  mesh_key_import: {
+    /** the exported backup key (secret) */
+    key: string;
+  };
   /** Push backups to, or pull them from, the mesh peers */
   mesh_sync: {
     /** push or pull */
     mode: string;
-  };
-  /** Restore mail and accounts from a backup */
-  mesh_restore: {
-    /** backup file or snapshot id */
-    file: string;
   };
   /** The DNS records this server expects (table, zone-file lines or JSON) */
   dns_records: {

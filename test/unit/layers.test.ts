@@ -21,6 +21,7 @@ const FORBIDDEN: Record<string, string[]> = {
   jobs: ['api', 'cli', 'rpcd', 'runtime'],
   ban: ['api', 'cli', 'rpcd', 'runtime'],
   webmail: ['api', 'cli', 'rpcd', 'runtime'],
+  mesh: ['api', 'cli', 'rpcd', 'runtime'],
   runtime: ['api', 'cli', 'rpcd'],
 };
 

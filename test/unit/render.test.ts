@@ -46,7 +46,7 @@ function settings(patch: (s: Settings) => void = () => {}): Settings {
     ssl: { type: 'letsencrypt', certPath: '', keyPath: '', acmeDirectory: 'https://acme-v02.api.letsencrypt.org/directory', acmeEmail: 'postmaster@example.com', keyType: 'ec256', renewDays: 30, extraNames: [] },
     webmail: { enabled: true, container: 'secubox-webmail', port: 8026, configPath: '/etc/roundcube/config.inc.php', logPath: '/var/log/roundcube/errors.log', url: null, productName: 'SecuBox Webmail' },
     autoconfig: { enabled: true, docroot: '/www' },
-    mesh: { enabled: false, backupPeers: [], syncInterval: 3600 },
+    mesh: { enabled: false, backupPeers: [], syncInterval: 3600, keep: 7, keyType: 'passphrase' },
     dns: {
       provider: 'manual', zones: [], ttl: 3600, server: null, resolver: null, wait: 120, spfPolicy: '~all',
       dmarcPolicy: 'none', dmarcRua: null, dkimSelector: 'mail', dkimAlgorithms: ['rsa'], dkimGraceDays: 7,
