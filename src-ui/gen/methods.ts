@@ -324,4 +324,4 @@ export interface MethodArgs {
   };
 }
 
-export const METHOD_COUNT = 51;
+export const METHOD_COUNT = 55;
