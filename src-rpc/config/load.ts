@@ -67,6 +67,7 @@ export function settingsFrom(uci: UciPackage): Settings {
       relayhost: read('main', 'relayhost', '', (f, x) => (x === '' ? null : v.relayHost(f, x))),
       publicIp: read('main', 'public_ip', '', (f, x) => (x === '' ? null : publicAddress(f, x, 4))),
       publicIp6: read('main', 'public_ip6', '', (f, x) => (x === '' ? null : publicAddress(f, x, 6))),
+      workerIdle: read('main', 'worker_idle', '120', (f, x) => v.integer(f, x, 0, 86400)),
     },
     ports,
     features: {

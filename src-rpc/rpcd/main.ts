@@ -6,12 +6,13 @@ import { methods } from '../api/table.ts';
 import { callMethod, runJob } from '../api/dispatch.ts';
 import { toErrorReply, MailError } from '../core/errors.ts';
 import { describe, rpcdSignature } from '../api/describe.ts';
+import { serveWarm, startWorkerIfWanted } from './worker.ts';
 
 /** ubus carries at most 1 MiB per message; rpcd's HTTP door 64 KiB per request. */
 const MAX_INPUT = 1 << 20;
 
-function readInput(): unknown {
-  const text = readFileSync(0, 'utf8');
+function readInput(fd: number): unknown {
+  const text = readFileSync(fd, 'utf8');
   if (text.length > MAX_INPUT) throw new MailError('invalid_argument', 'arguments larger than 1 MiB');
   if (text.trim() === '') return {};
   try {
@@ -21,10 +22,10 @@ function readInput(): unknown {
   }
 }
 
-async function reply(method: string | undefined): Promise<object> {
+async function reply(method: string | undefined, inputFd = 0): Promise<object> {
   try {
     if (!method) throw new MailError('unknown_method', 'no method given');
-    const result = await callMethod(method, readInput(), { kind: 'rpcd', runner: [process.argv[1]!] });
+    const result = await callMethod(method, readInput(inputFd), { kind: 'rpcd', runner: [process.argv[1]!] });
     return Array.isArray(result) ? { items: result } : result;
   } catch (e) {
     return toErrorReply(e);
@@ -37,7 +38,12 @@ if (command === 'list') {
 } else if (command === 'describe') {
   process.stdout.write(JSON.stringify(describe(methods)));
 } else if (command === 'call') {
-  reply(method).then((r) => process.stdout.write(JSON.stringify(r)));
+  reply(method).then((r) => {
+    process.stdout.write(JSON.stringify(r));
+    startWorkerIfWanted(process.argv[1]!);
+  });
+} else if (command === 'worker') {
+  void serveWarm(reply);
 } else if (command === 'job-run' && method) {
   // The detached runner of a job started by `call`: its output goes to the job's log.
   runJob(method).catch((e) => {
