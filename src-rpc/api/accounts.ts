@@ -9,6 +9,7 @@ import { loadAccounts, loadMailboxes, loadAccountsForChange, saveMailboxes, save
 import { addMailbox, getMailbox, removeMailbox, addAlias, removeAlias } from '../store/changes.ts';
 import { createMaildir, purgeMaildir, maildirUsage } from '../store/mailbox-files.ts';
 import { apply } from '../runtime/service.ts';
+import { withWriteLock } from '../core/write-lock.ts';
 
 const hashPassword = (password: string) => `{SHA512-CRYPT}${sha512Crypt(password)}`;
 const quotaText = (q: number | null) => (q === null ? 'default' : q === 0 ? 'unlimited' : formatSize(q));
@@ -55,6 +56,40 @@ export const accountMethods = [
       return { email, quota: quota ?? null };
     },
     text: (r) => `created ${r.email}`,
+  }),
+  method({
+    name: 'user_import',
+    access: 'write',
+    accounts: true,
+    job: true,
+    doc: 'Create many mailboxes from CSV (address,password-or-SHA512-CRYPT-hash,quota) or JSON lines; all or nothing',
+    cli: ['user', 'import'],
+    args: { data: arg.mailboxList('the list, CSV or JSON lines (mailctl: on stdin with --password-stdin)') },
+    handler: async ({ data }, ctx) => {
+      // Hashing is most of the work: done before the lock, so other writers wait only for the save.
+      const hashed = data.map((row, i) => {
+        if (i % 25 === 0) ctx.progress((90 * i) / data.length, `hashing passwords (${i}/${data.length})`);
+        return { ...row, hash: row.hash ?? hashPassword(row.password!) };
+      });
+      ctx.progress(90, 'saving');
+      return withWriteLock(() => {
+        const accounts = loadAccountsForChange(ctx.layout);
+        // Every rule is checked for every row before the one write: all or nothing.
+        for (const row of hashed) {
+          try {
+            addMailbox(ctx.settings, accounts, row.email, row.hash, row.quota);
+          } catch (e) {
+            throw e instanceof MailError ? new MailError(e.code, e.message, 'data') : e;
+          }
+        }
+        saveMailboxes(ctx.layout, accounts.mailboxes);
+        for (const row of hashed) createMaildir(ctx.layout, row.email);
+        ctx.progress(95, 'applying');
+        apply(ctx, accounts);
+        return { imported: hashed.length };
+      });
+    },
+    text: (r) => `imported ${r.imported} mailboxes`,
   }),
   method({
     name: 'user_del',
