@@ -19,6 +19,7 @@ export const METHODS = {
   logs: { access: 'read', args: ['lines', 'service'] },
   user_list: { access: 'read', args: ['offset', 'limit', 'search'] },
   user_add: { access: 'write', args: ['email', 'password', 'quota'] },
+  user_import: { access: 'write', args: ['data'] },
   user_del: { access: 'write', args: ['email', 'purge'] },
   user_passwd: { access: 'write', args: ['email', 'password'] },
   user_quota: { access: 'write', args: ['email', 'quota'] },
@@ -106,6 +107,11 @@ export interface MethodArgs {
     password: string;
     /** quota, e.g. 2G (0 = unlimited) */
     quota?: string;
+  };
+  /** Create many mailboxes from CSV (address,password-or-SHA512-CRYPT-hash,quota) or JSON lines; all or nothing */
+  user_import: {
+    /** the list, CSV or JSON lines (mailctl: on stdin with --password-stdin) (secret) */
+    data: string;
   };
   /** Delete a mailbox: its login and address go at once; mail is kept unless purge */
   user_del: {
@@ -270,4 +276,4 @@ export interface MethodArgs {
   };
 }
 
-export const METHOD_COUNT = 47;
+export const METHOD_COUNT = 48;
