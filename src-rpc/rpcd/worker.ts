@@ -28,6 +28,9 @@ import { uciFilePath } from '../core/layout.ts';
 /** The front finds the door here (under MAILSERVER_ROOT), so its path is part of the contract. */
 export const WORKER_DIR = '/var/run/mailserver/worker';
 
+/** Calls come in bursts (a page opening): collect garbage once a burst is over. */
+const SETTLE_MS = 1000;
+
 /** Answers one call whose JSON arguments can be read from inputFd. */
 export type Answer = (method: string, inputFd: number) => Promise<object>;
 
@@ -52,7 +55,9 @@ function workerPid(): number {
 /** After a cold call: start the worker in the background unless it runs or is turned off. */
 export function startWorkerIfWanted(bundle: string): void {
   if (idleSeconds() <= 0 || processRunning(workerPid())) return;
-  startInBackground([process.execPath, bundle, 'worker']);
+  // A small young generation and a collection when calls pause: the worker stays resident, so
+  // its memory is what counts (V8's defaults size the heap for throughput).
+  startInBackground([process.execPath, '--max-semi-space-size=1', '--expose-gc', bundle, 'worker']);
 }
 
 /** The worker's life: one per root (a second one exits at once), until idle or SIGTERM. */
@@ -76,8 +81,11 @@ function open(answer: Answer, stopped: () => void): void {
 
   let inFlight = 0;
   let timer: NodeJS.Timeout | undefined;
+  let settle: NodeJS.Timeout | undefined;
+  const collect = (globalThis as { gc?: () => void }).gc;
   const stop = () => {
     clearTimeout(timer);
+    clearTimeout(settle);
     // Door first: a front that finds no door or no pid goes cold; one already waiting sees us gone.
     if (workerPid() === process.pid) removeTree(p.pid);
     removeTree(p.door);
@@ -87,6 +95,7 @@ function open(answer: Answer, stopped: () => void): void {
     const idle = idleSeconds();
     if (idle <= 0) return stop();
     timer = setTimeout(stop, idle * 1000);
+    if (collect) settle = setTimeout(collect, SETTLE_MS);
   };
 
   const serve = async (front: string, method: string) => {
@@ -108,6 +117,7 @@ function open(answer: Answer, stopped: () => void): void {
     const m = /^([0-9]{1,10}) ([a-z0-9_]{1,64})$/.exec(line);
     if (!m) return;
     clearTimeout(timer);
+    clearTimeout(settle);
     inFlight++;
     void serve(m[1]!, m[2]!).finally(() => {
       if (--inFlight === 0) arm();

@@ -17,6 +17,7 @@ import { makeSandbox } from '../support/sandbox.ts';
 import { writeConfig } from '../support/mailctl.ts';
 import { startRpcd, UBUS, type ExecRecord, type Rpcd } from '../support/rpcd-emulator.ts';
 import { stopWorker, waitForWorker, workerPid } from '../support/worker.ts';
+import { holdLock as holdLockOf } from '../support/lock-holder.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PLUGIN = join(REPO, 'rpcd', 'luci.mailserver');
@@ -639,24 +640,7 @@ test('a job whose runner is SIGKILLed is reported failed', async () => {
   assert.match(String((job.error as { error?: string } | null)?.error), /died|killed/);
 });
 
-/**
- * Hold one of the product's locks (same root, same scope) from a process on the plugin's Node
- * (the lock's mechanism depends on the Node version) until release() is called.
- */
-async function holdLock(scope: string): Promise<() => Promise<void>> {
-  const code = `const { withLock } = await import(${JSON.stringify(join(REPO, 'src-rpc/sys/lock.ts'))});
-await withLock(${JSON.stringify(scope)}, 5000, () => new Promise((done) => { process.stdout.write('held\\n'); process.stdin.on('end', done).resume(); }));`;
-  const child = spawn(NODE_BIN, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: REPO, env: { ...process.env, MAILSERVER_ROOT: root }, stdio: ['pipe', 'pipe', 'inherit'] });
-  await new Promise<void>((ready, fail) => {
-    child.stdout.setEncoding('utf8').on('data', (d: string) => d.includes('held') && ready());
-    child.once('exit', (c) => fail(new Error(`lock holder exited ${c}`)));
-  });
-  return () =>
-    new Promise<void>((done) => {
-      child.once('exit', () => done());
-      child.stdin.end();
-    });
-}
+const holdLock = (scope: string) => holdLockOf(root, scope, NODE_BIN);
 
 test('a job that cannot take its lock fails with code busy', async () => {
   const release = await holdLock('job:install');

@@ -74,6 +74,7 @@ config mailserver 'main'
 \toption data_path '/srv/mailserver'
 \toption runtime 'host'
 \tlist listen '127.0.0.1'
+\toption worker_idle '${c.workerIdle ?? workerIdleForTests()}'
 ${(c.extraDomains ?? []).map((d) => `\tlist extra_domain '${d}'`).join('\n')}
 
 config ports 'ports'
