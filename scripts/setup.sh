@@ -28,6 +28,7 @@ packages=(
     pebble
     opendkim opendkim-tools rspamd python3-dkim
     chromium fonts-liberation
+    busybox  # the plugin front is tested under busybox ash, as on OpenWrt
 )
 services=(postfix dovecot named bind9 rspamd opendkim)
 
