@@ -5,7 +5,7 @@ import { MailError } from '../core/errors.ts';
 import { page, pageArgs } from './paging.ts';
 import { sha512Crypt } from '../sys/sha512crypt.ts';
 import { formatSize, roughSize, size as parseSize } from '../config/validate.ts';
-import { loadAccounts, loadMailboxes, loadAccountsForChange, saveMailboxes, saveAliases } from '../store/files.ts';
+import { viewAccounts, loadAccountsForChange, saveMailboxes, saveAliases } from '../store/files.ts';
 import { addMailbox, getMailbox, removeMailbox, addAlias, removeAlias } from '../store/changes.ts';
 import { createMaildir, purgeMaildir, maildirUsage } from '../store/mailbox-files.ts';
 import { apply } from '../runtime/service.ts';
@@ -33,7 +33,7 @@ export const accountMethods = [
     cli: ['user', 'list'],
     args: pageArgs,
     handler: (a, ctx) => {
-      const p = page(sortedBy([...loadMailboxes(ctx.layout).values()], (m) => m.email), (m) => m.email, a);
+      const p = page(sortedBy([...viewAccounts(ctx.layout).mailboxes.values()], (m) => m.email), (m) => m.email, a);
       const withUsage = p.items.length <= USAGE_MAX_MAILBOXES;
       // usage: bytes of stored messages (null: not counted for this page).
       return { ...p, items: p.items.map(({ email, quota }) => ({ email, quota, usage: withUsage ? maildirUsage(ctx.layout, email) : null })) };
@@ -148,7 +148,7 @@ export const accountMethods = [
     doc: 'List aliases and catch-alls (paged)',
     cli: ['alias', 'list'],
     args: pageArgs,
-    handler: (a, ctx) => page([...loadAccounts(ctx.layout).aliases].sort(([x], [y]) => (x < y ? -1 : 1)).map(([alias, targets]) => ({ alias, targets })), (x) => `${x.alias} ${x.targets.join(',')}`, a),
+    handler: (a, ctx) => page([...viewAccounts(ctx.layout).aliases].sort(([x], [y]) => (x < y ? -1 : 1)).map(([alias, targets]) => ({ alias, targets })), (x) => `${x.alias} ${x.targets.join(',')}`, a),
     text: (r) => r.items.map((x) => `${x.alias}\t${x.targets.join(', ')}`).join('\n') + more(r),
   }),
   method({

@@ -6,7 +6,7 @@ import { start, stop, status, applyFull, logFile, install, sendTestMessage } fro
 import { queueSize, diskSpace } from '../runtime/inspect.ts';
 import { certificateSummary } from '../ssl/certificates.ts';
 import { migrate } from '../store/migrate.ts';
-import { loadAccounts } from '../store/files.ts';
+import { viewAccounts } from '../store/files.ts';
 import { mailDomains, mailHost } from '../config/settings.ts';
 import { withWriteLock } from '../core/write-lock.ts';
 import { listJobs, pruneJobs } from '../jobs/store.ts';
@@ -31,7 +31,7 @@ export const serviceMethods = [
     cli: ['overview'],
     args: {},
     handler: async (_a, ctx) => {
-      const accounts = loadAccounts(ctx.layout);
+      const accounts = viewAccounts(ctx.layout);
       return {
         host: mailHost(ctx.settings),
         service: await status(ctx),

@@ -30,10 +30,18 @@ if [ "$1" = call ] && [ -p "$W/door" ] && read -r P 2>/dev/null <"$W/pid" && ali
 			read -r answer <&3
 			kill $! 2>/dev/null
 			exec 3<&-
-			if [ "$answer" = ok ] && cat "$R.out" 2>/dev/null; then
-				rm -f "$R.in" "$R.out" "$R.done"
+			case $answer in
+			=*) # a short reply comes in the line itself (the worker removed our files)
+				printf '%s' "${answer#=}"
 				exit 0
-			fi
+				;;
+			ok)
+				if cat "$R.out" 2>/dev/null; then
+					rm -f "$R.in" "$R.out" "$R.done"
+					exit 0
+				fi
+				;;
+			esac
 		fi
 		[ -f "$R.in" ] && exec <"$R.in"
 		rm -f "$R.in" "$R.out" "$R.done"

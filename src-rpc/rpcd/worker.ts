@@ -7,8 +7,9 @@
 //   door        a FIFO; the front writes one line "<front pid> <method>" (shorter than
 //               PIPE_BUF, so lines of parallel calls never mix)
 //   calls/<pid>.in    the call's stdin, written by the front before the line
-//   calls/<pid>.out   the reply, written by the worker
-//   calls/<pid>.done  a FIFO the front waits on: the worker writes "ok" once .out is whole
+//   calls/<pid>.done  a FIFO the front waits on: the worker writes "=<reply>" (a reply shorter
+//                     than PIPE_BUF: one atomic line), or "ok" once a longer one is whole in
+//   calls/<pid>.out   (JSON.stringify never writes a newline, so a reply is one line)
 // The front falls back to the cold path (`node luci.mailserver.js call`, fed the same .in) when
 // the worker is absent or dies before "ok"; see the front in scripts/build.mjs.
 //
@@ -27,6 +28,9 @@ import { uciFilePath } from '../core/layout.ts';
 
 /** The front finds the door here (under MAILSERVER_ROOT), so its path is part of the contract. */
 export const WORKER_DIR = '/var/run/mailserver/worker';
+
+/** A reply line shorter than PIPE_BUF goes into the FIFO in one piece, without blocking. */
+const INLINE_MAX = 4000;
 
 /** Calls come in bursts (a page opening): collect garbage once a burst is over. */
 const SETTLE_MS = 1000;
@@ -102,10 +106,18 @@ function open(answer: Answer, stopped: () => void): void {
     const base = join(p.calls, front);
     const fd = openToRead(`${base}.in`);
     if (fd === null) return;
+    const remove = (...exts: string[]) => exts.forEach((ext) => removeTree(`${base}.${ext}`));
     try {
-      writePrivate(`${base}.out`, JSON.stringify(await answer(method, fd)));
-      // Nobody waits any more (rpcd's timeout killed the front): its files are ours to remove.
-      if (!tellFifo(`${base}.done`, 'ok')) for (const ext of ['in', 'out', 'done']) removeTree(`${base}.${ext}`);
+      const reply = JSON.stringify(await answer(method, fd));
+      if (Buffer.byteLength(reply) < INLINE_MAX) {
+        // Small (most replies): the line itself, so the front needs neither cat nor rm; the
+        // front reads it from the FIFO it holds open, the names can go at once.
+        tellFifo(`${base}.done`, `=${reply}`);
+        remove('in', 'done');
+      } else {
+        writePrivate(`${base}.out`, reply);
+        if (!tellFifo(`${base}.done`, 'ok')) remove('in', 'out', 'done');
+      }
     } catch {
       tellFifo(`${base}.done`, 'cold'); // the front runs the call cold
     } finally {

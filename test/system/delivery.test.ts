@@ -127,6 +127,14 @@ test('after user passwd only the new password works', async () => {
   PW.bob = 'bob-new-pass-4';
 });
 
+test('mailboxes made by user import log in over IMAP, with a password or a ready hash', async () => {
+  const hash = spawnSync('/usr/bin/python3', ['-c', 'import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_SHA512)))', 'dana-hashed-pass-5'], { encoding: 'utf8' }).stdout.trim();
+  assert.match(hash, /^\$6\$/, 'a SHA512-CRYPT hash made by another tool (glibc crypt)');
+  ok(root, ['user', 'import', '--password-stdin'], `address,password,quota\ndave@example.com,dave-import-pass-5,1G\ndana@example.org,${hash},\n`);
+  assert.ok(await eventually(async () => (await login('dave@example.com', 'dave-import-pass-5')).ok, 10_000), 'dave logs in');
+  assert.is((await login('dana@example.org', 'dana-hashed-pass-5')).ok, true, 'dana logs in with the password behind the imported hash');
+});
+
 test('submission refuses AUTH before STARTTLS and accepts it after', async () => {
   const probe = await runMailClient({ action: 'smtp_auth_probe', host: H, port: 587, tls: 'starttls', user: 'alice@example.com', password: PW.alice });
   assert.ok(probe.ok, JSON.stringify(probe));
