@@ -199,13 +199,14 @@ const FIGURES = [
     requires: [MAILCTL],
     value: (ctx) => {
       const addOnce = () => timeRun(ctx, { argv: [MAILCTL, 'user', 'add', ctx.freshAddress(), '--password-stdin'], input: `${PASSWORD}\n` });
-      const adds = [];
+      // Adds before and after each import (alternating); an import is long, so BENCH_IMPORT_RUNS (1).
+      const adds = [addOnce(), addOnce(), addOnce()];
       const imports = [];
-      const runs = Math.max(1, Math.min(3, Math.round(RUNS / 10)));
+      const runs = positiveInt(process.env.BENCH_IMPORT_RUNS, 1);
       for (let i = 0; i < runs; i++) {
-        adds.push(addOnce(), addOnce(), addOnce());
-        imports.push(timeRun(ctx, { argv: [MAILCTL, 'user', 'import', '--password-stdin'], input: importList(1000, ++importRuns) }) / 1000);
+        imports.push(timeRun(ctx, { argv: [MAILCTL, 'user', 'import', '--password-stdin'], input: importList(1000, ++importRuns), timeoutMs: 1_800_000 }) / 1000);
         ctx.restoreUsers();
+        adds.push(addOnce(), addOnce(), addOnce());
       }
       const perMailbox = median(imports);
       const add = median(adds);
@@ -377,9 +378,9 @@ function log(msg) {
 /** Thrown when a figure cannot be measured on this machine: its row says why. */
 class Skip extends Error {}
 
-function exec(ctx, argv, input = '', env = ctx.env) {
+function exec(ctx, argv, input = '', env = ctx.env, timeoutMs = 120_000) {
   const [cmd, ...args] = argv;
-  return spawnSync(cmd, args, { input, env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: 120_000 });
+  return spawnSync(cmd, args, { input, env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, timeout: timeoutMs });
 }
 
 function mustRun(ctx, argv, input = '') {
@@ -391,9 +392,9 @@ function mustRun(ctx, argv, input = '') {
 }
 
 /** Wall time of one run in ms (spawn to exit, output collected). */
-function timeRun(ctx, { argv, input, env }, check) {
+function timeRun(ctx, { argv, input, env, timeoutMs }, check) {
   const t0 = process.hrtime.bigint();
-  const r = exec(ctx, argv, input, env);
+  const r = exec(ctx, argv, input, env, timeoutMs);
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.error || r.status !== 0 || (check && !check(r))) {
     throw new Error(`${argv.join(' ')} failed (${r.error?.message ?? `exit ${r.status}`}): ${(r.stderr || r.stdout || '').trim().slice(0, 500)}`);
