@@ -1,7 +1,7 @@
 // Bundles the backend into standalone executables (no node_modules at runtime, Node 18+) and
 // derives from the method table what must follow it: rpcd's `list` signature and the ACL.
 import { build } from 'esbuild';
-import { mkdirSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -60,18 +60,11 @@ const nativeChacha = {
 await bundle('src-rpc/mesh/engine.ts', `${out}/lib/mesh.js`, { plugins: [nativeChacha] });
 
 // rpcd runs `list` synchronously at every start and reload: answer it from a file made here,
-// in sh, without starting Node. LIB is rewritten to the installed path by the package build.
+// in sh, without starting Node. The front (src-rpc/rpcd/front.sh) also hands calls to the warm
+// worker. LIB is rewritten to the installed path by the package build.
 const signature = execFileSync(process.execPath, [`${out}/luci.mailserver.js`, 'list'], { encoding: 'utf8' });
 put(`${out}/luci.mailserver.list.json`, `${signature}\n`);
-put(
-  `${out}/luci.mailserver`,
-  `#!/bin/sh
-LIB="\${0%/*}"
-[ "$1" = list ] && exec cat "$LIB/luci.mailserver.list.json"
-exec node "$LIB/luci.mailserver.js" "$@"
-`,
-  0o755,
-);
+put(`${out}/luci.mailserver`, readFileSync(`${root}src-rpc/rpcd/front.sh`), 0o755);
 
 // The ACL follows from the table: read methods in read, the rest in write; the delegated
 // accounts group gets the mailbox and alias methods only. UCI is granted for reading alone: a raw

@@ -29,6 +29,7 @@ packages=(
     opendkim opendkim-tools rspamd python3-dkim
     chromium fonts-liberation
     roundcube-core roundcube-sqlite3 roundcube-plugins php-cli php-sqlite3
+    busybox  # the plugin front is tested under busybox ash, as on OpenWrt
 )
 services=(postfix dovecot named bind9 rspamd opendkim)
 

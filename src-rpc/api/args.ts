@@ -1,6 +1,7 @@
 // Argument declarations: one line per argument says how it is validated, how rpcd's `list`
 // shows it, and how the CLI takes it (positional word, --flag, or a secret never on argv).
 import * as v from '../config/validate.ts';
+import { parseImport } from '../store/import.ts';
 
 export type ArgKind = 'string' | 'boolean' | 'integer' | 'array' | 'object';
 
@@ -10,6 +11,8 @@ export interface Arg<T> {
   readonly positional: boolean;
   /** Secrets come from a no-echo prompt or --password-stdin on the CLI, never from argv. */
   readonly secret: boolean;
+  /** A secret of many lines (a list with passwords): the CLI takes the whole of stdin. */
+  readonly lines: boolean;
   readonly doc: string;
   readonly parse: (field: string, value: unknown) => T;
   optional(): Arg<T | undefined>;
@@ -30,6 +33,7 @@ function make<T>(kind: ArgKind, doc: string, parse: (field: string, value: unkno
     required: true,
     positional: false,
     secret: false,
+    lines: false,
     ...extra,
     optional() {
       return make<T | undefined>(this.kind, this.doc, this.parse, { ...pick(this), required: false });
@@ -44,10 +48,10 @@ function make<T>(kind: ArgKind, doc: string, parse: (field: string, value: unkno
   return arg;
 }
 
-type Flags = Pick<Arg<unknown>, 'required' | 'positional' | 'secret'>;
+type Flags = Pick<Arg<unknown>, 'required' | 'positional' | 'secret' | 'lines'>;
 
 function pick(a: Flags): Flags {
-  return { required: a.required, positional: a.positional, secret: a.secret };
+  return { required: a.required, positional: a.positional, secret: a.secret, lines: a.lines };
 }
 
 export const arg = {
@@ -68,6 +72,12 @@ export const arg = {
     }),
   domain: (doc: string) => make('string', doc, v.domainName),
   password: (doc: string) => make('string', doc, v.password, { secret: true }),
+  /** Mailboxes to import (CSV or JSON lines with passwords): checked whole at the door. */
+  mailboxList: (doc: string) =>
+    make('string', doc, (field, value) => {
+      if (typeof value !== 'string') throw new v.ValidationError(field, 'must be the list as text (CSV or JSON lines)');
+      return parseImport(value);
+    }, { secret: true, lines: true }),
   size: (doc: string) => make('string', doc, v.size),
   relayHost: (doc: string) => make('string', doc, v.relayHost),
   absolutePath: (doc: string) => make('string', doc, v.absolutePath),

@@ -7,7 +7,7 @@ import { isWanted } from '../runtime/supervise.ts';
 import { queueSize, diskSpace } from '../runtime/inspect.ts';
 import { certificateSummary } from '../ssl/certificates.ts';
 import { migrate } from '../store/migrate.ts';
-import { loadAccounts } from '../store/files.ts';
+import { viewAccounts } from '../store/files.ts';
 import { mailDomains, mailHost } from '../config/settings.ts';
 import { withWriteLock } from '../core/write-lock.ts';
 import { listJobs, pruneJobs } from '../jobs/store.ts';
@@ -63,7 +63,7 @@ export const serviceMethods = [
     cli: ['overview'],
     args: {},
     handler: async (_a, ctx) => {
-      const accounts = loadAccounts(ctx.layout);
+      const accounts = viewAccounts(ctx.layout);
       const service = await status(ctx);
       return {
         host: mailHost(ctx.settings),

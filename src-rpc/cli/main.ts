@@ -12,6 +12,12 @@ async function collectSecrets(cmd: ParsedCommand): Promise<void> {
     if (cmd.passwordStdin) throw new UsageError('this command takes no password');
     return;
   }
+  const list = secrets.find(([, a]) => a.lines);
+  if (list) {
+    if (!cmd.passwordStdin) throw new UsageError(`${list[0]} holds passwords: pipe it on stdin with --password-stdin`);
+    cmd.args[list[0]] = readStdin();
+    return;
+  }
   if (cmd.passwordStdin) {
     const lines = readStdin().replace(/\r?\n$/, '').split(/\r?\n/);
     secrets.forEach(([name], i) => {

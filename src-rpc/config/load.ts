@@ -68,6 +68,7 @@ export function settingsFrom(uci: UciPackage): Settings {
       relayCaFile: read('main', 'relay_ca_file', '', (f, x) => (x === '' ? null : v.absolutePath(f, x))),
       publicIp: read('main', 'public_ip', '', (f, x) => (x === '' ? null : publicAddress(f, x, 4))),
       publicIp6: read('main', 'public_ip6', '', (f, x) => (x === '' ? null : publicAddress(f, x, 6))),
+      workerIdle: read('main', 'worker_idle', '120', (f, x) => v.integer(f, x, 0, 86400)),
     },
     ports,
     features: {

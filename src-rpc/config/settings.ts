@@ -41,6 +41,8 @@ export interface Settings {
     publicIp: string | null;
     /** IPv6 address published in DNS (AAAA); null = the WAN6 interface's, or none. */
     publicIp6: string | null;
+    /** Seconds the warm plugin worker stays without calls; 0 = never start it. */
+    workerIdle: number;
   };
   ports: Ports;
   features: {

@@ -7,18 +7,19 @@ import { callMethod, runJob } from '../api/dispatch.ts';
 import { toErrorReply, MailError } from '../core/errors.ts';
 import { describe, rpcdSignature } from '../api/describe.ts';
 import { watchFailures } from '../ban/watch.ts';
+import { serveWarm, startWorkerIfWanted } from './worker.ts';
 
 /** ubus carries at most 1 MiB per message; rpcd's HTTP door 64 KiB per request. */
 const MAX_INPUT = 1 << 20;
 
 /** stdin up to EOF, or null once it passes the limit: a larger input is never read whole. */
-function readLimited(limit: number): string | null {
+function readLimited(fd: number, limit: number): string | null {
   const buffer = Buffer.alloc(limit + 1);
   let length = 0;
   for (;;) {
     let n: number;
     try {
-      n = readSync(0, buffer, length, buffer.length - length, null);
+      n = readSync(fd, buffer, length, buffer.length - length, null);
     } catch (e) {
       // A non-blocking stdin with nothing yet: wait a moment rather than spin.
       if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
@@ -35,8 +36,8 @@ function readLimited(limit: number): string | null {
   return buffer.subarray(0, length).toString('utf8');
 }
 
-function readInput(): unknown {
-  const text = readLimited(MAX_INPUT);
+function readInput(fd: number): unknown {
+  const text = readLimited(fd, MAX_INPUT);
   if (text === null) throw new MailError('invalid_argument', 'arguments larger than 1 MiB');
   if (text.trim() === '') return {};
   try {
@@ -46,10 +47,10 @@ function readInput(): unknown {
   }
 }
 
-async function reply(method: string | undefined): Promise<object> {
+async function reply(method: string | undefined, inputFd = 0): Promise<object> {
   try {
     if (!method) throw new MailError('unknown_method', 'no method given');
-    const result = await callMethod(method, readInput(), { kind: 'rpcd', runner: [process.argv[1]!] });
+    const result = await callMethod(method, readInput(inputFd), { kind: 'rpcd', runner: [process.argv[1]!] });
     return Array.isArray(result) ? { items: result } : result;
   } catch (e) {
     return toErrorReply(e);
@@ -62,7 +63,12 @@ if (command === 'list') {
 } else if (command === 'describe') {
   process.stdout.write(JSON.stringify(describe(methods)));
 } else if (command === 'call') {
-  reply(method).then((r) => process.stdout.write(JSON.stringify(r)));
+  reply(method).then((r) => {
+    process.stdout.write(JSON.stringify(r));
+    startWorkerIfWanted(process.argv[1]!);
+  });
+} else if (command === 'worker') {
+  void serveWarm(reply);
 } else if (command === 'job-run' && method) {
   // The detached runner of a job started by `call`: its output goes to the job's log.
   runJob(method).catch((e) => {

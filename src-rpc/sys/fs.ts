@@ -218,3 +218,12 @@ export function backdate(path: string, seconds: number): void {
   const t = new Date(Date.now() - seconds * 1000);
   fs.utimesSync(path, t, t);
 }
+
+/**
+ * Who a file is right now: device, inode, size, mtime and ctime in nanoseconds (null: no file).
+ * An atomic replacement changes the inode; any write in place changes ctime, which nobody can set.
+ */
+export function fileIdentity(path: string): string | null {
+  const st = fs.statSync(path, { bigint: true, throwIfNoEntry: false });
+  return st ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : null;
+}

@@ -204,3 +204,10 @@ export function signal(pid: number, sig: NodeJS.Signals): boolean {
     return false;
   }
 }
+
+/** A long-lived program in its own session, stdio on /dev/null: nobody's pipes are held open. */
+export function startInBackground(argv: readonly string[]): void {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new Error('run: empty argv');
+  spawn(cmd, args, { detached: true, stdio: 'ignore' }).unref();
+}

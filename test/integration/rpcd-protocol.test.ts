@@ -3,7 +3,9 @@
 // SIGKILLed by rpcd's timeout, and jobs that must not hold the call open. No daemons run here.
 //
 // NODE_BIN (default: this Node) is the `node` the plugin's sh front finds first on PATH, so
-// test/run.mjs runs this file a second time with Node 18 (OpenWrt 23.05).
+// test/run.mjs runs this file a second time with Node 18 (OpenWrt 23.05). It also runs it with
+// the warm worker on (TEST_WORKER_IDLE → main.worker_idle): every test here then passes through
+// the worker, and one more test checks warm and cold replies byte for byte.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
@@ -11,9 +13,11 @@ import { createHash } from 'node:crypto';
 import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeSandbox } from '../support/sandbox.ts';
+import { eventually, makeSandbox } from '../support/sandbox.ts';
 import { writeConfig } from '../support/mailctl.ts';
 import { startRpcd, UBUS, type ExecRecord, type Rpcd } from '../support/rpcd-emulator.ts';
+import { stopWorker, waitForWorker, workerPid } from '../support/worker.ts';
+import { holdLock as holdLockOf } from '../support/lock-holder.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PLUGIN = join(REPO, 'rpcd', 'luci.mailserver');
@@ -54,8 +58,9 @@ test.before(async () => {
   assert.ok(sid, 'root login');
 });
 
-test.after(() => {
+test.after(async () => {
   for (const r of emulators) r.close();
+  await stopWorker(root);
   box.cleanup();
 });
 
@@ -180,6 +185,7 @@ const VALID: Record<string, unknown> = {
   secret: 'c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=',
   address: '192.0.2.1',
   time: 60,
+  data: 'valid@example.com,Valid-pass-123,1G',
 };
 
 /** Values no validator of that kind accepts (numbers for sizes and "yes" for flags are accepted on purpose). */
@@ -327,6 +333,71 @@ test('list: the signature is the method table, answered by the sh front without 
   } finally {
     rmSync(bin, { recursive: true, force: true });
   }
+});
+
+// --- warm and cold --------------------------------------------------------------------------
+
+const WORKER_ON = Number(process.env.TEST_WORKER_IDLE ?? 0) > 0;
+
+/**
+ * The front with a PATH that has what it needs for the warm path but no node: a reply then
+ * proves the worker answered (cold would fail: no node to exec).
+ */
+function runWarmOnly(method: string, input: string): Promise<{ stdout: string; stderr: string }> {
+  const bin = mkdtempSync('/tmp/rpcd-warm-only-');
+  for (const tool of ['cat', 'mkfifo', 'rm', 'sleep']) {
+    const found = spawnSync('/bin/sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
+    symlinkSync(found, join(bin, tool));
+  }
+  return new Promise((done) => {
+    const child = spawn(PLUGIN, ['call', method], { env: { MAILSERVER_ROOT: root, PATH: bin }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('close', () => {
+      rmSync(bin, { recursive: true, force: true });
+      done({ stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
+}
+
+/** The cold path itself: the bundle on NODE_BIN, no front. */
+function runCold(method: string, input: string): string {
+  return spawnSync(NODE_BIN, [join(REPO, 'rpcd', 'luci.mailserver.js'), 'call', method], { env, input, encoding: 'utf8' }).stdout;
+}
+
+test('worker on: warm replies are byte-identical to cold ones; worker off: none starts', async () => {
+  if (!WORKER_ON) {
+    await call('status', {});
+    assert.is(workerPid(root), null, 'main.worker_idle 0: no worker process');
+    return;
+  }
+  await call('status', {});
+  const pid = await waitForWorker(root);
+  const cases: [string, string][] = [
+    ['status', '{}'],
+    ['user_list', '{"limit":25}'],
+    ['user_list', '{"search":"nobody-here","ubus_rpc_session":"x"}'],
+    ['alias_list', '{}'],
+    ['domain_list', '{}'],
+    ['relay_show', '{}'],
+    ['dns_records', '{}'],
+    ['job_status', '{"id":"20250101T000000-deadbeef"}'],
+    ['user_add', '{"email":"bad address","password":"x"}'],
+    ['user_list', '{"limit":"many"}'],
+    ['user_list', '[1]'],
+    ['user_list', ''],
+    ['overview', '{}'],
+  ];
+  for (const [method, input] of cases) {
+    const warm = await runWarmOnly(method, input);
+    assert.is(warm.stderr, '', `${method} ${input}: warm stderr`);
+    assert.ok(warm.stdout.startsWith('{'), `${method} ${input}: the worker answered (${warm.stdout.slice(0, 200)})`);
+    assert.is(warm.stdout, runCold(method, input), `${method} ${input}: warm and cold replies differ`);
+  }
+  assert.is(workerPid(root), pid, 'one worker served them all');
 });
 
 // --- valid calls ----------------------------------------------------------------------------
@@ -500,7 +571,10 @@ test('calls SIGKILLed by the rpcd timeout mid-write leave whole files and no stu
   for (const e of [...created, 'after-kill@example.com']) assert.ok(users.has(e), `${e} acknowledged but missing`);
   const aliases = storedAliases();
   for (const [a, target] of aliased) assert.ok(aliases.get(a)?.includes(target), `${a} acknowledged but missing`);
-  assert.equal(readdirSync(configDir).filter((n) => n.startsWith('.tmp-')), [], 'temp files of killed writers are cleaned up');
+  // With the worker on, a write whose front was killed still finishes there (atomically): wait for it.
+  const temps = () => readdirSync(configDir).filter((n) => n.startsWith('.tmp-'));
+  await eventually(async () => temps().length === 0, WORKER_ON ? 30_000 : 0);
+  assert.equal(temps(), [], 'temp files of killed writers are cleaned up');
   process.stdout.write(
     `  user_add takes ${d.toFixed(0)} ms; timeouts ${timeouts.join('/')} ms: ${killed} of ${calls} calls killed (${tornTemps} temp files seen between calls); ${created.size} users and ${aliased.size} aliases acknowledged\n`,
   );
@@ -542,24 +616,7 @@ test('a job whose runner is SIGKILLed is reported failed', async () => {
   assert.match(String((job.error as { error?: string } | null)?.error), /died|killed/);
 });
 
-/**
- * Hold one of the product's locks (same root, same scope) from a process on the plugin's Node
- * (the lock's mechanism depends on the Node version) until release() is called.
- */
-async function holdLock(scope: string): Promise<() => Promise<void>> {
-  const code = `const { withLock } = await import(${JSON.stringify(join(REPO, 'src-rpc/sys/lock.ts'))});
-await withLock(${JSON.stringify(scope)}, 5000, () => new Promise((done) => { process.stdout.write('held\\n'); process.stdin.on('end', done).resume(); }));`;
-  const child = spawn(NODE_BIN, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: REPO, env: { ...process.env, MAILSERVER_ROOT: root }, stdio: ['pipe', 'pipe', 'inherit'] });
-  await new Promise<void>((ready, fail) => {
-    child.stdout.setEncoding('utf8').on('data', (d: string) => d.includes('held') && ready());
-    child.once('exit', (c) => fail(new Error(`lock holder exited ${c}`)));
-  });
-  return () =>
-    new Promise<void>((done) => {
-      child.once('exit', () => done());
-      child.stdin.end();
-    });
-}
+const holdLock = (scope: string) => holdLockOf(root, scope, NODE_BIN);
 
 test('a job that cannot take its lock fails with code busy', async () => {
   const release = await holdLock('job:install');

@@ -37,6 +37,7 @@ function settings(patch: (s: Settings) => void = () => {}): Settings {
       relayCaFile: null,
       publicIp: null,
       publicIp6: null,
+      workerIdle: 120,
     },
     ports: { smtp: 25, submission: 587, smtps: 465, imap: 143, imaps: 993, pop3: 110, pop3s: 995, sieve: 4190 },
     features: {
