@@ -11,8 +11,9 @@ import { createMaildir, purgeMaildir, maildirUsage, checkMaildirReachable } from
 import { apply } from '../runtime/service.ts';
 import { withWriteLock } from '../core/write-lock.ts';
 
+const storedHash = (password: string) => `{SHA512-CRYPT}${sha512Crypt(password)}`;
 /** The password argument as the store keeps it (see Method.prepare: hashed before the lock). */
-const hashPassword = <A extends { password: string }>(a: A): A => ({ ...a, password: `{SHA512-CRYPT}${sha512Crypt(a.password)}` });
+const hashPassword = <A extends { password: string }>(a: A): A => ({ ...a, password: storedHash(a.password) });
 const quotaText = (q: number | null) => (q === null ? 'default' : q === 0 ? 'unlimited' : formatSize(q));
 
 /**
@@ -70,7 +71,7 @@ export const accountMethods = [
       // Hashing is most of the work: done before the lock, so other writers wait only for the save.
       const hashed = data.map((row, i) => {
         if (i % 25 === 0) ctx.progress((90 * i) / data.length, `hashing passwords (${i}/${data.length})`);
-        return { ...row, hash: row.hash ?? hashPassword(row.password!) };
+        return { ...row, hash: row.hash ?? storedHash(row.password!) };
       });
       ctx.progress(90, 'saving');
       return withWriteLock(() => {
