@@ -49,7 +49,7 @@ define Package/luci-app-mailserver/description
 endef
 
 define Build/Prepare
-	@test -f ./rpcd/mailctl -a -f ./rpcd/luci.mailserver.js -a -f ./rpcd/luci.mailserver.list.json -a -f ./rpcd/lib/acme.js \
+	@test -f ./rpcd/mailctl -a -f ./rpcd/luci.mailserver.js -a -f ./rpcd/luci.mailserver.list.json -a -f ./rpcd/lib/acme.js -a -f ./rpcd/lib/mesh.js \
 		-a -f ./acl.d/luci-app-mailserver.json || { \
 		echo "$(PKG_NAME): the prebuilt bundles are missing: run 'npm ci && node scripts/build.mjs' in $(CURDIR) first" >&2; \
 		false; }
@@ -72,6 +72,7 @@ define Package/secubox-app-mailserver/install
 	$(INSTALL_DATA) $(PKG_BUILD_DIR)/rpcd/luci.mailserver.list.json $(1)/usr/lib/mailserver/
 	$(INSTALL_DIR) $(1)/usr/lib/mailserver/lib
 	$(INSTALL_DATA) $(PKG_BUILD_DIR)/rpcd/lib/acme.js $(1)/usr/lib/mailserver/lib/
+	$(INSTALL_DATA) $(PKG_BUILD_DIR)/rpcd/lib/mesh.js $(1)/usr/lib/mailserver/lib/
 	$(INSTALL_DIR) $(1)/usr/libexec/rpcd
 	$(INSTALL_BIN) $(PKG_BUILD_DIR)/rpcd/luci.mailserver $(1)/usr/libexec/rpcd/luci.mailserver
 	$(SED) 's|^LIB=.*|LIB=/usr/lib/mailserver|' $(1)/usr/libexec/rpcd/luci.mailserver

@@ -14,7 +14,7 @@ import { buildUi } from '../src-ui/build.mjs';
 const root = process.argv[2];
 if (!root) throw new Error('usage: ui-figures.ts SANDBOX_ROOT');
 
-const login = { username: 'bench', password: 'bench-password-1', read: ['luci-base', 'luci-app-mailserver'], write: ['luci-base', 'luci-app-mailserver'] };
+const login = { username: 'bench', password: 'bench-password-1', read: ['unauthenticated', 'luci-base', 'luci-app-mailserver'], write: ['luci-app-mailserver'] };
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
 await buildUi();

@@ -1,7 +1,7 @@
 // Bundles the backend into standalone executables (no node_modules at runtime, Node 18+) and
 // derives from the method table what must follow it: rpcd's `list` signature and the ACL.
 import { build } from 'esbuild';
-import { mkdirSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -41,7 +41,7 @@ const bundles = { mailctl: 'src-rpc/cli/main.ts', 'luci.mailserver.js': 'src-rpc
 for (const [name, entry] of Object.entries(bundles)) {
   await bundle(entry, `${out}/${name}`, {
     banner: { js: '#!/usr/bin/env node' },
-    // ssl/load-acme.ts: load the ACME bundle below at run time instead of bundling it.
+    // ssl/load-acme.ts, mesh/load-engine.ts: load the bundles below at run time instead of bundling them.
     define: { MAILSERVER_BUNDLE: 'true' },
   });
 }
@@ -49,30 +49,34 @@ for (const [name, entry] of Object.entries(bundles)) {
 // Code only some methods need is not parsed by the others: the ACME client (acme-client, axios,
 // node-forge) is lib/acme.js, required by ssl-setup/ssl-renew only (src-rpc/ssl/load-acme.ts).
 await bundle('src-rpc/ssl/acme.ts', `${out}/lib/acme.js`);
+// The same for the backup engine (age-encryption, modern-tar): lib/mesh.js, mesh methods only.
+// age's ChaCha20-Poly1305 comes from OpenSSL (src-rpc/sys/chacha20poly1305.ts), same contract.
+const nativeChacha = {
+  name: 'native-chacha20poly1305',
+  setup(b) {
+    b.onResolve({ filter: /^@noble\/ciphers\/chacha(\.js)?$/ }, () => ({ path: `${root}src-rpc/sys/chacha20poly1305.ts` }));
+  },
+};
+await bundle('src-rpc/mesh/engine.ts', `${out}/lib/mesh.js`, { plugins: [nativeChacha] });
 
 // rpcd runs `list` synchronously at every start and reload: answer it from a file made here,
-// in sh, without starting Node. LIB is rewritten to the installed path by the package build.
+// in sh, without starting Node. The front (src-rpc/rpcd/front.sh) also hands calls to the warm
+// worker. LIB is rewritten to the installed path by the package build.
 const signature = execFileSync(process.execPath, [`${out}/luci.mailserver.js`, 'list'], { encoding: 'utf8' });
 put(`${out}/luci.mailserver.list.json`, `${signature}\n`);
-put(
-  `${out}/luci.mailserver`,
-  `#!/bin/sh
-LIB="\${0%/*}"
-[ "$1" = list ] && exec cat "$LIB/luci.mailserver.list.json"
-exec node "$LIB/luci.mailserver.js" "$@"
-`,
-  0o755,
-);
+put(`${out}/luci.mailserver`, readFileSync(`${root}src-rpc/rpcd/front.sh`), 0o755);
 
 // The ACL follows from the table: read methods in read, the rest in write; the delegated
-// accounts group gets the mailbox and alias methods only.
+// accounts group gets the mailbox and alias methods only. UCI is granted for reading alone: a raw
+// `uci set` on mailserver would bypass every method's checks and the write lock, so every change
+// goes through a write method.
 const table = JSON.parse(execFileSync(process.execPath, [`${out}/luci.mailserver.js`, 'describe'], { encoding: 'utf8' }));
 const names = (pick) => table.filter(pick).map((m) => m.name);
 const acl = {
   'luci-app-mailserver': {
     description: 'Grant access to the mail server',
     read: { ubus: { 'luci.mailserver': names((m) => m.access === 'read') }, uci: ['mailserver'] },
-    write: { ubus: { 'luci.mailserver': names((m) => m.access === 'write') }, uci: ['mailserver'] },
+    write: { ubus: { 'luci.mailserver': names((m) => m.access === 'write') } },
   },
   'luci-app-mailserver-accounts': {
     description: 'Manage mailboxes and aliases of the mail server (nothing else)',

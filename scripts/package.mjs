@@ -90,6 +90,8 @@ const packages = [
       { path: `${LIB}/luci.mailserver.list.json`, ...src('rpcd/luci.mailserver.list.json') },
       // The ACME client, required only by ssl-setup/ssl-renew (src-rpc/ssl/load-acme.ts).
       { path: `${LIB}/lib/acme.js`, ...src('rpcd/lib/acme.js') },
+      // The backup engine (age, tar), required only by the mesh methods (src-rpc/mesh/load-engine.ts).
+      { path: `${LIB}/lib/mesh.js`, ...src('rpcd/lib/mesh.js') },
       { path: '/etc/init.d/mailserver', ...src('files/etc/init.d/mailserver'), exec: true },
       { path: '/etc/config/mailserver', ...src('files/etc/config/mailserver') },
       { path: '/etc/uci-defaults/90-mailserver', ...src('files/etc/uci-defaults/90-mailserver'), exec: true },

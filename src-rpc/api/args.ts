@@ -1,6 +1,7 @@
 // Argument declarations: one line per argument says how it is validated, how rpcd's `list`
 // shows it, and how the CLI takes it (positional word, --flag, or a secret never on argv).
 import * as v from '../config/validate.ts';
+import { parseImport } from '../store/import.ts';
 
 export type ArgKind = 'string' | 'boolean' | 'integer' | 'array' | 'object';
 
@@ -10,11 +11,18 @@ export interface Arg<T> {
   readonly positional: boolean;
   /** Secrets come from a no-echo prompt or --password-stdin on the CLI, never from argv. */
   readonly secret: boolean;
+  /** A secret of many lines (a list with passwords): the CLI takes the whole of stdin. */
+  readonly lines: boolean;
   readonly doc: string;
   readonly parse: (field: string, value: unknown) => T;
   optional(): Arg<T | undefined>;
   /** Taken as the next positional word on the CLI. */
   word(): Arg<T>;
+  /**
+   * The same argument with a stricter check of its own (a job id, a peer id). optional() and
+   * word() of the result keep that check: they rebuild from the argument they are called on.
+   */
+  checked<U>(parse: (field: string, value: unknown) => U): Arg<U>;
 }
 
 function make<T>(kind: ArgKind, doc: string, parse: (field: string, value: unknown) => T, extra: Partial<Arg<T>> = {}): Arg<T> {
@@ -25,15 +33,25 @@ function make<T>(kind: ArgKind, doc: string, parse: (field: string, value: unkno
     required: true,
     positional: false,
     secret: false,
+    lines: false,
     ...extra,
-    optional: () => make<T | undefined>(kind, doc, parse, { ...pick(arg), required: false }),
-    word: () => make<T>(kind, doc, parse, { ...pick(arg), positional: true }),
+    optional() {
+      return make<T | undefined>(this.kind, this.doc, this.parse, { ...pick(this), required: false });
+    },
+    word() {
+      return make<T>(this.kind, this.doc, this.parse, { ...pick(this), positional: true });
+    },
+    checked<U>(check: (field: string, value: unknown) => U) {
+      return make<U>(this.kind, this.doc, check, pick(this));
+    },
   };
   return arg;
 }
 
-function pick<T>(a: Arg<T>): Partial<Arg<T>> {
-  return { required: a.required, positional: a.positional, secret: a.secret };
+type Flags = Pick<Arg<unknown>, 'required' | 'positional' | 'secret' | 'lines'>;
+
+function pick(a: Flags): Flags {
+  return { required: a.required, positional: a.positional, secret: a.secret, lines: a.lines };
 }
 
 export const arg = {
@@ -54,8 +72,16 @@ export const arg = {
     }),
   domain: (doc: string) => make('string', doc, v.domainName),
   password: (doc: string) => make('string', doc, v.password, { secret: true }),
+  /** Mailboxes to import (CSV or JSON lines with passwords): checked whole at the door. */
+  mailboxList: (doc: string) =>
+    make('string', doc, (field, value) => {
+      if (typeof value !== 'string') throw new v.ValidationError(field, 'must be the list as text (CSV or JSON lines)');
+      return parseImport(value);
+    }, { secret: true, lines: true }),
   size: (doc: string) => make('string', doc, v.size),
   relayHost: (doc: string) => make('string', doc, v.relayHost),
+  absolutePath: (doc: string) => make('string', doc, v.absolutePath),
+  meshPeer: (doc: string) => make('string', doc, v.meshPeer),
   text: (doc: string, max = 256) =>
     make('string', doc, (field, value) => {
       if (typeof value !== 'string') throw new v.ValidationError(field, 'must be a string');

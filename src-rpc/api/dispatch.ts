@@ -2,8 +2,9 @@
 import { parseArgs } from './args.ts';
 import { MailError } from '../core/errors.ts';
 import { loadContext as loadContextWith, type Daemons } from '../core/context.ts';
-import { apply, reload } from '../runtime/service.ts';
-import { withWriteLock } from '../core/write-lock.ts';
+import { apply, reload, start, stop } from '../runtime/service.ts';
+import { checkMailboxes } from '../runtime/mailbox-check.ts';
+import { withWriteLock, settleInterruptedWrite } from '../core/write-lock.ts';
 import { join } from 'node:path';
 import { removeStaleTemps } from '../sys/fs.ts';
 import { methodByName } from './table.ts';
@@ -11,7 +12,7 @@ import { startDetached, runForeground, runRecorded, type JobBody, type Progress 
 import { readJob } from '../jobs/store.ts';
 import type { Method } from './method.ts';
 
-const daemons: Daemons = { apply: (ctx) => apply(ctx), reload };
+const daemons: Daemons = { apply: (ctx) => apply(ctx), reload, start, stop, checkMailboxes };
 const loadContext = (progress?: Progress) => loadContextWith(daemons, progress);
 
 export type Door = { kind: 'rpcd'; runner: string[] } | { kind: 'cli'; onProgress: Progress };
@@ -26,7 +27,8 @@ const jobBody = (m: Method): JobBody => (args, progress) => Promise.resolve(m.ha
 
 export async function callMethod(name: string, rawArgs: unknown, door: Door): Promise<object> {
   const m = find(name);
-  const args = parseArgs(m.args, rawArgs);
+  const parsed = parseArgs(m.args, rawArgs);
+  const args = m.prepare ? m.prepare(parsed) : parsed;
   if (m.job) {
     if (door.kind === 'rpcd') {
       const job = startDetached(m.name, args, door.runner);
@@ -36,14 +38,18 @@ export async function callMethod(name: string, rawArgs: unknown, door: Door): Pr
     if (job.error) throw new MailError(job.error.code as never, job.error.error, job.error.field);
     return job.result ?? {};
   }
-  if (m.access === 'read') return m.handler(args, loadContext());
+  if (m.access === 'read') {
+    await settleInterruptedWrite();
+    return m.handler(args, loadContext());
+  }
+  // Each door runs one call per process: the call arrived when the process started.
   return withWriteLock(() => {
     const ctx = loadContext();
     // Temp files of a writer killed mid-way (rpcd's timeout): we hold the lock, none is in use.
     const l = ctx.layout;
     for (const dir of [l.configDir, l.postfixConfigDir, join(l.dovecotConfigFile, '..'), l.secretsDir, l.sslDir]) removeStaleTemps(dir);
     return m.handler(args, ctx);
-  });
+  }, performance.timeOrigin);
 }
 
 /** The detached runner started by the rpcd door. */

@@ -5,7 +5,7 @@ import { page, pageArgs } from './paging.ts';
 import { MailError } from '../core/errors.ts';
 import { mailDomains } from '../config/settings.ts';
 import { setOption } from '../config/uci.ts';
-import { loadAccounts } from '../store/files.ts';
+import { viewAccounts } from '../store/files.ts';
 import { domainUsage } from '../store/changes.ts';
 import { apply } from '../runtime/service.ts';
 
@@ -17,7 +17,7 @@ export const domainMethods = [
     cli: ['domain', 'list'],
     args: pageArgs,
     handler: (a, ctx) => {
-      const accounts = loadAccounts(ctx.layout);
+      const accounts = viewAccounts(ctx.layout);
       const domains = page(mailDomains(ctx.settings), (d) => d, a);
       return { ...domains, items: domains.items.map((domain) => ({ domain, primary: domain === ctx.settings.main.domain, ...domainUsage(accounts, domain) })) };
     },
@@ -46,7 +46,7 @@ export const domainMethods = [
     handler: ({ domain }, ctx) => {
       if (domain === ctx.settings.main.domain) throw new MailError('conflict', `${domain} is the primary domain (mailserver.main.domain)`, 'domain');
       if (!ctx.settings.main.extraDomains.includes(domain)) throw new MailError('not_found', `${domain} is not a mail domain here`, 'domain');
-      const usage = domainUsage(loadAccounts(ctx.layout), domain);
+      const usage = domainUsage(viewAccounts(ctx.layout), domain);
       if (usage.mailboxes || usage.aliases) {
         throw new MailError('conflict', `${domain} still has ${usage.mailboxes} mailboxes and ${usage.aliases} aliases; remove them first`, 'domain');
       }

@@ -7,13 +7,10 @@ import { readText } from '../sys/fs.ts';
 import { readJob, listJobs, isJobId, jobLog } from '../jobs/store.ts';
 
 const jobId = (doc: string) =>
-  ({
-    ...arg.text(doc, 32),
-    parse: (field: string, value: unknown) => {
-      if (typeof value !== 'string' || !isJobId(value)) throw new MailError('invalid_argument', 'is not a job id', field);
-      return value;
-    },
-  }) as ReturnType<typeof arg.text>;
+  arg.text(doc, 32).checked((field, value) => {
+    if (typeof value !== 'string' || !isJobId(value)) throw new MailError('invalid_argument', 'is not a job id', field);
+    return value;
+  });
 
 export const jobMethods = [
   method({

@@ -1,24 +1,30 @@
-// Mesh backup peers (UCI mesh section). Backup, sync and restore themselves come later.
+// Mesh backup: peers (UCI mesh section), backup files, restore, the backup key. The work is in
+// src-rpc/mesh/; the engine (age, tar) is loaded only by the methods that need it.
 import { arg } from './args.ts';
+import { p2pPeers, resolvePeer } from '../mesh/peers.ts';
 import { method } from './method.ts';
 import { MailError, notImplemented } from '../core/errors.ts';
 import { setOption, ensureSection } from '../config/uci.ts';
+import { withWriteLock } from '../core/write-lock.ts';
+import { loadMeshEngine } from '../mesh/load-engine.ts';
+import { listBackups, replacedByRestore, resolveBackupFile } from '../mesh/backup-files.ts';
+import { parseKey, type BackupKey } from '../mesh/key-format.ts';
+import { mib } from '../mesh/streams.ts';
+import type { Arg } from './args.ts';
 import type { Context } from '../core/context.ts';
-
-const peerId = (doc: string) =>
-  ({
-    ...arg.text(doc, 64),
-    parse: (field: string, value: unknown) => {
-      if (typeof value !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/.test(value)) {
-        throw new MailError('invalid_argument', 'is not a mesh peer id (letters, digits, . _ : -)', field);
-      }
-      return value;
-    },
-  }) as ReturnType<typeof arg.text>;
+import type { RestoreResult } from '../mesh/restore.ts';
 
 function meshState(ctx: Context) {
   const m = ctx.settings.mesh;
-  return { enabled: m.enabled, peers: m.backupPeers, syncInterval: m.syncInterval };
+  const known = m.backupPeers.length ? p2pPeers() : null;
+  const resolved = m.backupPeers.map((peer) => {
+    try {
+      return resolvePeer(peer, known);
+    } catch (e) {
+      return { peer, kind: null, target: null, error: (e as Error).message };
+    }
+  });
+  return { enabled: m.enabled, peers: m.backupPeers, resolved, syncInterval: m.syncInterval };
 }
 
 function setMesh(ctx: Context, option: string, value: string | string[] | null) {
@@ -27,7 +33,20 @@ function setMesh(ctx: Context, option: string, value: string | string[] | null) 
   return meshState(ctx.commitUci(ctx.uci));
 }
 
-const meshText = (r: ReturnType<typeof meshState>) => `mesh sync ${r.enabled ? 'enabled' : 'disabled'}; peers: ${r.peers.join(', ') || 'none'}`;
+const restoreText = (r: RestoreResult) =>
+  [
+    r.dryRun ? `verified, nothing changed: ${r.file}` : `restored: ${r.file}`,
+    ...(r.node ? [`  node ${r.node}, made ${r.created}, format ${r.format}, ${r.encrypted ? 'encrypted' : 'plain'}; ${r.files} files, ${mib(r.bytes)}, every checksum OK`] : []),
+    `  ${r.dryRun ? 'would replace' : 'replaced'}: ${r.replaces.join(', ')}`,
+    ...(r.previous ? [`  previous data kept in ${r.previous} (\`mailctl mesh restore --undo\` puts it back)`] : []),
+    ...r.selfCheck.map((c) => `  ${c.ok ? 'OK  ' : 'FAIL'} ${c.email}: ${c.authenticates ? 'login known' : 'NO LOGIN'}, ${c.messages ?? '?'} of ${c.expected} messages${c.error ? ` (${c.error})` : ''}`),
+  ].join('\n');
+
+const meshText = (r: ReturnType<typeof meshState>) =>
+  [
+    `mesh sync ${r.enabled ? 'enabled' : 'disabled'}; ${r.peers.length ? 'peers:' : 'no peers'}`,
+    ...r.resolved.map((p) => `  ${p.peer}: ${p.kind ? `${p.kind} ${p.target}${'name' in p && p.name ? ` (${p.name})` : ''}` : `UNRESOLVED: ${'error' in p ? p.error : ''}`}`),
+  ].join('\n');
 
 export const meshMethods = [
   method({ name: 'mesh_peers', access: 'read', doc: 'Mesh backup state and peers', cli: ['mesh', 'peers'], args: {}, handler: (_a, ctx) => meshState(ctx), text: meshText }),
@@ -36,9 +55,10 @@ export const meshMethods = [
     access: 'write',
     doc: 'Add a mesh backup peer',
     cli: ['mesh', 'add-peer'],
-    args: { peer: peerId('peer id').word() },
+    args: { peer: arg.meshPeer('peer: [user@]host[:port], rest:https://host[:port]/path, or a secubox-p2p peer id').word() },
     handler: ({ peer }, ctx) => {
       if (ctx.settings.mesh.backupPeers.includes(peer)) throw new MailError('exists', `${peer} is already a peer`, 'peer');
+      resolvePeer(peer);
       return setMesh(ctx, 'backup_peers', [...ctx.settings.mesh.backupPeers, peer]);
     },
     text: meshText,
@@ -48,7 +68,7 @@ export const meshMethods = [
     access: 'write',
     doc: 'Remove a mesh backup peer',
     cli: ['mesh', 'remove-peer'],
-    args: { peer: peerId('peer id').word() },
+    args: { peer: arg.meshPeer('peer: [user@]host[:port], rest:https://host[:port]/path, or a secubox-p2p peer id').word() },
     handler: ({ peer }, ctx) => {
       if (!ctx.settings.mesh.backupPeers.includes(peer)) throw new MailError('not_found', `${peer} is not a peer`, 'peer');
       const rest = ctx.settings.mesh.backupPeers.filter((p) => p !== peer);
@@ -58,7 +78,93 @@ export const meshMethods = [
   }),
   method({ name: 'mesh_enable', access: 'write', doc: 'Enable mesh backup sync', cli: ['mesh', 'enable'], args: {}, handler: (_a, ctx) => setMesh(ctx, 'enabled', '1'), text: meshText }),
   method({ name: 'mesh_disable', access: 'write', doc: 'Disable mesh backup sync', cli: ['mesh', 'disable'], args: {}, handler: (_a, ctx) => setMesh(ctx, 'enabled', '0'), text: meshText }),
-  method({ name: 'mesh_backup', access: 'write', doc: 'Create an encrypted backup for mesh sync', cli: ['mesh', 'backup'], args: {}, handler: () => notImplemented('mesh backup', 'the backup issue') }),
+  method({
+    name: 'mesh_backup',
+    access: 'write',
+    job: true,
+    doc: 'Write one encrypted file holding everything that makes this server (settings, accounts, keys, certificates, mail), with a checksummed manifest',
+    cli: ['mesh', 'backup'],
+    args: {
+      output: arg.absolutePath('file to write (default: data_path/backups/, where mesh.keep applies)').optional(),
+      no_encrypt: arg.flag('write a plain tar (the file then holds every secret in clear)').optional(),
+    },
+    handler: async ({ output, no_encrypt }, ctx) => (await loadMeshEngine()).createBackup(ctx, { output, encrypt: no_encrypt !== true }, withWriteLock),
+    text: (r) =>
+      [
+        `backup: ${r.file}`,
+        `  ${r.files} files, ${mib(r.bytes)} written, ${r.encrypted ? 'encrypted (age)' : 'NOT encrypted'}; node ${r.node}, ${r.created}`,
+        ...Object.entries(r.messages).map(([box, n]) => `  ${box}: ${n} messages`),
+        ...r.skipped.map((p) => `  skipped (not a file or folder): ${p}`),
+        ...r.removed.map((p) => `  removed by mesh.keep: ${p}`),
+      ].join('\n'),
+  }),
+  method({
+    name: 'mesh_backups',
+    access: 'read',
+    doc: 'The backup files in data_path/backups, newest first',
+    cli: ['mesh', 'backups'],
+    args: {},
+    handler: (_a, ctx) => ({ backups: listBackups(ctx.layout), keep: ctx.settings.mesh.keep, replaces: replacedByRestore(ctx.layout) }),
+    text: (r) => (r.backups.length ? r.backups.map((b) => `${b.created}  ${mib(b.bytes).padStart(10)}  ${b.name}`).join('\n') : 'no backups yet'),
+  }),
+  method({
+    name: 'mesh_restore',
+    access: 'write',
+    job: true,
+    doc: 'Restore settings, accounts, keys, certificates and mail from a backup file: verified whole first, swapped in atomically, previous data kept (--undo puts it back)',
+    cli: ['mesh', 'restore'],
+    args: {
+      file: arg.text('backup file (absolute path, or a name from `mesh backups`)', 1024).word().optional(),
+      dry_run: arg.flag('verify the file and say what would be replaced; change nothing').optional(),
+      undo: arg.flag('put back the data the last restore replaced').optional(),
+    },
+    handler: async ({ file, dry_run, undo }, ctx) => {
+      const engine = await loadMeshEngine();
+      if (undo) {
+        if (file) throw new MailError('invalid_argument', '--undo takes no file', 'file');
+        return engine.undoRestore(ctx, withWriteLock);
+      }
+      if (!file) throw new MailError('invalid_argument', 'a backup file is needed (or --undo)', 'file');
+      return engine.restoreBackup(ctx, { file: resolveBackupFile(ctx.layout, file), dryRun: dry_run === true }, withWriteLock);
+    },
+    text: restoreText,
+    failed: (r) => !r.ok,
+  }),
+  method({
+    name: 'mesh_key_show',
+    access: 'read',
+    doc: 'Which key encrypts backups (kind, public recipient, fingerprint); never the secret',
+    cli: ['mesh', 'key', 'show'],
+    args: {},
+    handler: async (_a, ctx) => (await loadMeshEngine()).describeKey(ctx.layout),
+    text: (r) => (r.kind ? [`backup key: ${r.kind} (${r.file})`, `  fingerprint: ${r.fingerprint}`, ...(r.recipient ? [`  recipient:   ${r.recipient}`] : [])].join('\n') : `no backup key yet (made by the first \`mailctl mesh backup\` in ${r.file})`),
+  }),
+  method({
+    name: 'mesh_key_export',
+    access: 'write',
+    doc: 'Print the backup key, to carry to the node that will restore (made now if there is none)',
+    cli: ['mesh', 'key', 'export'],
+    args: {},
+    handler: async (_a, ctx) => {
+      const engine = await loadMeshEngine();
+      const key = await engine.ensureBackupKey(ctx.settings, ctx.layout);
+      return { ...(await engine.describeKey(ctx.layout)), key: key.secret };
+    },
+    text: (r) => `${r.key}\n# ${r.kind}, fingerprint ${r.fingerprint}: keep it apart from the backups; \`mailctl mesh key import\` on the restoring node`,
+  }),
+  method({
+    name: 'mesh_key_import',
+    access: 'write',
+    doc: 'Install the backup key of another node (a passphrase or an age identity); the replaced key still decrypts older backups',
+    cli: ['mesh', 'key', 'import'],
+    args: { key: { ...arg.password('the exported backup key'), parse: parseKey } as unknown as Arg<BackupKey> },
+    handler: async ({ key }, ctx) => {
+      const engine = await loadMeshEngine();
+      await engine.importBackupKey(ctx.layout, key);
+      return engine.describeKey(ctx.layout);
+    },
+    text: (r) => `backup key imported: ${r.kind}, fingerprint ${r.fingerprint}`,
+  }),
   method({
     name: 'mesh_sync',
     access: 'write',
@@ -66,13 +172,5 @@ export const meshMethods = [
     cli: ['mesh', 'sync'],
     args: { mode: arg.oneOf('push or pull', ['push', 'pull'] as const).word() },
     handler: () => notImplemented('mesh sync', 'the backup issue'),
-  }),
-  method({
-    name: 'mesh_restore',
-    access: 'write',
-    doc: 'Restore mail and accounts from a backup',
-    cli: ['mesh', 'restore'],
-    args: { file: arg.text('backup file or snapshot id', 255).word() },
-    handler: () => notImplemented('mesh restore', 'the backup issue'),
   }),
 ];

@@ -20,6 +20,11 @@ export interface Method<S extends ArgSpec = ArgSpec, R extends object = object> 
    * the write lock itself around what it changes.
    */
   job?: true;
+  /**
+   * Costly work on the valid arguments that needs no lock (hashing a password): done after
+   * every argument is checked and before a write waits in line, so the lock is held briefly.
+   */
+  prepare?: (args: ArgValues<S>) => ArgValues<S>;
   handler: (args: ArgValues<S>, ctx: Context) => Promise<R> | R;
   /** Human rendering for the CLI; without it the CLI prints the object as JSON. */
   text?: (result: R) => string;

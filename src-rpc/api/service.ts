@@ -2,11 +2,12 @@
 import { arg } from './args.ts';
 import { method } from './method.ts';
 import { readText } from '../sys/fs.ts';
-import { start, stop, status, applyFull, logFile, install, sendTestMessage } from '../runtime/service.ts';
+import { start, stop, status, applyFull, heal, logFile, install, sendTestMessage } from '../runtime/service.ts';
+import { isWanted } from '../runtime/supervise.ts';
 import { queueSize, diskSpace } from '../runtime/inspect.ts';
 import { certificateSummary } from '../ssl/certificates.ts';
 import { migrate } from '../store/migrate.ts';
-import { loadAccounts } from '../store/files.ts';
+import { viewAccounts } from '../store/files.ts';
 import { mailDomains, mailHost } from '../config/settings.ts';
 import { withWriteLock } from '../core/write-lock.ts';
 import { listJobs, pruneJobs } from '../jobs/store.ts';
@@ -14,15 +15,22 @@ import { retireExpiredKeys } from '../dkim/rotate.ts';
 import { sslRenew } from '../ssl/certificates.ts';
 import { checkDns } from '../dns/check.ts';
 import { loadDnsHealth, recordDnsHealth } from '../dns/health.ts';
+import { listBans } from '../ban/nft.ts';
 
 type Status = Awaited<ReturnType<typeof status>>;
+
+/** Bans listed on the Overview (all of them: `ban list`). */
+const OVERVIEW_BANS = 50;
 const statusText = (r: Status) =>
   [
     `mail server: ${r.running ? 'running' : 'stopped'} (runtime ${r.runtime}${r.enabled ? '' : ', not enabled at boot'})`,
     ...r.services.map((s) => `  ${s.name}: ${s.running ? `running (pid ${s.pid})` : 'stopped'}`),
+    ...r.services.filter((s) => s.problem).map((s) => `  ${s.name}: ${s.problem}`),
     ...r.ports.map((p) => `  port ${p.port} (${p.name}): ${p.open ? 'open' : 'CLOSED'}`),
     ...virusText(r.virus),
     ...r.notices.map((x) => `  NOTE: ${x}`),
+    ...(r.bans ? [`  bans: ${r.bans.count} address${r.bans.count === 1 ? '' : 'es'} banned${r.bans.watching ? '' : ' (the ban watcher is not running)'}${r.bans.error ? ` (${r.bans.error})` : ''}`] : []),
+    ...r.restarts.map((x) => `  ${x.text}`),
   ].join('\n');
 
 const virusText = (v: Status['virus']): string[] => {
@@ -36,6 +44,30 @@ const virusText = (v: Status['virus']): string[] => {
   ];
 };
 
+interface TickReport {
+  converged: string[];
+  convergeError?: string;
+  restarts: { text: string }[];
+  certificate: { renewed: boolean; reason?: string; error?: string };
+  dkimRetired: { removed: string[]; byHand: string[]; errors: string[] };
+  dns: { ok: boolean; problems: unknown[]; notes: string[] } | { error: string };
+  jobsPruned: number;
+}
+
+function tickText(r: TickReport): string {
+  const dns = 'error' in r.dns ? `DNS check failed: ${r.dns.error}` : r.dns.ok ? 'DNS as expected' : `DNS: ${r.dns.problems.length} record(s) differ${r.dns.notes.length ? `; ${r.dns.notes.join('; ')}` : ''}`;
+  return [
+    r.convergeError ? `configuration could not be applied: ${r.convergeError}` : r.converged.length ? `configuration: ${r.converged.length} file(s) changed` : 'configuration unchanged',
+    ...r.restarts.map((x) => x.text),
+    r.certificate.error ? `certificate renewal failed: ${r.certificate.error}` : r.certificate.renewed ? 'certificate renewed' : `certificate: ${r.certificate.reason ?? 'not due'}`,
+    ...r.dkimRetired.removed.map((k) => `DKIM key retired: ${k}`),
+    ...r.dkimRetired.byHand.map((k) => `DKIM record to remove by hand: ${k}`),
+    ...r.dkimRetired.errors.map((k) => `DKIM retirement failed: ${k}`),
+    dns,
+    ...(r.jobsPruned ? [`${r.jobsPruned} old job(s) forgotten`] : []),
+  ].join('\n');
+}
+
 export const serviceMethods = [
   method({
     name: 'overview',
@@ -44,10 +76,11 @@ export const serviceMethods = [
     cli: ['overview'],
     args: {},
     handler: async (_a, ctx) => {
-      const accounts = loadAccounts(ctx.layout);
+      const accounts = viewAccounts(ctx.layout);
+      const service = await status(ctx);
       return {
         host: mailHost(ctx.settings),
-        service: await status(ctx),
+        service,
         counts: { mailboxes: accounts.mailboxes.size, aliases: accounts.aliases.size, domains: mailDomains(ctx.settings).length },
         queue: queueSize(ctx.layout),
         disk: diskSpace(ctx.layout),
@@ -57,6 +90,8 @@ export const serviceMethods = [
         // The last DNS check (dns_check or tick), never a new one: lookups can take seconds.
         dns: loadDnsHealth(ctx.layout),
         jobs: listJobs().filter((j) => j.state === 'running'),
+        // The first bans (the count is service.bans); the Overview lifts them one by one.
+        bans: service.bans && !service.bans.error ? listBans().slice(0, OVERVIEW_BANS) : [],
       };
     },
   }),
@@ -77,7 +112,11 @@ export const serviceMethods = [
     cli: ['test'],
     args: { to: arg.anyEmail('recipient').word() },
     handler: ({ to }, ctx) => sendTestMessage(ctx, to),
-    text: (r) => `test message to ${r.to} queued as ${r.messageId}`,
+    text: (r) => {
+      const queued = `test message to ${r.to} queued as ${r.messageId}${r.queueId ? ` (${r.queueId})` : ''}`;
+      if (r.status === null) return `${queued}; no delivery attempt logged yet (see mailctl logs)`;
+      return [`${queued}: ${r.status} (${r.reason})`, ...r.tls.map((l) => `  ${l}`)].join('\n');
+    },
   }),
   method({
     name: 'tick',
@@ -86,21 +125,37 @@ export const serviceMethods = [
     cli: ['tick'],
     args: {},
     handler: async (_a, ctx) => {
-      const running = (await status(ctx)).running;
-      const applied = running ? applyFull(ctx) : null;
+      const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+      // A server that should run (or runs: one started before `start` recorded it) gets what
+      // it needs started, then converged.
+      const wanted = isWanted() || (await status(ctx)).running;
+      // Heal first: converging would start a missing milter too, without recording why.
+      const restarts = wanted ? heal(ctx) : [];
+      let converged: string[] = [];
+      let convergeError: string | undefined;
+      if (wanted) {
+        try {
+          converged = applyFull(ctx).changed;
+        } catch (e) {
+          convergeError = message(e);
+        }
+      }
       // tick holds the write lock already; a failed renewal is reported, not fatal to the rest.
       const certificate = await sslRenew(ctx, { scheduled: true, lock: async (fn) => fn() }).then(
         (r) => ({ renewed: r.renewed, reason: r.reason }),
-        (e: unknown) => ({ renewed: false, error: e instanceof Error ? e.message : String(e) }),
+        (e: unknown) => ({ renewed: false, error: message(e) }),
       );
       const dkimRetired = await retireExpiredKeys(ctx);
       // Last, so it sees what the retirement removed; the summary is what the Overview shows.
       const dns = await checkDns(ctx.settings, ctx.layout).then(
         (r) => recordDnsHealth(ctx.layout, r),
-        (e: unknown) => ({ error: e instanceof Error ? e.message : String(e) }),
+        (e: unknown) => ({ error: message(e) }),
       );
-      return { converged: applied?.changed ?? [], certificate, dkimRetired, dns, jobsPruned: pruneJobs(7) };
+      return { converged, ...(convergeError ? { convergeError } : {}), restarts, certificate, dkimRetired, dns, jobsPruned: pruneJobs(7) };
     },
+    text: tickText,
+    // Something that should run could not be brought back: cron mails the output of a failure.
+    failed: (r) => r.restarts.some((x) => !x.ok) || r.convergeError !== undefined,
   }),
   method({ name: 'status', access: 'read', doc: 'State of the daemons and their ports', cli: ['status'], args: {}, handler: (_a, ctx) => status(ctx), text: statusText }),
   method({ name: 'start', access: 'write', doc: 'Apply the configuration and start the daemons', cli: ['start'], args: {}, handler: (_a, ctx) => start(ctx), text: statusText }),

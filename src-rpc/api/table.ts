@@ -6,12 +6,13 @@ import { domainMethods } from './domains.ts';
 import { relayMethods } from './relay.ts';
 import { jobMethods } from './jobs.ts';
 import { meshMethods } from './mesh.ts';
-import { pendingMethods } from './pending.ts';
+import { webmailMethods } from './webmail.ts';
 import { dnsMethods } from './dns.ts';
 import { sslMethods } from './ssl.ts';
+import { banMethods } from './ban.ts';
 import type { Method } from './method.ts';
 
-export const methods: readonly Method[] = [...serviceMethods, ...accountMethods, ...domainMethods, ...relayMethods, ...meshMethods, ...dnsMethods, ...pendingMethods, ...sslMethods, ...jobMethods] as unknown as Method[];
+export const methods: readonly Method[] = [...serviceMethods, ...accountMethods, ...domainMethods, ...relayMethods, ...meshMethods, ...dnsMethods, ...webmailMethods, ...sslMethods, ...banMethods, ...jobMethods] as unknown as Method[];
 
 const byName = new Map(methods.map((m) => [m.name, m]));
 

@@ -4,11 +4,18 @@ import { callMethod } from '../api/dispatch.ts';
 import { toErrorReply } from '../core/errors.ts';
 import { parseCommandLine, usage, UsageError, type ParsedCommand } from './argv.ts';
 import { promptHidden, readStdin, stdinIsTerminal } from '../sys/tty.ts';
+import { watchFailures } from '../ban/watch.ts';
 
 async function collectSecrets(cmd: ParsedCommand): Promise<void> {
   const secrets = Object.entries(cmd.method.args).filter(([, a]) => a.secret);
   if (secrets.length === 0) {
     if (cmd.passwordStdin) throw new UsageError('this command takes no password');
+    return;
+  }
+  const list = secrets.find(([, a]) => a.lines);
+  if (list) {
+    if (!cmd.passwordStdin) throw new UsageError(`${list[0]} holds passwords: pipe it on stdin with --password-stdin`);
+    cmd.args[list[0]] = readStdin();
     return;
   }
   if (cmd.passwordStdin) {
@@ -44,6 +51,12 @@ function endProgress(): void {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // Not a command of the table: the ban watcher the daemons' start runs in the background
+  // (or procd, as an instance).
+  if (argv[0] === 'ban-watch' && (argv.length === 1 || (argv.length === 2 && argv[1] === '--supervised'))) {
+    await watchFailures(argv[1] === '--supervised');
+    return 0;
+  }
   if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
     process.stdout.write(usage(methods));
     return argv.length === 0 ? 2 : 0;

@@ -65,8 +65,10 @@ export function settingsFrom(uci: UciPackage): Settings {
       runtime: read('main', 'runtime', 'lxc', (f, x) => v.oneOf(f, x, ['lxc', 'host'] as const)),
       listen,
       relayhost: read('main', 'relayhost', '', (f, x) => (x === '' ? null : v.relayHost(f, x))),
+      relayCaFile: read('main', 'relay_ca_file', '', (f, x) => (x === '' ? null : v.absolutePath(f, x))),
       publicIp: read('main', 'public_ip', '', (f, x) => (x === '' ? null : publicAddress(f, x, 4))),
       publicIp6: read('main', 'public_ip6', '', (f, x) => (x === '' ? null : publicAddress(f, x, 6))),
+      workerIdle: read('main', 'worker_idle', '120', (f, x) => v.integer(f, x, 0, 86400)),
     },
     ports,
     features: {
@@ -95,11 +97,28 @@ export function settingsFrom(uci: UciPackage): Settings {
       enabled: flag('webmail', 'enabled', '1'),
       container: read('webmail', 'container', 'secubox-webmail', containerName),
       port: read('webmail', 'port', '8026', v.port),
+      configPath: read('webmail', 'config_path', '/etc/roundcube/config.inc.php', v.absolutePath),
+      logPath: read('webmail', 'log_path', '/var/log/roundcube/errors.log', v.absolutePath),
+      url: read('webmail', 'url', '', (f, x) => (x === '' ? null : webUrl(f, x))),
+      productName: read('webmail', 'product_name', 'SecuBox Webmail', displayName),
+    },
+    autoconfig: {
+      enabled: flag('autoconfig', 'enabled', '1'),
+      docroot: read('autoconfig', 'docroot', '/www', v.absolutePath),
     },
     mesh: {
       enabled: flag('mesh', 'enabled', '0'),
-      backupPeers: list('mesh', 'backup_peers'),
+      backupPeers: meshPeers(uci),
       syncInterval: read('mesh', 'sync_interval', '3600', (f, x) => v.integer(f, x, 60, 7 * 86400)),
+      keep: read('mesh', 'keep', '7', (f, x) => v.integer(f, x, 1, 365)),
+      keyType: read('mesh', 'key_type', 'passphrase', (f, x) => v.oneOf(f, x, ['passphrase', 'x25519'] as const)),
+    },
+    ban: {
+      maxFailures: read('ban', 'max_failures', '10', (f, x) => v.integer(f, x, 1, 1000)),
+      findTime: read('ban', 'find_time', '600', (f, x) => v.integer(f, x, 10, 86400)),
+      banTime: read('ban', 'ban_time', '3600', (f, x) => v.integer(f, x, 1, 30 * 86400)),
+      allow: [...new Set(list('ban', 'allow').map((a) => fieldError('ban.allow', () => v.ipNetwork('ban.allow', a))))],
+      dnsbl: [...new Set(list('ban', 'dnsbl').map((d) => fieldError('ban.dnsbl', () => v.domainName('ban.dnsbl', d))))],
     },
     dns: {
       provider: read('dns', 'provider', 'manual', (f, x) => v.oneOf(f, x, ['manual', 'dnsctl', 'nsupdate'] as const)),
@@ -146,9 +165,37 @@ function virusMirror(field: string, value: string): string {
   return value;
 }
 
+function webUrl(field: string, value: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {
+    // reported below
+  }
+  if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password || /[\s\0-\x1f]/.test(value) || value.length > 512) {
+    throw new v.ValidationError(field, 'must be an http:// or https:// URL');
+  }
+  return url.href;
+}
+
+function displayName(field: string, value: string): string {
+  if (value.trim() === '' || value.length > 64 || /[\0-\x1f\x7f]/.test(value)) throw new v.ValidationError(field, 'must be 1 to 64 printable characters');
+  return value;
+}
+
 function containerName(field: string, value: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(value)) throw new v.ValidationError(field, 'must be a container name (letters, digits, . _ -)');
   return value;
+}
+
+/**
+ * `list backup_peers` items are taken whole (a space inside one is an error, not two peers);
+ * SecuBox's shell tool wrote `option backup_peers 'a b'`, a space-separated option, read as such.
+ */
+function meshPeers(uci: UciPackage): string[] {
+  const raw = getOption(uci, 'mesh', 'backup_peers');
+  const items = raw === undefined ? [] : Array.isArray(raw) ? raw : raw.split(/\s+/).filter((x) => x !== '');
+  return items.map((p) => fieldError('mesh.backup_peers', () => v.meshPeer('mesh.backup_peers', p)));
 }
 
 function fieldError<T>(field: string, fn: () => T): T {

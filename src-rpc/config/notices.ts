@@ -4,8 +4,9 @@ import type { Settings } from './settings.ts';
 
 export function unimplementedOptionNotices(s: Settings): string[] {
   const out: string[] = [];
-  if (s.features.fail2ban) out.push('features.fail2ban=1: brute-force bans are not implemented yet, nothing is banned');
-  if (s.webmail.enabled) out.push(`webmail.enabled=1: webmail (container ${s.webmail.container}, port ${s.webmail.port}) is not implemented yet`);
-  if (s.mesh.enabled) out.push(`mesh.enabled=1: mesh backup and sync (every ${s.mesh.syncInterval} s) are not implemented yet`);
+  if (s.webmail.enabled && s.webmail.container && s.main.runtime === 'host') {
+    out.push(`webmail.container '${s.webmail.container}': containers are not managed on the host runtime; Roundcube is found through webmail.config_path`);
+  }
+  if (s.mesh.enabled) out.push(`mesh.enabled=1: sync to peers (every ${s.mesh.syncInterval} s) is not implemented yet; \`mesh backup\` and \`mesh restore\` work`);
   return out;
 }

@@ -35,10 +35,14 @@ export interface Settings {
     listen: string[];
     /** Outbound smarthost as `[host]:port` or `host:port`; null = direct delivery. */
     relayhost: string | null;
+    /** CA file that vouches for the relayhost's certificate; null = the system CA bundle. */
+    relayCaFile: string | null;
     /** Address published in DNS (A); null = ask the WAN interface (ubus). */
     publicIp: string | null;
     /** IPv6 address published in DNS (AAAA); null = the WAN6 interface's, or none. */
     publicIp6: string | null;
+    /** Seconds the warm plugin worker stays without calls; 0 = never start it. */
+    workerIdle: number;
   };
   ports: Ports;
   features: {
@@ -71,9 +75,55 @@ export interface Settings {
     /** More names on the certificate besides the mail host (ssl.extra_name list). */
     extraNames: string[];
   };
-  webmail: { enabled: boolean; container: string; port: number };
-  mesh: { enabled: boolean; backupPeers: string[]; syncInterval: number };
+  webmail: WebmailSettings;
+  autoconfig: AutoconfigSettings;
+  mesh: {
+    enabled: boolean;
+    backupPeers: string[];
+    syncInterval: number;
+    /** Local backup files kept in data_path/backups (older ones are removed). */
+    keep: number;
+    /** What encrypts backup files: a generated passphrase, or an age X25519 identity. */
+    keyType: 'passphrase' | 'x25519';
+  };
   dns: DnsSettings;
+  ban: BanSettings;
+}
+
+/** The `ban` section: brute-force bans when features.fail2ban is on. */
+export interface BanSettings {
+  /** Failed logins from one address within findTime that ban it. */
+  maxFailures: number;
+  /** Seconds. */
+  findTime: number;
+  /** Seconds a ban lasts. */
+  banTime: number;
+  /** Addresses and networks never banned (besides the router's own). */
+  allow: string[];
+  /** DNS blocklists postscreen asks on port 25 (none by default). */
+  dnsbl: string[];
+}
+
+/** Roundcube (own container or this host) and where its files are, as the router sees them. */
+export interface WebmailSettings {
+  enabled: boolean;
+  container: string;
+  port: number;
+  /** Roundcube's config.inc.php (a container's: under its rootfs). */
+  configPath: string;
+  /** Roundcube's error log (failed logins are written there). */
+  logPath: string;
+  /** Address the page links to and status probes; null = http://127.0.0.1:<port>/ (link: this router's name). */
+  url: string | null;
+  /** Shown on Roundcube's login page and in its window title. */
+  productName: string;
+}
+
+/** Client autoconfig documents served by the router's web server (uhttpd). */
+export interface AutoconfigSettings {
+  enabled: boolean;
+  /** uhttpd's document root. */
+  docroot: string;
 }
 
 export type DnsProviderKind = 'manual' | 'dnsctl' | 'nsupdate';

@@ -227,6 +227,18 @@ export function ipAddress(field: string, v: unknown): string {
   return fail(field, `${show(s)} is not an IP address`);
 }
 
+/** An address or a network in CIDR form (`192.0.2.0/24`, `2001:db8::/32`), canonical. */
+export function ipNetwork(field: string, v: unknown): string {
+  const s = text(field, v, 'an IP address or network', 49);
+  const slash = s.indexOf('/');
+  if (slash < 0) return ipAddress(field, s);
+  const address = ipAddress(field, s.slice(0, slash));
+  const bits = s.slice(slash + 1);
+  const max = isIP(address) === 4 ? 32 : 128;
+  if (!/^[0-9]{1,3}$/.test(bits) || Number(bits) > max) return fail(field, `${show(s)}: the prefix length must be 0-${max}`);
+  return `${address}/${Number(bits)}`;
+}
+
 /**
  * Postfix relayhost: host, host:port, [host] or [host]:port. Brackets turn off MX lookups and are
  * kept as given; an IP address always gets them, since Postfix requires [] around addresses.
@@ -283,4 +295,26 @@ export function boolean(field: string, v: unknown): boolean {
 export function oneOf<T extends string>(field: string, v: unknown, allowed: readonly T[]): T {
   if (typeof v === 'string' && (allowed as readonly string[]).includes(v)) return v as T;
   return fail(field, `expected one of ${allowed.join(', ')}, got ${typeof v === 'string' ? show(v) : describe(v)}`);
+}
+
+// ---- mesh peers ----
+
+const PEER_HOST = String.raw`(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)`;
+const SFTP_PEER_RE = new RegExp(String.raw`^(?:[a-z_][a-z0-9_-]{0,31}@)?${PEER_HOST}(?::\d{1,5})?$`);
+const REST_PEER_RE = new RegExp(String.raw`^rest:https?://${PEER_HOST}(?::\d{1,5})?(?:/[A-Za-z0-9._~/-]*)?$`);
+
+/**
+ * A mesh backup peer as UCI stores it (mesh.backup_peers): `[user@]host[:port]` (SFTP), a restic
+ * REST URL `rest:http(s)://host[:port]/path` (no credentials: they are secrets), or a SecuBox
+ * p2p peer id (host-name syntax, resolved through secubox-p2p). No spaces or quotes, ever.
+ */
+export function meshPeer(field: string, v: unknown): string {
+  const s = text(field, v, 'a mesh peer', 300);
+  if (/[\s'"\\`$;]/.test(s)) fail(field, `${show(s)} must not contain spaces, quotes or shell characters`);
+  if (SFTP_PEER_RE.test(s) || REST_PEER_RE.test(s)) {
+    const port = /:(\d+)(?:\/|$)/.exec(s.replace(/^rest:https?:\/\//, '//'))?.[1];
+    if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) fail(field, `${show(s)} has a port outside 1-65535`);
+    return s;
+  }
+  fail(field, `${show(s)} is not a peer: use [user@]host[:port], rest:https://host[:port]/path or a secubox-p2p peer id`);
 }

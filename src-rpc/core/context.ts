@@ -17,6 +17,11 @@ export interface Daemons {
   apply(ctx: Context): { reloaded: string[] };
   /** Reload running daemons (no restart): they re-read configuration and certificates. */
   reload(ctx: Context, services: Service[]): Service[];
+  /** Converge everything and start the daemons (a no-op for those running). */
+  start(ctx: Context): Promise<object>;
+  stop(ctx: Context): Promise<object>;
+  /** Per mailbox: the auth service knows it (passdb) and how many messages Dovecot sees. */
+  checkMailboxes(ctx: Context, emails: string[]): { email: string; authenticates: boolean; messages: number | null; error?: string }[];
 }
 
 export interface Context {

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'unsupported'
   | 'daemon_error'
   | 'permission_denied'
+  | 'no_space'
   | 'internal';
 
 export class MailError extends Error {
@@ -36,6 +37,7 @@ export function toErrorReply(e: unknown): ErrorReply {
   const field = (e as { field?: unknown })?.field;
   if (e instanceof Error && typeof field === 'string') return field ? { error: e.message, code: 'invalid_argument', field } : { error: e.message, code: 'invalid_argument' };
   if (e instanceof Error && e.name === 'LockBusyError') return { error: e.message, code: 'busy' };
+  if (e instanceof Error && e.name === 'NoSpaceError') return { error: e.message, code: 'no_space' };
   return { error: e instanceof Error ? e.message : String(e), code: 'internal' };
 }
 

@@ -28,6 +28,8 @@ export interface Layout {
   dovecotBaseDir: string;
   dovecotStateDir: string;
   logDir: string;
+  /** The router's web server's document root (client autoconfig documents). */
+  webDocroot: string;
 }
 
 export function uciFilePath(): string {
@@ -53,5 +55,6 @@ export function layoutFor(s: Settings): Layout {
     dovecotBaseDir: hostPath('/var/run/mailserver/dovecot'),
     dovecotStateDir: join(state, 'dovecot'),
     logDir: hostPath('/var/log/mailserver'),
+    webDocroot: hostPath(s.autoconfig.docroot),
   };
 }

@@ -1,6 +1,7 @@
 // The last DNS check in a few lines, kept in data_path/state/dns-check.json so the Overview can
-// show DNS health within its one call. Written by every check (dns_check, and tick's periodic
-// drift check); it is state, not configuration: losing it only means "not checked yet".
+// show DNS health within its one call. Written by tick's periodic drift check (a write, under the
+// lock); dns_check, a read, returns the same summary without storing it. It is state, not
+// configuration: losing it only means "not checked yet".
 import { join } from 'node:path';
 import { ensureDir, readText, writeAtomic } from '../sys/fs.ts';
 import type { CheckReport, RecordStatus } from './check.ts';

@@ -2,7 +2,7 @@
 // dns-setup and by the ACME DNS-01 challenge. A provider's own exit code proves nothing: every
 // write is confirmed by a DNS query (see lookup.ts) before it counts as done.
 
-export type RecordType = 'A' | 'AAAA' | 'MX' | 'TXT' | 'SRV';
+export type RecordType = 'A' | 'AAAA' | 'MX' | 'TXT' | 'SRV' | 'CNAME';
 
 export interface DnsRecord {
   /** Fully qualified owner name, lower case, no trailing dot: "_dmarc.example.com". */

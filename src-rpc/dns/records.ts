@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import { mailDomains, mailHost, type Settings } from '../config/settings.ts';
 import type { DnsRecord, RecordType } from './provider.ts';
 
-export type RecordKind = 'a' | 'aaaa' | 'mx' | 'spf' | 'dmarc' | 'dmarc-report' | 'dkim' | 'tlsrpt' | 'srv';
+export type RecordKind = 'a' | 'aaaa' | 'mx' | 'spf' | 'dmarc' | 'dmarc-report' | 'dkim' | 'tlsrpt' | 'srv' | 'autoconfig';
 
 export interface ExpectedRecord extends DnsRecord {
   kind: RecordKind;
@@ -126,6 +126,13 @@ export function expectedRecords(s: Settings, addresses: PublicAddresses, keys: D
     if (s.ports.submission) add(d, 'srv', `_submission._tcp.${d}`, 'SRV', `0 1 ${s.ports.submission} ${host}.`);
     if (s.ports.imaps) add(d, 'srv', `_imaps._tcp.${d}`, 'SRV', `0 1 ${s.ports.imaps} ${host}.`);
     if (s.ports.pop3s) add(d, 'srv', `_pop3s._tcp.${d}`, 'SRV', `10 1 ${s.ports.pop3s} ${host}.`);
+    // Client autoconfig: the documents the router's web server serves on the mail host's name
+    // (Thunderbird asks autoconfig.<domain>, Outlook autodiscover.<domain> and the SRV record).
+    if (s.autoconfig.enabled) {
+      add(d, 'autoconfig', `autoconfig.${d}`, 'CNAME', `${host}.`);
+      add(d, 'autoconfig', `autodiscover.${d}`, 'CNAME', `${host}.`);
+      add(d, 'autoconfig', `_autodiscover._tcp.${d}`, 'SRV', `0 1 443 ${host}.`);
+    }
   }
   return out;
 }

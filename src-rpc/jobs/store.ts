@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { hostPath } from '../sys/paths.ts';
 import { readText, writeAtomic, ensureDir, listDir, removeTree } from '../sys/fs.ts';
 import { processAlive } from '../sys/spawn.ts';
+import { MailError } from '../core/errors.ts';
 
 export type JobState = 'running' | 'done' | 'failed';
 
@@ -22,7 +23,20 @@ export interface Job {
 }
 
 export const jobsDir = () => hostPath('/var/run/mailserver/jobs');
-const jobDir = (id: string) => join(jobsDir(), id);
+/** Only a well-formed id names a directory: a path in disguise never reaches the file system. */
+function jobDir(id: string): string {
+  if (!isJobId(id)) throw new MailError('invalid_argument', 'is not a job id', 'id');
+  return join(jobsDir(), id);
+}
+
+/** A damaged record is reported by name; its bytes never travel in an error. */
+function parseRecord<T>(id: string, file: string, text: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new MailError('internal', `the record ${file} of job ${id} is damaged`);
+  }
+}
 export const jobLog = (id: string) => join(jobDir(id), 'log');
 
 export function isJobId(id: string): boolean {
@@ -44,14 +58,14 @@ export function saveJob(job: Job): void {
 }
 
 export function jobArgs(id: string): object {
-  return JSON.parse(readText(join(jobDir(id), 'args.json')) ?? '{}') as object;
+  return parseRecord<object>(id, 'args.json', readText(join(jobDir(id), 'args.json')) ?? '{}');
 }
 
 /** The record as callers should see it: a running job whose process died has failed. */
 export function readJob(id: string): Job | null {
   const text = readText(join(jobDir(id), 'state.json'));
   if (!text) return null;
-  const job = JSON.parse(text) as Job;
+  const job = parseRecord<Job>(id, 'state.json', text);
   if (job.state === 'running' && !processAlive(job.pid)) {
     return { ...job, state: 'failed', error: { error: `the job process (pid ${job.pid}) died during "${job.phase}"`, code: 'internal' } };
   }

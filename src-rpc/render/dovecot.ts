@@ -7,6 +7,8 @@ import type { Settings } from '../config/settings.ts';
 import { mailHost, postmasterAddress } from '../config/settings.ts';
 import type { MailboxView, RuntimeView } from './view.ts';
 import { GENERATED, assertPorts, bareAddress, kv, lineSafe, listenAddresses } from './text.ts';
+import { INTERMEDIATE_CIPHERS, MIN_TLS_PROTOCOL } from './tls.ts';
+import { bruteForceDovecot } from './brute-force.ts';
 
 /** Standard folders, created and subscribed on first login. */
 export const SPECIAL_MAILBOXES = [
@@ -91,8 +93,10 @@ export function renderDovecot(s: Settings, v: RuntimeView): string {
     kv('ssl', 'required'),
     kv('ssl_cert', `<${v.sslDir}/fullchain.pem`),
     kv('ssl_key', `<${v.sslDir}/privkey.pem`),
-    kv('ssl_min_protocol', 'TLSv1.2'),
-    kv('ssl_prefer_server_ciphers', 'yes'),
+    kv('ssl_min_protocol', MIN_TLS_PROTOCOL),
+    kv('ssl_cipher_list', INTERMEDIATE_CIPHERS),
+    // Every offered suite is strong: let the client pick what its hardware does fast (Mozilla).
+    kv('ssl_prefer_server_ciphers', 'no'),
     '',
     '# --- authentication: one passwd-file, email as user name',
     kv('disable_plaintext_auth', 'yes'),
@@ -120,7 +124,12 @@ export function renderDovecot(s: Settings, v: RuntimeView): string {
     kv('first_valid_gid', v.mailGid),
     kv('mail_privileged_group', ''),
   );
-  if (quota) push(kv('mail_plugins', '$mail_plugins quota'));
+  if (quota) {
+    // Over quota at delivery (mail that passed the RCPT-time check together with others) is a
+    // temporary failure: the message waits in Postfix's queue, never bounces to a sender that
+    // may be forged (backscatter).
+    push(kv('mail_plugins', '$mail_plugins quota'), kv('quota_full_tempfail', 'yes'));
+  }
   push(
     ...block('namespace inbox', [
       kv('inbox', 'yes'),
@@ -194,6 +203,8 @@ export function renderDovecot(s: Settings, v: RuntimeView): string {
   }
   if (sieve) plugin.push(kv('sieve', 'file:~/sieve;active=~/.dovecot.sieve'));
   if (plugin.length > 0) push('', ...block('plugin', plugin));
+
+  if (s.features.fail2ban) push('', '# --- brute force (features.fail2ban)', ...bruteForceDovecot());
 
   for (const line of out) lineSafe('dovecot.conf', line);
   return out.join('\n') + '\n';

@@ -103,10 +103,25 @@ export function renderVirtual(s: Settings, mailboxes: MailboxView[], aliases: Al
 /**
  * smtpd_sender_login_maps, first table: an alias address (not a catch-all) is owned by the local
  * mailboxes among its direct targets — including the implicit postmaster@/abuse@ aliases. Every
- * other address is owned by the login of the same name (SENDERS_SELF, the second table), so a
+ * other address is owned by the login of the same name (renderSendersSelf, the second table), so a
  * mailbox needs no line here and `user add` does not rebuild this map.
  */
 export function renderSenders(s: Settings, mailboxes: MailboxView[], aliases: AliasView[]): string {
+  return table(new Map([...aliasOwners(s, mailboxes, aliases)].map(([k, v]) => [k, v.join(',')])));
+}
+
+/**
+ * The same ownership for the DKIM signers' header From: check (Rspamd's set map, OpenDKIM's
+ * file data set): one `alias/login` key per owning login. A login's own address needs no line.
+ */
+export function renderSenderOwners(s: Settings, mailboxes: MailboxView[], aliases: AliasView[]): string {
+  let out = '';
+  for (const [alias, owners] of aliasOwners(s, mailboxes, aliases)) for (const o of owners) out += `${alias}/${o}\n`;
+  return out;
+}
+
+/** Alias address (no catch-all) → the local mailboxes among its direct targets, sorted. */
+function aliasOwners(s: Settings, mailboxes: MailboxView[], aliases: AliasView[]): Map<string, string[]> {
   const boxes = new Set(mailboxes.map((mb) => key(mb.email)));
   const owners = new Map<string, string[]>();
   const merged = mergedAliases(aliases);
@@ -123,11 +138,26 @@ export function renderSenders(s: Settings, mailboxes: MailboxView[], aliases: Al
     if (local.length === 0) continue;
     owners.set(alias, uniq([...(owners.get(alias) ?? []), ...local]).sort());
   }
-  return table(new Map([...owners].map(([k, v]) => [k, v.join(',')])));
+  return new Map([...owners].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** smtpd_sender_login_maps, second table (regexp): any address is owned by the same login. */
-export const SENDERS_SELF = '/^(.+)$/ ${1}\n';
+/**
+ * smtpd_sender_login_maps, second table (regexp), for what the first cannot say. Postfix looks a
+ * sender up whole, then without its +tag in fixed-string tables only (mail_addr_find), so every
+ * +tag form is answered here: an alias's by its owners, any other address's by the login of the
+ * same name without the tag. Any untagged address is owned by the same login, so a mailbox needs
+ * no line here, unless its own name has a '+' (then it is not a tag).
+ */
+export function renderSendersSelf(s: Settings, mailboxes: MailboxView[], aliases: AliasView[]): string {
+  const ere = (text: string) => text.replace(/[\\.[\](){}*+?|^$]/g, (c) => `\\${c}`);
+  let out = '';
+  for (const mb of mailboxes.map((x) => key(x.email)).filter((e) => e.includes('+')).sort()) out += `/^${ere(mb)}$/ ${mb}\n`;
+  for (const [alias, owners] of aliasOwners(s, mailboxes, aliases)) {
+    const { local, domain } = splitAddress(alias);
+    out += `/^${ere(local)}\\+[^@]*@${ere(domain)}$/ ${owners.join(',')}\n`;
+  }
+  return `${out}/^([^+@]+)\\+[^@]*(@.+)$/ \${1}\${2}\n/^(.+)$/ \${1}\n`;
+}
 
 /**
  * data_path/secrets/relay_passwd (smtp_sasl_password_maps source): `<relayhost> user:password`.

@@ -8,6 +8,7 @@
 import type { Settings } from '../config/settings.ts';
 import { mailHost } from '../config/settings.ts';
 import type { RuntimeView } from './view.ts';
+import { bruteForcePostfixMain } from './brute-force.ts';
 import { GENERATED, assertPorts, bareAddress, isIPv4, isIPv6, kv, lineSafe, listenAddresses } from './text.ts';
 
 /** 25 MiB: what the big providers accept; stays below Postfix's virtual_mailbox_limit default. */
@@ -19,8 +20,25 @@ export const MYNETWORKS = ['127.0.0.1/32', '[::1]/128'] as const;
 export interface PostfixMainOptions {
   /** data_path/secrets/relay_passwd exists (and is postmapped): authenticate to the relayhost. */
   relayCredentials: boolean;
-  /** The milter every message passes (Rspamd or OpenDKIM), e.g. `inet:127.0.0.1:11332`. */
+  /** The milter every message passes (Rspamd or OpenDKIM), e.g. `unix:/var/run/mailserver/rspamd-milter/milter.sock`. */
   milter?: string;
+}
+
+/** CAs that vouch for the relayhost when main.relay_ca_file is not set (OpenWrt's ca-bundle, Debian's ca-certificates). */
+export const SYSTEM_CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+
+/**
+ * smtpd_forbid_bare_newline for a Postfix version (SMTP smuggling): 3.9 and later name the
+ * strict mode `normal`; the backports (3.8.5+, 3.7.10+, 3.6.14+, 3.5.24+) call it `yes`. Any other
+ * value is fatal to smtpd, and versions without the setting get null (the parameter is left out).
+ */
+export function bareNewlineSetting(postfixVersion: string): 'normal' | 'yes' | null {
+  const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(postfixVersion.trim());
+  if (!m) return null;
+  const [major, minor, patch] = [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+  if (major > 3 || (major === 3 && minor >= 9)) return 'normal';
+  const backport: Record<number, number> = { 8: 5, 7: 10, 6: 14, 5: 24 };
+  return major === 3 && backport[minor] !== undefined && patch >= backport[minor]! ? 'yes' : null;
 }
 
 /** Postfix inet_interfaces for s.main.listen (IPv6 literals in brackets); empty → all. */
@@ -107,9 +125,15 @@ export function renderPostfixMain(s: Settings, v: RuntimeView, opts: PostfixMain
 
   const recipient = ['reject_unlisted_recipient'];
   if (s.features.quota) recipient.push(`check_policy_service unix:${v.dovecotBaseDir}/quota-status`);
+  // SMTP smuggling (a second message hidden behind a bare-LF end of data) and command
+  // pipelining by clients that have not said EHLO; both settings exist from the same releases.
+  const bareNewline = bareNewlineSetting(v.postfixVersion);
+  const smuggling = bareNewline === null ? [] : [kv('smtpd_forbid_bare_newline', bareNewline), kv('smtpd_forbid_unauth_pipelining', 'yes')];
   section('restrictions', [
     kv('smtpd_helo_required', 'yes'),
     kv('disable_vrfy_command', 'yes'),
+    kv('smtpd_etrn_restrictions', 'reject'),
+    ...smuggling,
     kv('smtpd_relay_restrictions', 'permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination'),
     kv('smtpd_recipient_restrictions', recipient.join(', ')),
   ]);
@@ -124,8 +148,11 @@ export function renderPostfixMain(s: Settings, v: RuntimeView, opts: PostfixMain
       kv('smtp_sasl_password_maps', `${t}:${v.secretsDir}/relay_passwd`),
       kv('smtp_sasl_security_options', 'noanonymous'),
       kv('smtp_sasl_tls_security_options', 'noanonymous'),
-      // Credentials only ever travel inside TLS.
-      kv('smtp_tls_security_level', 'encrypt'),
+      // Credentials only go to a relay whose certificate a CA vouches for and names the
+      // relayhost: `encrypt` would hand them to any man in the middle.
+      kv('smtp_tls_security_level', 'secure'),
+      kv('smtp_tls_secure_cert_match', 'nexthop'),
+      kv('smtp_tls_CAfile', s.main.relayCaFile ?? SYSTEM_CA_BUNDLE),
     );
   } else {
     outbound.push(kv('smtp_tls_security_level', 'may'));
@@ -143,6 +170,8 @@ export function renderPostfixMain(s: Settings, v: RuntimeView, opts: PostfixMain
       kv('milter_mail_macros', 'i {mail_addr} {client_addr} {client_name} {auth_type} {auth_authen} {auth_author}'),
     ]);
   }
+
+  if (s.features.fail2ban) section('brute force (features.fail2ban): anvil limits, postscreen', bruteForcePostfixMain(s, v));
 
   return out.join('\n').replace(/\n+$/, '\n');
 }

@@ -7,17 +7,33 @@
 
 import type { Settings } from '../config/settings.ts';
 import type { RuntimeView } from './view.ts';
+import { postscreenMasterRows } from './brute-force.ts';
 import { GENERATED, assertPorts } from './text.ts';
+import { INTERMEDIATE_CIPHERS } from './tls.ts';
 
-/** Options that make a listener a client (MUA) submission service: TLS + SASL + sender ownership. */
-export const SUBMISSION_OPTIONS = [
-  'smtpd_tls_security_level=encrypt',
-  'smtpd_sasl_auth_enable=yes',
-  'smtpd_tls_auth_only=yes',
-  'smtpd_client_restrictions=permit_sasl_authenticated,reject',
-  'smtpd_relay_restrictions=permit_sasl_authenticated,reject',
-  'smtpd_sender_restrictions=reject_sender_login_mismatch',
-] as const;
+/** check_sender_access table of the submission listeners (regexp: no postmap). */
+export const NULL_SENDER_TABLE = 'submission-null-sender.regexp';
+/** The null sender (the lookup key is smtpd_null_access_lookup_key, `<>`) is nobody's address. */
+export const NULL_SENDER_REJECT = '/^<>$/ REJECT 5.7.1 The null sender is not accepted from authenticated clients\n';
+
+/**
+ * Options that make a listener a client (MUA) submission service: TLS (Mozilla "intermediate":
+ * TLS 1.2+, ECDHE with AES-GCM or ChaCha20 only) + SASL + sender ownership. The envelope sender
+ * must be owned by the login (smtpd_sender_login_maps); reject_sender_login_mismatch lets the
+ * null sender through, so it is refused first.
+ */
+export function submissionOptions(v: RuntimeView): string[] {
+  return [
+    'smtpd_tls_security_level=encrypt',
+    'smtpd_tls_mandatory_ciphers=high',
+    `tls_high_cipherlist=${INTERMEDIATE_CIPHERS}`,
+    'smtpd_sasl_auth_enable=yes',
+    'smtpd_tls_auth_only=yes',
+    'smtpd_client_restrictions=permit_sasl_authenticated,reject',
+    'smtpd_relay_restrictions=permit_sasl_authenticated,reject',
+    `smtpd_sender_restrictions=check_sender_access,regexp:${v.configDir}/${NULL_SENDER_TABLE},reject_sender_login_mismatch`,
+  ];
+}
 
 type Row = [service: string, type: string, priv: string, unpriv: string, chroot: string, wakeup: string, maxproc: string, command: string];
 
@@ -61,7 +77,7 @@ const INTERNAL_OPTIONS: Record<string, readonly string[]> = {
   relay: ['syslog_name=postfix/$service_name'],
 };
 
-export function renderPostfixMaster(s: Settings, _v: RuntimeView): string {
+export function renderPostfixMaster(s: Settings, v: RuntimeView): string {
   assertPorts(s.ports);
   const out: string[] = [
     GENERATED,
@@ -71,20 +87,22 @@ export function renderPostfixMaster(s: Settings, _v: RuntimeView): string {
     '# ==========================================================================',
   ];
   const { smtp, submission, smtps } = s.ports;
-  if (smtp !== 0) {
+  if (smtp !== 0 && s.features.fail2ban) {
+    for (const r of postscreenMasterRows(smtp)) out.push(row(r));
+  } else if (smtp !== 0) {
     out.push(row([String(smtp), 'inet', 'n', '-', 'n', '-', '-', 'smtpd']));
   }
   if (submission !== 0) {
     out.push(row([String(submission), 'inet', 'n', '-', 'n', '-', '-', 'smtpd'], [
       'syslog_name=postfix/submission',
-      ...SUBMISSION_OPTIONS,
+      ...submissionOptions(v),
     ]));
   }
   if (smtps !== 0) {
     out.push(row([String(smtps), 'inet', 'n', '-', 'n', '-', '-', 'smtpd'], [
       'syslog_name=postfix/smtps',
       'smtpd_tls_wrappermode=yes',
-      ...SUBMISSION_OPTIONS,
+      ...submissionOptions(v),
     ]));
   }
   for (const r of INTERNAL) out.push(row(r, INTERNAL_OPTIONS[r[0]]));

@@ -2,19 +2,22 @@
 // LOCAL_CONFDIR (data_path/config/rspamd). Only override.d is used, so every value here wins
 // over the stock one instead of merging into it (a merged local_addrs would keep 10.0.0.0/8).
 //
-// - The proxy worker is Postfix's milter on 127.0.0.1 and scans by itself (self_scan).
+// - The proxy worker is Postfix's milter and scans by itself (self_scan). Every worker listens
+//   on a Unix socket: the milter's in a directory only Rspamd and the postfix group reach, the
+//   controller's and the normal worker's in Rspamd's own run directory (root and Rspamd).
+//   TCP on loopback would let any local user have mail signed or read the controller.
 // - Only 127.0.0.1 and ::1 are "local" (the same trust as Postfix's mynetworks): Rspamd's
 //   default would treat RFC 1918 and, through Postfix, loopback clients as local and sign or
 //   skip checks for them.
 // - DKIM signing: authenticated senders and local submissions (sendmail) only, never inbound.
+//   Postfix makes sure the envelope sender belongs to the login; rspamd.local.lua refuses (5.7.1,
+//   at end of data) an authenticated message whose From: the login does not own, so only owned
+//   From: domains reach the signer. Local mail is signed only for domains we hold keys for.
 // - SPF and DMARC checks follow features.spf / features.dmarc; a DMARC reject policy rejects.
 // - Remote maps and rspamd.com's fuzzy servers only with features.spam_remote.
 import type { Settings } from '../config/settings.ts';
 import { GENERATED, lineSafe } from './text.ts';
 
-export const RSPAMD_MILTER = { host: '127.0.0.1', port: 11332 } as const;
-export const RSPAMD_NORMAL = { host: '127.0.0.1', port: 11333 } as const;
-export const RSPAMD_CONTROLLER = { host: '127.0.0.1', port: 11334 } as const;
 
 export interface SigningKey {
   domain: string;
@@ -26,6 +29,17 @@ export interface SigningKey {
 
 export interface RspamdView {
   logFile: string;
+  /** Milter socket (its directory: Rspamd and the postfix group only). */
+  milterSocket: string;
+  /** Group that may connect to the milter socket (Postfix's). */
+  milterGroup: string;
+  /** Controller and normal worker sockets (Rspamd's run directory: Rspamd and root only). */
+  controllerSocket: string;
+  normalSocket: string;
+  /** Rspamd's user (owner of its sockets). */
+  user: string;
+  /** `alias/login` lines: which login owns which alias (renderSenderOwners). */
+  senderOwnersFile: string;
   /** Resolvers as `ip:port` (Rspamd must never fall back to a public one). */
   nameservers: string[];
   keys: SigningKey[];
@@ -49,8 +63,9 @@ export function renderRspamd(s: Settings, v: RspamdView): Record<string, string>
     '}',
   ]);
   out['override.d/logging.inc'] = file(['type = "file";', `filename = ${q(v.logFile)};`, 'level = "info";']);
+  const socket = (path: string, mode: string, group: string) => `bind_socket = ${q(`${path} mode=${mode} owner=${v.user} group=${group}`)};`;
   out['override.d/worker-proxy.inc'] = file([
-    `bind_socket = "${RSPAMD_MILTER.host}:${RSPAMD_MILTER.port}";`,
+    socket(v.milterSocket, '0660', v.milterGroup),
     'milter = yes;',
     'timeout = 120s;',
     'count = 1;',
@@ -59,8 +74,8 @@ export function renderRspamd(s: Settings, v: RspamdView): Record<string, string>
     '  self_scan = yes;',
     '}',
   ]);
-  out['override.d/worker-normal.inc'] = file([`bind_socket = "${RSPAMD_NORMAL.host}:${RSPAMD_NORMAL.port}";`, 'count = 1;']);
-  out['override.d/worker-controller.inc'] = file([`bind_socket = "${RSPAMD_CONTROLLER.host}:${RSPAMD_CONTROLLER.port}";`, 'count = 1;']);
+  out['override.d/worker-normal.inc'] = file([socket(v.normalSocket, '0600', v.user), 'count = 1;']);
+  out['override.d/worker-controller.inc'] = file([socket(v.controllerSocket, '0600', v.user), 'count = 1;']);
   out['override.d/milter_headers.conf'] = file(['use = ["x-spamd-result", "x-spam-status", "authentication-results"];', 'extended_spam_headers = true;']);
   out['override.d/spf.conf'] = file([`enabled = ${s.features.spf};`]);
   out['override.d/dmarc.conf'] = file(
@@ -69,6 +84,7 @@ export function renderRspamd(s: Settings, v: RspamdView): Record<string, string>
   out['override.d/dkim_signing.conf'] = file(s.features.dkim && v.keys.length ? dkimSigning(v.keys) : ['enabled = false;']);
   for (const m of REMOTE_MODULES) out[`override.d/${m}.conf`] = file([`enabled = ${s.features.spamRemote};`]);
   out['override.d/rbl.conf'] = file(s.features.spamRemote ? [] : ['url_whitelist = [];']);
+  out['rspamd.local.lua'] = fromOwnership(v.senderOwnersFile);
   return out;
 }
 
@@ -76,10 +92,14 @@ function dkimSigning(keys: SigningKey[]): string[] {
   const lines = [
     'enabled = true;',
     'sign_authenticated = true;',
+    // Local mail (sendmail on the router): signed only for a From: domain we hold a key for.
     'sign_local = true;',
     'sign_inbound = false;',
     'use_domain = "header";',
     'allow_hdrfrom_mismatch = false;',
+    'allow_envfrom_empty = false;',
+    // The login's domain may differ from the From: domain when it owns an alias in another of
+    // our domains; that From: was checked against the login before signing (rspamd.local.lua).
     'allow_username_mismatch = true;',
     'use_esld = false;',
     'try_fallback = false;',
@@ -93,4 +113,52 @@ function dkimSigning(keys: SigningKey[]): string[] {
   }
   lines.push('}');
   return lines;
+}
+
+/**
+ * A prefilter that rejects an authenticated message whose From: is not an address the login
+ * owns: its own, an alias it is a target of, or a +tag form of either (Postfix checks the
+ * envelope the same way with smtpd_sender_login_maps).
+ */
+function fromOwnership(ownersFile: string): string {
+  return `-- ${GENERATED.slice(2)}
+local owners = rspamd_config:add_map({
+  type = 'set',
+  url = ${q(`file://${ownersFile}`)},
+  description = 'aliases and the logins that own them (alias/login)',
+})
+
+local function without_tag(addr)
+  return (addr:gsub('^([^@+]*)%+[^@]*@', '%1@'))
+end
+
+local function owned(login, addr)
+  for _, a in ipairs({ addr, without_tag(addr) }) do
+    if a == login or (owners and owners:get_key(a .. '/' .. login)) then return true end
+  end
+  return false
+end
+
+rspamd_config:register_symbol({
+  name = 'MAILSERVER_FROM_NOT_OWNED',
+  type = 'prefilter',
+  priority = 10,
+  score = 0.0,
+  description = 'authenticated sender uses a From: address its login does not own',
+  callback = function(task)
+    local login = task:get_user()
+    if not login then return end
+    login = login:lower()
+    local from = task:get_from('mime') or {}
+    local ok = #from > 0
+    for _, f in ipairs(from) do
+      if not f.addr or f.addr == '' or not owned(login, f.addr:lower()) then ok = false end
+    end
+    if not ok then
+      task:insert_result('MAILSERVER_FROM_NOT_OWNED', 1.0)
+      task:set_pre_result('reject', '5.7.1 From: header is not an address of ' .. login, 'mailserver')
+    end
+  end,
+})
+`;
 }

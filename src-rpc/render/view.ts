@@ -26,6 +26,8 @@ export interface RuntimeView {
   mailGid: number;
   /** Postfix's default_database_type. */
   mapType: MapType;
+  /** Postfix's mail_version: settings that only some releases know follow it. */
+  postfixVersion: string;
 }
 
 /** Mailbox data the renderers see (no password hashes). */

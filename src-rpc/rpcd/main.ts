@@ -1,18 +1,44 @@
 // The rpcd exec plugin `luci.mailserver`: `list` prints the signature, `call <method>` reads
 // one JSON object from stdin and prints exactly one JSON object (errors included) on stdout.
 // rpcd ignores the exit code, so every failure travels inside the object.
-import { readFileSync } from 'node:fs';
+import { readSync } from 'node:fs';
 import { methods } from '../api/table.ts';
 import { callMethod, runJob } from '../api/dispatch.ts';
 import { toErrorReply, MailError } from '../core/errors.ts';
 import { describe, rpcdSignature } from '../api/describe.ts';
+import { watchFailures } from '../ban/watch.ts';
+import { serveWarm, startWorkerIfWanted } from './worker.ts';
 
 /** ubus carries at most 1 MiB per message; rpcd's HTTP door 64 KiB per request. */
 const MAX_INPUT = 1 << 20;
 
-function readInput(): unknown {
-  const text = readFileSync(0, 'utf8');
-  if (text.length > MAX_INPUT) throw new MailError('invalid_argument', 'arguments larger than 1 MiB');
+/** stdin up to EOF, or null once it passes the limit: a larger input is never read whole. */
+function readLimited(fd: number, limit: number): string | null {
+  const buffer = Buffer.alloc(limit + 1);
+  let length = 0;
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(fd, buffer, length, buffer.length - length, null);
+    } catch (e) {
+      // A non-blocking stdin with nothing yet: wait a moment rather than spin.
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        continue;
+      }
+      if ((e as NodeJS.ErrnoException).code === 'EOF') break;
+      throw e;
+    }
+    if (n === 0) break;
+    length += n;
+    if (length > limit) return null;
+  }
+  return buffer.subarray(0, length).toString('utf8');
+}
+
+function readInput(fd: number): unknown {
+  const text = readLimited(fd, MAX_INPUT);
+  if (text === null) throw new MailError('invalid_argument', 'arguments larger than 1 MiB');
   if (text.trim() === '') return {};
   try {
     return JSON.parse(text);
@@ -21,10 +47,10 @@ function readInput(): unknown {
   }
 }
 
-async function reply(method: string | undefined): Promise<object> {
+async function reply(method: string | undefined, inputFd = 0): Promise<object> {
   try {
     if (!method) throw new MailError('unknown_method', 'no method given');
-    const result = await callMethod(method, readInput(), { kind: 'rpcd', runner: [process.argv[1]!] });
+    const result = await callMethod(method, readInput(inputFd), { kind: 'rpcd', runner: [process.argv[1]!] });
     return Array.isArray(result) ? { items: result } : result;
   } catch (e) {
     return toErrorReply(e);
@@ -37,11 +63,22 @@ if (command === 'list') {
 } else if (command === 'describe') {
   process.stdout.write(JSON.stringify(describe(methods)));
 } else if (command === 'call') {
-  reply(method).then((r) => process.stdout.write(JSON.stringify(r)));
+  reply(method).then((r) => {
+    process.stdout.write(JSON.stringify(r));
+    startWorkerIfWanted(process.argv[1]!);
+  });
+} else if (command === 'worker') {
+  void serveWarm(reply);
 } else if (command === 'job-run' && method) {
   // The detached runner of a job started by `call`: its output goes to the job's log.
   runJob(method).catch((e) => {
     process.stderr.write(`job ${method}: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  });
+} else if (command === 'ban-watch') {
+  // The ban watcher, when `start` came through rpcd (see cli/main.ts).
+  watchFailures().catch((e) => {
+    process.stderr.write(`ban-watch: ${e instanceof Error ? e.message : String(e)}\n`);
     process.exitCode = 1;
   });
 } else {

@@ -2,15 +2,16 @@
 // only the ones whose bytes changed, rebuild changed maps, reload only the daemons affected.
 import { join } from 'node:path';
 import { renderPostfixMain } from '../render/postfix-main.ts';
-import { renderPostfixMaster } from '../render/postfix-master.ts';
+import { renderPostfixMaster, NULL_SENDER_TABLE, NULL_SENDER_REJECT } from '../render/postfix-master.ts';
 import { renderDovecot } from '../render/dovecot.ts';
-import { renderVdomains, renderVmailbox, renderVirtual, renderSenders, renderRelayPasswd, SENDERS_SELF } from '../render/maps.ts';
-import { writeAtomic, readText, exists, ensureDir, rename, backdate, removeTree } from '../sys/fs.ts';
+import { renderVdomains, renderVmailbox, renderVirtual, renderSenders, renderSenderOwners, renderRelayPasswd, renderSendersSelf } from '../render/maps.ts';
+import { writeAtomic, readText, exists, ensureDir, rename, backdate, removeTree, replaceFile, copyFile, noSpaceFor, NoSpaceError } from '../sys/fs.ts';
 import { systemGroupId } from '../sys/accounts.ts';
 import { run } from '../sys/spawn.ts';
 import { MailError } from '../core/errors.ts';
+import { renderThunderbirdConfig, renderAutodiscoverCgi } from '../render/autoconfig.ts';
 import { readRelayCredentials } from './relay.ts';
-import { prepareSigning, milterAddress } from './signing.ts';
+import { prepareSigning, milterAddress, senderOwnersFile } from './signing.ts';
 import { prepareClamav, clamavMilter } from './clamav.ts';
 import { SECRETS_DIR_MODE } from '../core/layout.ts';
 import type { Accounts } from '../store/accounts.ts';
@@ -45,7 +46,7 @@ export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts): 
   // DKIM keys and the milter's files (Rspamd or OpenDKIM); creates missing keys.
   const signing = prepareSigning(s, l);
   // Virus scanning: clamav-milter is one more milter (Rspamd off), or Rspamd asks clamd.
-  const milters = [milterAddress(s), clamavMilter(s, l)].filter((m) => m !== undefined).join(', ') || undefined;
+  const milters = [milterAddress(s, l), clamavMilter(s, l)].filter((m) => m !== undefined).join(', ') || undefined;
   const files: GeneratedFile[] = [
     { path: join(l.postfixConfigDir, 'main.cf'), text: renderPostfixMain(s, view, { relayCredentials: relay !== null, milter: milters }), mode: 0o644, reloads: 'postfix' },
     { path: join(l.postfixConfigDir, 'master.cf'), text: renderPostfixMaster(s, view), mode: 0o644, reloads: 'postfix' },
@@ -54,14 +55,31 @@ export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts): 
     { path: join(l.configDir, 'vmailbox'), text: renderVmailbox(s, mailboxes), mode: 0o644, map: true },
     { path: join(l.configDir, 'virtual'), text: renderVirtual(s, mailboxes, aliases), mode: 0o644, map: true },
     { path: join(l.configDir, 'senders'), text: renderSenders(s, mailboxes, aliases), mode: 0o644, map: true },
-    { path: join(l.configDir, 'senders-self.regexp'), text: SENDERS_SELF, mode: 0o644, reloads: 'postfix' },
+    { path: join(l.configDir, 'senders-self.regexp'), text: renderSendersSelf(s, mailboxes, aliases), mode: 0o644, reloads: 'postfix' },
+    { path: join(l.configDir, NULL_SENDER_TABLE), text: NULL_SENDER_REJECT, mode: 0o644, reloads: 'postfix' },
+    // Read by the signer on each message (Rspamd watches it; OpenDKIM opens it): no reload.
+    { path: senderOwnersFile(l), text: renderSenderOwners(s, mailboxes, aliases), mode: 0o644 },
   ];
   for (const f of signing.files) files.push({ path: f.path, text: f.text, mode: 0o644, reloads: f.reloads });
   for (const f of prepareClamav(s, l)) files.push({ path: f.path, text: f.text, mode: 0o644, reloads: f.reloads });
   if (relay && s.main.relayhost) {
     files.push({ path: join(l.secretsDir, 'relay_passwd'), text: renderRelayPasswd(s.main.relayhost, relay.user, relay.password), mode: 0o600, map: true });
   }
+  if (s.autoconfig.enabled) files.push(...autoconfigFiles(ctx));
   return files;
+}
+
+/** Served by the router's web server (uhttpd): Thunderbird's two URLs and Outlook's CGI. */
+export const AUTODISCOVER_CGI = 'cgi-bin/mailserver-autodiscover';
+
+function autoconfigFiles(ctx: Context): GeneratedFile[] {
+  const root = ctx.layout.webDocroot;
+  const thunderbird = renderThunderbirdConfig(ctx.settings);
+  return [
+    { path: join(root, '.well-known/autoconfig/mail/config-v1.1.xml'), text: thunderbird, mode: 0o644 },
+    { path: join(root, 'mail/config-v1.1.xml'), text: thunderbird, mode: 0o644 },
+    { path: join(root, AUTODISCOVER_CGI), text: renderAutodiscoverCgi(ctx.settings), mode: 0o755 },
+  ];
 }
 
 /** postfixConfigDir: postmap reads main.cf (for dynamic map types) from there, not /etc/postfix. */
@@ -72,12 +90,16 @@ export function writeGenerated(files: GeneratedFile[], mapType: MapType, postfix
     ensureDir(join(f.path, '..'), { mode: f.mode === 0o600 ? SECRETS_DIR_MODE : 0o755 });
     const own = { mode: f.mode, uid: 0, gid: f.gid ?? 0 };
     if (f.map) {
-      // A pending source means an in-place update was killed half-way: trust nothing, rebuild.
-      const old = !exists(pendingSource(f.path)) && exists(mapDatabase(f.path, mapType)) ? readText(f.path) : null;
+      const old = exists(mapDatabase(f.path, mapType)) ? readText(f.path) : null;
       if (old === f.text) continue;
       const diff = old === null ? null : smallDiff(old, f.text);
-      if (diff) updateMap(f.path, f.text, diff, mapType, own.mode, postfixConfigDir);
-      else buildMap(f.path, f.text, mapType, own.mode, postfixConfigDir);
+      try {
+        if (diff) updateMap(f.path, f.text, diff, mapType, own.mode, postfixConfigDir);
+        else buildMap(f.path, f.text, mapType, own.mode, postfixConfigDir);
+      } catch (e) {
+        // Name the map, not the temp file it was being built in.
+        throw e instanceof NoSpaceError ? noSpaceFor(f.path, { code: 'ENOSPC' }) : e;
+      }
     } else if (!writeAtomic(f.path, f.text, own)) {
       continue;
     } else if (f.reloads === 'postfix') {
@@ -92,20 +114,21 @@ export function writeGenerated(files: GeneratedFile[], mapType: MapType, postfix
 }
 
 /**
- * postmap a temp copy and rename the database into place, then the source. The new source is
- * first written as `<map>.next` and renamed over the source last: a kill before that leaves it,
- * and the next run rebuilds rather than trusting a source that may not match the database.
- * (Temp files are swept by the next write; the pending source must survive that sweep.)
+ * Maps are built or changed on the side (a temp database), then the database and its source are
+ * moved into place: Postfix never reads a half-written database, a full disk fails before
+ * anything changed, and the write call's undo log covers both files.
  */
 function buildMap(path: string, text: string, mapType: MapType, mode: number, postfixConfigDir: string): void {
-  const pending = pendingSource(path);
-  const temp = join(path, '..', `.tmp-map-${process.pid}-${path.split('/').pop()}`);
-  writeAtomic(pending, text, { mode, uid: 0, gid: 0 });
-  writeAtomic(temp, text, { mode, uid: 0, gid: 0 });
-  postmap([`${mapType}:${temp}`], '', path, postfixConfigDir);
-  rename(mapDatabase(temp, mapType), mapDatabase(path, mapType));
-  rename(pending, path);
-  removeTree(temp);
+  const temp = tempMap(path);
+  try {
+    writeAtomic(temp, text, { mode, uid: 0, gid: 0 });
+    postmap([`${mapType}:${temp}`], '', path, postfixConfigDir);
+    replaceFile(mapDatabase(temp, mapType), mapDatabase(path, mapType));
+  } finally {
+    removeTree(temp);
+    removeTree(mapDatabase(temp, mapType));
+  }
+  writeAtomic(path, text, { mode, uid: 0, gid: 0 });
 }
 
 interface MapDiff {
@@ -148,31 +171,30 @@ export function smallDiff(old: string, next: string): MapDiff | null {
   return { remove: removed.map(keyOf), add: added };
 }
 
-/**
- * postmap -d / -i on the live database (Postfix locks it; readers see the old or the new entry),
- * then the source. The new source is first written as `<map>.next` and renamed over the source
- * last: while it exists the database may hold any mix of old and new entries, and the next run
- * rebuilds the whole database. (Comparing sources alone is not enough: after a kill between
- * the database update and the source write, a later change back to the old accounts renders
- * the old source again and would keep the half-updated database for good.)
- */
+/** postmap -d / -i on a copy of the database, then the copy and the source move into place. */
 function updateMap(path: string, text: string, diff: MapDiff, mapType: MapType, mode: number, postfixConfigDir: string): void {
-  const table = `${mapType}:${path}`;
-  const pending = pendingSource(path);
-  writeAtomic(pending, text, { mode, uid: 0, gid: 0 });
-  if (diff.remove.length) postmap(['-d', '-', table], diff.remove.join('\n') + '\n', path, postfixConfigDir);
-  if (diff.add.length) postmap(['-i', table], diff.add.join('\n') + '\n', path, postfixConfigDir);
-  rename(pending, path);
+  const temp = tempMap(path);
+  const table = `${mapType}:${temp}`;
+  try {
+    copyFile(mapDatabase(path, mapType), mapDatabase(temp, mapType));
+    if (diff.remove.length) postmap(['-d', '-', table], diff.remove.join('\n') + '\n', path, postfixConfigDir);
+    if (diff.add.length) postmap(['-i', table], diff.add.join('\n') + '\n', path, postfixConfigDir);
+    replaceFile(mapDatabase(temp, mapType), mapDatabase(path, mapType));
+  } finally {
+    removeTree(mapDatabase(temp, mapType));
+  }
+  writeAtomic(path, text, { mode, uid: 0, gid: 0 });
 }
 
-/** Present only while a map's database is being rebuilt or changed in place (buildMap, updateMap). */
-function pendingSource(path: string): string {
-  return `${path}.next`;
+/** Where a map is built or changed before it moves into place (swept as a temp file if left). */
+function tempMap(path: string): string {
+  return join(path, '..', `.tmp-map-${process.pid}-${path.split('/').pop()}`);
 }
 
 function postmap(args: string[], input: string, path: string, postfixConfigDir: string): void {
   const r = run(['postmap', '-c', postfixConfigDir, ...args], { input });
   // postmap -d exits 1 when a key was not there: that is the state we want.
+  if (r.code !== 0 && /No space left on device|Disk quota exceeded/.test(r.stderr)) throw noSpaceFor(path, { code: 'ENOSPC' });
   if (r.code !== 0 && !(args[0] === '-d' && r.code === 1 && r.stderr.trim() === '')) {
     throw new MailError('daemon_error', `postmap failed for ${path}: ${(r.stderr || r.stdout).trim()}`);
   }

@@ -3,20 +3,25 @@
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import { readText, ensureDir } from '../sys/fs.ts';
-import { run, runDetached, processAlive } from '../sys/spawn.ts';
+import { run, runDetached, pidFileProcess, forgetForeignPidFile, endOrphanedWorkers, type PidFileProcess } from '../sys/spawn.ts';
 import { systemUserId } from '../sys/accounts.ts';
 import { MailError } from '../core/errors.ts';
 import { MAIL_UID, MAIL_GID, SECRETS_DIR_MODE, type Layout } from '../core/layout.ts';
 import type { Service } from './converge.ts';
 import { reconcileClamav, stopClamav, restartClamav } from './clamav.ts';
-import { milterPid, wantedMilter, startMilter, stopMilter, reloadMilter, stopStaleInstances, type Milter } from './signing.ts';
+import { ensureMailRoot } from '../store/mailbox-files.ts';
+import { reconcileBans, stopBanWatcher } from './ban-watcher.ts';
+import { milterProcess, milterPid, wantedMilter, startMilter, stopMilter, reloadMilter, stopStaleInstances, type Milter } from './signing.ts';
 import type { RuntimeView, MapType } from '../render/view.ts';
+import type { DaemonFacts } from './facts.ts';
 import type { Settings, PortName } from '../config/settings.ts';
 
 export interface ServiceState {
   name: Service;
   running: boolean;
   pid: number | null;
+  /** Why a daemon that left a pid file does not count as running. */
+  problem?: string;
 }
 
 export interface PortState {
@@ -25,7 +30,7 @@ export interface PortState {
   open: boolean;
 }
 
-export function hostView(l: Layout, mapType: MapType): RuntimeView {
+export function hostView(l: Layout, facts: Pick<DaemonFacts, 'mapType' | 'postfixVersion'>): RuntimeView {
   return {
     configDir: l.configDir,
     mailDir: l.mailDir,
@@ -40,7 +45,8 @@ export function hostView(l: Layout, mapType: MapType): RuntimeView {
     logDir: l.logDir,
     mailUid: MAIL_UID,
     mailGid: MAIL_GID,
-    mapType,
+    mapType: facts.mapType,
+    postfixVersion: facts.postfixVersion,
   };
 }
 
@@ -49,7 +55,7 @@ export function prepareDirectories(l: Layout): void {
   const postfixUid = systemUserId('postfix') ?? 0;
   ensureDir(l.dataPath, { mode: 0o755 });
   ensureDir(l.configDir, { mode: 0o755, uid: 0, gid: 0 });
-  ensureDir(l.mailDir, { mode: 0o700, uid: MAIL_UID, gid: MAIL_GID });
+  ensureMailRoot(l);
   ensureDir(l.sslDir, { mode: 0o755, uid: 0, gid: 0 });
   ensureDir(l.secretsDir, { mode: SECRETS_DIR_MODE, uid: 0, gid: 0 });
   ensureDir(l.stateDir, { mode: 0o755, uid: 0, gid: 0 });
@@ -60,25 +66,30 @@ export function prepareDirectories(l: Layout): void {
   ensureDir(l.logDir, { mode: 0o755, uid: 0, gid: 0 });
 }
 
-function pidFrom(file: string): number | null {
-  const pid = Number((readText(file) ?? '').trim());
-  return processAlive(pid) ? pid : null;
+const postfixPidFile = (l: Layout) => join(l.postfixQueueDir, 'pid', 'master.pid');
+const dovecotPidFile = (l: Layout) => join(l.dovecotBaseDir, 'master.pid');
+/** The program behind each pid file: Postfix's is its master's. */
+const POSTFIX_EXECUTABLE = 'master';
+const DOVECOT_EXECUTABLE = 'dovecot';
+
+function stateOf(name: Service, p: PidFileProcess): ServiceState {
+  const state: ServiceState = { name, running: p.pid !== null, pid: p.pid };
+  if (p.foreign) state.problem = `its pid file names pid ${p.foreign.pid}, which is ${p.foreign.executable}`;
+  return state;
 }
 
 const MILTERS: Milter[] = ['rspamd', 'opendkim'];
 
 /** Dovecot and Postfix, then the milter the settings want (and any other milter still running). */
 export function serviceStates(l: Layout, s?: Settings): ServiceState[] {
-  const postfix = pidFrom(join(l.postfixQueueDir, 'pid', 'master.pid'));
-  const dovecot = pidFrom(join(l.dovecotBaseDir, 'master.pid'));
   const states: ServiceState[] = [
-    { name: 'dovecot', running: dovecot !== null, pid: dovecot },
-    { name: 'postfix', running: postfix !== null, pid: postfix },
+    stateOf('dovecot', pidFileProcess(dovecotPidFile(l), DOVECOT_EXECUTABLE)),
+    stateOf('postfix', pidFileProcess(postfixPidFile(l), POSTFIX_EXECUTABLE)),
   ];
   for (const m of MILTERS) {
     const wanted = s !== undefined && wantedMilter(s) === m;
-    const pid = milterPid(l, m, wanted ? s : undefined);
-    if (pid !== null || wanted) states.push({ name: m, running: pid !== null, pid });
+    const p = milterProcess(l, m, wanted ? s : undefined);
+    if (p.pid !== null || wanted) states.push(stateOf(m, p));
   }
   return states;
 }
@@ -104,6 +115,9 @@ function checked(argv: string[], what: string): void {
 export function startDaemons(l: Layout, s?: Settings): void {
   const [dovecot, postfix] = serviceStates(l);
   if (!dovecot!.running) {
+    forgetForeignPidFile(dovecotPidFile(l), DOVECOT_EXECUTABLE);
+    // A master killed with SIGKILL leaves login processes holding its ports for a while.
+    endOrphanedWorkers(dovecotPidFile(l), 'dovecot');
     const r = runDetached(['dovecot', '-c', l.dovecotConfigFile], join(l.logDir, 'dovecot-start.log'));
     if (r.code !== 0) throw new MailError('daemon_error', `dovecot did not start: see ${join(l.logDir, 'dovecot.log')} (${readText(join(l.logDir, 'dovecot-start.log'))?.trim().split('\n').pop() ?? ''})`);
   }
@@ -111,9 +125,16 @@ export function startDaemons(l: Layout, s?: Settings): void {
   if (s) reconcileClamav(s, l);
   if (s) reconcileMilters(l, s);
   if (!postfix!.running) {
+    forgetForeignPidFile(postfixPidFile(l), POSTFIX_EXECUTABLE);
     const r = runDetached(['postfix', '-c', l.postfixConfigDir, 'start'], join(l.logDir, 'postfix-start.log'));
     if (r.code !== 0) throw new MailError('daemon_error', `postfix did not start: ${readText(join(l.logDir, 'postfix-start.log'))?.trim().split('\n').slice(-2).join(' / ') ?? ''}`);
   }
+  if (s) reconcileBans(l, s);
+}
+
+/** Deliver deferred mail now (after a restart) rather than at Postfix's next retry minutes later. */
+export function flushQueue(l: Layout): void {
+  run(['postqueue', '-c', l.postfixConfigDir, '-f']);
 }
 
 export function stopDaemons(l: Layout): void {
@@ -121,6 +142,7 @@ export function stopDaemons(l: Layout): void {
   if (postfix!.running) checked(['postfix', '-c', l.postfixConfigDir, 'stop'], 'postfix stop');
   for (const m of MILTERS) stopMilter(l, m);
   stopClamav();
+  stopBanWatcher(l);
   if (dovecot!.running) checked(['dovecot', '-c', l.dovecotConfigFile, 'stop'], 'dovecot stop');
 }
 
@@ -131,6 +153,7 @@ export function reloadDaemons(l: Layout, services: Service[], settings?: Setting
   const switched: Service[] = settings && states[1]!.running ? scanners(reconcileClamav(settings, l)) : [];
   if (settings && states[1]!.running) switched.push(...reconcileMilters(l, settings));
   reloaded.push(...switched);
+  if (settings && states[0]!.running) reconcileBans(l, settings);
   for (const s of services) {
     if (s === 'clamd' || s === 'clamav-milter') {
       if (settings && !switched.includes(s) && restartClamav(settings, l, s)) reloaded.push(s);

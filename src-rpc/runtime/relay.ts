@@ -1,6 +1,6 @@
 // Relay credentials live as a 0600 file under data_path/secrets, never in UCI.
 import { join } from 'node:path';
-import { readText, writeAtomic, ensureDir, removeTree } from '../sys/fs.ts';
+import { readText, writeAtomic, ensureDir, removeFile } from '../sys/fs.ts';
 import { SECRETS_DIR_MODE, type Layout } from '../core/layout.ts';
 
 const file = (l: Layout) => join(l.secretsDir, 'relay-credentials');
@@ -19,6 +19,6 @@ export function writeRelayCredentials(l: Layout, user: string, password: string)
 
 export function clearRelayCredentials(l: Layout): void {
   for (const name of ['relay-credentials', 'relay_passwd', 'relay_passwd.db', 'relay_passwd.cdb', 'relay_passwd.lmdb']) {
-    removeTree(join(l.secretsDir, name));
+    removeFile(join(l.secretsDir, name));
   }
 }

@@ -6,12 +6,17 @@ import { assertDovecotSupported } from '../render/dovecot.ts';
 import { loadAccounts, assertCurrentFormat, markFormat } from '../store/files.ts';
 import { mailHost, postmasterAddress } from '../config/settings.ts';
 import { run } from '../sys/spawn.ts';
+import { readText } from '../sys/fs.ts';
+import { deliveryOutcome } from './mail-log.ts';
 import { learnFacts, knownFacts } from './facts.ts';
 import { ensureCertificate } from './certificate.ts';
 import { renderAll, writeGenerated, type ConvergeReport, type Service } from './converge.ts';
 import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates } from './host.ts';
 import { virusScanState } from './clamav.ts';
 import { unimplementedOptionNotices } from '../config/notices.ts';
+import { banSummary } from './ban-watcher.ts';
+import { keepChangesSoFar } from '../core/write-lock.ts';
+import { markWanted, clearWanted, recentRestarts, restartText, heal as healDaemons } from './supervise.ts';
 import type { Accounts } from '../store/accounts.ts';
 import type { Context } from '../core/context.ts';
 
@@ -25,7 +30,7 @@ export function assertHostRuntime(ctx: Pick<Context, 'settings'>): void {
 export function apply(ctx: Context, accounts: Accounts = loadAccounts(ctx.layout), facts = knownFacts(ctx.layout)): ConvergeReport & { reloaded: string[] } {
   assertHostRuntime(ctx);
   assertCurrentFormat(ctx.layout);
-  const report = writeGenerated(renderAll(ctx, hostView(ctx.layout, facts.mapType), accounts), facts.mapType, ctx.layout.postfixConfigDir);
+  const report = writeGenerated(renderAll(ctx, hostView(ctx.layout, facts), accounts), facts.mapType, ctx.layout.postfixConfigDir);
   return { ...report, reloaded: reloadDaemons(ctx.layout, report.reload, ctx.settings) };
 }
 
@@ -54,12 +59,16 @@ function markFormatIfNew(ctx: Context): void {
 export async function start(ctx: Context) {
   const report = applyFull(ctx);
   const certificateCreated = ensureCertificate(ctx.layout, mailHost(ctx.settings));
+  // Wanted from now on, also if a daemon fails to start below: tick keeps trying.
+  markWanted();
+  keepChangesSoFar();
   startDaemons(ctx.layout, ctx.settings);
   return { ...(await status(ctx)), changed: report.changed, certificateCreated };
 }
 
 export async function stop(ctx: Context) {
   assertHostRuntime(ctx);
+  clearWanted();
   stopDaemons(ctx.layout);
   return status(ctx);
 }
@@ -73,11 +82,23 @@ export async function status(ctx: Context) {
     running,
     services,
     ports: running ? await portStates(ctx.settings) : [],
+    bans: banSummary(ctx.layout, ctx.settings),
     logDir: ctx.layout.logDir,
     virus: virusScanState(ctx.settings, ctx.layout),
     /** Settings that have no effect here yet, and why. */
     notices: unimplementedOptionNotices(ctx.settings),
+    // The last restarts tick made, newest last, each with the sentence the Overview shows.
+    restarts: recentRestarts(ctx.layout).slice(-RESTARTS_SHOWN).map((r) => ({ ...r, text: restartText(r) })),
   };
+}
+
+const RESTARTS_SHOWN = 5;
+
+/** Start what should run and does not (tick); the restarts it made. */
+export function heal(ctx: Context) {
+  assertHostRuntime(ctx);
+  keepChangesSoFar();
+  return healDaemons(ctx.layout, ctx.settings).map((r) => ({ ...r, text: restartText(r) }));
 }
 
 /** Host runtime install: the daemons are packages; check them and prepare everything else. */
@@ -90,8 +111,14 @@ export function install(ctx: Context) {
   return { postfixVersion: facts.postfixVersion, dovecotVersion: facts.dovecotVersion, changed: report.changed };
 }
 
-/** A plain message from the postmaster, handed to Postfix's sendmail (local pickup). */
-export function sendTestMessage(ctx: Context, to: string) {
+/** How long `test` watches the log for the first delivery attempt (well inside rpcd's 30 s). */
+const TEST_OUTCOME_WAIT_MS = 20_000;
+
+/**
+ * A plain message from the postmaster, handed to Postfix's sendmail (local pickup); then what
+ * the first delivery attempt did, from mail.log (a relay refused for its certificate shows here).
+ */
+export async function sendTestMessage(ctx: Context, to: string) {
   const from = postmasterAddress(ctx.settings);
   const host = mailHost(ctx.settings);
   const messageId = `<test.${Date.now()}.${process.pid}@${host}>`;
@@ -109,7 +136,13 @@ export function sendTestMessage(ctx: Context, to: string) {
   ].join('\r\n');
   const r = run(['sendmail', '-C', ctx.layout.postfixConfigDir, '-f', from, '-i', '--', to], { input: message });
   if (r.code !== 0) throw new MailError('daemon_error', `sendmail failed: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`);
-  return { to, from, messageId };
+  const log = join(ctx.layout.logDir, 'mail.log');
+  let outcome = deliveryOutcome(readText(log) ?? '', messageId);
+  for (const deadline = Date.now() + TEST_OUTCOME_WAIT_MS; outcome.status === null && Date.now() < deadline; ) {
+    await new Promise((res) => setTimeout(res, 250));
+    outcome = deliveryOutcome(readText(log) ?? '', messageId);
+  }
+  return { to, from, messageId, ...outcome };
 }
 
 export function logFile(ctx: Context, service: 'postfix' | 'dovecot'): string {

@@ -2,14 +2,15 @@
 // checks, DKIM signing) or OpenDKIM (spam_filter=0, dkim=1: signing only). Their files, their
 // users, and start / stop / reload / state, beside Postfix and Dovecot in host.ts.
 import { join } from 'node:path';
-import { readText, ensureDir, writeAtomic, statOrNull } from '../sys/fs.ts';
-import { runDetached, processAlive, signal } from '../sys/spawn.ts';
+import { readText, ensureDir, writeAtomic, statOrNull, listDir } from '../sys/fs.ts';
+import { runDetached, spawnBackground, processAlive, signal, sleepSync, pidFileProcess, forgetForeignPidFile, endOrphanedWorkers, type PidFileProcess } from '../sys/spawn.ts';
 import { systemUserId, systemGroupId } from '../sys/accounts.ts';
 import { systemNameservers } from '../sys/dns.ts';
 import { hostPath } from '../sys/paths.ts';
+import { readLink } from '../sys/links.ts';
 import { MailError } from '../core/errors.ts';
-import { renderRspamd, RSPAMD_MILTER, type SigningKey } from '../render/rspamd.ts';
-import { renderOpendkim, opendkimName, OPENDKIM_HOST, OPENDKIM_PORTS, type OpendkimInstance } from '../render/opendkim.ts';
+import { renderRspamd, type SigningKey } from '../render/rspamd.ts';
+import { renderOpendkim, opendkimName, opendkimSocket, type OpendkimInstance } from '../render/opendkim.ts';
 import { ensureDkimKeys, handKeysTo, privateKeyPath, rspamdKeyPath, dkimSecretsDir, type DkimKey } from '../dkim/keys.ts';
 import { splitServer } from '../dns/validate.ts';
 import type { Layout } from '../core/layout.ts';
@@ -23,11 +24,22 @@ export const RSPAMD_CONFDIR = '/etc/rspamd';
 export interface SigningPaths {
   rspamdConfigDir: string;
   rspamdDbDir: string;
+  /** pid file, controller and normal worker sockets: Rspamd and root only. */
   rspamdRunDir: string;
+  /** The milter socket: Rspamd and the postfix group only. */
+  rspamdMilterDir: string;
   rspamdLog: string;
   opendkimConfigDir: string;
+  /** pid files and milter sockets: OpenDKIM and the postfix group only. */
   opendkimRunDir: string;
 }
+
+/** Ask the Rspamd controller here (as root): `curl --unix-socket <this> http://localhost/ping`. */
+export const rspamdControllerSocket = (l: Layout) => join(signingPaths(l).rspamdRunDir, 'controller.sock');
+const rspamdMilterSocket = (l: Layout) => join(signingPaths(l).rspamdMilterDir, 'milter.sock');
+
+/** `alias/login` lines the signers check an authenticated From: against. */
+export const senderOwnersFile = (l: Layout) => join(l.configDir, 'sender-owners');
 
 const OPENDKIM_INSTANCES: OpendkimInstance[] = ['rsa', 'ed25519'];
 
@@ -42,6 +54,7 @@ export function signingPaths(l: Layout): SigningPaths {
     rspamdConfigDir: join(l.configDir, 'rspamd'),
     rspamdDbDir: join(l.stateDir, 'rspamd'),
     rspamdRunDir: hostPath('/var/run/mailserver/rspamd'),
+    rspamdMilterDir: hostPath('/var/run/mailserver/rspamd-milter'),
     rspamdLog: join(l.logDir, 'rspamd.log'),
     opendkimConfigDir: join(l.configDir, 'opendkim'),
     opendkimRunDir,
@@ -56,11 +69,18 @@ export function wantedMilter(s: Settings): Milter | null {
 }
 
 /** Postfix's smtpd_milters value for the settings. */
-export function milterAddress(s: Settings): string | undefined {
+export function milterAddress(s: Settings, l: Layout): string | undefined {
   const m = wantedMilter(s);
-  if (m === 'rspamd') return `inet:${RSPAMD_MILTER.host}:${RSPAMD_MILTER.port}`;
-  if (m === 'opendkim') return opendkimInstances(s).map((i) => `inet:${OPENDKIM_HOST}:${OPENDKIM_PORTS[i]}`).join(', ');
+  if (m === 'rspamd') return `unix:${rspamdMilterSocket(l)}`;
+  if (m === 'opendkim') return opendkimInstances(s).map((i) => `unix:${opendkimSocket(signingPaths(l).opendkimRunDir, i)}`).join(', ');
   return undefined;
+}
+
+/** Postfix's group: it alone (besides the milter and root) may reach the milter sockets. */
+function postfixGid(): number {
+  const gid = systemGroupId('postfix');
+  if (gid === null) throw new MailError('unsupported', 'Postfix is not installed (no postfix group)');
+  return gid;
 }
 
 /** Debian's user is _rspamd, OpenWrt's and upstream's rspamd. */
@@ -113,12 +133,23 @@ export function prepareSigning(s: Settings, l: Layout): { files: SigningFile[]; 
   if (milter === 'rspamd') {
     const signing: SigningKey[] = active.map((k) => ({ ...pick(k), path: k.algorithm === 'ed25519' ? rspamdKeyPath(l, k) : privateKeyPath(l, k) }));
     const nameservers = (s.dns.resolver ? [splitServer(s.dns.resolver)] : systemNameservers()).map((n) => (n.host.includes(':') ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`));
-    for (const [name, text] of Object.entries(renderRspamd(s, { logFile: p.rspamdLog, nameservers, keys: signing }))) {
+    const view = {
+      logFile: p.rspamdLog,
+      nameservers,
+      keys: signing,
+      milterSocket: rspamdMilterSocket(l),
+      milterGroup: 'postfix',
+      controllerSocket: rspamdControllerSocket(l),
+      normalSocket: join(p.rspamdRunDir, 'normal.sock'),
+      user: signer?.name ?? '_rspamd',
+      senderOwnersFile: senderOwnersFile(l),
+    };
+    for (const [name, text] of Object.entries(renderRspamd(s, view))) {
       files.push({ path: join(p.rspamdConfigDir, name), text, reloads: 'rspamd' });
     }
   } else if (milter === 'opendkim') {
     const signing: SigningKey[] = active.map((k) => ({ ...pick(k), path: privateKeyPath(l, k) }));
-    for (const [name, text] of Object.entries(renderOpendkim({ configDir: p.opendkimConfigDir, runDir: p.opendkimRunDir, user: signer?.name ?? 'opendkim', instances: opendkimInstances(s), keys: signing }))) {
+    for (const [name, text] of Object.entries(renderOpendkim({ configDir: p.opendkimConfigDir, runDir: p.opendkimRunDir, senderOwnersFile: senderOwnersFile(l), user: signer?.name ?? 'opendkim', instances: opendkimInstances(s), keys: signing }))) {
       files.push({ path: join(p.opendkimConfigDir, name), text, reloads: 'opendkim' });
     }
   }
@@ -129,60 +160,77 @@ const pick = (k: DkimKey) => ({ domain: k.domain, selector: k.selector, algorith
 
 // ---- processes ----
 
-function pidOf(file: string): number | null {
-  const pid = Number((readText(file) ?? '').trim());
-  return processAlive(pid) ? pid : null;
-}
-
-const opendkimPid = (l: Layout, i: OpendkimInstance) => pidOf(join(signingPaths(l).opendkimRunDir, opendkimName(i, 'opendkim', 'pid')));
+const rspamdPidFile = (l: Layout) => join(signingPaths(l).rspamdRunDir, 'rspamd.pid');
+const opendkimPidFile = (l: Layout, i: OpendkimInstance) => join(signingPaths(l).opendkimRunDir, opendkimName(i, 'opendkim', 'pid'));
+const opendkimProcess = (l: Layout, i: OpendkimInstance) => pidFileProcess(opendkimPidFile(l, i), 'opendkim');
+const opendkimPid = (l: Layout, i: OpendkimInstance) => opendkimProcess(l, i).pid;
 
 /**
  * Rspamd's master; for OpenDKIM with settings, the first instance when every instance the
- * settings need runs (else null), without settings any instance still running.
+ * settings need runs (else the first that does not), without settings any instance still running.
  */
-export function milterPid(l: Layout, m: Milter, s?: Settings): number | null {
-  if (m === 'rspamd') return pidOf(join(signingPaths(l).rspamdRunDir, 'rspamd.pid'));
+export function milterProcess(l: Layout, m: Milter, s?: Settings): PidFileProcess {
+  if (m === 'rspamd') return pidFileProcess(rspamdPidFile(l), 'rspamd');
   if (s) {
-    const pids = opendkimInstances(s).map((i) => opendkimPid(l, i));
-    return pids.every((x) => x !== null) ? pids[0] ?? null : null;
+    const all = opendkimInstances(s).map((i) => opendkimProcess(l, i));
+    return all.find((p) => p.pid === null) ?? all[0] ?? { pid: null, foreign: null };
   }
-  return OPENDKIM_INSTANCES.map((i) => opendkimPid(l, i)).find((x) => x !== null) ?? null;
+  return { pid: OPENDKIM_INSTANCES.map((i) => opendkimPid(l, i)).find((x) => x !== null) ?? null, foreign: null };
 }
 
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+export function milterPid(l: Layout, m: Milter, s?: Settings): number | null {
+  return milterProcess(l, m, s).pid;
+}
+
+const rspamdStartLog = (l: Layout) => join(l.logDir, 'rspamd-start.log');
+
+/**
+ * An Rspamd of ours that has forked but not yet written its pid file: a first start compiles the
+ * public-suffix list for 15 s on an idle machine and minutes on a loaded one. Mail meanwhile
+ * waits (milter_default_action = tempfail); starting a second one would only fight for the sockets.
+ */
+function rspamdLoading(l: Layout): boolean {
+  // Ours writes to our start log until its configuration is loaded, then to its own log (its
+  // process title no longer shows the command line).
+  const logs = [rspamdStartLog(l), signingPaths(l).rspamdLog];
+  return listDir('/proc').some((pid) =>
+    /^\d+$/.test(pid) && /\/rspamd$/.test(readLink(`/proc/${pid}/exe`) ?? '') && listDir(`/proc/${pid}/fd`).some((fd) => logs.includes(readLink(`/proc/${pid}/fd/${fd}`) ?? '')));
 }
 
 export function startMilter(l: Layout, m: Milter, s: Settings): void {
-  if (milterPid(l, m, s) !== null) return;
+  if (milterPid(l, m, s) !== null || (m === 'rspamd' && rspamdLoading(l))) return;
   const p = signingPaths(l);
   const user = signerOf(m)!;
+  // The parent of the socket directories: Postfix must traverse it whatever the umask was.
+  ensureDir(join(p.rspamdRunDir, '..'), { mode: 0o755 });
   if (m === 'rspamd') {
     ensureDir(p.rspamdDbDir, { mode: 0o750, uid: user.uid, gid: user.gid });
-    ensureDir(p.rspamdRunDir, { mode: 0o755, uid: user.uid, gid: user.gid });
+    ensureDir(p.rspamdRunDir, { mode: 0o700, uid: user.uid, gid: user.gid });
+    ensureDir(p.rspamdMilterDir, { mode: 0o750, uid: user.uid, gid: postfixGid() });
+    forgetForeignPidFile(rspamdPidFile(l), 'rspamd');
+    // Workers of a master killed with SIGKILL keep its milter socket until they are ended.
+    endOrphanedWorkers(rspamdPidFile(l), 'rspamd');
     if (!statOrNull(p.rspamdLog)) writeAtomic(p.rspamdLog, '', { mode: 0o640, uid: user.uid, gid: user.gid });
     const argv = [
       'rspamd', '-c', join(RSPAMD_CONFDIR, 'rspamd.conf'), '-u', user.name, '-g', user.name,
       '--var', `LOCAL_CONFDIR=${p.rspamdConfigDir}`, '--var', `DBDIR=${p.rspamdDbDir}`,
       '--var', `RUNDIR=${p.rspamdRunDir}`, '--var', `LOGDIR=${join(p.rspamdLog, '..')}`,
     ];
-    // Rspamd forks only once its configuration is compiled: a first start on a busy machine (or a
-    // slow router) can take minutes.
-    const r = runDetached(argv, join(l.logDir, 'rspamd-start.log'), undefined, 300_000);
-    if (r.code !== 0) throw new MailError('daemon_error', `rspamd did not start: ${lastLines(join(l.logDir, 'rspamd-start.log'))} (see ${p.rspamdLog})`);
+    spawnBackground(argv, rspamdStartLog(l));
   } else {
     const unsafe = writableAncestor(dkimSecretsDir(l));
     if (unsafe) throw new MailError('unsupported', `OpenDKIM refuses keys below a directory others can write to (${unsafe}): put data_path somewhere safe`);
-    ensureDir(p.opendkimRunDir, { mode: 0o755, uid: user.uid, gid: user.gid });
+    ensureDir(p.opendkimRunDir, { mode: 0o750, uid: user.uid, gid: postfixGid() });
     for (const i of opendkimInstances(s)) {
       if (opendkimPid(l, i) !== null) continue;
+      forgetForeignPidFile(opendkimPidFile(l, i), 'opendkim');
       const r = runDetached(['opendkim', '-x', join(p.opendkimConfigDir, opendkimName(i, 'opendkim', 'conf'))], join(l.logDir, 'opendkim-start.log'));
       if (r.code !== 0) throw new MailError('daemon_error', `opendkim (${i}) did not start: ${lastLines(join(l.logDir, 'opendkim-start.log'))}`);
     }
   }
   // Both fork; the pid file shows up once the daemon is past its configuration.
-  for (let i = 0; i < 100 && milterPid(l, m, s) === null; i++) sleep(100);
-  if (milterPid(l, m, s) === null) {
+  for (let i = 0; i < 100 && milterPid(l, m, s) === null; i++) sleepSync(100);
+  if (milterPid(l, m, s) === null && !(m === 'rspamd' && rspamdLoading(l))) {
     const log = m === 'rspamd' ? p.rspamdLog : join(l.logDir, 'opendkim-start.log');
     throw new MailError('daemon_error', `${m} did not stay up: ${lastLines(log)}`);
   }
@@ -194,7 +242,7 @@ export function stopStaleInstances(l: Layout, s: Settings): void {
     const pid = opendkimInstances(s).includes(i) ? null : opendkimPid(l, i);
     if (pid === null) continue;
     signal(pid, 'SIGTERM');
-    for (let n = 0; n < 100 && processAlive(pid); n++) sleep(100);
+    for (let n = 0; n < 100 && processAlive(pid); n++) sleepSync(100);
   }
 }
 
@@ -203,7 +251,7 @@ export function stopMilter(l: Layout, m: Milter): void {
   for (const pid of pids) {
     if (pid === null) continue;
     signal(pid, 'SIGTERM');
-    for (let i = 0; i < 100 && processAlive(pid); i++) sleep(100);
+    for (let i = 0; i < 100 && processAlive(pid); i++) sleepSync(100);
     if (processAlive(pid)) signal(pid, 'SIGKILL');
   }
 }
@@ -217,7 +265,7 @@ export function reloadMilter(l: Layout, m: Milter, s: Settings): boolean {
     // ones; until then mail still meets the old configuration (the old DKIM selectors).
     const old = childPids(pid);
     signal(pid, 'SIGHUP');
-    for (let i = 0; i < 300 && childPids(pid).some((c) => old.includes(c)); i++) sleep(100);
+    for (let i = 0; i < 300 && childPids(pid).some((c) => old.includes(c)); i++) sleepSync(100);
   } else {
     stopMilter(l, m);
     startMilter(l, m, s);

@@ -17,6 +17,12 @@ export interface Accounts {
   aliases: Map<string, string[]>;
 }
 
+/** What read methods get: the store as its files hold it now, not to be changed. */
+export interface AccountsView {
+  readonly mailboxes: ReadonlyMap<string, Readonly<Mailbox>>;
+  readonly aliases: ReadonlyMap<string, readonly string[]>;
+}
+
 const QUOTA_FIELD = 'userdb_quota_rule=';
 const QUOTA_RULE = `${QUOTA_FIELD}*:storage=`;
 

@@ -2,7 +2,7 @@
 // on is checked here, before any file is touched.
 import { MailError } from '../core/errors.ts';
 import { mailDomains, type Settings } from '../config/settings.ts';
-import { assertNoAliasLoop, domainOf, type Accounts } from './accounts.ts';
+import { assertNoAliasLoop, domainOf, type Accounts, type AccountsView } from './accounts.ts';
 
 function assertLocalDomain(s: Settings, address: string, field: string): void {
   const domain = domainOf(address);
@@ -73,7 +73,7 @@ export function removeAlias(a: Accounts, alias: string, target?: string): string
 }
 
 /** What still lives in a domain: it cannot be removed while anything does. */
-export function domainUsage(a: Accounts, domain: string): { mailboxes: number; aliases: number } {
+export function domainUsage(a: AccountsView, domain: string): { mailboxes: number; aliases: number } {
   let mailboxes = 0;
   let aliases = 0;
   for (const email of a.mailboxes.keys()) if (domainOf(email) === domain) mailboxes++;

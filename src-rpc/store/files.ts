@@ -1,10 +1,10 @@
 // The account store on disk: data_path/config/{users,valias,format}. Each save is one atomic
 // file replacement; callers hold the write lock.
 import { join } from 'node:path';
-import { readText, writeAtomic, exists, listDir, isDirectory, ensureDir, statOrNull, ensureVisibleChange } from '../sys/fs.ts';
+import { readText, writeAtomic, exists, listDir, isDirectory, ensureDir, statOrNull, ensureVisibleChange, fileIdentity } from '../sys/fs.ts';
 import { systemGroupId } from '../sys/accounts.ts';
 import { MailError } from '../core/errors.ts';
-import { parseUsers, serializeUsers, parseValias, serializeValias, type Accounts, type Mailbox } from './accounts.ts';
+import { parseUsers, serializeUsers, parseValias, serializeValias, type Accounts, type AccountsView, type Mailbox } from './accounts.ts';
 import type { Layout } from '../core/layout.ts';
 
 export const STORE_FORMAT = '1';
@@ -13,8 +13,28 @@ const usersFile = (l: Layout) => join(l.configDir, 'users');
 const valiasFile = (l: Layout) => join(l.configDir, 'valias');
 const formatFile = (l: Layout) => join(l.configDir, 'format');
 
-export function loadMailboxes(l: Layout): Map<string, Mailbox> {
-  return parseUsers(readText(usersFile(l)) ?? '');
+/**
+ * A parse kept for as long as its file is the same file (fileIdentity, checked on every call),
+ * so the warm worker does not parse 10 000 users per page; any write by any door shows at once.
+ */
+function cachedParse<T>(parse: (text: string) => T): (path: string) => T {
+  let key: string | null | undefined;
+  let value: T;
+  return (path) => {
+    const now = fileIdentity(path);
+    // Identity before reading: a file replaced in between is read again at the next call.
+    if (now === null || now !== key) {
+      value = parse(readText(path) ?? '');
+      key = now;
+    }
+    return value;
+  };
+}
+const viewUsers = cachedParse(parseUsers);
+const viewValias = cachedParse(parseValias);
+
+export function viewAccounts(l: Layout): AccountsView {
+  return { mailboxes: viewUsers(usersFile(l)), aliases: viewValias(valiasFile(l)) };
 }
 
 export function loadAccounts(l: Layout): Accounts {

@@ -1,24 +1,70 @@
 // Maildirs on disk: <mail>/<domain>/<user>/{cur,new,tmp}, owned by the mail uid/gid.
-import { join } from 'node:path';
-import { ensureDir, removeTree, listDir, isDirectory, statOrNull } from '../sys/fs.ts';
+// The mail uid owns mail/ and mail/<domain>/, so it can plant links there: root walks this tree
+// only through sys/nofollow (a link is refused, never followed) and chowns/chmods descriptors.
+import { basename, dirname, join } from 'node:path';
+import { listDir, isDirectory, statOrNull, exists } from '../sys/fs.ts';
+import { openBelow, withDir, LinkRefusedError } from '../sys/nofollow.ts';
+import { createdForUndo } from '../sys/undo.ts';
 import { MAIL_UID, MAIL_GID, type Layout } from '../core/layout.ts';
+import { MailError } from '../core/errors.ts';
+
+const MAIL_OWNED = { mode: 0o700, uid: MAIL_UID, gid: MAIL_GID };
 
 export function maildirPath(l: Layout, email: string): string {
   const at = email.lastIndexOf('@');
   return join(l.mailDir, email.slice(at + 1), email.slice(0, at));
 }
 
+/** mail/ below data_path (root's), then the components under it. */
+function mailTree(l: Layout, ...below: string[]): [string, string[]] {
+  return [dirname(l.mailDir), [basename(l.mailDir), ...below]];
+}
+
+function mailboxParts(email: string): [string, string] {
+  const at = email.lastIndexOf('@');
+  return [email.slice(at + 1), email.slice(0, at)];
+}
+
+/** A planted link becomes an error a person can act on. */
+export function refusingLinks<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof LinkRefusedError) {
+      throw new MailError('conflict', `${e.message} (the mail tree must hold real directories only; remove the link and try again)`);
+    }
+    throw e;
+  }
+}
+
+/** mail/ itself, owned by the mail uid. */
+export function ensureMailRoot(l: Layout): void {
+  refusingLinks(() => withDir(openBelow(...mailTree(l), MAIL_OWNED), () => undefined));
+}
+
 export function createMaildir(l: Layout, email: string): void {
-  const own = { mode: 0o700, uid: MAIL_UID, gid: MAIL_GID };
-  ensureDir(l.mailDir, own);
+  // A user add that fails later (a full disk) or is killed leaves no maildir behind.
   const dir = maildirPath(l, email);
-  ensureDir(join(dir, '..'), own);
-  ensureDir(dir, own);
-  for (const sub of ['cur', 'new', 'tmp']) ensureDir(join(dir, sub), own);
+  const fresh = [join(dir, '..'), dir].find((d) => !exists(d));
+  if (fresh) createdForUndo(fresh);
+  refusingLinks(() =>
+    withDir(openBelow(...mailTree(l, ...mailboxParts(email)), MAIL_OWNED), (dir) => {
+      for (const sub of ['cur', 'new', 'tmp']) dir.ensureChild(sub, MAIL_OWNED).close();
+    }),
+  );
+}
+
+/** Refuse now, before anything changes, what purgeMaildir would refuse later. */
+export function checkMaildirReachable(l: Layout, email: string): void {
+  refusingLinks(() => openBelow(...mailTree(l, mailboxParts(email)[0]))?.close());
 }
 
 export function purgeMaildir(l: Layout, email: string): void {
-  removeTree(maildirPath(l, email));
+  const [domain, user] = mailboxParts(email);
+  refusingLinks(() => {
+    const parent = openBelow(...mailTree(l, domain));
+    if (parent) withDir(parent, (d) => d.removeChildTree(user));
+  });
 }
 
 /** Dovecot names a message `<base>,S=<size>[,W=<vsize>]:2,<flags>`: its size without a stat. */

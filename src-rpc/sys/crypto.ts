@@ -1,6 +1,6 @@
 // Key generation for DKIM (node:crypto stays in sys/). Private keys leave here as PKCS#8 PEM;
 // public keys in the form DKIM records carry them (RFC 6376 / RFC 8463).
-import { generateKeyPairSync, createPrivateKey, createPublicKey } from 'node:crypto';
+import { generateKeyPairSync, createPrivateKey, createPublicKey, randomBytes, createHash } from 'node:crypto';
 
 export type KeyAlgorithm = 'rsa' | 'ed25519';
 
@@ -32,4 +32,18 @@ export function rspamdEd25519Key(privatePem: string): string {
   const seed = der.subarray(der.length - 32);
   const pub = createPublicKey(key).export({ type: 'spki', format: 'der' });
   return `${Buffer.concat([seed, pub.subarray(pub.length - 32)]).toString('base64')}\n`;
+}
+
+/** A random secret for machines to use (a backup passphrase, Roundcube's des_key): base64url, 4 characters per 3 bytes. */
+export function randomSecret(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/** A UUID derived from a name (RFC 4122 version 5 layout over SHA-256): the same name, the same UUID. */
+export function nameUuid(name: string): string {
+  const h = createHash('sha256').update(name).digest();
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString('hex').toUpperCase();
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }

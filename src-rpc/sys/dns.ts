@@ -5,7 +5,7 @@ import type { Resolver } from 'node:dns';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 
-export type QueryType = 'A' | 'AAAA' | 'MX' | 'TXT' | 'SRV' | 'NS';
+export type QueryType = 'A' | 'AAAA' | 'MX' | 'TXT' | 'SRV' | 'NS' | 'CNAME';
 
 export type Answer =
   | { status: 'ok'; values: string[] }
@@ -39,7 +39,8 @@ const serverString = (s: Server) => (isIP(s.host) === 6 ? `[${s.host}]:${s.port}
 
 /**
  * Values in presentation form, compared by callers as text: A/AAAA the address; MX
- * "10 mail.example.com."; SRV "0 1 587 mail.example.com."; TXT the strings joined; NS the name.
+ * "10 mail.example.com."; SRV "0 1 587 mail.example.com."; TXT the strings joined; NS the name;
+ * CNAME the target with its final dot.
  */
 export async function query(name: string, type: QueryType, servers: Server[], timeoutMs = 3000): Promise<Answer> {
   const { Resolver } = await import('node:dns');
@@ -81,6 +82,8 @@ function present(type: QueryType, value: unknown): string[] {
     case 'AAAA':
     case 'NS':
       return (value as string[]).map((v) => v.toLowerCase());
+    case 'CNAME':
+      return (value as string[]).map((v) => v.toLowerCase().replace(/\.?$/, '.'));
     case 'TXT':
       return (value as string[][]).map((chunks) => chunks.join(''));
     case 'MX':

@@ -3,6 +3,8 @@
 import * as fs from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { keepForUndo } from './undo.ts';
+import { syncDir } from './sync-dir.ts';
 
 export interface Ownership {
   mode?: number;
@@ -11,6 +13,26 @@ export interface Ownership {
 }
 
 const TEMP_MARK = '.tmp-';
+
+/** The disk (or quota) is full: which file could not be written, and how much room is left. */
+export class NoSpaceError extends Error {
+  // toErrorReply maps errors by name (code "no_space").
+  override name = 'NoSpaceError';
+}
+
+/** Rethrow a full-disk error as one that names the file and the free space; others unchanged. */
+export function noSpaceFor(path: string, e: unknown): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return e;
+  let free = 'unknown';
+  try {
+    const st = fs.statfsSync(dirname(path));
+    free = `${Math.floor((st.bavail * st.bsize) / 1024)} KiB`;
+  } catch {
+    // statfs missing (old Node): the file name alone still says where
+  }
+  return new NoSpaceError(`no space left to write ${path} (${free} free on its filesystem); nothing was changed`);
+}
 
 export function readText(path: string): string | null {
   try {
@@ -49,34 +71,50 @@ export function writeAtomic(path: string, data: string | Buffer, own: Ownership 
   }
   const dir = dirname(path);
   const temp = join(dir, `${TEMP_MARK}${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}`);
-  const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
   try {
-    fs.writeFileSync(fd, bytes);
-    fs.fchmodSync(fd, mode);
-    if (own.uid !== undefined || own.gid !== undefined) fs.fchownSync(fd, own.uid ?? -1, own.gid ?? -1);
-    fs.fsyncSync(fd);
+    const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+    try {
+      fs.writeFileSync(fd, bytes);
+      fs.fchmodSync(fd, mode);
+      if (own.uid !== undefined || own.gid !== undefined) fs.fchownSync(fd, own.uid ?? -1, own.gid ?? -1);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch (e) {
-    fs.closeSync(fd);
     fs.rmSync(temp, { force: true });
-    throw e;
+    throw noSpaceFor(path, e);
   }
-  fs.closeSync(fd);
-  fs.renameSync(temp, path);
-  syncDir(dir);
+  replaceFile(temp, path);
   return true;
+}
+
+/** Move a complete file over `path` (kept for an undo while a write call runs). */
+export function replaceFile(from: string, path: string): void {
+  keepForUndo(path);
+  fs.renameSync(from, path);
+  syncDir(dirname(path));
+}
+
+/** Remove a file (kept for an undo while a write call runs); no error when it is absent. */
+export function removeFile(path: string): void {
+  if (!fs.existsSync(path)) return;
+  keepForUndo(path);
+  fs.rmSync(path, { force: true });
+}
+
+/** Copy a file (a map database about to be changed on the side); a full disk names it. */
+export function copyFile(from: string, to: string): void {
+  try {
+    fs.copyFileSync(from, to);
+  } catch (e) {
+    fs.rmSync(to, { force: true });
+    throw noSpaceFor(from, e);
+  }
 }
 
 function ownedAs(st: fs.Stats, own: Ownership): boolean {
   return (own.uid === undefined || st.uid === own.uid) && (own.gid === undefined || st.gid === own.gid);
-}
-
-function syncDir(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 /** Remove temp files a killed writer left behind; call only while holding the write lock. */
@@ -99,8 +137,20 @@ export function statOrNull(path: string): fs.Stats | null {
   }
 }
 
-/** mkdir -p, then force mode and owner on the last component (umask 077 under rpcd). */
+/** Parents `ensureDir` creates: reachable by the daemons below them, whatever the umask. */
+const PARENT_MODE = 0o755;
+
+/**
+ * mkdir -p with explicit modes: rpcd runs plugins with umask 077, which would make every missing
+ * parent 0700 and lock the daemons out of what lies below; then mode and owner of the last one.
+ */
 export function ensureDir(path: string, own: Ownership = {}): void {
+  const missing: string[] = [];
+  for (let dir = path; !fs.existsSync(dir); dir = dirname(dir)) missing.unshift(dir);
+  for (const dir of missing.slice(0, -1)) {
+    fs.mkdirSync(dir);
+    fs.chmodSync(dir, PARENT_MODE);
+  }
   fs.mkdirSync(path, { recursive: true });
   const st = fs.statSync(path);
   const mode = own.mode ?? 0o755;
@@ -167,4 +217,13 @@ export function ensureVisibleChange(path: string, before: fs.Stats): void {
 export function backdate(path: string, seconds: number): void {
   const t = new Date(Date.now() - seconds * 1000);
   fs.utimesSync(path, t, t);
+}
+
+/**
+ * Who a file is right now: device, inode, size, mtime and ctime in nanoseconds (null: no file).
+ * An atomic replacement changes the inode; any write in place changes ctime, which nobody can set.
+ */
+export function fileIdentity(path: string): string | null {
+  const st = fs.statSync(path, { bigint: true, throwIfNoEntry: false });
+  return st ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : null;
 }

@@ -1,51 +1,73 @@
-// The write lock. Node has no flock, so we bind a Linux abstract Unix socket: binding is
-// exclusive and the kernel releases the name the instant its holder dies, even by SIGKILL
-// (rpcd's timeout), so a lock can never be left stuck and needs no staleness heuristics.
+// The product's locks (one writer at a time; one job of a kind; one ACME order): Lamport's
+// bakery over Unix socket files in a directory only root can enter.
 //
-// Node 18 (OpenWrt 23.05; libuv < 1.46) cuts a socket path at its first NUL, so there every
-// abstract name is the same all-NUL name: every scope of every root would be one lock, and a
-// job (its kind's lock, then the write lock) would wait for itself. There the lock is a socket
-// file instead; a file left by a killed holder is detected by a refused connect and replaced,
-// with the one abstract name that Node can bind as a short guard around that check.
+// - Fair: a caller draws a ticket one above every ticket in the queue and is served when no
+//   lower ticket (and nobody still drawing one) is left, so waiters go in arrival order and a
+//   late caller can never overtake one that waits.
+// - Never stuck: every queue entry is a socket its process listens on. Node has no flock, but
+//   the kernel closes a dead process's sockets (SIGKILL from rpcd's timeout included): a
+//   connect to a dead holder's entry is refused, and the entry is removed by whoever waits.
+// - Root's only: the directory is 0700 root (an abstract socket name, like the one this
+//   replaces, can be bound by any local user, who could then make every write wait and fail).
 import { createServer, connect, type Server } from 'node:net';
-import { createHash } from 'node:crypto';
-import { mkdirSync, unlinkSync } from 'node:fs';
-import { hostPath, sandboxRoot } from './paths.ts';
+import { createHash, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { hostPath } from './paths.ts';
+import { ensureDir } from './fs.ts';
 
-const RETRY_MS = 15;
+const RUN_DIR = '/var/run/mailserver';
+const LOCKS_DIR = `${RUN_DIR}/locks`;
+/** How often a waiter re-checks that the entry ahead of it is alive (its removal wakes it at once). */
+const CHECK_MS = 500;
 
-function lockId(scope: string): string {
-  return createHash('sha256').update(`${sandboxRoot()}\0${scope}`).digest('hex').slice(0, 32);
+export class LockBusyError extends Error {
+  // toErrorReply maps errors by name (code "busy"); a subclass otherwise keeps Error's name.
+  override name = 'LockBusyError';
 }
 
-function tryBind(name: string): Promise<Server | null> {
+/** A directory of ours that nobody else may enter or replace: created 0700, refused otherwise. */
+function privateDir(path: string, mode: number): void {
+  try {
+    fs.mkdirSync(path, { mode });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  const st = fs.lstatSync(path);
+  const uid = process.getuid?.() ?? 0;
+  if (!st.isDirectory() || st.uid !== uid) throw new Error(`lock directory ${path} is not a directory owned by uid ${uid}: remove it`);
+  // mkdir's mode passes through the umask (077 under rpcd): set it explicitly.
+  if ((st.mode & 0o7777) !== mode) fs.chmodSync(path, mode);
+}
+
+function scopeDir(scope: string): string {
+  if (!fs.existsSync(hostPath('/var/run'))) ensureDir(hostPath('/var/run'));
+  privateDir(hostPath(RUN_DIR), 0o755);
+  privateDir(hostPath(LOCKS_DIR), 0o700);
+  // A hash keeps the path short: a socket path has at most 107 bytes.
+  const dir = join(hostPath(LOCKS_DIR), createHash('sha256').update(scope).digest('hex').slice(0, 12));
+  privateDir(dir, 0o700);
+  return dir;
+}
+
+function listen(path: string): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', (e: NodeJS.ErrnoException) => (e.code === 'EADDRINUSE' ? resolve(null) : reject(e)));
-    server.listen({ path: name, exclusive: true }, () => {
+    const server = createServer((socket) => socket.destroy());
+    server.once('error', reject);
+    server.listen({ path, exclusive: true }, () => {
       server.unref();
       resolve(server);
     });
   });
 }
 
-let abstractNames: Promise<boolean> | undefined;
-
-/** Whether two different abstract names can be bound at once (false on Node 18). */
-function abstractNamesWork(): Promise<boolean> {
-  abstractNames ??= (async () => {
-    const base = `\0secubox-mailserver-probe-${process.pid}-${Math.random().toString(16).slice(2)}`;
-    const a = await tryBind(`${base}-a`);
-    const b = a ? await tryBind(`${base}-b`) : null;
-    a?.close();
-    b?.close();
-    return b !== null;
-  })();
-  return abstractNames;
+function closeEntry(path: string, server: Server): void {
+  fs.rmSync(path, { force: true });
+  server.close();
 }
 
-/** Whether a process still listens on the socket file (a killed holder's file refuses). */
-function listening(path: string): Promise<boolean> {
+/** Whether a process still listens on an entry (a dead one's connect is refused). */
+function alive(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ path });
     socket.once('connect', () => {
@@ -56,47 +78,83 @@ function listening(path: string): Promise<boolean> {
   });
 }
 
-async function tryLockFile(path: string): Promise<Server | null> {
-  const guard = await tryBind('\0');
-  if (!guard) return null;
+// Entry names: `c.<id>` while drawing a ticket, `q.<ticket>.<id>` while waiting or holding.
+const TICKET_DIGITS = 10;
+const ticketOf = (name: string) => Number(name.slice(2, 2 + TICKET_DIGITS));
+
+/** Entries that must go before `mine` may hold the lock: those drawing, and lower tickets. */
+function blockers(dir: string, mine: string): string[] {
+  const names = fs.readdirSync(dir);
+  const drawing = names.filter((n) => n.startsWith('c.'));
+  const ahead = names.filter((n) => n.startsWith('q.') && n < mine).sort();
+  return [...drawing, ...ahead];
+}
+
+interface Held {
+  path: string;
+  server: Server;
+}
+
+async function draw(dir: string): Promise<Held> {
+  const id = `${process.pid.toString(36)}-${randomBytes(4).toString('hex')}`;
+  const choosingPath = join(dir, `c.${id}`);
+  const choosing = await listen(choosingPath);
   try {
-    const server = await tryBind(path);
-    if (server || (await listening(path))) return server;
-    try {
-      unlinkSync(path);
-    } catch {
-      // its holder just released it
-    }
-    return await tryBind(path);
+    const highest = Math.max(0, ...fs.readdirSync(dir).filter((n) => n.startsWith('q.')).map(ticketOf));
+    const path = join(dir, `q.${String(highest + 1).padStart(TICKET_DIGITS, '0')}.${id}`);
+    return { path, server: await listen(path) };
   } finally {
-    guard.close();
+    closeEntry(choosingPath, choosing);
   }
 }
 
-async function tryLock(scope: string): Promise<Server | null> {
-  if (await abstractNamesWork()) return tryBind(`\0secubox-mailserver-${lockId(scope)}`);
-  const dir = hostPath('/var/run/mailserver/locks');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  return tryLockFile(`${dir}/${lockId(scope).slice(0, 24)}`);
-}
-
-export class LockBusyError extends Error {
-  // toErrorReply maps errors by name (code "busy"); a subclass otherwise keeps Error's name.
-  override name = 'LockBusyError';
-}
-
-/** Run fn while holding the named lock; waits up to timeoutMs for another holder. */
-export async function withLock<T>(scope: string, timeoutMs: number, fn: () => Promise<T> | T): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let server = await tryLock(scope);
-  while (!server) {
-    if (Date.now() > deadline) throw new LockBusyError(`another ${scope} operation is still running`);
-    await new Promise((r) => setTimeout(r, RETRY_MS + Math.random() * RETRY_MS));
-    server = await tryLock(scope);
-  }
+/** Wait until `held` is first in line; false when the deadline passes first. */
+async function waitTurn(dir: string, held: Held, deadline: number): Promise<boolean> {
+  const mine = held.path.slice(dir.length + 1);
+  let wake: () => void = () => {};
+  let first: string | undefined;
+  // Only the entry just ahead going away matters: 31 waiters woken by every arrival would
+  // take the CPU from the holder they wait for.
+  const watcher = fs.watch(dir, (_event, name) => {
+    if (name === null || name === first) wake();
+  });
   try {
+    for (;;) {
+      first = blockers(dir, mine)[0];
+      // A listing may miss entries created or removed while it runs (another caller between
+      // its ticket and the end of drawing): only two clean listings in a row say nobody is ahead.
+      if (first === undefined && blockers(dir, mine).length === 0) return true;
+      if (first !== undefined && !(await alive(join(dir, first)))) {
+        fs.rmSync(join(dir, first), { force: true });
+        continue;
+      }
+      if (Date.now() >= deadline) return false;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(CHECK_MS, Math.max(0, deadline - Date.now())));
+        wake = () => (clearTimeout(timer), resolve());
+      });
+    }
+  } finally {
+    watcher.close();
+  }
+}
+
+/**
+ * Run fn while holding the named lock. Waits in line until `deadline` (epoch ms); past it,
+ * LockBusyError. A deadline already past means: only if nobody else holds or waits.
+ */
+export async function withLockUntil<T>(scope: string, deadline: number, fn: () => Promise<T> | T): Promise<T> {
+  const dir = scopeDir(scope);
+  const held = await draw(dir);
+  try {
+    if (!(await waitTurn(dir, held, deadline))) throw new LockBusyError(`another ${scope} operation is still running`);
     return await fn();
   } finally {
-    server.close();
+    closeEntry(held.path, held.server);
   }
+}
+
+/** Run fn while holding the named lock; waits up to timeoutMs behind earlier callers. */
+export function withLock<T>(scope: string, timeoutMs: number, fn: () => Promise<T> | T): Promise<T> {
+  return withLockUntil(scope, Date.now() + timeoutMs, fn);
 }

@@ -1,6 +1,7 @@
 // Running programs: always an argv array, never a shell string. Secrets travel on stdin.
 import { spawn, spawnSync } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, readlinkSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { basename } from 'node:path';
 
 export interface RunResult {
   code: number;
@@ -62,7 +63,8 @@ export function runAsync(argv: readonly string[], opts: RunOptions = {}): Promis
  * Start a program that forks a daemon. Its stdio goes to /dev/null or a log file so no
  * daemon ever holds our stdout/stderr open (rpcd waits for EOF on both before replying).
  */
-export function runDetached(argv: readonly string[], logFile?: string, env?: Record<string, string>, timeoutMs = 60_000): RunResult {
+// The default limit: Rspamd compiles its rules before it forks, 15-40 s, minutes on a busy 2-core router.
+export function runDetached(argv: readonly string[], logFile?: string, env?: Record<string, string>, timeoutMs = 180_000): RunResult {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error('run: empty argv');
   const out = logFile ? openSync(logFile, 'a', 0o640) : 'ignore';
@@ -79,6 +81,24 @@ export function runDetached(argv: readonly string[], logFile?: string, env?: Rec
   }
 }
 
+/**
+ * Start a long-lived helper of ours in its own session, output appended to logFile, and return
+ * its pid at once. Its stdio never is ours: rpcd answers a call only when our stdout closes.
+ */
+export function spawnBackground(argv: readonly string[], logFile: string): number {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new Error('spawnBackground: empty argv');
+  const out = openSync(logFile, 'a', 0o640);
+  try {
+    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', out, out] });
+    child.unref();
+    if (!child.pid) throw new Error(`${cmd} did not start`);
+    return child.pid;
+  } finally {
+    closeSync(out);
+  }
+}
+
 export function processAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
@@ -89,6 +109,93 @@ export function processAlive(pid: number): boolean {
   }
 }
 
+/** Block for a moment (waiting for a daemon that forks to write its pid file). */
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** The program a live process runs (file name behind /proc/PID/exe), or null when there is none. */
+export function processExecutable(pid: number): string | null {
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  try {
+    // After a package upgrade the old binary shows as "/usr/sbin/dovecot (deleted)".
+    return basename(readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, ''));
+  } catch {
+    return null; // no such process, a zombie, or a kernel thread
+  }
+}
+
+export interface PidFileProcess {
+  /** The daemon's pid: the file names a live process running `executable`. */
+  pid: number | null;
+  /** Why not: the file names a live process that is something else (a pid reused after a crash or reboot). */
+  foreign: { pid: number; executable: string } | null;
+}
+
+/**
+ * Whether the process a pid file names is the daemon: a pid only says a process exists, and
+ * pids are reused (pid files under data_path outlive a reboot), so check what it runs.
+ */
+export function pidFileProcess(file: string, executable: string): PidFileProcess {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return { pid: null, foreign: null };
+  }
+  const pid = Number(text.trim());
+  const running = processExecutable(pid);
+  if (running === null) return { pid: null, foreign: null };
+  return running === executable ? { pid, foreign: null } : { pid: null, foreign: { pid, executable: running } };
+}
+
+/**
+ * Processes left in the session of a daemon master that died (its workers, which may hold its
+ * ports for long): they run a program whose path contains `family`. A daemon's master calls
+ * setsid(), so its pid is its workers' session id.
+ */
+export function orphanedWorkers(deadMaster: number, family: string): number[] {
+  if (processExecutable(deadMaster) !== null) return [];
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // pid (comm) state ppid pgrp session ...: comm may hold spaces and parentheses.
+      const session = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+      if (session === deadMaster && readlinkSync(`/proc/${name}/exe`).includes(family)) out.push(Number(name));
+    } catch {
+      // gone meanwhile, or a kernel thread
+    }
+  }
+  return out;
+}
+
+/** End the workers a dead master left behind (see orphanedWorkers) and wait until they are gone. */
+export function endOrphanedWorkers(pidFile: string, family: string): void {
+  const master = pidInFile(pidFile);
+  if (master === null) return;
+  const orphans = orphanedWorkers(master, family);
+  for (const pid of orphans) signal(pid, 'SIGKILL');
+  for (let i = 0; i < 50 && orphans.some((pid) => processExecutable(pid) !== null); i++) sleepSync(100);
+}
+
+/** The pid a pid file holds, whatever runs under it now (null when there is none). */
+export function pidInFile(file: string): number | null {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Remove a pid file that names another program, before starting the daemon (Dovecot would refuse: "already running"). */
+export function forgetForeignPidFile(file: string, executable: string): void {
+  if (pidFileProcess(file, executable).foreign) rmSync(file, { force: true });
+}
+
+/** Signal a pid; callers pass only pids pidFileProcess confirmed as ours. */
 export function signal(pid: number, sig: NodeJS.Signals): boolean {
   try {
     process.kill(pid, sig);
@@ -96,4 +203,11 @@ export function signal(pid: number, sig: NodeJS.Signals): boolean {
   } catch {
     return false;
   }
+}
+
+/** A long-lived program in its own session, stdio on /dev/null: nobody's pipes are held open. */
+export function startInBackground(argv: readonly string[]): void {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new Error('run: empty argv');
+  spawn(cmd, args, { detached: true, stdio: 'ignore' }).unref();
 }

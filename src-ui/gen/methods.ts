@@ -19,6 +19,7 @@ export const METHODS = {
   logs: { access: 'read', args: ['lines', 'service'] },
   user_list: { access: 'read', args: ['offset', 'limit', 'search'] },
   user_add: { access: 'write', args: ['email', 'password', 'quota'] },
+  user_import: { access: 'write', args: ['data'] },
   user_del: { access: 'write', args: ['email', 'purge'] },
   user_passwd: { access: 'write', args: ['email', 'password'] },
   user_quota: { access: 'write', args: ['email', 'quota'] },
@@ -36,9 +37,13 @@ export const METHODS = {
   mesh_remove_peer: { access: 'write', args: ['peer'] },
   mesh_enable: { access: 'write', args: [] },
   mesh_disable: { access: 'write', args: [] },
-  mesh_backup: { access: 'write', args: [] },
+  mesh_backup: { access: 'write', args: ['output', 'no_encrypt'] },
+  mesh_backups: { access: 'read', args: [] },
+  mesh_restore: { access: 'write', args: ['file', 'dry_run', 'undo'] },
+  mesh_key_show: { access: 'read', args: [] },
+  mesh_key_export: { access: 'write', args: [] },
+  mesh_key_import: { access: 'write', args: ['key'] },
   mesh_sync: { access: 'write', args: ['mode'] },
-  mesh_restore: { access: 'write', args: ['file'] },
   dns_records: { access: 'read', args: ['format'] },
   dns_setup: { access: 'write', args: [] },
   dns_check: { access: 'read', args: [] },
@@ -48,9 +53,13 @@ export const METHODS = {
   dkim_rotate: { access: 'write', args: ['domain'] },
   webmail_status: { access: 'read', args: [] },
   webmail_configure: { access: 'write', args: [] },
+  user_profile: { access: 'read', args: ['email'] },
   ssl_setup: { access: 'write', args: [] },
   ssl_status: { access: 'read', args: [] },
   ssl_renew: { access: 'write', args: ['force'] },
+  ban_list: { access: 'read', args: ['offset', 'limit', 'search'] },
+  ban_add: { access: 'write', args: ['address', 'time'] },
+  ban_del: { access: 'write', args: ['address'] },
   job_status: { access: 'read', args: ['id'] },
   job_list: { access: 'read', args: ['offset', 'limit', 'search'] },
 } as const satisfies Record<string, { access: Access; args: readonly string[] }>;
@@ -106,6 +115,11 @@ export interface MethodArgs {
     password: string;
     /** quota, e.g. 2G (0 = unlimited) */
     quota?: string;
+  };
+  /** Create many mailboxes from CSV (address,password-or-SHA512-CRYPT-hash,quota) or JSON lines; all or nothing */
+  user_import: {
+    /** the list, CSV or JSON lines (mailctl: on stdin with --password-stdin) (secret) */
+    data: string;
   };
   /** Delete a mailbox: its login and address go at once; mail is kept unless purge */
   user_del: {
@@ -187,29 +201,49 @@ export interface MethodArgs {
   mesh_peers: Record<string, never>;
   /** Add a mesh backup peer */
   mesh_add_peer: {
-    /** peer id */
+    /** peer: [user@]host[:port], rest:https://host[:port]/path, or a secubox-p2p peer id */
     peer: string;
   };
   /** Remove a mesh backup peer */
   mesh_remove_peer: {
-    /** peer id */
+    /** peer: [user@]host[:port], rest:https://host[:port]/path, or a secubox-p2p peer id */
     peer: string;
   };
   /** Enable mesh backup sync */
   mesh_enable: Record<string, never>;
   /** Disable mesh backup sync */
   mesh_disable: Record<string, never>;
-  /** Create an encrypted backup for mesh sync */
-  mesh_backup: Record<string, never>;
+  /** Write one encrypted file holding everything that makes this server (settings, accounts, keys, certificates, mail), with a checksummed manifest */
+  mesh_backup: {
+    /** file to write (default: data_path/backups/, where mesh.keep applies) */
+    output?: string;
+    /** write a plain tar (the file then holds every secret in clear) */
+    no_encrypt?: boolean;
+  };
+  /** The backup files in data_path/backups, newest first */
+  mesh_backups: Record<string, never>;
+  /** Restore settings, accounts, keys, certificates and mail from a backup file: verified whole first, swapped in atomically, previous data kept (--undo puts it back) */
+  mesh_restore: {
+    /** backup file (absolute path, or a name from `mesh backups`) */
+    file?: string;
+    /** verify the file and say what would be replaced; change nothing */
+    dry_run?: boolean;
+    /** put back the data the last restore replaced */
+    undo?: boolean;
+  };
+  /** Which key encrypts backups (kind, public recipient, fingerprint); never the secret */
+  mesh_key_show: Record<string, never>;
+  /** Print the backup key, to carry to the node that will restore (made now if there is none) */
+  mesh_key_export: Record<string, never>;
+  /** Install the backup key of another node (a passphrase or an age identity); the replaced key still decrypts older backups */
+  mesh_key_import: {
+    /** the exported backup key (secret) */
+    key: string;
+  };
   /** Push backups to, or pull them from, the mesh peers */
   mesh_sync: {
     /** push or pull */
     mode: string;
-  };
-  /** Restore mail and accounts from a backup */
-  mesh_restore: {
-    /** backup file or snapshot id */
-    file: string;
   };
   /** The DNS records this server expects (table, zone-file lines or JSON) */
   dns_records: {
@@ -241,10 +275,15 @@ export interface MethodArgs {
     /** only this domain (default: all) */
     domain?: string;
   };
-  /** State of the Roundcube webmail container */
+  /** Roundcube: installed, pointed at this server (host, ports, TLS), its login page answering, last login error */
   webmail_status: Record<string, never>;
-  /** Point Roundcube at this mail server */
+  /** Point Roundcube at this server: our block in its config.inc.php (TLS verified, des_key, product name); the rest of the file is kept */
   webmail_configure: Record<string, never>;
+  /** Apple configuration profile (.mobileconfig, unsigned, no password inside) that sets up one mailbox on iOS and macOS */
+  user_profile: {
+    /** the mailbox */
+    email: string;
+  };
   /** Obtain the certificate by ssl.type: Let's Encrypt (ACME DNS-01), manual files, or self-signed; install it and reload */
   ssl_setup: Record<string, never>;
   /** Certificate details, renewal, and the certificate every TLS listener presents */
@@ -253,6 +292,27 @@ export interface MethodArgs {
   ssl_renew: {
     /** renew even if not due */
     force?: boolean;
+  };
+  /** Addresses banned for failed logins, with the seconds left (paged) */
+  ban_list: {
+    /** skip this many entries */
+    offset?: number;
+    /** return at most this many entries (default 1000) */
+    limit?: number;
+    /** only entries containing this text */
+    search?: string;
+  };
+  /** Ban an address from the mail ports (default ban.ban_time seconds) */
+  ban_add: {
+    /** IPv4 or IPv6 address */
+    address: string;
+    /** seconds (default ban.ban_time) */
+    time?: number;
+  };
+  /** Lift the ban of an address */
+  ban_del: {
+    /** banned address */
+    address: string;
   };
   /** State, progress, result and last log lines of a job */
   job_status: {
@@ -270,4 +330,4 @@ export interface MethodArgs {
   };
 }
 
-export const METHOD_COUNT = 47;
+export const METHOD_COUNT = 56;

@@ -3,7 +3,7 @@
 import { useSignal } from '@preact/signals';
 import { usePagedList, SearchForm } from '../paged.tsx';
 import { call } from '../client.ts';
-import { canWrite } from '../state.ts';
+import { may } from '../rights.ts';
 import { Btn, Confirm, Done, ErrorText, Field, formLevel, Loading, Pager, Section, useAction } from '../ui.tsx';
 import type { Alias } from '../types.ts';
 
@@ -61,13 +61,13 @@ function AliasRow({ a, onChanged }: { a: Alias; onChanged: () => void }) {
             {a.targets.map((t) => (
               <li key={t}>
                 {t}
-                {canWrite.value && a.targets.length > 1 && <Btn kind="negative" label="×" title={`Stop delivering ${a.alias} to ${t}`} busy={act.busy.value} onClick={() => void del(t)} />}
+                {may('alias_del') && a.targets.length > 1 && <Btn kind="negative" label="×" title={`Stop delivering ${a.alias} to ${t}`} busy={act.busy.value} onClick={() => void del(t)} />}
               </li>
             ))}
           </ul>
         </td>
         <td class="td cbi-section-actions">
-          {canWrite.value && (
+          {may('alias_del') && (
             <div>
               <Btn kind="negative" label="Delete" onClick={() => (confirming.value = !confirming.value)} />
             </div>
@@ -104,7 +104,7 @@ export function AliasesScreen() {
   const p = list.page.value;
   return (
     <>
-      {canWrite.value && <AddAlias onAdded={() => void load()} />}
+      {may('alias_add') && <AddAlias onAdded={() => void load()} />}
       <Section title="Aliases">
         <SearchForm list={list} label="Search aliases" placeholder="Search aliases and targets" />
         <ErrorText error={error.value} block />

@@ -3,7 +3,8 @@
 // Whatever the backend cannot do yet it says so, and the page shows exactly that.
 import { useEffect } from 'preact/hooks';
 import { call, isJobStarted } from '../client.ts';
-import { canWrite, jobsFinished, trackJob } from '../state.ts';
+import { jobsFinished, trackJob } from '../state.ts';
+import { may } from '../rights.ts';
 import { date } from '../format.ts';
 import { Btn, CopyButton, Done, ErrorText, Loading, Section, useAction, useLoad } from '../ui.tsx';
 import type { CheckRow, ExpectedRecord } from '../types.ts';
@@ -39,11 +40,16 @@ function Problems({ list }: { list: string[] | undefined }) {
   );
 }
 
+/** A domain name that may wrap after a dot, never inside a label. */
+function DnsName({ name }: { name: string }) {
+  return <>{name.split(/(?<=\.)/).flatMap((label, i) => (i ? [<wbr key={i} />, label] : [label]))}</>;
+}
+
 function RecordRow({ r, row }: { r: ExpectedRecord; row: CheckRow | undefined }) {
   return (
     <tr class="tr" data-record={key(r)}>
-      <td class="td ms-addr" data-title="Name">
-        {r.name}
+      <td class="td ms-name" data-title="Name">
+        <DnsName name={r.name} />
       </td>
       <td class="td" data-title="Type">
         {r.type}
@@ -117,7 +123,7 @@ export function DnsScreen() {
         <div class="ms-buttons">
           {expected && <CopyButton text={expected.zone} what="all records as zone-file lines" label="Copy all as zone lines" />}
           <Btn kind="neutral" label="Check again" busy={check.loading.value} onClick={() => void check.load()} />
-          {canWrite.value && <Btn kind="action" label="Publish records" busy={publish.busy.value} onClick={() => void publish.run(startJob(() => call('dns_setup')))} />}
+          {may('dns_setup') && <Btn kind="action" label="Publish records" busy={publish.busy.value} onClick={() => void publish.run(startJob(() => call('dns_setup')))} />}
           <ErrorText error={publish.error.value} />
           <Done text={publish.done.value} />
         </div>
@@ -139,7 +145,9 @@ export function DnsScreen() {
                 </tr>
                 {keys.keys.map((k) => (
                   <tr class="tr" key={`${k.domain} ${k.selector}`} data-dkim={`${k.selector}._domainkey.${k.domain}`}>
-                    <td class="td ms-addr" data-title="Domain">{k.domain}</td>
+                    <td class="td ms-name" data-title="Domain">
+                      <DnsName name={k.domain} />
+                    </td>
                     <td class="td" data-title="Selector">{k.selector}</td>
                     <td class="td" data-title="Algorithm">{k.algorithm}</td>
                     <td class="td" data-title="State">
@@ -160,7 +168,7 @@ export function DnsScreen() {
             )}
           </>
         )}
-        {canWrite.value && (
+        {may('dkim_rotate') && (
           <div class="ms-buttons">
             <Btn kind="action" label="Rotate DKIM keys" busy={rotate.busy.value} onClick={() => void rotate.run(startJob(() => call('dkim_rotate')))} />
             <ErrorText error={rotate.error.value} />

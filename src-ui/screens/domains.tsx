@@ -2,7 +2,7 @@
 import { useEffect } from 'preact/hooks';
 import { useSignal } from '@preact/signals';
 import { call, CallError } from '../client.ts';
-import { canWrite } from '../state.ts';
+import { may } from '../rights.ts';
 import { Btn, Confirm, Done, ErrorText, Field, formLevel, KeyValues, Loading, Section, useAction } from '../ui.tsx';
 import type { Domain, Relay } from '../types.ts';
 
@@ -28,7 +28,7 @@ function DomainRow({ d, onChanged }: { d: Domain; onChanged: () => void }) {
           {d.aliases}
         </td>
         <td class="td cbi-section-actions">
-          {canWrite.value && !d.primary && (
+          {may('domain_del') && !d.primary && (
             <div>
               <Btn kind="negative" label="Delete" onClick={() => (confirming.value = !confirming.value)} />
             </div>
@@ -120,7 +120,7 @@ function RelaySection() {
     <Section title="Outbound relay" descr="Send outgoing mail through your provider's smarthost, e.g. when port 25 is blocked.">
       <ErrorText error={error.value} block />
       {r && <KeyValues rows={[['Relay host', r.relayhost ? `${r.relayhost}${r.user ? ` (login ${r.user})` : ''}` : 'none: mail is delivered directly']]} />}
-      {canWrite.value && (
+      {may('relay_set') && (
         <form class="ms-form" onSubmit={set} data-form="relay_set">
           <Field label="Relay host" name="host" value={host} error={err} placeholder="[smtp.example.net]:587" hint="[host]:port; brackets mean no MX lookup" required />
           <Field label="Login" name="user" value={user} error={err} placeholder="optional" />
@@ -128,7 +128,7 @@ function RelaySection() {
           <div class="cbi-value ms-actions">
             <div class="cbi-value-field">
               <Btn type="submit" kind="positive" label="Set relay" busy={act.busy.value} />
-              {r?.relayhost && <Btn kind="negative" label="Clear relay" busy={act.busy.value} onClick={() => void clear()} />}
+              {r?.relayhost && may('relay_clear') && <Btn kind="negative" label="Clear relay" busy={act.busy.value} onClick={() => void clear()} />}
               <ErrorText error={formLevel(err, ['host', 'user', 'password'])} />
               <Done text={act.done.value} />
             </div>
@@ -171,7 +171,7 @@ export function DomainsScreen() {
             ))}
           </table>
         )}
-        {canWrite.value && <AddDomain onAdded={() => void load()} />}
+        {may('domain_add') && <AddDomain onAdded={() => void load()} />}
       </Section>
       <RelaySection />
     </>

@@ -6,7 +6,8 @@ import { useEffect } from 'preact/hooks';
 import { useSignal } from '@preact/signals';
 import { usePagedList, SearchForm } from '../paged.tsx';
 import { call, CallError } from '../client.ts';
-import { canWrite, loadOverview, overview } from '../state.ts';
+import { loadOverview, overview } from '../state.ts';
+import { may } from '../rights.ts';
 import { bytes, defaultQuota, quota as quotaText, quotaLimit, sizeArg, strength } from '../format.ts';
 import { Btn, Confirm, Done, ErrorText, Field, fieldError, formLevel, Loading, Pager, Section, useAction } from '../ui.tsx';
 import type { MailboxListed } from '../types.ts';
@@ -93,6 +94,20 @@ function AddMailbox({ onAdded }: { onAdded: (email: string) => void }) {
 
 type Mode = 'none' | 'passwd' | 'quota' | 'delete';
 
+/** The browser saves the profile; nothing of it stays in the page. */
+async function downloadProfile(email: string): Promise<string> {
+  const p = await call('user_profile', { email });
+  const url = URL.createObjectURL(new Blob([p.content], { type: p.contentType }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = p.filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  return `Saved ${p.filename}.`;
+}
+
 function MailboxRow({ m, onChanged }: { m: MailboxListed; onChanged: () => void }) {
   const mode = useSignal<Mode>('none');
   const pw = useSignal('');
@@ -140,13 +155,12 @@ function MailboxRow({ m, onChanged }: { m: MailboxListed; onChanged: () => void 
           <Usage m={m} />
         </td>
         <td class="td cbi-section-actions">
-          {canWrite.value && (
-            <div>
-              <Btn kind="action" label="Password" onClick={() => open('passwd')} />
-              {quotasOn() && <Btn kind="action" label="Quota" onClick={() => open('quota')} />}
-              <Btn kind="negative" label="Delete" onClick={() => open('delete')} />
-            </div>
-          )}
+          {may('user_profile') && <Btn kind="neutral" label="Apple profile" title="Download a .mobileconfig that sets this mailbox up on iPhone, iPad and Mac (no password inside)" busy={act.busy.value} onClick={() => void act.run(() => downloadProfile(m.email))} />}
+          <div>
+            {may('user_passwd') && <Btn kind="action" label="Password" onClick={() => open('passwd')} />}
+            {may('user_quota') && quotasOn() && <Btn kind="action" label="Quota" onClick={() => open('quota')} />}
+            {may('user_del') && <Btn kind="negative" label="Delete" onClick={() => open('delete')} />}
+          </div>
           {mode.value === 'none' && <ErrorText error={err} />}
           <Done text={act.done.value} />
         </td>
@@ -201,13 +215,14 @@ export function MailboxesScreen() {
   const list = usePagedList('user_list', PAGE_SIZE);
   const { typed, search, offset, error, load } = list;
   // The quota settings; the overview also carries the running jobs, so this tab skips job_list.
+  // A login limited to accounts may not read the overview: quotas are then assumed on.
   useEffect(() => {
-    if (!overview.value) void loadOverview();
+    if (!overview.value && may('overview')) void loadOverview();
   }, []);
   const p = list.page.value;
   return (
     <>
-      {canWrite.value && (
+      {may('user_add') && (
         <AddMailbox
           onAdded={() => {
             if (offset.value === 0 && !search.value) return void load();

@@ -1,13 +1,14 @@
-// Overview: everything from one `overview` call, DNS health included (the summary of the last
-// check, by tick or dns_check); "Check DNS" runs one now.
+// Overview: everything from one `overview` call, DNS health included (the summary of tick's last
+// check); "Check DNS" runs one now and shows its summary.
 import { useEffect } from 'preact/hooks';
 import { useSignal } from '@preact/signals';
 import { call, isJobStarted } from '../client.ts';
-import { canWrite, jobs, loadOverview, openTab, overview, overviewError, overviewLoading, trackJob } from '../state.ts';
+import { may, screenAllowed } from '../rights.ts';
+import { jobs, loadOverview, openTab, overview, overviewError, overviewLoading, trackJob } from '../state.ts';
 import { bytes, count, date } from '../format.ts';
 import { Btn, Confirm, Done, ErrorText, KeyValues, Loading, Section, useAction } from '../ui.tsx';
 import { VirusScan } from './virus-scan.tsx';
-import type { CertificateSummary, DnsHealth as Health, Status } from '../types.ts';
+import type { Ban, CertificateSummary, DnsHealth as Health, Status } from '../types.ts';
 
 export function CertificateDays({ c }: { c: CertificateSummary }) {
   const cls = c.daysLeft < 0 ? 'important ms-bad' : c.daysLeft <= 14 ? 'warning' : 'success';
@@ -39,9 +40,10 @@ function ServiceControls({ s }: { s: Status }) {
   const installing = jobs.value.some((j) => j.kind === 'install' && j.state === 'running');
   return (
     <>
-      {!s.running && <Btn kind="positive" label="Start" busy={busy('start')} disabled={act.busy.value} onClick={() => run('start', () => call('start'), 'Started.')} />}
-      {s.running && <Btn kind="negative" label="Stop" busy={busy('stop')} disabled={act.busy.value} onClick={() => (confirmStop.value = true)} />}
-      <Btn kind="action" label="Restart" busy={busy('restart')} disabled={act.busy.value} onClick={() => run('restart', () => call('restart'), 'Restarted.')} />
+      {!s.running && may('start') && <Btn kind="positive" label="Start" busy={busy('start')} disabled={act.busy.value} onClick={() => run('start', () => call('start'), 'Started.')} />}
+      {s.running && may('stop') && <Btn kind="negative" label="Stop" busy={busy('stop')} disabled={act.busy.value} onClick={() => (confirmStop.value = true)} />}
+      {may('restart') && <Btn kind="action" label="Restart" busy={busy('restart')} disabled={act.busy.value} onClick={() => run('restart', () => call('restart'), 'Restarted.')} />}
+      {may('install') && (
       <Btn
         kind="action"
         label="Install / repair"
@@ -50,6 +52,7 @@ function ServiceControls({ s }: { s: Status }) {
         title={installing ? 'An install is running: see its progress above' : 'Check the daemons and prepare data, certificate and configuration'}
         onClick={install}
       />
+      )}
       <ErrorText error={act.error.value} />
       <Done text={act.done.value} />
       {confirmStop.value && (
@@ -68,11 +71,11 @@ const DNS_STATE: Record<Health['problems'][number]['state'], string> = { missing
 
 function DnsHealth({ h }: { h: Health | null }) {
   const act = useAction();
-  // dns_check stores its summary; the overview then shows it as tick's would be shown.
+  // dns_check is a read and stores nothing: its summary replaces tick's on the page.
   const check = () =>
     act.run(async () => {
-      await call('dns_check');
-      await loadOverview();
+      const { health } = await call('dns_check');
+      if (overview.value) overview.value = { ...overview.value, dns: health };
     });
   const bad = h ? h.problems.length : 0;
   return (
@@ -88,8 +91,8 @@ function DnsHealth({ h }: { h: Health | null }) {
         ) : (
           !act.error.value && <span>Not checked yet.</span>
         )}
-        <Btn kind="action" label="Check DNS" busy={act.busy.value} onClick={check} />
-        {h && !h.ok && (
+        {may('dns_check') && <Btn kind="action" label="Check DNS" busy={act.busy.value} onClick={check} />}
+        {h && !h.ok && screenAllowed('dns') && (
           <a href="#dns" onClick={(e) => (e.preventDefault(), openTab('dns'))}>
             Details on the DNS tab
           </a>
@@ -112,6 +115,50 @@ function DnsHealth({ h }: { h: Health | null }) {
   );
 }
 
+function BanRow({ b }: { b: Ban }) {
+  const act = useAction();
+  // Lifted: the overview is read again, so the list and the count agree with the kernel's.
+  const unban = () =>
+    act.run(async () => {
+      await call('ban_del', { address: b.address });
+      await loadOverview();
+    });
+  return (
+    <tr class="tr" data-ban={b.address}>
+      <td class="td ms-addr" data-title="Address">{b.address}</td>
+      <td class="td" data-title="Lifted in">{b.expiresIn >= 3600 ? `${Math.round(b.expiresIn / 360) / 10} h` : b.expiresIn >= 60 ? `${Math.round(b.expiresIn / 60)} min` : `${b.expiresIn} s`}</td>
+      <td class="td cbi-section-actions">
+        {may('ban_del') && <Btn kind="negative" label="Unban" title={`Let ${b.address} connect again`} busy={act.busy.value} onClick={unban} />}
+        <ErrorText error={act.error.value} />
+      </td>
+    </tr>
+  );
+}
+
+function Bans({ summary, bans }: { summary: NonNullable<Status['bans']>; bans: Ban[] }) {
+  return (
+    <Section title="Banned addresses" descr="Addresses that failed to log in too often (features.fail2ban); their bans end by themselves.">
+      {summary.error && <p class="alert-message warning">{summary.error}</p>}
+      {!summary.watching && <p class="alert-message warning">The ban watcher is not running: failed logins are not counted until the server is started again.</p>}
+      {bans.length === 0 ? (
+        <p class="ms-empty" data-bans="0">No address is banned.</p>
+      ) : (
+        <table class="table cbi-section-table ms-list" data-bans={summary.count}>
+          <tr class="tr table-titles">
+            <th class="th">Address</th>
+            <th class="th">Lifted in</th>
+            <th class="th cbi-section-actions" />
+          </tr>
+          {bans.map((b) => (
+            <BanRow key={b.address} b={b} />
+          ))}
+        </table>
+      )}
+      {summary.count > bans.length && <p class="ms-empty">{`and ${summary.count - bans.length} more: mailctl ban list`}</p>}
+    </Section>
+  );
+}
+
 export function OverviewScreen() {
   useEffect(() => void loadOverview(), []);
   const o = overview.value;
@@ -127,13 +174,14 @@ export function OverviewScreen() {
         <KeyValues
           rows={[
             ['State', <span class={`label ${s.running ? 'success' : 'warning'}`} data-state={s.running ? 'running' : 'stopped'}>{s.running ? 'running' : 'stopped'}</span>],
-            ['Daemons', s.services.map((d) => `${d.name} ${d.running ? `running (pid ${d.pid})` : 'stopped'}`).join(', ')],
+            ['Daemons', s.services.map((d) => `${d.name} ${d.running ? `running (pid ${d.pid})` : d.problem ? `stopped (${d.problem})` : 'stopped'}`).join(', ')],
+            ...(s.restarts.length ? [['Restarts', s.restarts.map((r) => r.text).join('; ')] as [string, string]] : []),
             ['Runtime', `${s.runtime}${s.enabled ? '' : ' (not started at boot)'}`],
             ['Jobs', running ? `${count(running, 'job')} running (progress above)` : 'none running'],
           ]}
         />
         <div class="ms-buttons">
-          {canWrite.value && <ServiceControls s={s} />}
+          <ServiceControls s={s} />
           <Btn kind="neutral" label="Refresh" busy={overviewLoading.value} onClick={() => void loadOverview()} />
           <ErrorText error={overviewError.value} />
         </div>
@@ -198,6 +246,7 @@ export function OverviewScreen() {
       </Section>
       <DnsHealth h={o.dns} />
       <VirusScan v={s.virus} notices={s.notices} />
+      {s.bans && <Bans summary={s.bans} bans={o.bans} />}
     </>
   );
 }

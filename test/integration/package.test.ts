@@ -204,7 +204,14 @@ test('ACL and menu entry are valid and agree', () => {
   assert.equal(entry.action, { type: 'view', path: 'mailserver/main' });
   assert.equal(entry.depends.acl, ['luci-app-mailserver']);
   assert.equal(entry.depends.uci, { mailserver: true });
-  assert.ok(Object.keys(acl).includes(entry.depends.acl[0]), 'the menu depends on a group the ACL defines');
+  // The delegated helper's own entry: the same app, depending on the accounts group alone.
+  const accounts = menu['admin/services/mailserver-accounts'];
+  assert.ok(accounts, 'admin/services/mailserver-accounts');
+  assert.equal(accounts.action, { type: 'view', path: 'mailserver/main' });
+  assert.equal(accounts.depends.acl, ['luci-app-mailserver-accounts']);
+  for (const [path, e] of Object.entries(menu) as [string, { depends: { acl: string[] } }][]) {
+    for (const group of e.depends.acl) assert.ok(Object.keys(acl).includes(group), `${path} depends on ${group}, a group the ACL defines`);
+  }
 });
 
 test('the LuCI package carries whatever the page build left under luci-app/htdocs', () => {
@@ -297,6 +304,28 @@ test('the init script is a procd service running the daemons in the foreground',
   assert.match(text, /config_get_bool ms_enabled main enabled 0/);
   assert.match(text, /"\$MAILCTL" apply/);
   assert.ok(statSync(INIT).mode & 0o111, 'executable in the tree');
+});
+
+test("mailctl run by the init script does not inherit procd.sh's lock descriptor 1000", () => {
+  // procd.sh runs every init action holding `flock` on fd 1000; a daemon started from there
+  // (mailctl apply may start a milter) that keeps it blocks every later action.
+  const dir = mkdtempSync(join(tmpdir(), 'mailserver-fd1000-'));
+  try {
+    const stub = join(dir, 'mailctl');
+    writeFileSync(stub, `#!/bin/sh\nif [ -e /proc/self/fd/1000 ]; then echo "$1 inherited" >> ${dir}/seen; else echo "$1 clean" >> ${dir}/seen; fi\n`, { mode: 0o755 });
+    const script = `. ${INIT}
+MAILCTL=${stub}
+logger() { :; }; config_load() { :; }
+procd_open_instance() { :; }; procd_set_param() { :; }; procd_close_instance() { :; }
+ms_data_path=${dir}
+exec 1000>${dir}/lock
+start_host`;
+    // OpenWrt's shell is busybox ash (dash cannot name descriptors above 9).
+    run(hasCommand('busybox') ? 'busybox' : 'bash', [...(hasCommand('busybox') ? ['sh'] : []), '-c', script]);
+    assert.equal(readFileSync(join(dir, 'seen'), 'utf8').trim().split('\n'), ['apply clean', 'install clean']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('shellcheck -s sh passes (when installed)', () => {

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ok } from './mailctl.ts';
 
 export const FAKE_DNSCTL = join(dirname(fileURLToPath(import.meta.url)), 'fake-dnsctl');
 
@@ -48,4 +49,18 @@ export function fakeDnsctlPath(dir: string): string {
   mkdirSync(dir, { recursive: true });
   if (!existsSync(join(dir, 'dnsctl'))) symlinkSync(FAKE_DNSCTL, join(dir, 'dnsctl'));
   return dir;
+}
+
+/**
+ * DKIM with RSA and Ed25519 keys published by nsupdate into the test BIND (its TSIG key), so a
+ * verifier resolving through it checks real signatures; no remote Rspamd maps.
+ */
+export function signForTestBind(root: string): void {
+  setUci(root, 'main', 'public_ip', '192.0.2.10');
+  setUci(root, 'features', 'spam_remote', '0');
+  setUci(root, 'dns', 'provider', 'nsupdate');
+  setUci(root, 'dns', 'server', '127.0.0.1');
+  setUci(root, 'dns', 'wait', '5');
+  setUci(root, 'dns', 'dkim_algorithms', 'rsa ed25519');
+  ok(root, ['dns', 'key-set', process.env.TEST_TSIG_KEYNAME!, '--password-stdin'], `${testTsigSecret()}\n`);
 }

@@ -47,6 +47,16 @@ export interface TestConfig {
   spamFilter?: boolean;
   dkim?: boolean;
   extra?: string;
+  /** main.worker_idle (default: TEST_WORKER_IDLE, else 0 = no warm worker). */
+  workerIdle?: number;
+}
+
+/**
+ * main.worker_idle: the warm plugin worker is off in tests unless a file asks for it, or
+ * test/run.mjs runs a file in its worker-on variant (TEST_WORKER_IDLE).
+ */
+function workerIdleForTests(): number {
+  return Number(process.env.TEST_WORKER_IDLE ?? 0);
 }
 
 /** A UCI file for the host runtime on 127.0.0.1, written the way `uci` writes. */
@@ -64,6 +74,7 @@ config mailserver 'main'
 \toption data_path '/srv/mailserver'
 \toption runtime 'host'
 \tlist listen '127.0.0.1'
+\toption worker_idle '${c.workerIdle ?? workerIdleForTests()}'
 ${(c.extraDomains ?? []).map((d) => `\tlist extra_domain '${d}'`).join('\n')}
 
 config ports 'ports'

@@ -3,7 +3,7 @@
 // (AUTH is advertised in the plaintext EHLO but answered 538 there), AUTH (PLAIN or
 // LOGIN) before MAIL (530), and it keeps every accepted message.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
@@ -163,4 +163,17 @@ export function selfSignedCert(commonName: string, altNames: string[] = []): { c
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A certificate for `name` (subjectAltName DNS:name) signed by a test CA (pebble.ts's
+ * makeTestTls): what a real smarthost presents, for a client that trusts that CA.
+ */
+export function caSignedCert(ca: { dir: string; caFile: string; caKey: string }, name: string): { certPem: string; keyPem: string } {
+  const base = join(ca.dir, name);
+  writeFileSync(`${base}.ext`, `subjectAltName=DNS:${name}\nextendedKeyUsage=serverAuth\n`);
+  const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${base}.key`, '-out', `${base}.csr`]);
+  openssl(['x509', '-req', '-in', `${base}.csr`, '-CA', ca.caFile, '-CAkey', ca.caKey, '-CAcreateserial', '-days', '2', '-extfile', `${base}.ext`, '-out', `${base}.pem`]);
+  return { certPem: readFileSync(`${base}.pem`, 'utf8'), keyPem: readFileSync(`${base}.key`, 'utf8') };
 }

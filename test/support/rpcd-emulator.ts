@@ -25,9 +25,11 @@
 //   grants from every acl.d/*.json group the login's `read`/`write` globs allow (fnmatch;
 //   `!glob` denies first; write implies read), plus `access-group` entries. Sessions expire
 //   after `timeout` seconds without use (300 by default; every access check is a use). The
-//   anonymous session 000…0 holds the `unauthenticated` group only (session.access and
-//   session.login, and luci.getFeatures from luci-base). Implemented `session` methods:
-//   login, access, destroy.
+//   anonymous session 000…0 holds the `unauthenticated` group only. The built-in ACL files are
+//   rpcd's unauthenticated.json (session.access, session.login) and luci-base's luci-base.json
+//   (its `unauthenticated` group adds luci.getFeatures; its `luci-base` group grants neither),
+//   so a login needs `unauthenticated` for what every LuCI page calls, as on a router.
+//   Implemented `session` methods: login, access, destroy; and luci-base's `luci.getFeatures`.
 // - HTTP as uhttpd-mod-ubus: POST /ubus (and /ubus/...) with JSON-RPC 2.0 "call" and "list",
 //   batches (arrays) answered in order, one after the other; bodies over 64 KiB get 413.
 //   Access is checked (session.access ubus/object/function) before the object is looked up.
@@ -36,7 +38,7 @@
 // connection; here it answers 9 (UNKNOWN_ERROR) so the oversized reply is noticed.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, constants as fsConstants } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, constants as fsConstants } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -135,7 +137,7 @@ export interface RpcdOptions {
   plugins?: string[];
   /** Idle timeout of a login session in seconds (default 300, rpcd's default). */
   sessionTimeoutS?: number;
-  /** Add a built-in `luci-base` group (LuCI's own base access, nothing of ours); default true. */
+  /** Add luci-base's ACL file and its `luci.getFeatures` (LuCI installed); default true. */
   luciBase?: boolean;
   /** Called after every plugin call with what went in and came out (debugging, tests). */
   onExec?: (record: ExecRecord) => void;
@@ -297,34 +299,65 @@ export function signatureType(example: unknown): string {
 
 type AclFile = Record<string, unknown>;
 
-/** rpcd's own unauthenticated.json plus luci-base's "unauthenticated" group. */
-const BUILTIN_UNAUTHENTICATED: AclFile = {
+/** rpcd's own acl.d/unauthenticated.json: what the anonymous session (and any login granted the
+ * group "unauthenticated") may do. session.access comes from here only. */
+const RPCD_UNAUTHENTICATED: AclFile = {
   unauthenticated: {
     description: 'Access controls for unauthenticated requests',
-    read: { ubus: { session: ['access', 'login'], luci: ['getFeatures'] } },
+    read: { ubus: { session: ['access', 'login'] } },
   },
 };
 
-/** LuCI's base group, trimmed: what every LuCI page needs, and nothing of the mail server. */
-const BUILTIN_LUCI_BASE: AclFile = {
+/**
+ * luci-base's acl.d/luci-base.json as LuCI ships it (the groups a mail page meets): its
+ * "unauthenticated" group adds luci.getFeatures, which LuCI calls on every page; "luci-base"
+ * itself grants neither session.access nor luci.getFeatures, so a login without
+ * "unauthenticated" gets LuCI's "Session expired", as on a router.
+ */
+const LUCI_BASE_ACL: AclFile = {
+  unauthenticated: {
+    description: 'Allow system feature probing',
+    read: { ubus: { luci: ['getFeatures'] } },
+  },
   'luci-base': {
     description: 'Grant access to basic LuCI procedures',
     read: {
-      ubus: {
-        session: ['access'],
-        luci: ['getFeatures', 'getVersion', 'getLocaltime', 'getInitList', 'getTimezones'],
-        uci: ['changes', 'get'],
-        file: ['list', 'read', 'stat'],
-        system: ['board', 'info'],
-      },
-      uci: ['luci', 'system'],
+      file: { '/': ['list'], '/*': ['list'] },
+      ubus: { file: ['list'], uci: ['changes', 'get'] },
     },
     write: {
-      ubus: { uci: ['add', 'apply', 'confirm', 'delete', 'order', 'rename', 'rollback', 'set'] },
-      uci: ['luci', 'system'],
+      'cgi-io': ['upload'],
+      file: { '/etc/luci-uploads/*': ['write'] },
+      ubus: { file: ['remove'], uci: ['add', 'apply', 'confirm', 'delete', 'order', 'rename', 'set'] },
     },
   },
 };
+
+/**
+ * luci-base's rpcd module `luci`, the one method every LuCI page calls: getFeatures, the
+ * booleans its ucode source derives from files on the host (the wifi/dnsmasq/odhcpd/ipset
+ * probes, which run those tools, are left out: none of them is on a mail test machine).
+ */
+function luciFeatures(): Record<string, boolean> {
+  const has = (path: string) => existsSync(path);
+  return {
+    firewall: has('/sbin/fw3'),
+    firewall4: has('/sbin/fw4'),
+    opkg: has('/bin/opkg'),
+    bonding: has('/sys/module/bonding'),
+    mii_tool: has('/usr/sbin/mii-tool'),
+    offloading: has('/sys/module/xt_FLOWOFFLOAD/refcnt') || has('/sys/module/nft_flow_offload/refcnt'),
+    br2684ctl: has('/usr/sbin/br2684ctl'),
+    swconfig: has('/sbin/swconfig'),
+    zram: has('/sys/class/zram-control'),
+    ipv6: has('/proc/net/ipv6_route'),
+    dropbear: has('/usr/sbin/dropbear'),
+    cabundle: has('/etc/ssl/certs/ca-certificates.crt'),
+    relayd: has('/usr/sbin/relayd'),
+    apk: has('/usr/bin/apk'),
+    wifi: has('/sbin/wifi'),
+  };
+}
 
 interface Grant {
   scope: string;
@@ -518,8 +551,8 @@ class Emulator implements Rpcd {
   }
 
   private aclFiles(): AclFile[] {
-    const files: AclFile[] = [BUILTIN_UNAUTHENTICATED];
-    if (this.opts.luciBase !== false) files.push(BUILTIN_LUCI_BASE);
+    const files: AclFile[] = [RPCD_UNAUTHENTICATED];
+    if (this.opts.luciBase !== false) files.push(LUCI_BASE_ACL);
     let names: string[] = [];
     try {
       names = readdirSync(this.aclDir).filter((n) => n.endsWith('.json')).sort();
@@ -636,6 +669,7 @@ class Emulator implements Rpcd {
       if (!(method in Emulator.SESSION_SIGNATURE)) return [UBUS.METHOD_NOT_FOUND];
       return this.sessionMethod(method, JSON.parse(input) as Record<string, unknown>);
     }
+    if (object === 'luci' && this.opts.luciBase !== false) return method === 'getFeatures' ? [UBUS.OK, luciFeatures()] : [UBUS.METHOD_NOT_FOUND];
     const plugin = this.plugins.get(object);
     if (!plugin) return [UBUS.NOT_FOUND];
     if (!Object.hasOwn(plugin.signature, method)) return [UBUS.METHOD_NOT_FOUND];
@@ -643,7 +677,7 @@ class Emulator implements Rpcd {
   }
 
   private objectExists(object: string): boolean {
-    return object === 'session' || this.plugins.has(object);
+    return object === 'session' || (object === 'luci' && this.opts.luciBase !== false) || this.plugins.has(object);
   }
 
   async call(sid: string, object: string, method: string, args: object): Promise<[number, object?]> {

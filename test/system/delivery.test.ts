@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 // Dovecot re-reads the users file at most once a second: `eventually` polls for such changes.
 import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually, waitForSubject, type SendRequest } from '../support/sandbox.ts';
-import { startRelaySink, type RelaySink } from '../support/relay-sink.ts';
+import { startRelaySink, caSignedCert, type RelaySink } from '../support/relay-sink.ts';
+import { makeTestTls } from '../support/pebble.ts';
+import { nsupdate, setUci } from '../support/dns.ts';
 import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
 
 const box = makeSandbox();
@@ -127,6 +129,17 @@ test('after user passwd only the new password works', async () => {
   PW.bob = 'bob-new-pass-4';
 });
 
+/** Mailboxes made by `user import` (dana's from a hash made by glibc's crypt). */
+const IMPORTED = { 'dave@example.com': 'dave-import-pass-5', 'dana@example.org': 'dana-hashed-pass-5' };
+
+test('mailboxes made by user import log in over IMAP, with a password or a ready hash', async () => {
+  const hash = spawnSync('/usr/bin/python3', ['-c', 'import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_SHA512)))', IMPORTED['dana@example.org']], { encoding: 'utf8' }).stdout.trim();
+  assert.match(hash, /^\$6\$/, 'a SHA512-CRYPT hash made by another tool (glibc crypt)');
+  ok(root, ['user', 'import', '--password-stdin'], `address,password,quota\ndave@example.com,${IMPORTED['dave@example.com']},1G\ndana@example.org,${hash},\n`);
+  assert.ok(await eventually(async () => (await login('dave@example.com', IMPORTED['dave@example.com'])).ok, 10_000), 'dave logs in');
+  assert.is((await login('dana@example.org', IMPORTED['dana@example.org'])).ok, true, 'dana logs in with the password behind the imported hash');
+});
+
 test('submission refuses AUTH before STARTTLS and accepts it after', async () => {
   const probe = await runMailClient({ action: 'smtp_auth_probe', host: H, port: 587, tls: 'starttls', user: 'alice@example.com', password: PW.alice });
   assert.ok(probe.ok, JSON.stringify(probe));
@@ -145,8 +158,12 @@ test('a client from 127.0.0.2 cannot relay on 25 or 587 without AUTH', async () 
 });
 
 test('authenticated mail to an outside domain reaches the relay host with AUTH over STARTTLS', async () => {
-  sink = await startRelaySink({ port: 2525, user: 'relay-login', password: 'relay secret' });
-  ok(root, ['relay', 'set', '[127.0.0.1]:2525', '--user', 'relay-login', '--password-stdin'], 'relay secret\n');
+  // Credentials go only to a relay whose certificate a trusted CA signed for the relay's name.
+  const ca = makeTestTls();
+  sink = await startRelaySink({ port: 2525, user: 'relay-login', password: 'relay secret', name: 'relay.example.net', ...caSignedCert(ca, 'relay.example.net') });
+  nsupdate('example.net', ['update add relay.example.net. 300 A 127.0.0.1']);
+  setUci(root, 'main', 'relay_ca_file', ca.caFile);
+  ok(root, ['relay', 'set', '[relay.example.net]:2525', '--user', 'relay-login', '--password-stdin'], 'relay secret\n');
   const secrets = join(root, 'srv/mailserver/secrets');
   assert.is(spawnSync('stat', ['-c', '%a', join(secrets, 'relay-credentials')], { encoding: 'utf8' }).stdout.trim(), '600');
   assert.not.match(readFileSync(join(root, 'etc/config/mailserver'), 'utf8'), /relay secret/);
@@ -178,7 +195,7 @@ test('after user del the login fails and mail to it is refused', async () => {
 test('every hash we wrote passes doveadm pw -t; postfix check and doveconf -n are clean', () => {
   const users = readFileSync(join(root, 'srv/mailserver/config/users'), 'utf8').trim().split('\n');
   assert.ok(users.length >= 3);
-  const known: Record<string, string> = { 'alice@example.com': PW.alice, 'carol@example.org': PW.carol, 'postmaster@example.com': PW.post };
+  const known: Record<string, string> = { 'alice@example.com': PW.alice, 'carol@example.org': PW.carol, 'postmaster@example.com': PW.post, ...IMPORTED };
   for (const line of users) {
     const [email, hash] = line.split(':');
     const r = spawnSync('doveadm', ['pw', '-t', hash!, '-p', known[email!]!], { encoding: 'utf8' });

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeSandbox, insideTestNetns } from '../support/sandbox.ts';
 import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
@@ -123,14 +123,20 @@ test('a changed public_ip replaces the A record; nothing else changes', () => {
   assert.equal(dig('mail.example.com', 'A'), ['198.51.100.7']);
 });
 
-test("the Overview's DNS health: dns-check stores its summary; tick notices a record deleted in BIND", () => {
-  assert.is(mailctl(root, ['dns-check']).code, 0);
+test("the Overview's DNS health: dns-check (a read) stores nothing; tick stores its summary and notices a record deleted in BIND", () => {
+  const file = join(root, 'srv/mailserver/state/dns-check.json');
+  rmSync(file, { force: true });
+  const fresh = json(['dns-check']).health;
+  assert.is(fresh.ok, true);
+  assert.is(existsSync(file), false, 'dns-check wrote the stored summary');
+  assert.is(json(['overview']).dns, null);
+  assert.is(json(['tick']).dns.ok, true);
   const checked = json(['overview']).dns;
-  assert.ok(checked, 'dns-check stored a summary');
+  assert.ok(checked, 'tick stored a summary');
   assert.is(checked.ok, true);
+  assert.equal({ ...checked, checkedAt: '' }, { ...fresh, checkedAt: '' });
   assert.is(checked.records, json(['dns', 'records', '--format', 'json']).records.length);
   assert.equal([checked.problems, checked.notes], [[], []]);
-  const file = join(root, 'srv/mailserver/state/dns-check.json');
   assert.equal(JSON.parse(readFileSync(file, 'utf8')), checked);
   assert.is(statSync(file).mode & 0o777, 0o644);
 
@@ -191,7 +197,7 @@ test('a DNS server that does not answer: every record times out, the check ends 
   const report = JSON.parse(r.stdout);
   assert.ok(report.records.every((x: { status: string }) => x.status === 'error'), r.stdout);
   assert.match(report.records[0].problems[0], /did not answer/);
-  assert.ok(seconds < 20, `${seconds} s`);
+  assert.ok(seconds < 45, `${seconds} s (3 s per record; a busy machine may double it, a missing timeout is minutes)`);
   setUci(root, 'dns', 'server', '127.0.0.1');
   setUci(root, 'dns', 'resolver', null);
 });

@@ -5,11 +5,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeSandbox, runMailClient, waitForPort, insideTestNetns } from '../support/sandbox.ts';
+import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually } from '../support/sandbox.ts';
+import { httpGetUnix } from '../support/unix-socket.ts';
 import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
-import { dig, setUci, testTsigSecret } from '../support/dns.ts';
+import { dig, setUci, signForTestBind } from '../support/dns.ts';
+import { verifyDkim as verify, type Signature } from '../support/dkim.ts';
 
 // OpenDKIM refuses keys below a world-writable directory (/tmp): the sandbox lives in /run.
 const box = makeSandbox('mailserver-test-', '/run');
@@ -18,35 +20,9 @@ const H = '127.0.0.1';
 const PW = { alice: 'alice-pass-1', bob: 'bob-pass-22' };
 const json = (args: string[]) => JSON.parse(ok(root, [...args, '--json']).stdout);
 let n = 0;
-const fetchHttp = globalThis.fetch;
-
-interface Signature {
-  d: string;
-  s: string;
-  a: string;
-  ok: boolean;
-}
-
-/** Every DKIM-Signature of a message, verified by python3-dkim against the DNS (the test BIND). */
-function verify(raw: string): Signature[] {
-  const code = `
-import sys, json, dkim, email
-msg = sys.stdin.buffer.read()
-heads = email.message_from_bytes(msg).get_all('DKIM-Signature') or []
-out = []
-for i, h in enumerate(heads):
-    tags = dict((k.strip(), v.strip()) for k, v in (t.split('=', 1) for t in ''.join(h.split()).split(';') if '=' in t))
-    try:
-        good = dkim.DKIM(msg).verify(idx=i)
-    except Exception as e:
-        good = False
-    out.append({'d': tags.get('d'), 's': tags.get('s'), 'a': tags.get('a'), 'ok': bool(good)})
-print(json.dumps(out))
-`;
-  const r = spawnSync('/usr/bin/python3', ['-c', code], { input: raw, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`dkim verify: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Signature[];
-}
+const RUN = join(root, 'var/run/mailserver');
+const RSPAMD_CONTROLLER = join(RUN, 'rspamd/controller.sock');
+const OPENDKIM_SOCKET = join(RUN, 'opendkim/opendkim.sock');
 
 async function fetch(user: string, password: string, subject: string, timeoutMs = 20_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
@@ -84,15 +60,14 @@ async function inbound(from = 'sender@example.net', source = '127.0.0.2'): Promi
 async function rspamdReady(timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    try {
-      const r = await fetchHttp('http://127.0.0.1:11334/ping', { signal: AbortSignal.timeout(1000) });
-      if ((await r.text()).includes('pong')) return;
-    } catch {
-      // not yet
-    }
+    if ((await httpGetUnix(RSPAMD_CONTROLLER, '/ping'))?.includes('pong')) return;
     await new Promise((res) => setTimeout(res, 250));
   }
   throw new Error('rspamd controller did not answer /ping');
+}
+
+async function waitForSocket(path: string, timeoutMs: number): Promise<void> {
+  if (!(await eventually(async () => existsSync(path), timeoutMs, 100))) throw new Error(`${path} did not appear`);
 }
 
 function selectors(): Record<string, string> {
@@ -112,16 +87,10 @@ test.before(async () => {
   const ip = spawnSync('ip', ['addr', 'add', `${OUTSIDE}/32`, 'dev', 'lo'], { encoding: 'utf8' });
   if (ip.status !== 0) throw new Error(`ip addr add: ${ip.stderr}`);
   writeConfig(root, { dkim: true, spamFilter: false });
-  setUci(root, 'main', 'public_ip', '192.0.2.10');
-  setUci(root, 'features', 'spam_remote', '0');
-  setUci(root, 'dns', 'provider', 'nsupdate');
-  setUci(root, 'dns', 'server', '127.0.0.1');
-  setUci(root, 'dns', 'wait', '5');
-  setUci(root, 'dns', 'dkim_algorithms', 'rsa ed25519');
-  ok(root, ['dns', 'key-set', process.env.TEST_TSIG_KEYNAME!, '--password-stdin'], `${testTsigSecret()}\n`);
+  signForTestBind(root);
   ok(root, ['start']);
   await waitForPort(H, 25, 15_000);
-  await waitForPort(H, 8891, 15_000);
+  await waitForSocket(OPENDKIM_SOCKET, 15_000);
   ok(root, ['user', 'add', 'alice@example.com', '--password-stdin'], `${PW.alice}\n`);
   ok(root, ['user', 'add', 'bob@example.com', '--password-stdin'], `${PW.bob}\n`);
   ok(root, ['dns-setup']);
@@ -132,7 +101,7 @@ test.after(() => {
   box.cleanup();
 });
 
-test('OpenDKIM: keys are 0600 files of the opendkim user; status shows it; the milter listens on loopback only', () => {
+test('OpenDKIM: keys are 0600 files of the opendkim user; status shows it; the milter listens on a Unix socket only', () => {
   const keys = json(['dkim', 'show']).keys as { domain: string; selector: string }[];
   assert.is(keys.length, 2);
   const uid = Number(spawnSync('id', ['-u', 'opendkim'], { encoding: 'utf8' }).stdout);
@@ -143,9 +112,9 @@ test('OpenDKIM: keys are 0600 files of the opendkim user; status shows it; the m
   }
   const s = json(['status']);
   assert.equal(s.services.map((x: { name: string; running: boolean }) => `${x.name} ${x.running}`), ['dovecot true', 'postfix true', 'opendkim true']);
-  const ss = spawnSync('ss', ['-Hltn', 'sport = :8891'], { encoding: 'utf8' }).stdout;
-  assert.match(ss, /127\.0\.0\.1:8891/);
-  assert.not.match(ss, /0\.0\.0\.0:8891|\*:8891/);
+  assert.ok(statSync(OPENDKIM_SOCKET).isSocket());
+  const pid = json(['status']).services.find((x: { name: string }) => x.name === 'opendkim').pid as number;
+  assert.is(spawnSync('ss', ['-Htlnp'], { encoding: 'utf8' }).stdout.includes(`pid=${pid},`), false, 'OpenDKIM listens on TCP');
 });
 
 test('OpenDKIM: authenticated mail on 587 is signed with RSA and Ed25519 and verifies against BIND', async () => {
@@ -167,7 +136,7 @@ test('Rspamd: spam_filter=1 switches the milter from OpenDKIM to Rspamd (first s
   const t0 = Date.now();
   ok(root, ['apply']);
   // Rspamd binds its ports before its first start has compiled its rules: ask the controller.
-  await rspamdReady(120_000);
+  await rspamdReady(300_000);
   process.stdout.write(`  rspamd: ready (controller answers /ping) ${((Date.now() - t0) / 1000).toFixed(1)} s after apply\n`);
   const s = json(['status']);
   assert.equal(s.services.map((x: { name: string; running: boolean }) => `${x.name} ${x.running}`), ['dovecot true', 'postfix true', 'rspamd true']);
@@ -176,7 +145,7 @@ test('Rspamd: spam_filter=1 switches the milter from OpenDKIM to Rspamd (first s
     const st = statSync(join(root, 'srv/mailserver/secrets/dkim/example.com', f));
     assert.equal([st.mode & 0o777, st.uid], [0o600, uid], f);
   }
-  assert.match(readFileSync(join(root, 'srv/mailserver/config/postfix/main.cf'), 'utf8'), /^smtpd_milters = inet:127\.0\.0\.1:11332$/m);
+  assert.match(readFileSync(join(root, 'srv/mailserver/config/postfix/main.cf'), 'utf8'), /^smtpd_milters = unix:\S+\/rspamd-milter\/milter\.sock$/m);
 });
 
 test('Rspamd: GTUBE on port 25 is rejected by Rspamd\'s own verdict', async () => {
@@ -222,7 +191,7 @@ test('dkim rotate: new mail carries the new selectors; the old records stay publ
 test('spam_filter=0 again: OpenDKIM takes over signing with the rotated keys; GTUBE passes', async () => {
   setUci(root, 'features', 'spam_filter', '0');
   ok(root, ['apply']);
-  await waitForPort('127.0.0.1', 8891, 15_000);
+  await waitForSocket(OPENDKIM_SOCKET, 15_000);
   const s = json(['status']);
   assert.equal(s.services.map((x: { name: string }) => x.name), ['dovecot', 'postfix', 'opendkim']);
   expectSigned(verify(await submitted()), selectors());

@@ -168,10 +168,19 @@ const KEYS = [
   { domain: 'example.org', selector: 'mail', algorithm: 'rsa' as const, path: '/srv/mailserver/secrets/dkim/example.org/mail.pem' },
 ];
 
+const RSPAMD_SOCKETS = {
+  milterSocket: '/var/run/mailserver/rspamd-milter/milter.sock',
+  milterGroup: 'postfix',
+  controllerSocket: '/var/run/mailserver/rspamd/controller.sock',
+  normalSocket: '/var/run/mailserver/rspamd/normal.sock',
+  user: '_rspamd',
+  senderOwnersFile: '/srv/mailserver/config/sender-owners',
+};
+
 test('golden: rspamd (defaults: checks on, remote maps on) and (remote off, no SPF/DMARC, no DKIM)', () => {
-  const on = renderRspamd(uci(), { logFile: '/var/log/mailserver/rspamd.log', nameservers: ['127.0.0.1:53'], keys: KEYS });
+  const on = renderRspamd(uci(), { logFile: '/var/log/mailserver/rspamd.log', nameservers: ['127.0.0.1:53'], keys: KEYS, ...RSPAMD_SOCKETS });
   for (const [name, text] of Object.entries(on)) golden(`rspamd/${name}`, text);
-  const off = renderRspamd(uci('', '', "\toption spam_remote '0'\n\toption spf '0'\n\toption dmarc '0'\n\toption dkim '0'"), { logFile: '/l', nameservers: ['[::1]:53'], keys: KEYS });
+  const off = renderRspamd(uci('', '', "\toption spam_remote '0'\n\toption spf '0'\n\toption dmarc '0'\n\toption dkim '0'"), { logFile: '/l', nameservers: ['[::1]:53'], keys: KEYS, ...RSPAMD_SOCKETS });
   for (const m of ['fuzzy_check', 'multimap', 'phishing', 'mid', 'asn']) assert.match(off[`override.d/${m}.conf`]!, /^enabled = false;$/m, m);
   assert.match(off['override.d/spf.conf']!, /enabled = false;/);
   assert.match(off['override.d/dmarc.conf']!, /enabled = false;/);
@@ -179,24 +188,30 @@ test('golden: rspamd (defaults: checks on, remote maps on) and (remote off, no S
   assert.match(off['override.d/options.inc']!, /nameserver = \["\[::1\]:53"\];/);
   assert.match(on['override.d/options.inc']!, /local_addrs = \["127\.0\.0\.1\/32", "::1\/128"\];/);
   assert.match(on['override.d/dkim_signing.conf']!, /sign_inbound = false;/);
-  for (const w of ['proxy', 'normal', 'controller']) assert.match(on[`override.d/worker-${w}.inc`]!, /bind_socket = "127\.0\.0\.1:/);
+  // Unix sockets only: TCP on loopback would serve every local user.
+  assert.match(on['override.d/worker-proxy.inc']!, /^bind_socket = "\/var\/run\/mailserver\/rspamd-milter\/milter\.sock mode=0660 owner=_rspamd group=postfix";$/m);
+  for (const w of ['normal', 'controller']) assert.match(on[`override.d/worker-${w}.inc`]!, new RegExp(`^bind_socket = "/var/run/mailserver/rspamd/${w}\\.sock mode=0600 owner=_rspamd group=_rspamd";$`, 'm'));
+  assert.match(on['override.d/dkim_signing.conf']!, /allow_envfrom_empty = false;/);
+  assert.match(on['rspamd.local.lua']!, /file:\/\/\/srv\/mailserver\/config\/sender-owners/);
 });
 
-test('golden: opendkim, one instance per algorithm on loopback', () => {
-  const files = renderOpendkim({ configDir: '/srv/mailserver/config/opendkim', runDir: '/var/run/mailserver/opendkim', user: 'opendkim', instances: ['rsa', 'ed25519'], keys: KEYS });
+test('golden: opendkim, one instance per algorithm on a Unix socket', () => {
+  const files = renderOpendkim({ configDir: '/srv/mailserver/config/opendkim', runDir: '/var/run/mailserver/opendkim', senderOwnersFile: '/srv/mailserver/config/sender-owners', user: 'opendkim', instances: ['rsa', 'ed25519'], keys: KEYS });
   for (const [name, text] of Object.entries(files)) golden(`opendkim/${name}`, text);
   assert.match(files['opendkim.conf']!, /^SignatureAlgorithm rsa-sha256$/m);
   assert.match(files['opendkim-ed25519.conf']!, /^SignatureAlgorithm ed25519-sha256$/m);
-  assert.match(files['opendkim-ed25519.conf']!, /^Socket inet:8892@127\.0\.0\.1$/m);
+  assert.match(files['opendkim-ed25519.conf']!, /^Socket local:\/var\/run\/mailserver\/opendkim\/opendkim-ed25519\.sock$/m);
+  assert.match(files['opendkim.conf']!, /^SetupPolicyScript \/srv\/mailserver\/config\/opendkim\/from-ownership\.lua$/m);
+  assert.match(files['from-ownership.lua']!, /file:\/srv\/mailserver\/config\/sender-owners/);
   assert.is(files['key-ed25519.table']!.trim().split('\n').length, 1);
-  assert.throws(() => renderOpendkim({ configDir: '/a b', runDir: '/r', user: 'opendkim', instances: ['rsa'], keys: [] }), /whitespace/);
+  assert.throws(() => renderOpendkim({ configDir: '/a b', runDir: '/r', senderOwnersFile: '/o', user: 'opendkim', instances: ['rsa'], keys: [] }), /whitespace/);
 });
 
 test('main.cf: the milter only when one is given, deferring mail when it does not answer', () => {
-  const v = { configDir: '/c', mailDir: '/m', sslDir: '/s', secretsDir: '/x', postfixConfigDir: '/p', postfixQueueDir: '/q', postfixDataDir: '/d', dovecotConfigFile: '/dc', dovecotBaseDir: '/db', dovecotStateDir: '/ds', logDir: '/l', mailUid: 5000, mailGid: 5000, mapType: 'hash' } as RuntimeView;
+  const v = { configDir: '/c', mailDir: '/m', sslDir: '/s', secretsDir: '/x', postfixConfigDir: '/p', postfixQueueDir: '/q', postfixDataDir: '/d', dovecotConfigFile: '/dc', dovecotBaseDir: '/db', dovecotStateDir: '/ds', logDir: '/l', mailUid: 5000, mailGid: 5000, mapType: 'hash', postfixVersion: '3.7.11' } as RuntimeView;
   assert.not.match(renderPostfixMain(uci(), v, { relayCredentials: false }), /milter/);
-  const cf = renderPostfixMain(uci(), v, { relayCredentials: false, milter: 'inet:127.0.0.1:8891, inet:127.0.0.1:8892' });
-  assert.match(cf, /^smtpd_milters = inet:127\.0\.0\.1:8891, inet:127\.0\.0\.1:8892$/m);
+  const cf = renderPostfixMain(uci(), v, { relayCredentials: false, milter: 'unix:/r/opendkim.sock, unix:/r/opendkim-ed25519.sock' });
+  assert.match(cf, /^smtpd_milters = unix:\/r\/opendkim\.sock, unix:\/r\/opendkim-ed25519\.sock$/m);
   assert.match(cf, /^non_smtpd_milters = \$smtpd_milters$/m);
   assert.match(cf, /^milter_default_action = tempfail$/m);
 });

@@ -10,7 +10,7 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src-rpc');
 
 /** floor → the floors it must never import from */
 const FORBIDDEN: Record<string, string[]> = {
-  sys: ['api', 'cli', 'rpcd', 'runtime', 'core', 'config', 'render', 'store', 'dns', 'dkim', 'ssl', 'jobs'],
+  sys: ['api', 'cli', 'rpcd', 'runtime', 'core', 'config', 'render', 'store', 'dns', 'dkim', 'ssl', 'jobs', 'ban'],
   core: ['api', 'cli', 'rpcd', 'runtime'],
   config: ['api', 'cli', 'rpcd', 'runtime'],
   render: ['api', 'cli', 'rpcd', 'runtime'],
@@ -19,6 +19,9 @@ const FORBIDDEN: Record<string, string[]> = {
   dkim: ['api', 'cli', 'rpcd', 'runtime'],
   ssl: ['api', 'cli', 'rpcd', 'runtime'],
   jobs: ['api', 'cli', 'rpcd', 'runtime'],
+  ban: ['api', 'cli', 'rpcd', 'runtime'],
+  webmail: ['api', 'cli', 'rpcd', 'runtime'],
+  mesh: ['api', 'cli', 'rpcd', 'runtime'],
   runtime: ['api', 'cli', 'rpcd'],
 };
 

@@ -75,9 +75,22 @@ const EFFECTS: Record<string, Effect> = {
   'ssl.key_type': provenBy('test/system/tls.test.ts', 'RSA keys on request, and through the rpcd door ssl_setup is a job'),
   'ssl.renew_days': provenBy('test/system/tls.test.ts', 'ssl-renew renews only when fewer than ssl.renew_days remain; mailctl tick calls it'),
   'ssl.extra_name': flip('webmail.example.com'),
-  'webmail.enabled': flip('0'),
+  'webmail.enabled': provenBy('test/system/webmail.test.ts', 'webmail.enabled 0: configure refuses, naming the option, and leaves Roundcube as it was'),
   'webmail.container': flip('other-webmail'),
-  'webmail.port': flip('8027'),
+  'webmail.port': provenBy('test/system/webmail.test.ts', "status: installed and answering, but not pointed at us (Debian's own settings)"),
+  'webmail.config_path': provenBy('test/system/webmail.test.ts', 'status: Roundcube not installed; configure refuses and creates nothing'),
+  'webmail.log_path': provenBy('test/system/webmail.test.ts', "a wrong password is refused, and status shows the failed login from Roundcube\\'s log"),
+  'webmail.product_name': provenBy('test/system/webmail.test.ts', 'status: a changed setting makes our block stale until configure runs again'),
+  'webmail.url': provenBy('test/system/webmail.test.ts', "status: installed and answering, but not pointed at us (Debian's own settings)"),
+  'autoconfig.enabled': provenBy('test/system/webmail.test.ts', "Thunderbird's autoconfig document parses as Thunderbird requires; every server it names accepts alice"),
+  'autoconfig.docroot': provenBy('test/system/webmail.test.ts', "Thunderbird's autoconfig document parses as Thunderbird requires; every server it names accepts alice"),
+  'ban.max_failures': provenBy('test/system/bans.test.ts', 'N failed SMTP AUTH attempts ban the address; parallel connections do not beat the limit; another address still logs in'),
+  'ban.find_time': provenBy('test/system/bans.test.ts', 'N failed IMAP logins ban the address; the ban expires by itself'),
+  'ban.ban_time': provenBy('test/system/bans.test.ts', 'N failed IMAP logins ban the address; the ban expires by itself'),
+  'ban.allow': provenBy('test/system/bans.test.ts', 'allow-listed networks and the router itself are never banned'),
+  'ban.dnsbl': flip('zen.spamhaus.org'),
+  'main.relay_ca_file': flip('/etc/ssl/relay-ca.pem', { 'main.relayhost': '[relay.example.net]:587' }),
+  'main.worker_idle': provenBy('test/integration/warm-worker.test.ts', 'an idle worker exits after main.worker_idle seconds; 0 starts none'),
   'mesh.enabled': flip('1'),
   'mesh.sync_interval': flip('7200', { 'mesh.enabled': '1' }),
   'dns.provider': provenBy('test/system/dns.test.ts', 'manual: dns-setup publishes nothing and prints exactly what is missing or different, in zone-file form'),
@@ -134,7 +147,11 @@ const view: RuntimeView = {
   configDir: '/srv/mailserver/config', mailDir: '/srv/mailserver/mail', sslDir: '/srv/mailserver/ssl', secretsDir: '/srv/mailserver/secrets',
   postfixConfigDir: '/srv/mailserver/config/postfix', postfixQueueDir: '/srv/mailserver/state/postfix', postfixDataDir: '/srv/mailserver/state/postfix-data',
   dovecotConfigFile: '/srv/mailserver/config/dovecot/dovecot.conf', dovecotBaseDir: '/var/run/mailserver/dovecot', dovecotStateDir: '/srv/mailserver/state/dovecot',
-  logDir: '/var/log/mailserver', mailUid: 5000, mailGid: 5000, mapType: 'cdb',
+  logDir: '/var/log/mailserver', mailUid: 5000, mailGid: 5000, mapType: 'cdb', postfixVersion: '3.7.11',
+};
+const RSPAMD_SOCKETS = {
+  milterSocket: '/var/run/mailserver/rspamd-milter/milter.sock', milterGroup: 'postfix', controllerSocket: '/var/run/mailserver/rspamd/controller.sock',
+  normalSocket: '/var/run/mailserver/rspamd/normal.sock', user: '_rspamd', senderOwnersFile: '/srv/mailserver/config/sender-owners',
 };
 
 /** Everything the settings decide that a test can see without daemons. */
@@ -150,15 +167,15 @@ function observe(s: Settings): unknown {
   const keys = s.dns.dkimAlgorithms.map((algorithm) => ({ domain: s.main.domain, algorithm, selector: newSelector(s.dns.dkimSelector, algorithm, [], now, false) }));
   const signing = keys.map((k) => ({ ...k, path: `/srv/mailserver/secrets/dkim/${k.domain}/${k.selector}.pem` }));
   const clamav: ClamavView = { user: 'clamav', databaseDir: '/srv/mailserver/state/clamav', clamdRunDir: '/var/run/mailserver/clamd', milterRunDir: '/var/run/mailserver/clamav-milter', logDir: view.logDir, clamdConfigFile: '/srv/mailserver/config/clamav/clamd.conf' };
-  const milters = [milterAddress(s), clamavMilterAddress(s, clamav)].filter((m) => m !== undefined).join(', ') || undefined;
+  const milters = [milterAddress(s, layoutFor(s)), clamavMilterAddress(s, clamav)].filter((m) => m !== undefined).join(', ') || undefined;
   const retiring = { ...keys[0]!, publicKey: 'AAAA', state: 'retiring' as const, created: '2025-01-01T00:00:00Z', retired: '2025-12-10T00:00:00Z' };
   return {
     mainCf: renderPostfixMain(s, view, { relayCredentials: true, milter: milters }),
     masterCf: renderPostfixMaster(s, view),
     dovecot: renderDovecot(s, view),
     maps: [renderVdomains(s), renderVmailbox(s, mailboxes), renderVirtual(s, mailboxes, aliases), renderSenders(s, mailboxes, aliases)],
-    rspamd: wantedMilter(s) === 'rspamd' ? { ...renderRspamd(s, { logFile: '/var/log/mailserver/rspamd.log', nameservers: [s.dns.resolver ?? '127.0.0.1:53'], keys: signing }), ...renderRspamdAntivirus(s, clamav) } : null,
-    opendkim: wantedMilter(s) === 'opendkim' ? renderOpendkim({ configDir: '/c', runDir: '/r', user: 'opendkim', instances: opendkimInstances(s), keys: signing }) : null,
+    rspamd: wantedMilter(s) === 'rspamd' ? { ...renderRspamd(s, { logFile: '/var/log/mailserver/rspamd.log', nameservers: [s.dns.resolver ?? '127.0.0.1:53'], keys: signing, ...RSPAMD_SOCKETS }), ...renderRspamdAntivirus(s, clamav) } : null,
+    opendkim: wantedMilter(s) === 'opendkim' ? renderOpendkim({ configDir: '/c', runDir: '/r', senderOwnersFile: '/o', user: 'opendkim', instances: opendkimInstances(s), keys: signing }) : null,
     clamav: s.features.virusScan ? renderClamav(s, clamav) : null,
     dns: expectedRecords(s, { ip4: s.main.publicIp ?? '192.0.2.1', ip6: s.main.publicIp6, problems: [] }, keys.map((k) => ({ ...k, publicKey: 'AAAA', state: 'active' as const }))),
     certificateNames: certificateNames(s),

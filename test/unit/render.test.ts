@@ -10,10 +10,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Settings } from '../../src-rpc/config/settings.ts';
 import type { AliasView, MailboxView, RuntimeView } from '../../src-rpc/render/view.ts';
-import { renderPostfixMain } from '../../src-rpc/render/postfix-main.ts';
+import { renderPostfixMain, bareNewlineSetting, SYSTEM_CA_BUNDLE } from '../../src-rpc/render/postfix-main.ts';
+import { INTERMEDIATE_CIPHERS } from '../../src-rpc/render/tls.ts';
 import { renderPostfixMaster } from '../../src-rpc/render/postfix-master.ts';
 import { assertDovecotSupported, renderDovecot, userdbQuotaField } from '../../src-rpc/render/dovecot.ts';
-import { renderRelayPasswd, renderSenders, renderVdomains, renderVirtual, renderVmailbox, SENDERS_SELF } from '../../src-rpc/render/maps.ts';
+import { renderRelayPasswd, renderSenderOwners, renderSenders, renderVdomains, renderVirtual, renderVmailbox, renderSendersSelf } from '../../src-rpc/render/maps.ts';
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '..', 'golden', 'render');
 const UPDATE = process.env['UPDATE_GOLDEN'] === '1';
@@ -33,8 +34,10 @@ function settings(patch: (s: Settings) => void = () => {}): Settings {
       runtime: 'host',
       listen: [],
       relayhost: null,
+      relayCaFile: null,
       publicIp: null,
       publicIp6: null,
+      workerIdle: 120,
     },
     ports: { smtp: 25, submission: 587, smtps: 465, imap: 143, imaps: 993, pop3: 110, pop3s: 995, sieve: 4190 },
     features: {
@@ -42,12 +45,14 @@ function settings(patch: (s: Settings) => void = () => {}): Settings {
       quota: true, quotaDefault: 1073741824, spamRemote: true, virusMirror: null,
     },
     ssl: { type: 'letsencrypt', certPath: '', keyPath: '', acmeDirectory: 'https://acme-v02.api.letsencrypt.org/directory', acmeEmail: 'postmaster@example.com', keyType: 'ec256', renewDays: 30, extraNames: [] },
-    webmail: { enabled: true, container: 'secubox-webmail', port: 8026 },
-    mesh: { enabled: false, backupPeers: [], syncInterval: 3600 },
+    webmail: { enabled: true, container: 'secubox-webmail', port: 8026, configPath: '/etc/roundcube/config.inc.php', logPath: '/var/log/roundcube/errors.log', url: null, productName: 'SecuBox Webmail' },
+    autoconfig: { enabled: true, docroot: '/www' },
+    mesh: { enabled: false, backupPeers: [], syncInterval: 3600, keep: 7, keyType: 'passphrase' },
     dns: {
       provider: 'manual', zones: [], ttl: 3600, server: null, resolver: null, wait: 120, spfPolicy: '~all',
       dmarcPolicy: 'none', dmarcRua: null, dkimSelector: 'mail', dkimAlgorithms: ['rsa'], dkimGraceDays: 7,
     },
+    ban: { maxFailures: 10, findTime: 600, banTime: 3600, allow: [], dnsbl: [] },
   };
   patch(s);
   return s;
@@ -69,6 +74,7 @@ function view(root = '/srv/mailserver', mapType: RuntimeView['mapType'] = 'hash'
     mailUid: 5000,
     mailGid: 5000,
     mapType,
+    postfixVersion: '3.7.11',
   };
 }
 
@@ -150,6 +156,8 @@ test('golden: pop3 + sieve off, relayhost with credentials, listen 127.0.0.1', (
 
 test('golden: maps', () => {
   for (const [name, text] of Object.entries(maps(A))) golden(`maps/${name}`, text);
+  // Not a Postfix table: the signers' From: ownership data set (alias/login keys).
+  golden('maps/sender-owners', renderSenderOwners(A, MAILBOXES, ALIASES));
   golden('maps/relay_passwd', renderRelayPasswd('[smtp.relay.test]:587', 'relayuser', 's3cr:et!'));
 });
 
@@ -169,7 +177,7 @@ test('master.cf: each SMTP port is one listener; port 0 removes it', () => {
   const master = renderPostfixMaster(s, view());
   const inet = master.split('\n').filter((l) => /^\S+\s+inet\s/.test(l));
   assert.equal(inet.map((l) => l.split(/\s+/)[0]), ['2525', '10587', '10465']);
-  for (const l of inet) assert.equal(l.split(/\s+/).slice(1, 7), ['inet', 'n', '-', 'n', '-', '-']);
+  for (const l of inet) assert.equal(l.split(/\s+/).slice(1, 6), ['inet', 'n', '-', 'n', '-']);
   // No default port sneaks in anywhere.
   assert.not.match(master, /^(25|587|465|smtp|submission|smtps)\s+inet/m);
   // submission options follow their listener, smtps adds wrapper mode
@@ -179,7 +187,8 @@ test('master.cf: each SMTP port is one listener; port 0 removes it', () => {
   const plain = blocks.find((b) => b.startsWith('2525 '))!;
   for (const opt of ['smtpd_tls_security_level=encrypt', 'smtpd_sasl_auth_enable=yes', 'smtpd_tls_auth_only=yes',
     'smtpd_client_restrictions=permit_sasl_authenticated,reject', 'smtpd_relay_restrictions=permit_sasl_authenticated,reject',
-    'smtpd_sender_restrictions=reject_sender_login_mismatch']) {
+    'smtpd_sender_restrictions=check_sender_access,regexp:/srv/mailserver/config/submission-null-sender.regexp,reject_sender_login_mismatch',
+    'smtpd_tls_mandatory_ciphers=high', `tls_high_cipherlist=${INTERMEDIATE_CIPHERS}`]) {
     assert.ok(sub.includes(`-o ${opt}`), `submission lacks ${opt}`);
     assert.ok(smtps.includes(`-o ${opt}`), `smtps lacks ${opt}`);
   }
@@ -193,6 +202,34 @@ test('master.cf: each SMTP port is one listener; port 0 removes it', () => {
     const expected = (['smtp', 'submission', 'smtps'] as const).filter((p) => p !== off).map((p) => String(A.ports[p]));
     assert.equal(ports, expected, `${off}=0`);
   }
+});
+
+test('brute force: features.fail2ban puts postscreen before port 25 and sets anvil, Dovecot auth log and delay', () => {
+  const on = settings((x) => (x.ban.dnsbl = ['zen.spamhaus.org']));
+  const master = renderPostfixMaster(on, view());
+  assert.match(master, /^25\s+inet\s+n\s+-\s+n\s+-\s+1\s+postscreen$/m);
+  assert.match(master, /^smtpd\s+pass\s+.*\ssmtpd$/m);
+  assert.match(master, /^tlsproxy\s+unix\s/m);
+  assert.match(master, /^dnsblog\s+unix\s/m);
+  assert.not.match(master, /^25\s+inet\s.*\ssmtpd$/m);
+  const main = renderPostfixMain(on, view(), { relayCredentials: false });
+  assert.match(main, /^smtpd_client_connection_rate_limit = \d+$/m);
+  assert.match(main, /^smtpd_client_auth_rate_limit = \d+$/m);
+  assert.match(main, /^postscreen_greet_action = enforce$/m);
+  assert.match(main, /^postscreen_dnsbl_sites = zen\.spamhaus\.org$/m);
+  assert.match(main, /^postscreen_cache_map = btree:/m);
+  // OpenWrt's Postfix has cdb only, which postscreen cannot write: no cache there.
+  assert.match(renderPostfixMain(on, view('/srv/mailserver', 'cdb'), { relayCredentials: false }), /^postscreen_cache_map =$/m);
+  const dovecot = renderDovecot(on, view());
+  assert.match(dovecot, /^auth_verbose = yes$/m);
+  assert.match(dovecot, /^auth_failure_delay = 2 secs$/m);
+  assert.match(dovecot, /unix_listener anvil-auth-penalty \{\n\s+mode = 0/);
+
+  const off = settings((x) => (x.features.fail2ban = false));
+  assert.match(renderPostfixMaster(off, view()), /^25\s+inet\s+n\s+-\s+n\s+-\s+-\s+smtpd$/m);
+  assert.not.match(renderPostfixMaster(off, view()), /postscreen/);
+  assert.not.match(renderPostfixMain(off, view(), { relayCredentials: false }), /rate_limit|postscreen/);
+  assert.not.match(renderDovecot(off, view()), /auth_verbose|anvil-auth-penalty/);
 });
 
 test('master.cf: no chroot anywhere, Debian internal services present', () => {
@@ -275,8 +312,36 @@ test('main.cf: relay credentials only with a relayhost, and only over TLS', () =
   const relay = settingsOf(renderPostfixMain(B, view(), { relayCredentials: true }));
   assert.is(relay.get('smtp_sasl_auth_enable'), 'yes');
   assert.is(relay.get('smtp_sasl_password_maps'), 'hash:/srv/mailserver/secrets/relay_passwd');
-  assert.is(relay.get('smtp_tls_security_level'), 'encrypt');
+  // The relay's certificate is verified before the credentials go out: system CAs or main.relay_ca_file.
+  assert.is(relay.get('smtp_tls_security_level'), 'secure');
+  assert.is(relay.get('smtp_tls_CAfile'), SYSTEM_CA_BUNDLE);
   assert.is(relay.get('smtp_sasl_tls_security_options'), 'noanonymous');
+  const ownCa = settingsOf(renderPostfixMain(settings((x) => { x.main.relayhost = '[smtp.relay.test]:587'; x.main.relayCaFile = '/etc/mailserver/relay-ca.pem'; }), view(), { relayCredentials: true }));
+  assert.is(ownCa.get('smtp_tls_CAfile'), '/etc/mailserver/relay-ca.pem');
+});
+
+test('main.cf: smuggling closed with the value the installed Postfix takes; ETRN refused', () => {
+  const cf = (version: string) => settingsOf(renderPostfixMain(A, { ...view(), postfixVersion: version }, { relayCredentials: false }));
+  assert.is(bareNewlineSetting('3.7.11'), 'yes');
+  assert.is(bareNewlineSetting('3.8.5'), 'yes');
+  assert.is(bareNewlineSetting('3.8.4'), null);
+  assert.is(bareNewlineSetting('3.9.0'), 'normal');
+  assert.is(bareNewlineSetting('3.10.1'), 'normal');
+  assert.is(bareNewlineSetting('4.0'), 'normal');
+  assert.is(bareNewlineSetting('3.4.9'), null);
+  assert.is(cf('3.7.11').get('smtpd_forbid_bare_newline'), 'yes');
+  assert.is(cf('3.9.1').get('smtpd_forbid_bare_newline'), 'normal');
+  assert.is(cf('3.9.1').get('smtpd_forbid_unauth_pipelining'), 'yes');
+  // A release without the setting must not get it (unknown values are fatal to smtpd).
+  assert.not.ok(cf('3.7.9').has('smtpd_forbid_bare_newline'));
+  assert.is(cf('3.7.11').get('smtpd_etrn_restrictions'), 'reject');
+});
+
+test('dovecot.conf: Mozilla intermediate TLS (1.2+, ECDHE AEAD suites only)', () => {
+  const d = settingsOf(renderDovecot(A, view()));
+  assert.is(d.get('ssl_min_protocol'), 'TLSv1.2');
+  assert.is(d.get('ssl_cipher_list'), INTERMEDIATE_CIPHERS);
+  for (const c of INTERMEDIATE_CIPHERS.split(':')) assert.match(c, /^ECDHE-(RSA|ECDSA)-(AES(128|256)-GCM-SHA(256|384)|CHACHA20-POLY1305)$/);
 });
 
 test('main.cf: map type and quota policy follow the view and features', () => {
@@ -346,8 +411,21 @@ test('maps: catch-all does not swallow mailboxes; postmaster/abuse defaults; sen
   assert.not.match(pmNone, /^postmaster@example\.com /m);
 
   const senders = new Map(renderSenders(A, MAILBOXES, ALIASES).trimEnd().split('\n').map((l) => l.split(' ') as [string, string]));
-  assert.is(senders.get('alice@example.com'), undefined, 'mailboxes own themselves through SENDERS_SELF');
-  assert.is(SENDERS_SELF, '/^(.+)$/ ${1}\n');
+  assert.is(senders.get('alice@example.com'), undefined, 'mailboxes own themselves through the regexp table');
+  // Postfix asks a regexp table only for the whole address: every +tag form is answered there.
+  const self = (addr: string) => {
+    for (const line of renderSendersSelf(A, MAILBOXES, ALIASES).trimEnd().split('\n')) {
+      const [, pattern, result] = /^\/(.*)\/ (.*)$/.exec(line)!;
+      const m = new RegExp(pattern!, 'i').exec(addr);
+      if (m) return result!.replace(/\$\{(\d)\}/g, (_, i: string) => m[Number(i)]!);
+    }
+    return undefined;
+  };
+  assert.is(self('alice@example.com'), 'alice@example.com');
+  assert.is(self('alice+news@example.com'), 'alice@example.com');
+  assert.is(self('info+x@example.com'), 'alice@example.com,bob@example.com');
+  assert.is(self('sales+a+b@example.com'), 'alice@example.com');
+  assert.is(self('infoxx+x@example.com'), 'infoxx@example.com', 'an alias pattern matches that alias only');
   assert.is(senders.get('info@example.com'), 'alice@example.com,bob@example.com');
   assert.is(senders.get('sales@example.com'), 'alice@example.com', 'external targets do not own an alias');
   assert.is(senders.get('postmaster@example.org'), 'alice@example.com');
@@ -420,6 +498,13 @@ function realCheck(label: string, s: Settings, relayCredentials: boolean): void 
     assert.is(q('virtual', 'Postmaster@Example.ORG'), 'alice@example.com', `${label}: postmap lookup`);
     assert.is(q('virtual', 'carol@example.org'), 'carol@example.org', `${label}: postmap lookup`);
     assert.is(q('vdomains', 'example.org'), 'OK', `${label}: postmap lookup`);
+    // The sender-ownership regexp table as Postfix itself reads it.
+    const selfTable = join(v.configDir, 'senders-self.regexp');
+    writeFileSync(selfTable, renderSendersSelf(s, MAILBOXES, ALIASES));
+    const owner = (k: string) => run(['postmap', '-c', v.postfixConfigDir, '-q', k, `regexp:${selfTable}`]).out.trim();
+    assert.is(owner('Alice+News@example.com'), 'Alice@example.com', `${label}: regexp lookup`);
+    assert.is(owner('info+x@example.com'), 'alice@example.com,bob@example.com', `${label}: regexp lookup`);
+    assert.is(owner('carol@example.org'), 'carol@example.org', `${label}: regexp lookup`);
 
     const cert = run(['openssl', 'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
       '-subj', '/CN=mail.example.com', '-days', '1',

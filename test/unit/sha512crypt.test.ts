@@ -101,14 +101,4 @@ test('wrong password is rejected by doveadm and verifySha512Crypt', () => {
   assert.not.ok(verifySha512Crypt('the right one: ok ', h));
 });
 
-test('a 5000-round hash takes a few ms', () => {
-  sha512Crypt('warm up');
-  const n = 20;
-  const t = performance.now();
-  for (let i = 0; i < n; i++) sha512Crypt('correct horse battery staple');
-  const ms = (performance.now() - t) / n;
-  // Generous bound: CI machines are slow; a regression to per-byte JS work would be far above it.
-  assert.ok(ms < 100, `${ms.toFixed(1)} ms per hash`);
-});
-
 test.run();

@@ -13,15 +13,15 @@
 //   rejects with an RPCError whose message carries a stack line. Interceptors run first, and
 //   the one LuCI installs is here too: on -32002 it asks session.access(uci, luci, read) and,
 //   when that fails, shows LuCI's blocking "Session expired" dialog (SessionError).
-// - L.hasViewPermission(): from env.nodespec, which LuCI's dispatcher computes from the menu
-//   entry's ACL dependency (luci-app-mailserver); here the shell computes it after login with
-//   session.access(access-group, luci-app-mailserver, read|write).
-// Not emulated: batching (each declared call is its own request), the menu tree, translations.
+// - L.hasViewPermission(): from env.nodespec, the node LuCI's dispatcher resolved (the shell's
+//   server.ts computes it from the menu entry's depends.acl, as dispatcher.uc does).
+// - At start, like LuCI's initDOM: luci.getFeatures through rpc (so a login lacking the
+//   `unauthenticated` group meets the interceptor and the "Session expired" dialog), then the view.
+// The login form, the menu and the 403s come from the server (server.ts), as LuCI renders them.
+// Not emulated: batching (each declared call is its own request), translations.
 (function () {
 	'use strict';
 
-	var SID_KEY = 'luci-shell-sid';
-	var USER_KEY = 'luci-shell-user';
 	var classes = {};
 	var interceptors = [];
 	var rpcRequestID = 1;
@@ -114,12 +114,12 @@
 		}
 	};
 
+	// LuCI's ui.js: the button reloads the page without its hash, which then asks for a login.
 	function notifySessionExpiry() {
 		ui.showModal('Session expired', [
 			E('div', { 'class': 'alert-message warning' }, 'A new login is required since the authentication session expired.'),
 			E('div', { 'class': 'right' }, E('div', { 'class': 'btn primary', 'click': function () {
-				sessionStorage.removeItem(SID_KEY);
-				location.reload();
+				location.href = location.protocol + '//' + location.host + location.pathname + location.search;
 			} }, 'Log in…'))
 		]);
 		raise('SessionError', 'Login session is expired');
@@ -285,51 +285,11 @@
 	window.L = L;
 	window.E = E;
 
-	// --- the shell page: login, access, the view ---
-
-	function callAs(sid, object, method, args) {
-		return fetch(L.env.ubuspath, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: rpcRequestID++, method: 'call', params: [sid, object, method, args] }) })
-			.then(function (r) { return r.json(); });
-	}
-
-	function showLogin(message) {
-		document.body.classList.add('shell-login');
-		var user = E('input', { 'type': 'text', 'name': 'luci_username', 'id': 'luci_username', 'autocomplete': 'username', 'value': 'admin' });
-		var pass = E('input', { 'type': 'password', 'name': 'luci_password', 'id': 'luci_password', 'autocomplete': 'current-password' });
-		var form = E('form', { 'class': 'cbi-map', 'id': 'login-form', 'submit': function (ev) {
-			ev.preventDefault();
-			callAs('00000000000000000000000000000000', 'session', 'login', { username: user.value, password: pass.value }).then(function (msg) {
-				var data = msg && Array.isArray(msg.result) && msg.result[0] === 0 ? msg.result[1] : null;
-				if (!data || !data.ubus_rpc_session) return showLogin('Invalid username and/or password! Please try again.');
-				sessionStorage.setItem(SID_KEY, data.ubus_rpc_session);
-				sessionStorage.setItem(USER_KEY, user.value);
-				location.reload();
-			}, function (e) { showLogin('Login failed: ' + e.message); });
-		} }, [
-			E('h2', {}, 'Authorization Required'),
-			E('div', { 'class': 'cbi-map-descr' }, 'Please enter your username and password.'),
-			message ? E('div', { 'class': 'alert-message error', 'id': 'login-error' }, message) : null,
-			E('div', { 'class': 'cbi-section' }, [
-				E('div', { 'class': 'cbi-value' }, [E('label', { 'class': 'cbi-value-title', 'for': 'luci_username' }, 'Username'), E('div', { 'class': 'cbi-value-field' }, user)]),
-				E('div', { 'class': 'cbi-value' }, [E('label', { 'class': 'cbi-value-title', 'for': 'luci_password' }, 'Password'), E('div', { 'class': 'cbi-value-field' }, pass)])
-			]),
-			E('div', { 'class': 'cbi-page-actions' }, E('button', { 'class': 'btn cbi-button cbi-button-positive important', 'type': 'submit', 'id': 'login-submit' }, 'Log in'))
-		]);
-		dom.content(document.getElementById('view'), form);
-		(user.value ? pass : user).focus();
-	}
-
-	function access(sid, fn) {
-		return callAs(sid, 'session', 'access', { scope: 'access-group', object: 'luci-app-mailserver', 'function': fn }).then(function (msg) {
-			if (msg && msg.error) raise('RPCError', 'session.access failed with error ' + msg.error.code + ': ' + msg.error.message);
-			return !!(msg && Array.isArray(msg.result) && msg.result[1] && msg.result[1].access);
-		});
-	}
+	// --- the shell page: theme, feature probe, the view ---
 
 	function boot() {
 		var cfg = JSON.parse(document.getElementById('shell-env').textContent);
 		L.env = cfg;
-		L.env.ubuspath = cfg.ubuspath || '/ubus/';
 		var theme = new URLSearchParams(location.search).get('theme') || localStorage.getItem('luci-shell-theme') || 'auto';
 		var dark = theme == 'dark' || (theme == 'auto' && matchMedia('(prefers-color-scheme: dark)').matches);
 		document.documentElement.setAttribute('data-darkmode', dark ? 'true' : 'false');
@@ -338,31 +298,12 @@
 			localStorage.setItem('luci-shell-theme', dark ? 'light' : 'dark');
 			location.reload();
 		});
+		if (!cfg.sessionid || !cfg.view) return; // the login form: rendered by the server
 
-		var sid = sessionStorage.getItem(SID_KEY);
-		if (!sid) return showLogin();
-		// LuCI's dispatcher: the menu entry depends on the ACL group luci-app-mailserver; a
-		// session that has it only for reading gets the view read-only (nodespec.readonly).
-		Promise.all([access(sid, 'read'), access(sid, 'write')]).then(function (rw) {
-			if (!rw[0]) {
-				sessionStorage.removeItem(SID_KEY);
-				return showLogin('This login has no access to the mail server page.');
-			}
-			L.env.sessionid = sid;
-			L.env.nodespec = { satisfied: true, readonly: !rw[1] };
-			document.getElementById('logged-in').textContent = sessionStorage.getItem(USER_KEY) || '';
-			document.getElementById('logout').addEventListener('click', function (ev) {
-				ev.preventDefault();
-				callAs(sid, 'session', 'destroy', {}).finally(function () {
-					sessionStorage.removeItem(SID_KEY);
-					location.reload();
-				});
-			});
-			document.body.classList.add('shell-authenticated');
+		// LuCI's probeSystemFeatures, then the view whatever the probe gave (LuCI: .finally).
+		var probe = rpc.declare({ object: 'luci', method: 'getFeatures', expect: { '': {} } })().then(function (features) { L.env.features = features; });
+		probe.catch(function () {}).then(function () {
 			return L.require('view.' + cfg.view.replace(/\//g, '.'));
-		}, function () {
-			sessionStorage.removeItem(SID_KEY);
-			showLogin('Your session has expired: please log in again.');
 		}).catch(function (e) { if (!e || e.name !== 'SessionError') console.error(e); });
 	}
 

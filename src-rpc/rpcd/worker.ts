@@ -1,0 +1,141 @@
+// The warm path of the rpcd plugin. rpcd starts a process per call and Node's start dominates,
+// so while an admin is active a resident worker (this same bundle, the same dispatch) answers the
+// calls the sh front hands it, and exits after main.worker_idle seconds without calls.
+//
+// The door (under /var/run/mailserver/worker, root only):
+//   pid         the worker's pid, written once the door is open
+//   door        a FIFO; the front writes one line "<front pid> <method>" (shorter than
+//               PIPE_BUF, so lines of parallel calls never mix)
+//   calls/<pid>.in    the call's stdin, written by the front before the line
+//   calls/<pid>.done  a FIFO the front waits on: the worker writes "=<reply>" (a reply shorter
+//                     than PIPE_BUF: one atomic line), or "ok" once a longer one is whole in
+//   calls/<pid>.out   (JSON.stringify never writes a newline, so a reply is one line)
+// The front falls back to the cold path (`node luci.mailserver.js call`, fed the same .in) when
+// the worker is absent or dies before "ok"; see the front in scripts/build.mjs.
+//
+// Nothing is cached between calls: every call loads settings and store from the files as the
+// cold path does, so a write made by another door is seen by the next call. A SIGKILL at any
+// point loses nothing: writes are atomic under the write lock (released by the kernel), and a
+// call in flight runs again cold.
+import { join } from 'node:path';
+import { hostPath } from '../sys/paths.ts';
+import { withLock, LockBusyError } from '../sys/lock.ts';
+import { ensureDir, listDir, readText, removeTree, writeAtomic } from '../sys/fs.ts';
+import { closeFd, makeFifo, openToRead, processRunning, readFifoLines, tellFifo, writePrivate } from '../sys/fifo.ts';
+import { startInBackground } from '../sys/spawn.ts';
+import { parseSettingsFile } from '../config/load.ts';
+import { uciFilePath } from '../core/layout.ts';
+
+/** The front finds the door here (under MAILSERVER_ROOT), so its path is part of the contract. */
+export const WORKER_DIR = '/var/run/mailserver/worker';
+
+/** A reply line shorter than PIPE_BUF goes into the FIFO in one piece, without blocking. */
+const INLINE_MAX = 4000;
+
+/** Calls come in bursts (a page opening): collect garbage once a burst is over. */
+const SETTLE_MS = 1000;
+
+/** Answers one call whose JSON arguments can be read from inputFd. */
+export type Answer = (method: string, inputFd: number) => Promise<object>;
+
+const paths = () => {
+  const dir = hostPath(WORKER_DIR);
+  return { dir, pid: join(dir, 'pid'), door: join(dir, 'door'), calls: join(dir, 'calls') };
+};
+
+/** main.worker_idle as UCI has it now; a file we cannot read starts no worker. */
+function idleSeconds(): number {
+  try {
+    return parseSettingsFile(readText(uciFilePath())).settings.main.workerIdle;
+  } catch {
+    return 0;
+  }
+}
+
+function workerPid(): number {
+  return Number(readText(paths().pid)?.trim() ?? 0);
+}
+
+/** After a cold call: start the worker in the background unless it runs or is turned off. */
+export function startWorkerIfWanted(bundle: string): void {
+  if (idleSeconds() <= 0 || processRunning(workerPid())) return;
+  // A small young generation and a collection when calls pause: the worker stays resident, so
+  // its memory is what counts (V8's defaults size the heap for throughput).
+  startInBackground([process.execPath, '--max-semi-space-size=1', '--expose-gc', bundle, 'worker']);
+}
+
+/** The worker's life: one per root (a second one exits at once), until idle or SIGTERM. */
+export async function serveWarm(answer: Answer): Promise<void> {
+  try {
+    await withLock('worker', 0, () => new Promise<void>((stopped) => open(answer, stopped)));
+  } catch (e) {
+    if (!(e instanceof LockBusyError)) throw e;
+  }
+  process.exit(0); // the door's stream would keep the loop alive
+}
+
+function open(answer: Answer, stopped: () => void): void {
+  const p = paths();
+  ensureDir(p.dir, { mode: 0o700 });
+  ensureDir(p.calls, { mode: 0o700 });
+  // Files of fronts rpcd killed (timeout) while a previous worker served them.
+  for (const name of listDir(p.calls)) if (!processRunning(Number(name.split('.')[0]))) removeTree(join(p.calls, name));
+  removeTree(p.door);
+  makeFifo(p.door);
+
+  let inFlight = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let settle: NodeJS.Timeout | undefined;
+  const collect = (globalThis as { gc?: () => void }).gc;
+  const stop = () => {
+    clearTimeout(timer);
+    clearTimeout(settle);
+    // Door first: a front that finds no door or no pid goes cold; one already waiting sees us gone.
+    if (workerPid() === process.pid) removeTree(p.pid);
+    removeTree(p.door);
+    stopped();
+  };
+  const arm = () => {
+    const idle = idleSeconds();
+    if (idle <= 0) return stop();
+    timer = setTimeout(stop, idle * 1000);
+    if (collect) settle = setTimeout(collect, SETTLE_MS);
+  };
+
+  const serve = async (front: string, method: string) => {
+    const base = join(p.calls, front);
+    const fd = openToRead(`${base}.in`);
+    if (fd === null) return;
+    const remove = (...exts: string[]) => exts.forEach((ext) => removeTree(`${base}.${ext}`));
+    try {
+      const reply = JSON.stringify(await answer(method, fd));
+      if (Buffer.byteLength(reply) < INLINE_MAX) {
+        // Small (most replies): the line itself, so the front needs neither cat nor rm; the
+        // front reads it from the FIFO it holds open, the names can go at once.
+        tellFifo(`${base}.done`, `=${reply}`);
+        remove('in', 'done');
+      } else {
+        writePrivate(`${base}.out`, reply);
+        if (!tellFifo(`${base}.done`, 'ok')) remove('in', 'out', 'done');
+      }
+    } catch {
+      tellFifo(`${base}.done`, 'cold'); // the front runs the call cold
+    } finally {
+      closeFd(fd);
+    }
+  };
+
+  readFifoLines(p.door, (line) => {
+    const m = /^([0-9]{1,10}) ([a-z0-9_]{1,64})$/.exec(line);
+    if (!m) return;
+    clearTimeout(timer);
+    clearTimeout(settle);
+    inFlight++;
+    void serve(m[1]!, m[2]!).finally(() => {
+      if (--inFlight === 0) arm();
+    });
+  });
+  process.once('SIGTERM', stop);
+  writeAtomic(p.pid, `${process.pid}\n`, { mode: 0o600 });
+  arm();
+}

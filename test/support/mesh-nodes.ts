@@ -1,0 +1,111 @@
+// Two mail nodes in one test: what both mesh test files need to compare a node's data before and
+// after a restore, fill mailboxes, and write hostile archives.
+import { createHash, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { chownSync, lstatSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runMailClient } from './sandbox.ts';
+import { MAILCTL, ok } from './mailctl.ts';
+
+export const H = '127.0.0.1';
+/** In every message body: a backup or repository that shows it holds mail in clear. */
+export const TOKEN = `ZEBRA${randomBytes(6).toString('hex')}`;
+export const USERS = [
+  { email: 'alice@example.com', password: 'alice-pass-1', messages: 300 },
+  { email: 'bob@example.com', password: 'bob-pass-22', messages: 150 },
+  { email: 'carol@example.com', password: 'carol-pass-333', messages: 50 },
+];
+
+export const json = (root: string, args: string[], input = '') => JSON.parse(ok(root, [...args, '--json'], input).stdout);
+
+/** mailctl for the long jobs (backup, restore): on a busy machine they outlast ok()'s 2 minutes. */
+export function slow(root: string, args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(MAILCTL, args, { env: { ...process.env, MAILSERVER_ROOT: root }, encoding: 'utf8', timeout: 600_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A long job that must succeed; its --json result. */
+export function slowJson(root: string, args: string[]) {
+  const r = slow(root, [...args, '--json']);
+  if (r.code !== 0) throw new Error(`mailctl ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+  return JSON.parse(r.stdout);
+}
+export const data = (root: string, ...p: string[]) => join(root, 'srv/mailserver', ...p);
+
+export interface FileState {
+  type: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  sha256?: string;
+  target?: string;
+}
+
+/**
+ * Every entry under the data_path folders a backup holds: type, mode, owner and content hash.
+ * In maildirs, Dovecot's own index files are left out and a message is keyed by its unique base
+ * name, not by new/ or cur/ and flags: Dovecot moves it from new/ to cur/ when it first looks.
+ */
+export function snapshot(root: string, folders = ['config', 'secrets', 'ssl', 'mail']): Map<string, FileState> {
+  const out = new Map<string, FileState>();
+  const walk = (rel: string) => {
+    const path = data(root, rel);
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st) return;
+    const name = rel.split('/').pop()!;
+    if (rel.startsWith('mail/') && name.startsWith('dovecot')) return;
+    const state: FileState = { type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };
+    if (st.isFile()) state.sha256 = createHash('sha256').update(readFileSync(path)).digest('hex');
+    if (st.isSymbolicLink()) state.target = readlinkSync(path);
+    const message = /^(mail\/.*)\/(?:cur|new)\/([^:/]+)(?::[^/]*)?$/.exec(rel);
+    out.set(message ? `${message[1]}/message ${message[2]}` : rel, state);
+    if (st.isDirectory()) for (const n of readdirSync(path).sort()) walk(`${rel}/${n}`);
+  };
+  for (const f of folders) walk(f);
+  return out;
+}
+
+export function differences(a: Map<string, FileState>, b: Map<string, FileState>): string[] {
+  const keys = new Set([...a.keys(), ...b.keys()]);
+  return [...keys].filter((k) => JSON.stringify(a.get(k)) !== JSON.stringify(b.get(k))).sort();
+}
+
+/** Files converge writes from the settings (they hold each root's own paths), not data. */
+export const rendered = (path: string) => /^config\/(postfix|dovecot|opendkim|rspamd)(\/|$)/.test(path) || /^config\/[^/]+\.(cdb|lmdb|db)$/.test(path);
+
+/** A Dovecot-named maildir file straight into new/ (as LMTP would leave it). */
+export function writeMessages(root: string, email: string, count: number): void {
+  const [local, domain] = email.split('@') as [string, string];
+  const dir = data(root, 'mail', domain, local, 'new');
+  for (let i = 0; i < count; i++) {
+    const body = `Message ${i} for ${email}. ${TOKEN} ${'lorem ipsum dolor sit amet '.repeat(400 + (i % 7) * 50)}\n`;
+    const raw = `From: sender@example.net\nTo: ${email}\nSubject: filler ${i}\nMessage-ID: <${i}.${local}@example.net>\n\n${body}`;
+    const name = `${1_700_000_000 + i}.M${i}P1.mesh-test,S=${Buffer.byteLength(raw)}`;
+    writeFileSync(join(dir, name), raw, { mode: 0o600 });
+    chownSync(join(dir, name), 5000, 5000);
+  }
+}
+
+export const imapCount = async (user: { email: string; password: string }, port: number) => {
+  const r = await runMailClient({ action: 'imap_fetch', host: H, port, tls: 'starttls', user: user.email, password: user.password });
+  return r.ok ? r.messages.length : -1;
+};
+
+export /** A plain tar whose entries python's tarfile writes exactly as told (hostile names, links). */
+function craftTar(path: string, entries: { name: string; data?: string; symlink?: string; dir?: boolean }[]): void {
+  const code = `
+import sys, json, tarfile, io
+spec = json.loads(sys.stdin.read())
+with tarfile.open(spec['path'], 'w', format=tarfile.PAX_FORMAT) as t:
+    for e in spec['entries']:
+        i = tarfile.TarInfo(e['name'])
+        if e.get('symlink'):
+            i.type = tarfile.SYMTYPE; i.linkname = e['symlink']; t.addfile(i)
+        elif e.get('dir'):
+            i.type = tarfile.DIRTYPE; i.mode = 0o755; t.addfile(i)
+        else:
+            b = e.get('data', '').encode(); i.size = len(b); i.mode = 0o644; t.addfile(i, io.BytesIO(b))
+`;
+  const r = spawnSync('/usr/bin/python3', ['-c', code], { input: JSON.stringify({ path, entries }), encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`craft tar: ${r.stderr}`);
+}
