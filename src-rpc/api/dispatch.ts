@@ -25,7 +25,8 @@ function find(name: string): Method {
 
 const jobBody = (m: Method): JobBody => (args, progress) => Promise.resolve(m.handler(args as never, loadContext(progress)));
 
-export async function callMethod(name: string, rawArgs: unknown, door: Door): Promise<object> {
+/** arrivedAt (epoch ms): when the call came in; a writer waits in line at most 15 s from it. */
+export async function callMethod(name: string, rawArgs: unknown, door: Door, arrivedAt = performance.timeOrigin): Promise<object> {
   const m = find(name);
   const parsed = parseArgs(m.args, rawArgs);
   const args = m.prepare ? m.prepare(parsed) : parsed;
@@ -42,14 +43,13 @@ export async function callMethod(name: string, rawArgs: unknown, door: Door): Pr
     await settleInterruptedWrite();
     return m.handler(args, loadContext());
   }
-  // Each door runs one call per process: the call arrived when the process started.
   return withWriteLock(() => {
     const ctx = loadContext();
     // Temp files of a writer killed mid-way (rpcd's timeout): we hold the lock, none is in use.
     const l = ctx.layout;
     for (const dir of [l.configDir, l.postfixConfigDir, join(l.dovecotConfigFile, '..'), l.secretsDir, l.sslDir]) removeStaleTemps(dir);
     return m.handler(args, ctx);
-  }, performance.timeOrigin);
+  }, arrivedAt);
 }
 
 /** The detached runner started by the rpcd door. */

@@ -47,10 +47,11 @@ function readInput(fd: number): unknown {
   }
 }
 
-async function reply(method: string | undefined, inputFd = 0): Promise<object> {
+/** A cold call arrived when this process started. */
+async function reply(method: string | undefined, inputFd = 0, arrivedAt = performance.timeOrigin): Promise<object> {
   try {
     if (!method) throw new MailError('unknown_method', 'no method given');
-    const result = await callMethod(method, readInput(inputFd), { kind: 'rpcd', runner: [process.argv[1]!] });
+    const result = await callMethod(method, readInput(inputFd), { kind: 'rpcd', runner: [process.argv[1]!] }, arrivedAt);
     return Array.isArray(result) ? { items: result } : result;
   } catch (e) {
     return toErrorReply(e);

@@ -35,8 +35,8 @@ const INLINE_MAX = 4000;
 /** Calls come in bursts (a page opening): collect garbage once a burst is over. */
 const SETTLE_MS = 1000;
 
-/** Answers one call whose JSON arguments can be read from inputFd. */
-export type Answer = (method: string, inputFd: number) => Promise<object>;
+/** Answers one call whose JSON arguments can be read from inputFd; arrivedAt: epoch ms. */
+export type Answer = (method: string, inputFd: number, arrivedAt: number) => Promise<object>;
 
 const paths = () => {
   const dir = hostPath(WORKER_DIR);
@@ -102,13 +102,13 @@ function open(answer: Answer, stopped: () => void): void {
     if (collect) settle = setTimeout(collect, SETTLE_MS);
   };
 
-  const serve = async (front: string, method: string) => {
+  const serve = async (front: string, method: string, arrivedAt: number) => {
     const base = join(p.calls, front);
     const fd = openToRead(`${base}.in`);
     if (fd === null) return;
     const remove = (...exts: string[]) => exts.forEach((ext) => removeTree(`${base}.${ext}`));
     try {
-      const reply = JSON.stringify(await answer(method, fd));
+      const reply = JSON.stringify(await answer(method, fd, arrivedAt));
       if (Buffer.byteLength(reply) < INLINE_MAX) {
         // Small (most replies): the line itself, so the front needs neither cat nor rm; the
         // front reads it from the FIFO it holds open, the names can go at once.
@@ -131,7 +131,8 @@ function open(answer: Answer, stopped: () => void): void {
     clearTimeout(timer);
     clearTimeout(settle);
     inFlight++;
-    void serve(m[1]!, m[2]!).finally(() => {
+    // The call arrived now, not when this worker started: a writer's wait in line counts from here.
+    void serve(m[1]!, m[2]!, Date.now()).finally(() => {
       if (--inFlight === 0) arm();
     });
   });

@@ -198,7 +198,14 @@ function rspamdLoading(l: Layout): boolean {
 }
 
 export function startMilter(l: Layout, m: Milter, s: Settings): void {
-  if (milterPid(l, m, s) !== null || (m === 'rspamd' && rspamdLoading(l))) return;
+  if (milterPid(l, m, s) !== null) return;
+  if (m === 'rspamd') {
+    forgetForeignPidFile(rspamdPidFile(l), 'rspamd');
+    // Workers of a master killed with SIGKILL keep its milter socket and its log open until they
+    // are ended; only after that does an rspamd holding our logs mean one of ours is loading.
+    endOrphanedWorkers(rspamdPidFile(l), 'rspamd');
+    if (rspamdLoading(l)) return;
+  }
   const p = signingPaths(l);
   const user = signerOf(m)!;
   // The parent of the socket directories: Postfix must traverse it whatever the umask was.
@@ -207,9 +214,6 @@ export function startMilter(l: Layout, m: Milter, s: Settings): void {
     ensureDir(p.rspamdDbDir, { mode: 0o750, uid: user.uid, gid: user.gid });
     ensureDir(p.rspamdRunDir, { mode: 0o700, uid: user.uid, gid: user.gid });
     ensureDir(p.rspamdMilterDir, { mode: 0o750, uid: user.uid, gid: postfixGid() });
-    forgetForeignPidFile(rspamdPidFile(l), 'rspamd');
-    // Workers of a master killed with SIGKILL keep its milter socket until they are ended.
-    endOrphanedWorkers(rspamdPidFile(l), 'rspamd');
     if (!statOrNull(p.rspamdLog)) writeAtomic(p.rspamdLog, '', { mode: 0o640, uid: user.uid, gid: user.gid });
     const argv = [
       'rspamd', '-c', join(RSPAMD_CONFDIR, 'rspamd.conf'), '-u', user.name, '-g', user.name,

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually, type Sandbox } from '../support/sandbox.ts';
 import { MAILCTL, mailctl, ok, writeConfig } from '../support/mailctl.ts';
@@ -125,13 +125,17 @@ test('a disk too small for the restore: refused with the reason, the node keeps 
 });
 
 test('SIGKILL of the restore at any point: the node holds either its old or the new data, and the next restore works', async () => {
+  // Folders a finished swap leaves (the replaced data, kept for --undo).
+  const previousFolders = () => readdirSync(data(N)).filter((n) => n.startsWith('restore-previous-')).length;
   for (const delay of [300, 1500, 5000]) {
     const before = snapshot(N);
+    const swapsBefore = previousFolders();
     const child = spawn(MAILCTL, ['mesh', 'restore', backupFile], { env: { ...process.env, MAILSERVER_ROOT: N }, stdio: 'ignore' });
     await new Promise((r) => setTimeout(r, delay));
     child.kill('SIGKILL');
     await new Promise((r) => child.once('close', r));
-    if (!existsSync(data(N, '.restore-journal.json'))) {
+    // Killed before the swap began (no journal, no new restore-previous folder): nothing changed.
+    if (!existsSync(data(N, '.restore-journal.json')) && previousFolders() === swapsBefore) {
       const changed = differences(before, snapshot(N)).filter((p) => !rendered(p));
       assert.equal(changed, [], `killed after ${delay} ms outside the swap, yet the node's data changed`);
     }

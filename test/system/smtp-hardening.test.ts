@@ -107,7 +107,8 @@ const VARIANTS: [string, string][] = [['LF.CRLF', '\n.\r\n'], ['CRLF.LF', '\r\n.
 for (const [name, end] of VARIANTS) {
   test(`smuggling ${name}: the hidden second message is never delivered; one message arrives`, async () => {
     const smtp = await RawSmtp.open(25);
-    assert.match((await smtp.reply()) ?? '', /^220 /);
+    // Behind postscreen the greeting is multi-line (220- first, then 220 after its pregreet wait).
+    assert.match((await smtp.reply()) ?? '', /^220[ -]/m);
     assert.match((await smtp.command('EHLO client.example.net')) ?? '', /^250[ -]/);
     assert.match((await smtp.command('MAIL FROM:<sender@example.net>')) ?? '', /^250 /);
     assert.match((await smtp.command('RCPT TO:<bob@example.com>')) ?? '', /^250 /);
