@@ -225,7 +225,8 @@ export function virusScanState(s: Settings, l: Layout, now = Date.now()): VirusS
   const sigs = signatureFiles(l);
   const newest = sigs.length ? Math.max(...sigs.map((x) => x.mtimeMs)) : null;
   const memoryBytes = clamd === null ? null : residentBytes(clamd);
-  const available = memInfo('MemAvailable');
+  // Only when scanning is on: a live figure would make every status reply differ from the last.
+  const available = s.features.virusScan ? memInfo('MemAvailable') : null;
   // What clamd would have once it loaded the official set: the free memory plus what it holds.
   const room = available === null ? null : available + (memoryBytes ?? 0);
   const lowMemory = s.features.virusScan && room !== null && room < CLAMAV_FULL_SET_MEMORY

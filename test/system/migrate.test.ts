@@ -132,12 +132,12 @@ function buildLegacy(root: string): Map<string, Message[]> {
 }
 
 /** Every path under root with type, mode, owner and content hash: "nothing changed" means equal. */
-/** Every file with mode, owner and checksum; not /var/run (tmpfs: the write lock's queue lives there). */
+/** Every file with mode, owner and checksum; not /var (run state and logs: the write lock's queue lives there). */
 function snapshot(root: string, dir = root): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
-    if (relative(root, path) === 'var/run') continue;
+    if (relative(root, path) === 'var') continue;
     const st = lstatSync(path);
     const meta = `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
     if (st.isDirectory()) {
