@@ -2,12 +2,11 @@
 // checks, DKIM signing) or OpenDKIM (spam_filter=0, dkim=1: signing only). Their files, their
 // users, and start / stop / reload / state, beside Postfix and Dovecot in host.ts.
 import { join } from 'node:path';
-import { readText, ensureDir, writeAtomic, statOrNull, listDir } from '../sys/fs.ts';
-import { runDetached, spawnBackground, processAlive, signal, sleepSync, pidFileProcess, forgetForeignPidFile, endOrphanedWorkers, type PidFileProcess } from '../sys/spawn.ts';
+import { readText, ensureDir, writeAtomic, statOrNull } from '../sys/fs.ts';
+import { runDetached, spawnBackground, processAlive, signal, sleepSync, pidFileProcess, forgetForeignPidFile, endOrphanedWorkers, processExecutable, processIds, processOpenFiles, type PidFileProcess } from '../sys/spawn.ts';
 import { systemUserId, systemGroupId } from '../sys/accounts.ts';
 import { systemNameservers } from '../sys/dns.ts';
 import { hostPath } from '../sys/paths.ts';
-import { readLink } from '../sys/links.ts';
 import { MailError } from '../core/errors.ts';
 import { renderRspamd, type SigningKey } from '../render/rspamd.ts';
 import { renderOpendkim, opendkimName, opendkimSocket, type OpendkimInstance } from '../render/opendkim.ts';
@@ -193,8 +192,7 @@ function rspamdLoading(l: Layout): boolean {
   // Ours writes to our start log until its configuration is loaded, then to its own log (its
   // process title no longer shows the command line).
   const logs = [rspamdStartLog(l), signingPaths(l).rspamdLog];
-  return listDir('/proc').some((pid) =>
-    /^\d+$/.test(pid) && /\/rspamd$/.test(readLink(`/proc/${pid}/exe`) ?? '') && listDir(`/proc/${pid}/fd`).some((fd) => logs.includes(readLink(`/proc/${pid}/fd/${fd}`) ?? '')));
+  return processIds().some((pid) => processExecutable(pid) === 'rspamd' && processOpenFiles(pid).some((f) => logs.includes(f)));
 }
 
 export function startMilter(l: Layout, m: Milter, s: Settings): void {

@@ -125,6 +125,26 @@ export function processExecutable(pid: number): string | null {
   }
 }
 
+/** Paths a process has open (its /proc fd links); none when it is gone or not ours to look at. */
+export function processOpenFiles(pid: number): string[] {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
+      try {
+        return [readlinkSync(`/proc/${pid}/fd/${fd}`)];
+      } catch {
+        return [];
+      }
+    });
+  } catch {
+    return [];
+  }
+}
+
+/** Pids of the running processes (from /proc). */
+export function processIds(): number[] {
+  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+}
+
 export interface PidFileProcess {
   /** The daemon's pid: the file names a live process running `executable`. */
   pid: number | null;
