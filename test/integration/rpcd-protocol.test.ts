@@ -66,10 +66,14 @@ test.after(async () => {
 
 // --- helpers -------------------------------------------------------------------------
 
+/** Traffic, not state: a call's files at the worker's door and the write lock's queue. */
+const TRANSIENT = ['/var/run/mailserver/worker/calls', '/var/run/mailserver/locks'];
+
 /** Every file and directory under the root: path → mode and content hash. */
 function snapshot(dir = root, out: Record<string, string> = {}): Record<string, string> {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
+    if (TRANSIENT.includes(path.slice(root.length))) continue;
     const st = lstatSync(path);
     const mode = (st.mode & 0o7777).toString(8);
     if (st.isDirectory()) {
