@@ -96,7 +96,7 @@ export async function configureWebmail(ctx: Context, lock: Locker): Promise<Conf
 
 function ensureDesKey(l: Layout, written: string[]): string {
   const existing = readText(desKeyFile(l))?.trim();
-  if (existing && /^[A-Za-z0-9+/]{24}$/.test(existing)) return existing;
+  if (existing && /^[A-Za-z0-9_-]{24}$/.test(existing)) return existing;
   const key = randomSecret(DES_KEY_BYTES);
   ensureDir(l.secretsDir, { mode: SECRETS_DIR_MODE });
   writeAtomic(desKeyFile(l), `${key}\n`, { mode: 0o600, uid: 0, gid: 0 });
