@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { httpGetUnix } from '../support/unix-socket.ts';
 import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually, waitForSubject } from '../support/sandbox.ts';
 import { MAILCTL, mailctl, ok, writeConfig } from '../support/mailctl.ts';
 import { setUci } from '../support/dns.ts';
@@ -88,15 +89,11 @@ function stopClamd(): void {
   process.kill(pid, 'SIGTERM');
 }
 
+/** Rspamd's controller: a Unix socket only root reaches. */
+const RSPAMD_CONTROLLER = join(root, 'var/run/mailserver/rspamd/controller.sock');
+
 async function rspamdReady(timeoutMs: number): Promise<void> {
-  const ok = await eventually(async () => {
-    try {
-      const r = await fetch('http://127.0.0.1:11334/ping', { signal: AbortSignal.timeout(1000) });
-      return (await r.text()).includes('pong');
-    } catch {
-      return false;
-    }
-  }, timeoutMs, 250);
+  const ok = await eventually(async () => (await httpGetUnix(RSPAMD_CONTROLLER, '/ping'))?.includes('pong') ?? false, timeoutMs, 250);
   if (!ok) throw new Error('rspamd controller did not answer /ping');
 }
 
