@@ -2,6 +2,7 @@
 import { arg } from './args.ts';
 import { method } from './method.ts';
 import { readText } from '../sys/fs.ts';
+import { readBans } from '../runtime/ban-watcher.ts';
 import { start, stop, status, applyFull, heal, logFile, install, sendTestMessage } from '../runtime/service.ts';
 import { isWanted } from '../runtime/supervise.ts';
 import { queueSize, diskSpace } from '../runtime/inspect.ts';
@@ -15,7 +16,6 @@ import { retireExpiredKeys } from '../dkim/rotate.ts';
 import { sslRenew } from '../ssl/certificates.ts';
 import { checkDns } from '../dns/check.ts';
 import { loadDnsHealth, recordDnsHealth } from '../dns/health.ts';
-import { listBans } from '../ban/nft.ts';
 
 type Status = Awaited<ReturnType<typeof status>>;
 
@@ -77,7 +77,8 @@ export const serviceMethods = [
     args: {},
     handler: async (_a, ctx) => {
       const accounts = viewAccounts(ctx.layout);
-      const service = await status(ctx);
+      const bans = readBans(ctx.layout, ctx.settings);
+      const service = await status(ctx, bans);
       return {
         host: mailHost(ctx.settings),
         service,
@@ -91,7 +92,7 @@ export const serviceMethods = [
         dns: loadDnsHealth(ctx.layout),
         jobs: listJobs().filter((j) => j.state === 'running'),
         // The first bans (the count is service.bans); the Overview lifts them one by one.
-        bans: service.bans && !service.bans.error ? listBans().slice(0, OVERVIEW_BANS) : [],
+        bans: bans.bans.slice(0, OVERVIEW_BANS),
       };
     },
   }),

@@ -66,15 +66,16 @@ interface NftElem {
 /** Every current ban, soonest to expire last; none when the table is not there. */
 export function listBans(): Ban[] {
   const bans: Ban[] = [];
-  for (const set of Object.values(BANNED_SETS)) {
-    const r = nft(['-j', 'list', 'set', 'inet', BAN_TABLE, set]);
-    if (r.code !== 0) continue;
-    const doc = JSON.parse(r.stdout) as { nftables?: { set?: { elem?: (NftElem | string)[] } }[] };
-    for (const entry of doc.nftables ?? []) {
-      for (const e of entry.set?.elem ?? []) {
-        if (typeof e === 'string') bans.push({ address: e, expiresIn: 0, duration: 0 });
-        else if (typeof e.elem?.val === 'string') bans.push({ address: e.elem.val, expiresIn: e.elem.expires ?? 0, duration: e.elem.timeout ?? 0 });
-      }
+  // One nft process for both sets: `list table` carries every set with its elements.
+  const r = nft(['-j', 'list', 'table', 'inet', BAN_TABLE]);
+  if (r.code !== 0) return bans;
+  const banned = new Set<string>(Object.values(BANNED_SETS));
+  const doc = JSON.parse(r.stdout) as { nftables?: { set?: { name?: string; elem?: (NftElem | string)[] } }[] };
+  for (const entry of doc.nftables ?? []) {
+    if (!entry.set || !banned.has(entry.set.name ?? '')) continue;
+    for (const e of entry.set.elem ?? []) {
+      if (typeof e === 'string') bans.push({ address: e, expiresIn: 0, duration: 0 });
+      else if (typeof e.elem?.val === 'string') bans.push({ address: e.elem.val, expiresIn: e.elem.expires ?? 0, duration: e.elem.timeout ?? 0 });
     }
   }
   return bans.sort((a, b) => b.expiresIn - a.expiresIn || (a.address < b.address ? -1 : 1));

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { readText, writeAtomic, removeTree, isDirectory } from '../sys/fs.ts';
 import { spawnBackground, processAlive, signal } from '../sys/spawn.ts';
 import { hostPath } from '../sys/paths.ts';
-import { installBanRules, removeBanRules, mailPorts, listBans } from '../ban/nft.ts';
+import { installBanRules, removeBanRules, mailPorts, listBans, type Ban } from '../ban/nft.ts';
 import { neverBanned } from '../ban/never.ts';
 import { renderBanRuleset } from '../render/nftables.ts';
 import { readRecord, recordFile, watcherFingerprint, writeWatcherRecord, type WatcherRecord } from '../ban/record.ts';
@@ -77,12 +77,14 @@ export interface BanSummary {
   error?: string;
 }
 
-export function banSummary(l: Layout, s: Settings): BanSummary | null {
-  if (!s.features.fail2ban) return null;
+/** The bans now and their summary (null: bans are off), read once: each reading is an nft process. */
+export function readBans(l: Layout, s: Settings): { summary: BanSummary | null; bans: Ban[] } {
+  if (!s.features.fail2ban) return { summary: null, bans: [] };
   const watching = banWatcherPid(l) !== null;
   try {
-    return { watching, count: listBans().length };
+    const bans = listBans();
+    return { summary: { watching, count: bans.length }, bans };
   } catch (e) {
-    return { watching, count: 0, error: e instanceof Error ? e.message : String(e) };
+    return { summary: { watching, count: 0, error: e instanceof Error ? e.message : String(e) }, bans: [] };
   }
 }

@@ -14,7 +14,7 @@ import { renderAll, writeGenerated, type ConvergeReport, type Service } from './
 import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates } from './host.ts';
 import { virusScanState } from './clamav.ts';
 import { unimplementedOptionNotices } from '../config/notices.ts';
-import { banSummary } from './ban-watcher.ts';
+import { readBans } from './ban-watcher.ts';
 import { keepChangesSoFar } from '../core/write-lock.ts';
 import { markWanted, clearWanted, recentRestarts, restartText, heal as healDaemons } from './supervise.ts';
 import type { Accounts } from '../store/accounts.ts';
@@ -73,7 +73,8 @@ export async function stop(ctx: Context) {
   return status(ctx);
 }
 
-export async function status(ctx: Context) {
+/** bans: when the caller needs the list too (the Overview), read once for both. */
+export async function status(ctx: Context, bans = readBans(ctx.layout, ctx.settings)) {
   const services = serviceStates(ctx.layout, ctx.settings);
   const running = services.every((s) => s.running);
   return {
@@ -82,7 +83,7 @@ export async function status(ctx: Context) {
     running,
     services,
     ports: running ? await portStates(ctx.settings) : [],
-    bans: banSummary(ctx.layout, ctx.settings),
+    bans: bans.summary,
     logDir: ctx.layout.logDir,
     virus: virusScanState(ctx.settings, ctx.layout),
     /** Settings that have no effect here yet, and why. */
