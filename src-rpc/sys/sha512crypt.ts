@@ -91,7 +91,7 @@ export function sha512Crypt(password: string, salt?: string, rounds?: number): s
   const B = sha512(P, S, P);
   const a = createHash('sha512').update(P).update(S).update(repeatTo(B, pl));
   for (let len = pl; len > 0; len >>= 1) a.update(len & 1 ? B : P);
-  let C = a.digest();
+  let C: Buffer = a.digest();
 
   // Steps 13-20: the P and S byte sequences.
   const dp = createHash('sha512');
