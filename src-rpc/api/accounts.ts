@@ -2,10 +2,10 @@
 import { arg } from './args.ts';
 import { method } from './method.ts';
 import { MailError } from '../core/errors.ts';
-import { page, pageArgs } from './paging.ts';
+import { page, pageArgs, pageOf } from './paging.ts';
 import { sha512Crypt } from '../sys/sha512crypt.ts';
 import { formatSize, roughSize, size as parseSize } from '../config/validate.ts';
-import { viewAccounts, loadAccountsForChange, saveMailboxes, saveAliases } from '../store/files.ts';
+import { viewAccounts, viewSortedMailboxes, loadAccountsForChange, saveMailboxes, saveAliases } from '../store/files.ts';
 import { addMailbox, getMailbox, removeMailbox, addAlias, removeAlias } from '../store/changes.ts';
 import { createMaildir, purgeMaildir, maildirUsage, checkMaildirReachable } from '../store/mailbox-files.ts';
 import { apply } from '../runtime/service.ts';
@@ -34,7 +34,8 @@ export const accountMethods = [
     cli: ['user', 'list'],
     args: pageArgs,
     handler: (a, ctx) => {
-      const p = page(sortedBy([...viewAccounts(ctx.layout).mailboxes.values()], (m) => m.email), (m) => m.email, a);
+      const sorted = viewSortedMailboxes(ctx.layout);
+      const p = a.search ? page(sorted.slice(0, sorted.total), (m) => m.email, a) : pageOf(sorted, a);
       const withUsage = p.items.length <= USAGE_MAX_MAILBOXES;
       // usage: bytes of stored messages (null: not counted for this page).
       return { ...p, items: p.items.map(({ email, quota }) => ({ email, quota, usage: withUsage ? maildirUsage(ctx.layout, email) : null })) };
@@ -188,12 +189,6 @@ export const accountMethods = [
     text: (r) => (r.targets.length ? `${r.alias} → ${r.targets.join(', ')}` : `removed ${r.alias}`),
   }),
 ];
-
-/** The store writes its files sorted: only a hand-edited file needs sorting here. */
-function sortedBy<T>(items: T[], key: (item: T) => string): T[] {
-  for (let i = 1; i < items.length; i++) if (key(items[i - 1]!) > key(items[i]!)) return items.sort((x, y) => (key(x) < key(y) ? -1 : 1));
-  return items;
-}
 
 function more(r: { total: number; offset: number; items: unknown[] }): string {
   const rest = r.total - r.offset - r.items.length;

@@ -7,15 +7,22 @@ export const pageArgs = {
   search: arg.text('only entries containing this text', 254).optional(),
 };
 
+type PageOptions = { offset?: number; limit?: number; search?: string };
+
 export interface Page<T> {
   total: number;
   offset: number;
   items: T[];
 }
 
-export function page<T>(all: T[], key: (item: T) => string, opts: { offset?: number; limit?: number; search?: string }): Page<T> {
+export function page<T>(all: T[], key: (item: T) => string, opts: PageOptions): Page<T> {
   const needle = opts.search?.toLowerCase();
   const matching = needle ? all.filter((item) => key(item).includes(needle)) : all;
+  return pageOf({ total: matching.length, slice: (from, to) => matching.slice(from, to) }, opts);
+}
+
+/** The page of a list that cuts itself (no search): what is outside the page is never built. */
+export function pageOf<T>(list: { total: number; slice(from: number, to: number): T[] }, opts: Omit<PageOptions, 'search'>): Page<T> {
   const offset = opts.offset ?? 0;
-  return { total: matching.length, offset, items: matching.slice(offset, offset + (opts.limit ?? 1000)) };
+  return { total: list.total, offset, items: list.slice(offset, offset + (opts.limit ?? 1000)) };
 }

@@ -8,7 +8,7 @@ import { isWanted } from '../runtime/supervise.ts';
 import { queueSize, diskSpace } from '../runtime/inspect.ts';
 import { certificateSummary } from '../ssl/certificates.ts';
 import { migrate } from '../store/migrate.ts';
-import { viewAccounts } from '../store/files.ts';
+import { viewAliases, viewSortedMailboxes } from '../store/files.ts';
 import { mailDomains, mailHost } from '../config/settings.ts';
 import { withWriteLock } from '../core/write-lock.ts';
 import { listJobs, pruneJobs } from '../jobs/store.ts';
@@ -76,13 +76,12 @@ export const serviceMethods = [
     cli: ['overview'],
     args: {},
     handler: async (_a, ctx) => {
-      const accounts = viewAccounts(ctx.layout);
       const bans = readBans(ctx.layout, ctx.settings);
       const service = await status(ctx, bans);
       return {
         host: mailHost(ctx.settings),
         service,
-        counts: { mailboxes: accounts.mailboxes.size, aliases: accounts.aliases.size, domains: mailDomains(ctx.settings).length },
+        counts: { mailboxes: viewSortedMailboxes(ctx.layout).total, aliases: viewAliases(ctx.layout).size, domains: mailDomains(ctx.settings).length },
         queue: queueSize(ctx.layout),
         disk: diskSpace(ctx.layout),
         certificate: certificateSummary(ctx.layout),

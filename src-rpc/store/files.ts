@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { readText, writeAtomic, exists, listDir, isDirectory, ensureDir, statOrNull, ensureVisibleChange, fileIdentity } from '../sys/fs.ts';
 import { systemGroupId } from '../sys/accounts.ts';
 import { MailError } from '../core/errors.ts';
-import { parseUsers, serializeUsers, parseValias, serializeValias, type Accounts, type AccountsView, type Mailbox } from './accounts.ts';
+import { parseUsers, sortedMailboxes, serializeUsers, parseValias, serializeValias, type Accounts, type AccountsView, type Mailbox, type SortedMailboxes } from './accounts.ts';
 import type { Layout } from '../core/layout.ts';
 
 export const STORE_FORMAT = '1';
@@ -32,9 +32,24 @@ function cachedParse<T>(parse: (text: string) => T): (path: string) => T {
 }
 const viewUsers = cachedParse(parseUsers);
 const viewValias = cachedParse(parseValias);
+const viewSortedUsers = cachedParse(sortedMailboxes);
 
 export function viewAccounts(l: Layout): AccountsView {
-  return { mailboxes: viewUsers(usersFile(l)), aliases: viewValias(valiasFile(l)) };
+  return { mailboxes: viewUsers(usersFile(l)), aliases: viewAliases(l) };
+}
+
+export function viewAliases(l: Layout): AccountsView['aliases'] {
+  return viewValias(valiasFile(l));
+}
+
+/** The mailboxes sorted by address, each parsed only when a page asks for it. */
+export function viewSortedMailboxes(l: Layout): SortedMailboxes {
+  const fast = viewSortedUsers(usersFile(l));
+  if (fast) return fast;
+  // A file edited by hand: parsed whole, and sorted if need be.
+  const all = [...viewUsers(usersFile(l)).values()];
+  if (all.some((m, i) => i > 0 && all[i - 1]!.email > m.email)) all.sort((x, y) => (x.email < y.email ? -1 : 1));
+  return { total: all.length, slice: (from, to) => all.slice(from, to) };
 }
 
 export function loadAccounts(l: Layout): Accounts {
