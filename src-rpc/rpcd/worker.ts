@@ -60,8 +60,11 @@ function workerPid(): number {
 export function startWorkerIfWanted(bundle: string): void {
   if (idleSeconds() <= 0 || processRunning(workerPid())) return;
   // A small young generation and a collection when calls pause: the worker stays resident, so
-  // its memory is what counts (V8's defaults size the heap for throughput).
-  startInBackground([process.execPath, '--max-semi-space-size=1', '--expose-gc', bundle, 'worker']);
+  // its memory is what counts (V8's defaults size the heap for throughput). That collection
+  // compacts, so the pages a write's burst (10 000 users parsed and rendered) filled go back to
+  // the system (~10 MiB); one malloc arena keeps glibc from holding freed memory per thread
+  // (musl, OpenWrt's libc, has no arenas and ignores it).
+  startInBackground([process.execPath, '--max-semi-space-size=1', '--compact-on-every-full-gc', '--expose-gc', bundle, 'worker'], { MALLOC_ARENA_MAX: '1' });
 }
 
 /** The worker's life: one per root (a second one exits at once), until idle or SIGTERM. */

@@ -226,8 +226,8 @@ export function signal(pid: number, sig: NodeJS.Signals): boolean {
 }
 
 /** A long-lived program in its own session, stdio on /dev/null: nobody's pipes are held open. */
-export function startInBackground(argv: readonly string[]): void {
+export function startInBackground(argv: readonly string[], extraEnv: Record<string, string> = {}): void {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error('run: empty argv');
-  spawn(cmd, args, { detached: true, stdio: 'ignore' }).unref();
+  spawn(cmd, args, { detached: true, stdio: 'ignore', env: { ...process.env, ...extraEnv } }).unref();
 }
