@@ -23,14 +23,45 @@ function table(entries: Map<string, string>): string {
   // Usually already in order (the store writes sorted files): sorting 10 000 keys is not free.
   if (keys.some((k, i) => i > 0 && keys[i - 1]! > k)) keys.sort();
   let out = '';
+  for (const k of keys) out += `${k} ${entries.get(k) ?? ''}\n`;
+  // One scan of the text rather than two per entry: every line is `key value` with both
+  // non-empty and without whitespace exactly when no line breaks that form and there is one
+  // line per entry (a line break inside a value would make two good-looking lines).
+  if (!BAD_LINE.test(out) && lineCount(out) === keys.length) return out;
   for (const k of keys) {
     const v = entries.get(k) ?? '';
     if (k === '' || /\s/.test(k)) throw new Error(`render: bad map key ${JSON.stringify(k)}`);
     if (v === '' || /\s/.test(v)) throw new Error(`render: bad map value for ${k}: ${JSON.stringify(v)}`);
-    out += `${k} ${v}\n`;
   }
-  return out;
+  throw new Error('render: bad map line');
 }
+
+/** At the start of the text or of a line: anything but `non-space space non-space newline`. */
+const BAD_LINE = /(?:^|\n)(?!\S+ \S+\n|$)/;
+
+function lineCount(text: string): number {
+  let n = 0;
+  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) n++;
+  return n;
+}
+
+/**
+ * Several maps of one render ask the same questions of the same lists (which addresses are
+ * mailboxes, who owns each alias): answered once per (settings, mailboxes, aliases), not once per
+ * map, since each answer walks every mailbox. The lists are never changed once rendered.
+ */
+function oncePerRender<T>(compute: (s: Settings, mailboxes: MailboxView[], aliases: AliasView[]) => T) {
+  const memo = new WeakMap<MailboxView[], { s: Settings; aliases: AliasView[]; value: T }>();
+  return (s: Settings, mailboxes: MailboxView[], aliases: AliasView[]): T => {
+    const hit = memo.get(mailboxes);
+    if (hit && hit.s === s && hit.aliases === aliases) return hit.value;
+    const value = compute(s, mailboxes, aliases);
+    memo.set(mailboxes, { s, aliases, value });
+    return value;
+  };
+}
+
+const mailboxKeys = oncePerRender((_s, mailboxes) => new Set(mailboxes.map((mb) => key(mb.email))));
 
 function uniq(list: string[]): string[] {
   return [...new Set(list)];
@@ -79,7 +110,7 @@ export function renderVmailbox(_s: Settings, mailboxes: MailboxView[], _aliases:
  */
 export function renderVirtual(s: Settings, mailboxes: MailboxView[], aliases: AliasView[]): string {
   const m = new Map<string, string>();
-  const boxes = new Set(mailboxes.map((mb) => key(mb.email)));
+  const boxes = mailboxKeys(s, mailboxes, aliases);
   const merged = mergedAliases(aliases);
   const catchAll = new Set([...merged.keys()].filter((a) => a.startsWith('@')).map((a) => a.slice(1)));
   for (const mb of boxes) if (catchAll.has(splitAddress(mb).domain)) m.set(mb, mb);
@@ -121,8 +152,8 @@ export function renderSenderOwners(s: Settings, mailboxes: MailboxView[], aliase
 }
 
 /** Alias address (no catch-all) → the local mailboxes among its direct targets, sorted. */
-function aliasOwners(s: Settings, mailboxes: MailboxView[], aliases: AliasView[]): Map<string, string[]> {
-  const boxes = new Set(mailboxes.map((mb) => key(mb.email)));
+const aliasOwners = oncePerRender((s, mailboxes, aliases): Map<string, string[]> => {
+  const boxes = mailboxKeys(s, mailboxes, aliases);
   const owners = new Map<string, string[]>();
   const merged = mergedAliases(aliases);
   const pm = key(postmasterAddress(s));
@@ -139,7 +170,7 @@ function aliasOwners(s: Settings, mailboxes: MailboxView[], aliases: AliasView[]
     owners.set(alias, uniq([...(owners.get(alias) ?? []), ...local]).sort());
   }
   return new Map([...owners].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-}
+});
 
 /**
  * smtpd_sender_login_maps, second table (regexp), for what the first cannot say. Postfix looks a
