@@ -1,17 +1,17 @@
 // One plain HTTP GET with a deadline, no redirects followed, body capped: enough to see whether
 // a web application answers and what its page says.
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { ClientRequest } from 'node:http';
 
 export type HttpAnswer = { ok: true; status: number; body: string } | { ok: false; error: string };
 
 const MAX_BODY = 256 * 1024;
 
-export function httpGet(url: string, timeoutMs = 5000): Promise<HttpAnswer> {
+export async function httpGet(url: string, timeoutMs = 5000): Promise<HttpAnswer> {
+  // Loaded here, not at start: every other call of the plugin would pay for parsing node:http(s).
+  const { request } = url.startsWith('https:') ? await import('node:https') : await import('node:http');
   return new Promise((resolve) => {
-    let req: ReturnType<typeof httpRequest>;
+    let req: ClientRequest;
     try {
-      const request = url.startsWith('https:') ? httpsRequest : httpRequest;
       req = request(url, { method: 'GET', headers: { accept: 'text/html' } }, (res) => {
         let body = '';
         res.setEncoding('utf8');
