@@ -60,42 +60,46 @@ function parseUserLine(line: string): Mailbox {
   return { email, hash, quota: rule < 0 ? null : quotaBytes(line.slice(rule + QUOTA_RULE.length)) };
 }
 
-/** The mailboxes sorted by address, cut without parsing the lines outside the cut. */
+/** The mailboxes sorted by address (without their hashes), cut without parsing the lines outside the cut. */
 export interface SortedMailboxes {
   total: number;
-  slice(start: number, end: number): Mailbox[];
+  slice(start: number, end: number): Pick<Mailbox, 'email' | 'quota'>[];
 }
 
-/**
- * A line whose address part (up to the first ':') has a character serializeUsers never writes
- * there (upper case, non-ASCII, space), or no ':' at all; also a blank or comment line.
- */
-const NOT_AS_WRITTEN = /^(?:#|[\x21-\x39\x3b-\x40\x5b-\x7e]*[^\x21-\x39\x3b-\x40\x5b-\x7e:])/m;
+/** An address as serializeUsers writes it: lower-case printable ASCII, no ':', not a comment. */
+const AS_WRITTEN = /^[\x21\x22\x24-\x39\x3b-\x40\x5b-\x7e][\x21-\x39\x3b-\x40\x5b-\x7e]*$/;
 
 /**
  * The users file as serializeUsers writes it (one line per mailbox, addresses lower-case ASCII,
  * strictly ascending) is already the sorted list parseUsers would give: the n-th line is the n-th
  * mailbox. Then a page or the count costs a scan for line ends, not a parse of every line, so
  * 100 000 mailboxes cost little more than 10 000. null for any other file (edited by hand):
- * parse it whole.
+ * parse it whole. Only addresses (ASCII, checked) and quotas (digits) are read from the text, so
+ * it may be decoded as latin1, several times faster than UTF-8 at 15 MB.
  */
 export function sortedMailboxes(text: string): SortedMailboxes | null {
-  if (text !== '' && (!text.endsWith('\n') || NOT_AS_WRITTEN.test(text))) return null;
   const starts: number[] = [];
   let previous = '';
   for (let start = 0; start < text.length; ) {
-    const email = text.slice(start, text.indexOf(':', start));
-    if (email <= previous) return null;
+    const end = text.indexOf('\n', start);
+    const colon = text.indexOf(':', start);
+    // No final newline, a line without ':' (or blank): not as written.
+    if (end < 0 || colon < 0 || colon > end) return null;
+    const email = text.slice(start, colon);
+    if (email <= previous || !AS_WRITTEN.test(email)) return null;
     previous = email;
     starts.push(start);
-    start = text.indexOf('\n', start) + 1;
+    start = end + 1;
   }
   starts.push(text.length);
   return {
     total: starts.length - 1,
     slice: (from, to) => {
-      const out: Mailbox[] = [];
-      for (let i = Math.max(0, from); i < Math.min(to, starts.length - 1); i++) out.push(parseUserLine(text.slice(starts[i], starts[i + 1]! - 1)));
+      const out: Pick<Mailbox, 'email' | 'quota'>[] = [];
+      for (let i = Math.max(0, from); i < Math.min(to, starts.length - 1); i++) {
+        const { email, quota } = parseUserLine(text.slice(starts[i], starts[i + 1]! - 1));
+        out.push({ email, quota });
+      }
       return out;
     },
   };

@@ -1,7 +1,7 @@
 // The account store on disk: data_path/config/{users,valias,format}. Each save is one atomic
 // file replacement; callers hold the write lock.
 import { join } from 'node:path';
-import { readText, writeAtomic, exists, listDir, isDirectory, ensureDir, statOrNull, ensureVisibleChange, fileIdentity } from '../sys/fs.ts';
+import { readBytes, readText, writeAtomic, exists, listDir, isDirectory, ensureDir, statOrNull, ensureVisibleChange, fileIdentity } from '../sys/fs.ts';
 import { systemGroupId } from '../sys/accounts.ts';
 import { MailError } from '../core/errors.ts';
 import { parseUsers, sortedMailboxes, serializeUsers, parseValias, serializeValias, type Accounts, type AccountsView, type Mailbox, type SortedMailboxes } from './accounts.ts';
@@ -17,14 +17,14 @@ const formatFile = (l: Layout) => join(l.configDir, 'format');
  * A parse kept for as long as its file is the same file (fileIdentity, checked on every call),
  * so the warm worker does not parse 10 000 users per page; any write by any door shows at once.
  */
-function cachedParse<T>(parse: (text: string) => T): (path: string) => T {
+function cachedParse<T>(parse: (text: string) => T, read = (path: string) => readText(path)): (path: string) => T {
   let key: string | null | undefined;
   let value: T;
   return (path) => {
     const now = fileIdentity(path);
     // Identity before reading: a file replaced in between is read again at the next call.
     if (now === null || now !== key) {
-      value = parse(readText(path) ?? '');
+      value = parse(read(path) ?? '');
       key = now;
     }
     return value;
@@ -32,7 +32,7 @@ function cachedParse<T>(parse: (text: string) => T): (path: string) => T {
 }
 const viewUsers = cachedParse(parseUsers);
 const viewValias = cachedParse(parseValias);
-const viewSortedUsers = cachedParse(sortedMailboxes);
+const viewSortedUsers = cachedParse(sortedMailboxes, (path) => readBytes(path)?.toString('latin1') ?? null);
 
 export function viewAccounts(l: Layout): AccountsView {
   return { mailboxes: viewUsers(usersFile(l)), aliases: viewAliases(l) };

@@ -7,9 +7,9 @@ import { parseUsers, serializeUsers, sortedMailboxes, type Mailbox } from '../..
 const HASH = '{SHA512-CRYPT}$6$abcdefghijklmnop$4MjOne1jVRKP4IuHRPFedC4vlQHNjvcBfQJVlfB8ciQ5YUzW2g81Pyw4sptw4femJ071/eApI0WDsBAOOCmTl0';
 const line = (email: string, quota = '') => `${email}:${HASH}::::::${quota}\n`;
 
-/** What user_list showed before: every line parsed, sorted by address. */
-function wholeParse(text: string): Mailbox[] {
-  return [...parseUsers(text).values()].sort((x, y) => (x.email < y.email ? -1 : 1));
+/** What user_list showed before: every line parsed, sorted by address (addresses and quotas). */
+function wholeParse(text: string): Pick<Mailbox, 'email' | 'quota'>[] {
+  return [...parseUsers(text).values()].sort((x, y) => (x.email < y.email ? -1 : 1)).map(({ email, quota }) => ({ email, quota }));
 }
 
 test('the file the store writes is cut in place, page for page the same as the whole parse', () => {
