@@ -71,7 +71,7 @@ export type MethodName = keyof typeof METHODS;
 
 /** Arguments of each method, typed from the table (required ones are not optional). */
 export interface MethodArgs {
-  /** The page's first screen in one call: service, ports, counts, queue, disk, certificate, quotas, last DNS check, jobs */
+  /** The page's first screen in one call: service, ports, counts, queue, disk, certificate, quotas, last DNS check, jobs, firewall */
   overview: Record<string, never>;
   /** Check the daemons are installed and prepare data, certificate and configuration */
   install: Record<string, never>;
