@@ -131,7 +131,14 @@ export function clearFirewall() {
 
 /** What our sections open now, and whether they match the settings (a port changed: run setup). */
 export function firewallStatus(settings: Settings) {
-  const file = readFirewall();
+  let file: FirewallFile | null;
+  try {
+    file = readFirewall();
+  } catch (e) {
+    // A file uci refuses is the owner's to fix; the Overview still shows everything else.
+    if (e instanceof MailError) return { present: true, open: [] as OpenPort[], upToDate: false, problem: e.message };
+    throw e;
+  }
   if (!file) return { present: false, open: [] as OpenPort[], upToDate: false, problem: `${FIREWALL_FILE} does not exist (not OpenWrt's fw4)` };
   let wanted: UciSection[];
   try {

@@ -145,6 +145,9 @@ test('a firewall file uci would refuse, or none at all: a clear error and nothin
   assert.is(r.code, 1);
   assert.match(r.stderr, /\/etc\/config\/firewall line \d+/);
   assert.ok(current().equals(broken));
+  // status (and with it the Overview) says what is wrong instead of failing.
+  assert.match(ok(root, ['firewall', 'status']).stdout, /\/etc\/config\/firewall line \d+/);
+  assert.match(JSON.parse(ok(root, ['overview', '--json']).stdout).firewall.problem, /line \d+/);
   // Our section and the owner's on one line (`;`): cutting ours would cut theirs, so nothing is done.
   const shared = Buffer.concat([STOCK, Buffer.from("\nconfig rule 'mailserver_smtp'\n\toption dest_port '25'; config rule 'owner'\n\toption name 'Mine'\n")]);
   writeFileSync(firewallFile, shared);
