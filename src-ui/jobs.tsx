@@ -41,6 +41,7 @@ function JobBar({ j }: { j: JobView }) {
   // A failure names its phase first ("packages: apt-get ..."); else it failed where the progress was.
   const phase = phaseOf(running ? j.phase : j.error) ?? phaseOf(j.phase);
   const steps = j.kind === 'install' && phase && <Phases at={phase} failed={j.state === 'failed'} />;
+  const error = phase && j.error?.startsWith(`${phase}: `) ? j.error.slice(phase.length + 2) : j.error;
   if (running) {
     return (
       <div class="ms-job" data-job={j.id} data-state="running">
@@ -56,7 +57,7 @@ function JobBar({ j }: { j: JobView }) {
   return (
     <div class={`alert-message ${ok ? 'success' : 'error'} ms-job`} data-job={j.id} data-state={j.state} role="status">
       {!ok && steps}
-      <span>{ok ? `${label} finished.` : `${label} failed${phase ? ` in phase ${phase}` : ''}: ${j.error?.replace(`${phase}: `, '') ?? 'unknown error'}`}</span>
+      <span>{ok ? `${label} finished.` : `${label} failed${phase ? ` in phase ${phase}` : ''}: ${error ?? 'unknown error'}`}</span>
       <Btn kind="neutral" label="Dismiss" onClick={() => dismissJob(j.id)} />
       {!ok && j.log.length > 0 && <pre class="ms-log">{j.log.join('\n')}</pre>}
     </div>
