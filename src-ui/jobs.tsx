@@ -17,11 +17,35 @@ const KIND: Record<string, string> = {
 
 export const jobLabel = (kind: string) => KIND[kind] ?? kind.replace(/_/g, ' ');
 
+/** The container install's phases, in order: its progress text and a failure's message start with one. */
+const INSTALL_PHASES = ['rootfs', 'packages', 'configure', 'start'];
+const phaseOf = (text: string | null) => INSTALL_PHASES.find((p) => text?.startsWith(p) && !/\w/.test(text[p.length] ?? ''));
+
+/** rootfs → packages → configure → start, each marked done, current (or failed) or to come. */
+function Phases({ at, failed }: { at: string; failed: boolean }) {
+  const n = INSTALL_PHASES.indexOf(at);
+  return (
+    <ol class="ms-phases">
+      {INSTALL_PHASES.map((p, i) => (
+        <li key={p} data-phase={p} class={i < n ? 'done' : i > n ? undefined : failed ? 'failed' : 'current'}>
+          {p}
+        </li>
+      ))}
+    </ol>
+  );
+}
+
 function JobBar({ j }: { j: JobView }) {
   const label = jobLabel(j.kind);
-  if (j.state === 'running') {
+  const running = j.state === 'running';
+  // A failure names its phase first ("packages: apt-get ..."); else it failed where the progress was.
+  const phase = phaseOf(running ? j.phase : j.error) ?? phaseOf(j.phase);
+  const steps = j.kind === 'install' && phase && <Phases at={phase} failed={j.state === 'failed'} />;
+  const error = phase && j.error?.startsWith(`${phase}: `) ? j.error.slice(phase.length + 2) : j.error;
+  if (running) {
     return (
       <div class="ms-job" data-job={j.id} data-state="running">
+        {steps}
         <div class="cbi-progressbar" title={`${label}: ${j.progress}% — ${j.phase}`} role="progressbar" aria-label={label} aria-valuenow={j.progress} aria-valuemin={0} aria-valuemax={100}>
           <div style={{ width: `${j.progress}%` }} />
         </div>
@@ -32,8 +56,10 @@ function JobBar({ j }: { j: JobView }) {
   const ok = j.state === 'done';
   return (
     <div class={`alert-message ${ok ? 'success' : 'error'} ms-job`} data-job={j.id} data-state={j.state} role="status">
-      <span>{ok ? `${label} finished.` : `${label} failed: ${j.error ?? 'unknown error'}`}</span>
+      {!ok && steps}
+      <span>{ok ? `${label} finished.` : `${label} failed${phase ? ` in phase ${phase}` : ''}: ${error ?? 'unknown error'}`}</span>
       <Btn kind="neutral" label="Dismiss" onClick={() => dismissJob(j.id)} />
+      {!ok && j.log.length > 0 && <pre class="ms-log">{j.log.join('\n')}</pre>}
     </div>
   );
 }

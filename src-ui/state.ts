@@ -51,6 +51,8 @@ export interface JobView {
   progress: number;
   phase: string;
   error: string | null;
+  /** Last lines of the job's log: those of the failed phase when the error carries them. */
+  log: string[];
   /** Polling job_status failed: the job may still run, we just cannot see it. */
   lost: string | null;
 }
@@ -64,11 +66,20 @@ function put(j: JobView): void {
   jobs.value = [...rest, j].sort((a, b) => (a.id < b.id ? -1 : 1));
 }
 
-const view = (j: Job | JobWithLog): JobView => ({ id: j.id, kind: j.kind, state: j.state, progress: j.progress, phase: j.phase, error: j.error?.error ?? null, lost: null });
+const view = (j: Job | JobWithLog): JobView => ({
+  id: j.id,
+  kind: j.kind,
+  state: j.state,
+  progress: j.progress,
+  phase: j.phase,
+  error: j.error?.error ?? null,
+  log: (j.error && 'log' in j.error && j.error.log) || ('log' in j ? j.log : []),
+  lost: null,
+});
 
 /** A job method answered {job, kind, state}: show its bar and follow it. */
 export function trackJob(s: JobStarted): void {
-  put({ id: s.job, kind: s.kind, state: s.state, progress: 0, phase: 'starting', error: null, lost: null });
+  put({ id: s.job, kind: s.kind, state: s.state, progress: 0, phase: 'starting', error: null, log: [], lost: null });
   schedule();
 }
 

@@ -14,10 +14,21 @@ import type { Ban } from '../src-rpc/ban/nft.ts';
 import type { WebmailStatus } from '../src-rpc/webmail/roundcube.ts';
 import type { MailboxProfile } from '../src-rpc/webmail/profile.ts';
 import type { MethodName } from './gen/methods.ts';
+import type { firewallStatus } from '../src-rpc/firewall/fw4.ts';
 
 export type { Job, CertificateSummary, Page, ErrorReply, ExpectedRecord, CheckReport, CheckRow, SslStatus, DnsHealth, Ban, WebmailStatus };
-export type Status = Awaited<ReturnType<typeof status>>;
-export type JobWithLog = Job & { log: string[] };
+/** The container of runtime lxc as status reports it (null on the host runtime). */
+export interface Container {
+  name: string;
+  state: string;
+  address: string | null;
+  memoryBytes: number | null;
+  distribution: string | null;
+}
+export type Status = Awaited<ReturnType<typeof status>> & { container?: Container | null };
+export type FirewallStatus = ReturnType<typeof firewallStatus>;
+/** A failed job's error may carry the log lines of the phase that failed (install). */
+export type JobWithLog = Omit<Job, 'error'> & { error: (NonNullable<Job['error']> & { log?: string[] }) | null; log: string[] };
 /** What a job method (install, later ssl_setup, mesh_backup, ...) answers through rpcd. */
 export interface JobStarted {
   job: string;
@@ -39,6 +50,7 @@ export interface Overview {
   jobs: Job[];
   /** The first current bans (service.bans has the count). */
   bans: Ban[];
+  firewall: FirewallStatus;
 }
 
 export interface Mailbox {
@@ -164,6 +176,9 @@ export interface KnownResults {
   job_status: JobWithLog;
   job_list: Page<Job>;
   ban_del: { address: string };
+  firewall_status: FirewallStatus;
+  firewall_setup: object;
+  firewall_clear: object;
 }
 
 export type Result<N extends MethodName> = N extends keyof KnownResults ? KnownResults[N] : Record<string, unknown>;

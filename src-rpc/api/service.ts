@@ -16,6 +16,7 @@ import { retireExpiredKeys } from '../dkim/rotate.ts';
 import { sslRenew } from '../ssl/certificates.ts';
 import { checkDns } from '../dns/check.ts';
 import { loadDnsHealth, recordDnsHealth } from '../dns/health.ts';
+import { firewallStatus } from '../firewall/fw4.ts';
 
 type Status = Awaited<ReturnType<typeof status>>;
 
@@ -72,7 +73,7 @@ export const serviceMethods = [
   method({
     name: 'overview',
     access: 'read',
-    doc: "The page's first screen in one call: service, ports, counts, queue, disk, certificate, quotas, last DNS check, jobs",
+    doc: "The page's first screen in one call: service, ports, counts, queue, disk, certificate, quotas, last DNS check, jobs, firewall",
     cli: ['overview'],
     args: {},
     handler: async (_a, ctx) => {
@@ -92,6 +93,8 @@ export const serviceMethods = [
         jobs: listJobs().filter((j) => j.state === 'running'),
         // The first bans (the count is service.bans); the Overview lifts them one by one.
         bans: bans.bans.slice(0, OVERVIEW_BANS),
+        // What our fw4 sections open from the WAN zone (a file read).
+        firewall: firewallStatus(ctx.settings),
       };
     },
   }),

@@ -10,9 +10,10 @@ import { webmailMethods } from './webmail.ts';
 import { dnsMethods } from './dns.ts';
 import { sslMethods } from './ssl.ts';
 import { banMethods } from './ban.ts';
+import { firewallMethods } from './firewall.ts';
 import type { Method } from './method.ts';
 
-export const methods: readonly Method[] = [...serviceMethods, ...accountMethods, ...domainMethods, ...relayMethods, ...meshMethods, ...dnsMethods, ...webmailMethods, ...sslMethods, ...banMethods, ...jobMethods] as unknown as Method[];
+export const methods: readonly Method[] = [...serviceMethods, ...accountMethods, ...domainMethods, ...relayMethods, ...meshMethods, ...dnsMethods, ...webmailMethods, ...sslMethods, ...banMethods, ...firewallMethods, ...jobMethods] as unknown as Method[];
 
 const byName = new Map(methods.map((m) => [m.name, m]));
 

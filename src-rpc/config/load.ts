@@ -134,7 +134,19 @@ export function settingsFrom(uci: UciPackage): Settings {
       dkimAlgorithms: read('dns', 'dkim_algorithms', 'rsa', dkimAlgorithms),
       dkimGraceDays: read('dns', 'dkim_grace_days', '7', (f, x) => v.integer(f, x, 0, 365)),
     },
+    lxc: {
+      network: read('lxc', 'network', 'host', (f, x) => v.oneOf(f, x, ['host', 'veth'] as const)),
+      address: read('lxc', 'address', 'dhcp', containerAddress),
+    },
   };
+}
+
+/** `dhcp`, or a static IPv4 address with its prefix (`192.168.1.25/24`), as LXC's ipv4.address takes it. */
+function containerAddress(field: string, value: string): string | null {
+  if (value === 'dhcp') return null;
+  const cidr = v.ipNetwork(field, value);
+  if (!cidr.includes('/') || !cidr.includes('.')) throw new v.ValidationError(field, `${JSON.stringify(value)}: give dhcp or an IPv4 address with its prefix, like 192.168.1.25/24`);
+  return cidr;
 }
 
 /** Let's Encrypt's directories by name; any other CA by its https URL. */

@@ -88,6 +88,15 @@ export interface Settings {
   };
   dns: DnsSettings;
   ban: BanSettings;
+  lxc: LxcNetworkSettings;
+}
+
+/** How the container (runtime lxc) is reached: what the firewall opens depends on it. */
+export interface LxcNetworkSettings {
+  /** `host` shares the router's network namespace; `veth` puts the container on a bridge. */
+  network: 'host' | 'veth';
+  /** veth: the container's static IPv4 address in CIDR form; null = DHCP. */
+  address: string | null;
 }
 
 /** The `ban` section: brute-force bans when features.fail2ban is on. */

@@ -44,9 +44,19 @@ const COMMANDS = new Map([
   ['o', 'option'], ['option', 'option'], ['l', 'list'], ['list', 'list'],
 ]);
 
+/** Offsets in the text read: a section's `config` line up to the end of its last option or list line. */
+export interface UciSpan {
+  start: number;
+  end: number;
+}
+
 class Parser {
   readonly pkg: UciPackage = { sections: [] };
+  /** Where each section was written; a name repeated later in the file adds a span. */
+  readonly spans = new Map<UciSection, UciSpan[]>();
   private section: UciSection | null = null;
+  /** Offset in `text` of the physical line being parsed. */
+  private lineStart = 0;
   /** libuci's line buffer: the current line with its '\n', extended by continuations and multi-line quotes. */
   private buf = '';
   private pos = 0;
@@ -61,6 +71,7 @@ class Parser {
     if (nul >= 0) throw new UciSyntaxError('NUL character in file', this.text.slice(0, nul).split('\n').length);
     while (this.next < this.text.length) {
       this.pos = 0;
+      this.lineStart = this.next;
       this.getln(0);
       this.parseLine();
     }
@@ -142,6 +153,7 @@ class Parser {
     }
     this.section = existing ?? { type, name: name === '' ? null : name, options: new Map() };
     if (!existing) this.pkg.sections.push(this.section);
+    this.spans.set(this.section, [...(this.spans.get(this.section) ?? []), { start: this.lineStart, end: this.next }]);
   }
 
   private parseOption(list: boolean): void {
@@ -149,6 +161,7 @@ class Parser {
     const name = this.nextArg(true, true);
     const value = this.nextArg(false);
     this.assertEol();
+    this.spans.get(section)!.at(-1)!.end = this.next;
     const old = section.options.get(name);
     if (list) {
       // An empty item is kept; an earlier `option` of that name becomes the list's first item.
@@ -250,6 +263,12 @@ class Parser {
 /** Reads what `uci` reads; throws UciSyntaxError where `uci` (strict, its default) refuses the file. */
 export function parseUci(text: string): UciPackage {
   return new Parser(text).parse();
+}
+
+/** As parseUci, and where in `text` each section's lines are (to edit a file that is not all ours in place). */
+export function parseUciSpans(text: string): { pkg: UciPackage; spans: Map<UciSection, UciSpan[]> } {
+  const parser = new Parser(text);
+  return { pkg: parser.parse(), spans: parser.spans };
 }
 
 /** uci_escape: everything goes in single quotes, a quote as '\'' . */

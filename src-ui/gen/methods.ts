@@ -60,6 +60,9 @@ export const METHODS = {
   ban_list: { access: 'read', args: ['offset', 'limit', 'search'] },
   ban_add: { access: 'write', args: ['address', 'time'] },
   ban_del: { access: 'write', args: ['address'] },
+  firewall_status: { access: 'read', args: [] },
+  firewall_setup: { access: 'write', args: [] },
+  firewall_clear: { access: 'write', args: [] },
   job_status: { access: 'read', args: ['id'] },
   job_list: { access: 'read', args: ['offset', 'limit', 'search'] },
 } as const satisfies Record<string, { access: Access; args: readonly string[] }>;
@@ -68,7 +71,7 @@ export type MethodName = keyof typeof METHODS;
 
 /** Arguments of each method, typed from the table (required ones are not optional). */
 export interface MethodArgs {
-  /** The page's first screen in one call: service, ports, counts, queue, disk, certificate, quotas, last DNS check, jobs */
+  /** The page's first screen in one call: service, ports, counts, queue, disk, certificate, quotas, last DNS check, jobs, firewall */
   overview: Record<string, never>;
   /** Check the daemons are installed and prepare data, certificate and configuration */
   install: Record<string, never>;
@@ -314,6 +317,12 @@ export interface MethodArgs {
     /** banned address */
     address: string;
   };
+  /** Mail ports our sections in /etc/config/firewall open from the WAN zone, and whether they match the settings */
+  firewall_status: Record<string, never>;
+  /** Open the enabled mail ports from the WAN zone (fw4 sections in /etc/config/firewall; a redirect to the container on a veth network) and reload the firewall */
+  firewall_setup: Record<string, never>;
+  /** Remove our sections from /etc/config/firewall (nothing else) and reload the firewall */
+  firewall_clear: Record<string, never>;
   /** State, progress, result and last log lines of a job */
   job_status: {
     /** job id */
@@ -330,4 +339,4 @@ export interface MethodArgs {
   };
 }
 
-export const METHOD_COUNT = 56;
+export const METHOD_COUNT = 59;

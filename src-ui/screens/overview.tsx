@@ -8,7 +8,7 @@ import { jobs, loadOverview, openTab, overview, overviewError, overviewLoading, 
 import { bytes, count, date } from '../format.ts';
 import { Btn, Confirm, Done, ErrorText, KeyValues, Loading, Section, useAction } from '../ui.tsx';
 import { VirusScan } from './virus-scan.tsx';
-import type { Ban, CertificateSummary, DnsHealth as Health, Status } from '../types.ts';
+import type { Ban, CertificateSummary, Container, DnsHealth as Health, FirewallStatus, Status } from '../types.ts';
 
 export function CertificateDays({ c }: { c: CertificateSummary }) {
   const cls = c.daysLeft < 0 ? 'important ms-bad' : c.daysLeft <= 14 ? 'warning' : 'success';
@@ -49,7 +49,7 @@ function ServiceControls({ s }: { s: Status }) {
         label="Install / repair"
         busy={busy('install')}
         disabled={installing || act.busy.value}
-        title={installing ? 'An install is running: see its progress above' : 'Check the daemons and prepare data, certificate and configuration'}
+        title={installing ? 'An install is running: see its progress above' : s.runtime === 'lxc' ? 'Create the container, or repair what is missing or broken in it' : 'Check the daemons and prepare data, certificate and configuration'}
         onClick={install}
       />
       )}
@@ -110,6 +110,42 @@ function DnsHealth({ h }: { h: Health | null }) {
             <li key={n}>{n}</li>
           ))}
         </ul>
+      )}
+    </Section>
+  );
+}
+
+const containerRows = (c: Container): [string, string][] => [
+  ['Container', `${c.name}: ${c.state}`],
+  ['Address', c.address ?? 'none'],
+  ['Memory', c.memoryBytes === null ? 'unknown' : bytes(c.memoryBytes)],
+  ['Distribution', c.distribution ?? 'unknown'],
+];
+
+/** What our fw4 sections open from the WAN zone; open or close the mail ports there. */
+function Firewall({ f }: { f: FirewallStatus }) {
+  const act = useAction();
+  const run = (method: 'firewall_setup' | 'firewall_clear', done: string) =>
+    act.run(async () => {
+      await call(method);
+      const firewall = await call('firewall_status');
+      if (overview.value) overview.value = { ...overview.value, firewall };
+      return done;
+    });
+  const warning = f.problem ?? (f.open.length > 0 && !f.upToDate ? 'The ports differ from the settings: open them again.' : null);
+  return (
+    <Section title="Firewall" descr="Mail ports opened from the internet (the wan zone) by sections of ours in /etc/config/firewall.">
+      <p data-firewall={f.open.length} data-uptodate={String(f.upToDate)}>
+        {f.open.length ? f.open.map((p) => `${p.name.replace('mailserver-', '')} ${p.port}${p.destIp ? ` → ${p.destIp}` : ''}${p.enabled ? '' : ' (disabled)'}`).join(', ') : 'No mail port is opened.'}
+      </p>
+      {warning && <p class="alert-message warning">{warning}</p>}
+      {f.present && (
+        <div class="ms-buttons">
+          {may('firewall_setup') && <Btn kind="positive" label="Open mail ports" busy={act.busy.value} onClick={() => run('firewall_setup', 'Opened.')} />}
+          {f.open.length > 0 && may('firewall_clear') && <Btn kind="negative" label="Close mail ports" busy={act.busy.value} onClick={() => run('firewall_clear', 'Closed.')} />}
+          <ErrorText error={act.error.value} />
+          <Done text={act.done.value} />
+        </div>
       )}
     </Section>
   );
@@ -177,6 +213,7 @@ export function OverviewScreen() {
             ['Daemons', s.services.map((d) => `${d.name} ${d.running ? `running (pid ${d.pid})` : d.problem ? `stopped (${d.problem})` : 'stopped'}`).join(', ')],
             ...(s.restarts.length ? [['Restarts', s.restarts.map((r) => r.text).join('; ')] as [string, string]] : []),
             ['Runtime', `${s.runtime}${s.enabled ? '' : ' (not started at boot)'}`],
+            ...(s.container ? containerRows(s.container) : []),
             ['Jobs', running ? `${count(running, 'job')} running (progress above)` : 'none running'],
           ]}
         />
@@ -208,6 +245,7 @@ export function OverviewScreen() {
           <p>Ports are checked while the server runs.</p>
         )}
       </Section>
+      <Firewall f={o.firewall} />
       <Section title="Mail">
         <KeyValues
           rows={[

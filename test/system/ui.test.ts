@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type ElementHandle, type Page } from 'playwright-core';
@@ -40,11 +40,13 @@ const ACL = JSON.parse(readFileSync(join(REPO, 'acl.d', 'luci-app-mailserver.jso
 /** What the accounts group grants, read and write. */
 const ACCOUNT_METHODS = new Set(['read', 'write'].flatMap((p) => ACL['luci-app-mailserver-accounts']![p as 'read']!.ubus['luci.mailserver']!));
 const MAIL_SERVER_URL = 'cgi-bin/luci/admin/services/mailserver';
+const STOCK_FIREWALL = readFileSync(join(REPO, 'test/fixtures/firewall/firewall'));
 const MAIL_ACCOUNTS_URL = 'cgi-bin/luci/admin/services/mailserver-accounts';
 
 // Under /run: OpenDKIM (on for the screenshots) refuses keys below a world-writable /tmp.
 const box = makeSandbox('mailserver-ui-', '/run');
 const root = box.root;
+const FIREWALL_RELOADS = join(root, 'firewall-reloads.log');
 let rpcd: Rpcd;
 let shell: Shell;
 let browser: Browser;
@@ -182,8 +184,12 @@ test.before(async () => {
   ok(root, ['user', 'add', 'alice@example.com', '--password-stdin', '--quota', '2G'], 'alice-pass-12\n');
   ok(root, ['user', 'add', 'bob@example.com', '--password-stdin', '--quota', '0'], 'bob-pass-123\n');
   ok(root, ['alias', 'add', 'info@example.com', 'alice@example.com,bob@example.com']);
+  // A stock OpenWrt firewall config, and fw4's init script as the test double (it logs reloads).
+  mkdirSync(join(root, 'etc/init.d'), { recursive: true });
+  writeFileSync(join(root, 'etc/config/firewall'), STOCK_FIREWALL);
+  copyFileSync(join(REPO, 'test/support/fake-firewall-init'), join(root, 'etc/init.d/firewall'));
   await buildUi();
-  rpcd = await startRpcd({ env: { MAILSERVER_ROOT: root, PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' }, logins: Object.values(LOGINS) });
+  rpcd = await startRpcd({ env: { MAILSERVER_ROOT: root, PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', FAKE_FIREWALL_LOG: FIREWALL_RELOADS }, logins: Object.values(LOGINS) });
   shell = await startShell({ rpcd });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   mkdirSync(SHOTS, { recursive: true });
@@ -507,6 +513,28 @@ test('long work: the job bar follows job_status and comes back after a reload', 
   assert.match((await (await waitFor(p, `[data-job="${id}"][data-state="done"]`)).textContent()) ?? '', /Install finished/);
   await p.click(`[data-job="${id}"] button:has-text("Dismiss")`);
   await waitFor(p, `[data-job="${id}"]`, { state: 'detached' });
+  // The container install names its phase (rootfs, packages, configure, start): the steps show it.
+  const phased = '20250101T000001-0a1b2c3d';
+  const pdir = join(root, 'var/run/mailserver/jobs', phased);
+  mkdirSync(pdir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(pdir, 'args.json'), '{}');
+  const record = (over: object) =>
+    writeFileSync(join(pdir, 'state.json'), JSON.stringify({ id: phased, kind: 'install', state: 'running', progress: 35, phase: 'packages: installing postfix dovecot-imapd', pid: sleeper.pid, started: new Date().toISOString(), finished: null, result: null, error: null, ...over }));
+  record({});
+  writeFileSync(join(pdir, 'log'), 'rootfs: unpacked debian bookworm\npackages: apt-get install postfix dovecot-imapd\n');
+  await p.reload();
+  const steps = (state: string) => p.$$eval(`[data-job="${phased}"][data-state="${state}"] .ms-phases li`, (li) => li.map((e) => `${e.getAttribute('data-phase')}:${e.className || 'todo'}`));
+  await waitFor(p, `[data-job="${phased}"][data-state="running"] .ms-phases`);
+  assert.equal(await steps('running'), ['rootfs:done', 'packages:current', 'configure:todo', 'start:todo']);
+  // It fails: the error names the phase, the log lines of that phase come with it.
+  const lines = ['E: Unable to locate package dovecot-lmtpd', 'E: apt-get exited 100'];
+  record({ state: 'failed', finished: new Date().toISOString(), error: { error: 'packages: apt-get install failed (exit 100)', code: 'daemon_error', log: lines } });
+  await waitFor(p, `[data-job="${phased}"][data-state="failed"]`);
+  assert.equal(await steps('failed'), ['rootfs:done', 'packages:failed', 'configure:todo', 'start:todo']);
+  assert.match((await p.textContent(`[data-job="${phased}"] > span`)) ?? '', /^Install failed in phase packages: apt-get install failed \(exit 100\)$/);
+  assert.is(await p.textContent(`[data-job="${phased}"] .ms-log`), lines.join('\n'));
+  await p.screenshot({ path: join(SHOTS, 'install-failed-light-desktop.png') });
+  await p.click(`[data-job="${phased}"] button:has-text("Dismiss")`);
   // A real job from the page: Install / repair.
   o.reset();
   await p.click('button:has-text("Install / repair")');
@@ -660,6 +688,26 @@ test('a ban shows on the Overview; Unban lifts it in the kernel', async () => {
   await waitFor(p, '[data-bans="0"]', { timeout: 30_000 });
   assert.equal(JSON.parse(ok(root, ['ban', 'list', '--json']).stdout).items, []);
 });
+test('the Firewall card opens the enabled mail ports in fw4 and closes them: the stock file again', async () => {
+  const o = await open('admin');
+  const p = o.page;
+  assert.is(await p.getAttribute('[data-firewall]', 'data-firewall'), '0');
+  await p.click('button:has-text("Open mail ports")');
+  await waitFor(p, '[data-firewall="8"][data-uptodate="true"]');
+  const written = readFileSync(join(root, 'etc/config/firewall'));
+  assert.ok(written.subarray(0, STOCK_FIREWALL.length).equals(STOCK_FIREWALL), 'the owner part kept byte for byte');
+  const opened = (JSON.parse(ok(root, ['firewall', 'status', '--json']).stdout).open as { name: string; port: number }[]).map((x) => `${x.name.replace('mailserver-', '')} ${x.port}`);
+  assert.is(await p.textContent('[data-firewall]'), opened.join(', '));
+  assert.ok(existsSync(FIREWALL_RELOADS), 'the firewall was reloaded');
+  // A read-only login sees what is open, and no button to change it.
+  const viewer = await open('viewer');
+  assert.is(await viewer.page.getAttribute('[data-firewall]', 'data-firewall'), '8');
+  assert.is(await viewer.page.$('button:has-text("Open mail ports"), button:has-text("Close mail ports")'), null);
+  await p.click('button:has-text("Close mail ports")');
+  await waitFor(p, '[data-firewall="0"]');
+  assert.ok(readFileSync(join(root, 'etc/config/firewall')).equals(STOCK_FIREWALL));
+});
+
 /** DNS names in the DNS screen's tables whose label (a text node between <wbr>s) spans two lines. */
 const labelsSplit = (p: Page) =>
   p.$$eval('.ms-dns .ms-name, .ms-dkim .ms-name', (cells) =>

@@ -22,6 +22,7 @@ const FORBIDDEN: Record<string, string[]> = {
   ban: ['api', 'cli', 'rpcd', 'runtime'],
   webmail: ['api', 'cli', 'rpcd', 'runtime'],
   mesh: ['api', 'cli', 'rpcd', 'runtime'],
+  firewall: ['api', 'cli', 'rpcd', 'runtime'],
   runtime: ['api', 'cli', 'rpcd'],
 };
 

@@ -90,6 +90,8 @@ const EFFECTS: Record<string, Effect> = {
   'ban.allow': provenBy('test/system/bans.test.ts', 'allow-listed networks and the router itself are never banned'),
   'ban.dnsbl': flip('zen.spamhaus.org'),
   'main.relay_ca_file': flip('/etc/ssl/relay-ca.pem', { 'main.relayhost': '[relay.example.net]:587' }),
+  'lxc.network': provenBy('test/integration/firewall.test.ts', 'veth network: a DNAT redirect to the container address per port; DHCP is refused'),
+  'lxc.address': provenBy('test/integration/firewall.test.ts', 'veth network: a DNAT redirect to the container address per port; DHCP is refused'),
   'main.worker_idle': provenBy('test/integration/warm-worker.test.ts', 'an idle worker exits after main.worker_idle seconds; 0 starts none'),
   'mesh.enabled': flip('1'),
   'mesh.sync_interval': flip('7200', { 'mesh.enabled': '1' }),

@@ -53,6 +53,7 @@ function settings(patch: (s: Settings) => void = () => {}): Settings {
       dmarcPolicy: 'none', dmarcRua: null, dkimSelector: 'mail', dkimAlgorithms: ['rsa'], dkimGraceDays: 7,
     },
     ban: { maxFailures: 10, findTime: 600, banTime: 3600, allow: [], dnsbl: [] },
+    lxc: { network: 'host', address: null },
   };
   patch(s);
   return s;
