@@ -37,7 +37,7 @@ export interface BackupResult {
   removed: string[];
 }
 
-interface SmallFile {
+export interface SmallFile {
   entry: ManifestEntry;
   bytes?: Buffer;
 }
@@ -55,7 +55,7 @@ const asManifest = (archivePath: string, e: TreeEntry): ManifestEntry => ({
 });
 
 /** config/, secrets/, ssl/ and the UCI file, read whole (they are small) while we hold the lock. */
-function readAccountFiles(l: Layout, skipped: string[]): SmallFile[] {
+export function readAccountFiles(l: Layout, skipped: string[]): SmallFile[] {
   const out: SmallFile[] = [];
   const uci = lstatEntry(dirname(l.uciFile), basename(l.uciFile));
   if (!uci || uci.type !== 'file') throw new MailError('not_found', `${l.uciFile} is missing`);

@@ -43,7 +43,7 @@ export const METHODS = {
   mesh_key_show: { access: 'read', args: [] },
   mesh_key_export: { access: 'write', args: [] },
   mesh_key_import: { access: 'write', args: ['key'] },
-  mesh_sync: { access: 'write', args: ['mode'] },
+  mesh_sync: { access: 'write', args: ['mode', 'node', 'snapshot', 'apply', 'password'] },
   dns_records: { access: 'read', args: ['format'] },
   dns_setup: { access: 'write', args: [] },
   dns_check: { access: 'read', args: [] },
@@ -197,7 +197,7 @@ export interface MethodArgs {
   };
   /** Deliver outbound mail directly again and forget the relay credentials */
   relay_clear: Record<string, never>;
-  /** Mesh backup state and peers */
+  /** Mesh backup state and peers: reachability (asked now), last push and pull, snapshots, repository size */
   mesh_peers: Record<string, never>;
   /** Add a mesh backup peer */
   mesh_add_peer: {
@@ -209,7 +209,7 @@ export interface MethodArgs {
     /** peer: [user@]host[:port], rest:https://host[:port]/path, or a secubox-p2p peer id */
     peer: string;
   };
-  /** Enable mesh backup sync */
+  /** Enable mesh backup sync: makes this node's SSH key and repository password when missing */
   mesh_enable: Record<string, never>;
   /** Disable mesh backup sync */
   mesh_disable: Record<string, never>;
@@ -240,10 +240,18 @@ export interface MethodArgs {
     /** the exported backup key (secret) */
     key: string;
   };
-  /** Push backups to, or pull them from, the mesh peers */
+  /** push: back this node up into its restic repository on every peer (retention: mesh.keep); pull: restore a node's snapshot into staging, and with --apply swap it in like `mesh restore` */
   mesh_sync: {
     /** push or pull */
     mode: string;
+    /** pull: the node whose snapshot to restore (its mail host name; default this node's) */
+    node?: string;
+    /** pull: a snapshot id (default the latest) */
+    snapshot?: string;
+    /** pull: replace this node's data with the pulled snapshot (previous data kept for `mesh restore --undo`) */
+    apply?: boolean;
+    /** pull: the other node's repository password (its `mesh key export`); default this node's (secret) */
+    password?: string;
   };
   /** The DNS records this server expects (table, zone-file lines or JSON) */
   dns_records: {

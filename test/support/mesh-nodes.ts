@@ -109,3 +109,27 @@ with tarfile.open(spec['path'], 'w', format=tarfile.PAX_FORMAT) as t:
   const r = spawnSync('/usr/bin/python3', ['-c', code], { input: JSON.stringify({ path, entries }), encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`craft tar: ${r.stderr}`);
 }
+
+/** Which DKIM signatures of a message verify (python3-dkim, DNS answered from `records`). */
+export function dkimVerify(raw: string, records: Record<string, string>): boolean[] {
+  const code = `
+import sys, json, dkim, email
+data = json.loads(sys.stdin.read())
+msg = data['raw'].encode()
+records = data['records']
+def dns(name, timeout=5):
+    v = records.get(name.decode().rstrip('.'))
+    return v.encode() if v else None
+heads = email.message_from_bytes(msg).get_all('DKIM-Signature') or []
+print(json.dumps([bool(dkim.DKIM(msg).verify(idx=i, dnsfunc=dns)) for i in range(len(heads))]))
+`;
+  const r = spawnSync('/usr/bin/python3', ['-c', code], { input: JSON.stringify({ raw, records }), encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`dkim verify: ${r.stderr}`);
+  return JSON.parse(r.stdout) as boolean[];
+}
+
+/** A node's published DKIM records, name → value. */
+export function dkimRecords(root: string): Record<string, string> {
+  const keys = json(root, ['dkim', 'show']).keys as { record: { name: string; value: string } }[];
+  return Object.fromEntries(keys.map((k) => [k.record.name.replace(/\.$/, ''), k.record.value]));
+}

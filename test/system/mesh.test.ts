@@ -5,13 +5,12 @@
 // mesh-faults.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually, type Sandbox } from '../support/sandbox.ts';
 import { setUci } from '../support/dns.ts';
 import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
-import { H, TOKEN, USERS, json, slow, slowJson, data, snapshot, differences, rendered, writeMessages, imapCount } from '../support/mesh-nodes.ts';
+import { H, TOKEN, USERS, json, slow, slowJson, data, snapshot, differences, rendered, writeMessages, imapCount, dkimVerify, dkimRecords } from '../support/mesh-nodes.ts';
 
 const PORTS_B = { smtp: 10025, submission: 10587, smtps: 10465, imap: 10143, imaps: 10993, pop3: 10110, pop3s: 10995, sieve: 14190 };
 // OpenDKIM refuses keys below a world-writable directory (/tmp): the sandboxes live in /run.
@@ -28,28 +27,6 @@ let backupFile = '';
 let certificateOfA = '';
 let dkimRecordsOfA: Record<string, string> = {};
 
-
-function dkimVerify(raw: string, records: Record<string, string>): boolean[] {
-  const code = `
-import sys, json, dkim, email
-data = json.loads(sys.stdin.read())
-msg = data['raw'].encode()
-records = data['records']
-def dns(name, timeout=5):
-    v = records.get(name.decode().rstrip('.'))
-    return v.encode() if v else None
-heads = email.message_from_bytes(msg).get_all('DKIM-Signature') or []
-print(json.dumps([bool(dkim.DKIM(msg).verify(idx=i, dnsfunc=dns)) for i in range(len(heads))]))
-`;
-  const r = spawnSync('/usr/bin/python3', ['-c', code], { input: JSON.stringify({ raw, records }), encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`dkim verify: ${r.stderr}`);
-  return JSON.parse(r.stdout) as boolean[];
-}
-
-function dkimRecords(root: string): Record<string, string> {
-  const keys = json(root, ['dkim', 'show']).keys as { record: { name: string; value: string } }[];
-  return Object.fromEntries(keys.map((k) => [k.record.name.replace(/\.$/, ''), k.record.value]));
-}
 
 // uvu reports a failing before hook only as failed tests: say why.
 test.before(async () => {
