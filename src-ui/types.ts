@@ -39,6 +39,8 @@ export interface Overview {
   jobs: Job[];
   /** The first current bans (service.bans has the count). */
   bans: Ban[];
+  /** The last restore drill (mesh verify); null = never. */
+  meshVerify: { at: string; ok: boolean; peers: { peer: string; ok: boolean; error?: string }[] } | null;
 }
 
 export interface Mailbox {

@@ -183,6 +183,17 @@ export const meshMethods = [
     failed: (r) => !r.ok,
   }),
   method({
+    name: 'mesh_verify',
+    access: 'write',
+    job: true,
+    doc: "Restore drill: restic check (a tenth of the data read back) on every peer, and the latest snapshot of one mailbox restored into a throwaway folder and compared with the snapshot's manifest",
+    cli: ['mesh', 'verify'],
+    args: {},
+    handler: async (_a, ctx) => (await loadMeshEngine()).syncVerify(ctx),
+    text: (r) => [`restore drill ${r.ok ? 'OK' : 'FAILED'}:`, ...r.peers.map((p) => (p.ok ? `  ${p.peer}: OK${p.mailbox ? `, ${p.mailbox} restored (${p.messages} messages, as listed)` : ''}` : `  ${p.peer}: FAILED: ${p.error}`))].join('\n'),
+    failed: (r) => !r.ok,
+  }),
+  method({
     name: 'mesh_key_show',
     access: 'read',
     doc: 'Which key encrypts backups (kind, public recipient, fingerprint); never the secret',

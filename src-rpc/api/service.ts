@@ -16,6 +16,8 @@ import { sslRenew } from '../ssl/certificates.ts';
 import { checkDns } from '../dns/check.ts';
 import { loadDnsHealth, recordDnsHealth } from '../dns/health.ts';
 import { listBans } from '../ban/nft.ts';
+import { readSyncState } from '../mesh/sync-state.ts';
+import { scheduleMeshWork, type MeshSchedule } from './mesh-schedule.ts';
 
 type Status = Awaited<ReturnType<typeof status>>;
 
@@ -52,6 +54,7 @@ interface TickReport {
   dkimRetired: { removed: string[]; byHand: string[]; errors: string[] };
   dns: { ok: boolean; problems: unknown[]; notes: string[] } | { error: string };
   jobsPruned: number;
+  mesh: MeshSchedule;
 }
 
 function tickText(r: TickReport): string {
@@ -65,6 +68,7 @@ function tickText(r: TickReport): string {
     ...r.dkimRetired.errors.map((k) => `DKIM retirement failed: ${k}`),
     dns,
     ...(r.jobsPruned ? [`${r.jobsPruned} old job(s) forgotten`] : []),
+    ...(r.mesh.started ? [`mesh: ${r.mesh.started} started (job ${r.mesh.job})`] : r.mesh.error ? [`mesh: ${r.mesh.error}`] : []),
   ].join('\n');
 }
 
@@ -92,6 +96,8 @@ export const serviceMethods = [
         jobs: listJobs().filter((j) => j.state === 'running'),
         // The first bans (the count is service.bans); the Overview lifts them one by one.
         bans: service.bans && !service.bans.error ? listBans().slice(0, OVERVIEW_BANS) : [],
+        // The last restore drill (`mesh verify`, or tick's weekly one); null = never.
+        meshVerify: readSyncState(ctx.layout).verify ?? null,
       };
     },
   }),
@@ -121,7 +127,7 @@ export const serviceMethods = [
   method({
     name: 'tick',
     access: 'write',
-    doc: 'Periodic work (cron): re-converge a running server, renew the certificate when due, retire DKIM keys past their grace period, check DNS for drift, forget old jobs',
+    doc: 'Periodic work (cron): re-converge a running server, renew the certificate when due, retire DKIM keys past their grace period, check DNS for drift, forget old jobs, start the mesh push (every mesh.sync_interval) or the weekly restore drill',
     cli: ['tick'],
     args: {},
     handler: async (_a, ctx) => {
@@ -151,7 +157,7 @@ export const serviceMethods = [
         (r) => recordDnsHealth(ctx.layout, r),
         (e: unknown) => ({ error: message(e) }),
       );
-      return { converged, ...(convergeError ? { convergeError } : {}), restarts, certificate, dkimRetired, dns, jobsPruned: pruneJobs(7) };
+      return { converged, ...(convergeError ? { convergeError } : {}), restarts, certificate, dkimRetired, dns, jobsPruned: pruneJobs(7), mesh: scheduleMeshWork(ctx) };
     },
     text: tickText,
     // Something that should run could not be brought back: cron mails the output of a failure.

@@ -7,3 +7,4 @@ export { createBackup } from './backup.ts';
 export { restoreBackup, undoRestore } from './restore.ts';
 export { describeKey, importBackupKey, ensureBackupKey } from './keys.ts';
 export { syncPush, syncPull } from './sync.ts';
+export { syncVerify } from './verify.ts';

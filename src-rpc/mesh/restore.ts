@@ -10,7 +10,7 @@ import { ensureDir, exists, readText, removeTree, statOrNull, readBytes } from '
 import { fileStream, fileSize, sha256Hash, createFileSink, makeDirectory, makeSymlink, setOwnership, readFilePrefix } from '../sys/tree.ts';
 import { decrypterFor } from './keys.ts';
 import { AGE_MAGIC, DATA_FOLDERS, HEADER_NAME, MANIFEST_NAME, UCI_ENTRY, checkEntryName, checkEntryType, parseHeader, parseManifest, sameEntry, type BackupHeader, type EntryType, type Manifest, type ManifestEntry } from './format.ts';
-import { PREVIOUS_PREFIX, STAGING, UNDONE_PREFIX, finishInterruptedSwap, keptFolderName, previousFolders, swapIn } from './swap.ts';
+import { PREVIOUS_PREFIX, STAGING, UNDONE_PREFIX, finishInterruptedSwap, keptFolderName, previousFolders, pruneReplaced, swapIn } from './swap.ts';
 import { keepMachineOptions } from './machine-options.ts';
 import { byteProgress } from './streams.ts';
 import { replacedByRestore } from './backup-files.ts';
@@ -219,6 +219,7 @@ export async function replaceLiveData(ctx: Context, from: string, keepAs: string
     await ctx.daemons.stop(ctx);
     ctx.progress(94, 'replacing the data');
     swapIn(l, { from, previous, uci: uciText });
+    pruneReplaced(l);
   });
   const next = loadContext(ctx.daemons, ctx.progress);
   ctx.progress(96, 'converging and starting');

@@ -40,6 +40,7 @@ export const METHODS = {
   mesh_backup: { access: 'write', args: ['output', 'no_encrypt'] },
   mesh_backups: { access: 'read', args: [] },
   mesh_restore: { access: 'write', args: ['file', 'dry_run', 'undo'] },
+  mesh_verify: { access: 'write', args: [] },
   mesh_key_show: { access: 'read', args: [] },
   mesh_key_export: { access: 'write', args: [] },
   mesh_key_import: { access: 'write', args: ['key'] },
@@ -77,7 +78,7 @@ export interface MethodArgs {
     /** recipient */
     to: string;
   };
-  /** Periodic work (cron): re-converge a running server, renew the certificate when due, retire DKIM keys past their grace period, check DNS for drift, forget old jobs */
+  /** Periodic work (cron): re-converge a running server, renew the certificate when due, retire DKIM keys past their grace period, check DNS for drift, forget old jobs, start the mesh push (every mesh.sync_interval) or the weekly restore drill */
   tick: Record<string, never>;
   /** State of the daemons and their ports */
   status: Record<string, never>;
@@ -231,6 +232,8 @@ export interface MethodArgs {
     /** put back the data the last restore replaced */
     undo?: boolean;
   };
+  /** Restore drill: restic check (a tenth of the data read back) on every peer, and the latest snapshot of one mailbox restored into a throwaway folder and compared with the snapshot's manifest */
+  mesh_verify: Record<string, never>;
   /** Which key encrypts backups (kind, public recipient, fingerprint); never the secret */
   mesh_key_show: Record<string, never>;
   /** Print the backup key, to carry to the node that will restore (made now if there is none) */
@@ -338,4 +341,4 @@ export interface MethodArgs {
   };
 }
 
-export const METHOD_COUNT = 56;
+export const METHOD_COUNT = 57;

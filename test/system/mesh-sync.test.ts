@@ -11,7 +11,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statS
 import { join } from 'node:path';
 import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually, type Sandbox } from '../support/sandbox.ts';
 import { MAILCTL, mailctl, ok, writeConfig } from '../support/mailctl.ts';
-import { H, TOKEN, USERS, json, slow, data, writeMessages, imapCount, dkimVerify, dkimRecords } from '../support/mesh-nodes.ts';
+import { H, TOKEN, USERS, json, slow, slowJson, data, writeMessages, imapCount, dkimVerify, dkimRecords } from '../support/mesh-nodes.ts';
 
 const PORTS_B = { smtp: 11025, submission: 11587, smtps: 11465, imap: 11143, imaps: 11993, pop3: 11110, pop3s: 11995, sieve: 14191 };
 const PEER_PORT = 12222;
@@ -196,22 +196,61 @@ test('one more message: the next push adds less than 1 % of the first (restic st
 });
 
 test('a peer that is down or whose host key changed fails alone; the other still gets its copy', async () => {
+  try {
+    await peerFaults();
+  } finally {
+    mailctl(A, ['mesh', 'remove-peer', SPARE]);
+  }
+});
+
+async function peerFaults() {
   await stopPeer(SPARE_PORT);
   const { code, result: downResult } = push();
   assert.is(code, 1);
   assert.is(downResult.peers[0]!.ok, true, JSON.stringify(downResult.peers[0]));
   assert.is(downResult.peers[1]!.ok, false);
-  assert.match(downResult.peers[1]!.error ?? "", /unreachable/);
+  assert.match(downResult.peers[1]!.error ?? '', /unreachable/, downResult.peers[1]!.error);
   // The spare comes back with another host key (reinstalled, or someone in between).
   await startPeer(SPARE_PORT, hostKey('other-host-key'), join(P, 'spare'));
   const { result: changedResult } = push();
   assert.is(changedResult.peers[0]!.ok, true);
   assert.is(changedResult.peers[1]!.ok, false);
-  assert.match(changedResult.peers[1]!.error ?? "", /host key .* not the one pinned/);
+  assert.match(changedResult.peers[1]!.error ?? '', /host key .* not the one pinned/, changedResult.peers[1]!.error);
   const peers = json(A, ['mesh', 'peers']).resolved;
   assert.is(peers[1].reachable, false);
   assert.is(peers[1].lastPush.ok, false);
-  ok(A, ['mesh', 'remove-peer', SPARE]);
+}
+
+test('mesh verify: restic check and one mailbox really restored and compared with the manifest', () => {
+  const r = slowJson(A, ['mesh', 'verify']);
+  assert.is(r.ok, true, JSON.stringify(r));
+  assert.is(r.peers.length, 1);
+  assert.ok(USERS.some((u) => u.email === r.peers[0].mailbox), JSON.stringify(r.peers[0]));
+  assert.ok(r.peers[0].messages >= 50);
+  assert.is(existsSync(data(A, '.sync-verify')), false);
+  const shown = json(A, ['mesh', 'peers']);
+  assert.is(shown.verify.ok, true);
+  assert.match(mailctl(A, ['mesh', 'peers']).stdout, /last verified restore: .*, OK/);
+});
+
+test('tick starts a push (a job) once mesh.sync_interval has passed since the last one', async () => {
+  const before = json(A, ['mesh', 'peers']).resolved[0].snapshots as number;
+  assert.equal(json(A, ['tick']).mesh, {}, 'pushed although the last push is seconds old');
+  // As if the last push were two hours old (mesh.sync_interval is an hour).
+  const file = data(A, 'state/mesh-sync.json');
+  const state = JSON.parse(readFileSync(file, 'utf8'));
+  for (const p of Object.values(state.peers) as { lastPush: { at: string } }[]) p.lastPush.at = new Date(Date.now() - 7_200_000).toISOString();
+  writeFileSync(file, JSON.stringify(state));
+  // mesh.enabled=0: tick never pushes.
+  json(A, ['mesh', 'disable']);
+  assert.equal(json(A, ['tick']).mesh, {});
+  json(A, ['mesh', 'enable']);
+  const tick = json(A, ['tick']);
+  assert.is(tick.mesh.started, 'mesh_sync', JSON.stringify(tick.mesh));
+  assert.ok(await eventually(async () => json(A, ['job', 'status', tick.mesh.job]).state !== 'running', 300_000, 2000), 'the push job did not end');
+  const job = json(A, ['job', 'status', tick.mesh.job]);
+  assert.is(job.state, 'done', JSON.stringify(job));
+  assert.is(json(A, ['mesh', 'peers']).resolved[0].snapshots, before + 1);
 });
 
 let certificateOfA = '';
@@ -288,6 +327,24 @@ test('SIGKILL of the pull at any point: B keeps serving, and the next pull works
   assert.is(existsSync(data(B, '.restore-journal.json')), false);
   // The message B signed is not in A's snapshot: the pulled data replaced it (kept for --undo).
   assert.ok(await eventually(async () => (await imapCount(bob, PORTS_B.imap)) === bobHas - 1, 15_000));
+});
+
+test('mesh verify reports a damaged repository', () => {
+  // Bytes flipped all through every pack file: whichever mailbox the drill picks, its data is hit.
+  const packs = readdirSync(join(repository(), 'data'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  assert.ok(packs.length > 0);
+  for (const e of packs) {
+    const path = join(e.parentPath ?? e.path, e.name);
+    const bytes = readFileSync(path);
+    for (let i = 0; i < bytes.length; i += 64) bytes[i] = bytes[i]! ^ 0xff;
+    writeFileSync(path, bytes);
+  }
+  const r = slow(A, ['mesh', 'verify', '--json']);
+  assert.is(r.code, 1, r.stdout);
+  const result = JSON.parse(r.stdout);
+  assert.is(result.ok, false);
+  assert.ok(result.peers[0].error.length > 0);
+  assert.match(mailctl(A, ['mesh', 'peers']).stdout, /last verified restore: .*, FAILED: /);
 });
 
 test.run();
