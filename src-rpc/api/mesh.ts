@@ -95,13 +95,11 @@ export const meshMethods = [
     handler: ({ peer }, ctx) => {
       if (ctx.settings.mesh.backupPeers.includes(peer)) throw new MailError('exists', `${peer} is already a peer`, 'peer');
       const resolved = resolvePeer(peer);
-      if (resolved.kind !== 'rest') {
-        ensureSshKey(ctx.layout, mailHost(ctx.settings));
-        pinHostKey(ctx.layout, peer, parseSshTarget(resolved.target));
-      }
-      return setMesh(ctx, 'backup_peers', [...ctx.settings.mesh.backupPeers, peer]);
+      // Pinned now once this node has its key (`mesh enable`); otherwise at the first push.
+      const hostKey = resolved.kind !== 'rest' && sshPublicKey(ctx.layout) ? pinHostKey(ctx.layout, peer, parseSshTarget(resolved.target)) : null;
+      return { ...setMesh(ctx, 'backup_peers', [...ctx.settings.mesh.backupPeers, peer]), hostKey };
     },
-    text: meshText,
+    text: (r) => [meshText(r), ...(r.hostKey ? [`${r.peers[r.peers.length - 1]}: ${r.hostKey}`] : [])].join('\n'),
   }),
   method({
     name: 'mesh_remove_peer',

@@ -1,7 +1,8 @@
 // How this node reaches an SFTP peer: its own ed25519 key pair (secrets/mesh-ssh.key, made by
-// `mesh enable`) and its own known_hosts (secrets/mesh-known_hosts), where `add-peer` pins the
-// peer's host key on first contact (accept-new); every later connection requires that same key
-// (StrictHostKeyChecking=yes), never asks (BatchMode) and never reads ~/.ssh.
+// `mesh enable`) and its own known_hosts (secrets/mesh-known_hosts), where the peer's host key is
+// pinned at first contact (accept-new: `add-peer` on an enabled node, else the first push); every
+// later connection requires that same key (StrictHostKeyChecking=yes), never asks (BatchMode)
+// and never reads ~/.ssh.
 import { join } from 'node:path';
 import { MailError } from '../core/errors.ts';
 import { SECRETS_DIR_MODE, type Layout } from '../core/layout.ts';
@@ -43,7 +44,7 @@ export const sshPublicKey = (l: Layout) => readText(`${sshKeyFile(l)}.pub`)?.tri
  * The ssh command line that opens an SFTP session to the peer. restic splits sftp.command on
  * spaces (quotes aside), so our paths must not hold any: data_path is validated without them.
  */
-export function sftpCommand(l: Layout, t: SshTarget, hostKeys: 'pinned' | 'pin-now' = 'pinned'): string[] {
+export function sftpCommand(l: Layout, t: SshTarget, hostKeys: 'pinned' | 'pin-now' = isPinned(l, t) ? 'pinned' : 'pin-now'): string[] {
   return [
     'ssh',
     '-F', '/dev/null',
@@ -73,16 +74,27 @@ export function sshProblem(stderr: string, peer: string): string | null {
   return null;
 }
 
+/** known_hosts names a non-standard port `[host]:port`. */
+const knownHostName = (t: SshTarget) => (t.port === 22 ? t.host : `[${t.host}]:${t.port}`);
+
+/** Whether a host key of the peer is in our known_hosts. */
+export function isPinned(l: Layout, t: SshTarget): boolean {
+  if (!exists(knownHostsFile(l))) return false;
+  return run(['ssh-keygen', '-F', knownHostName(t), '-f', knownHostsFile(l)]).code === 0;
+}
+
 /**
- * Connect once, accepting and pinning the peer's host key if none is pinned for it yet (an
- * already pinned, different key is refused). Authentication may still fail: the peer's owner
- * may not have authorized our key yet; the host key is pinned before that.
+ * Connect once, accepting and pinning the peer's host key if none is pinned for it yet; an
+ * already pinned, different key is refused. An unreachable peer is pinned at its first push.
+ * Authentication may still fail (the peer's owner may not have authorized our key yet): the
+ * host key is pinned before that.
  */
-export function pinHostKey(l: Layout, peer: string, t: SshTarget): { pinned: boolean; authorized: boolean } {
+export function pinHostKey(l: Layout, peer: string, t: SshTarget): string {
   const r = run(sftpCommand(l, t, 'pin-now'), { timeoutMs: 30_000 });
   const problem = sshProblem(r.stderr, peer);
-  if (problem && !/refused this node's key/.test(problem)) throw new MailError('daemon_error', `cannot pin the host key of ${peer}: ${problem}`, 'peer');
-  return { pinned: true, authorized: r.code === 0 };
+  if (problem && /host key/.test(problem)) throw new MailError('daemon_error', problem, 'peer');
+  if (isPinned(l, t)) return `host key pinned in ${knownHostsFile(l)}${problem ? `; ${problem}` : ''}`;
+  return `host key not pinned yet (${problem ?? (r.stderr.trim().split('\n').pop() || `ssh exited ${r.code}`)}): the first push pins it`;
 }
 
 /** Reachable and accepting our key, with the pinned host key. */
