@@ -42,13 +42,11 @@ function meshState(ctx: Context) {
   return { enabled: m.enabled, peers: m.backupPeers, resolved, syncInterval: m.syncInterval, node: mailHost(ctx.settings), publicKey: sshPublicKey(ctx.layout), ...(state.verify ? { verify: state.verify } : {}) };
 }
 
-/** `mesh peers`: the recorded state, and whether each SFTP peer answers now with the pinned key. */
-function meshPeers(ctx: Context) {
+/** `mesh peers`: the recorded state, and whether each SFTP peer answers now (all asked at once) with the pinned key. */
+async function meshPeers(ctx: Context) {
   const r = meshState(ctx);
-  return {
-    ...r,
-    resolved: r.resolved.map((p): PeerView => (r.publicKey && p.target && (p.kind === 'sftp' || p.kind === 'p2p') ? { ...p, ...probePeer(ctx.layout, p.peer, parseSshTarget(p.target)) } : p)),
-  };
+  const probed = await Promise.all(r.resolved.map(async (p): Promise<PeerView> => (r.publicKey && p.target && (p.kind === 'sftp' || p.kind === 'p2p') ? { ...p, ...(await probePeer(ctx.layout, p.peer, parseSshTarget(p.target))) } : p)));
+  return { ...r, resolved: probed };
 }
 
 const when = (e?: { at: string; ok: boolean; error?: string }) => (e ? `${e.at.slice(0, 16).replace('T', ' ')} ${e.ok ? 'OK' : `FAILED (${e.error ?? ''})`}` : 'never');

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { MailError } from '../core/errors.ts';
 import { SECRETS_DIR_MODE, type Layout } from '../core/layout.ts';
 import { ensureDir, exists, readText, removeFile } from '../sys/fs.ts';
-import { run } from '../sys/spawn.ts';
+import { run, runAsync } from '../sys/spawn.ts';
 
 export const sshKeyFile = (l: Layout) => join(l.secretsDir, 'mesh-ssh.key');
 export const knownHostsFile = (l: Layout) => join(l.secretsDir, 'mesh-known_hosts');
@@ -98,9 +98,11 @@ export function pinHostKey(l: Layout, peer: string, t: SshTarget): string {
 }
 
 /** Reachable and accepting our key, with the pinned host key. */
-export function probePeer(l: Layout, peer: string, t: SshTarget): { reachable: boolean; error?: string } {
-  // The page asks on load: an answer within seconds, or unreachable.
-  const r = run(sftpCommand(l, t), { timeoutMs: 8_000 });
+export async function probePeer(l: Layout, peer: string, t: SshTarget): Promise<{ reachable: boolean; error?: string }> {
+  // The page asks on load (LuCI waits 20 s): an answer within seconds, or unreachable. ssh takes
+  // the first value given for an option, so this ConnectTimeout wins.
+  const [ssh, ...rest] = sftpCommand(l, t);
+  const r = await runAsync([ssh!, '-o', 'ConnectTimeout=5', ...rest], { timeoutMs: 8_000 });
   if (r.code === 0) return { reachable: true };
   return { reachable: false, error: sshProblem(r.stderr, peer) ?? (r.stderr.trim().split('\n').pop() || `ssh exited ${r.code}`) };
 }
