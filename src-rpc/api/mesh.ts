@@ -232,7 +232,7 @@ export const meshMethods = [
     name: 'mesh_sync',
     access: 'write',
     job: true,
-    doc: "push: back this node up into its restic repository on every peer (retention: mesh.keep); pull: restore a node's snapshot into staging, and with --apply swap it in like `mesh restore`",
+    doc: "push: back this node up into its restic repository on every peer (retention: mesh.keep); pull: restore a node's snapshot into staging and check it, and with --apply swap it in like `mesh restore`",
     cli: ['mesh', 'sync'],
     args: {
       mode: arg.oneOf('push or pull', ['push', 'pull'] as const).word(),
@@ -254,9 +254,9 @@ export const meshMethods = [
       'peers' in r
         ? [`push of ${r.node}:`, ...r.peers.map((p) => (p.ok ? `  ${p.peer}: snapshot ${p.snapshot}, ${mib(p.bytesAdded ?? 0)} added of ${mib(p.bytesProcessed ?? 0)}; ${p.snapshots} snapshots, ${mib(p.repositoryBytes ?? 0)} stored` : `  ${p.peer}: FAILED: ${p.error}`))].join('\n')
         : [
-            `${r.applied ? 'pulled and applied' : 'pulled into staging'}: snapshot ${r.snapshot} of ${r.node} (${r.created}) from ${r.peer}`,
+            `${r.applied ? 'pulled and applied' : 'pulled and checked, nothing replaced'}: snapshot ${r.snapshot} of ${r.node} (${r.created}) from ${r.peer}`,
             ...Object.entries(r.mailboxes).map(([box, n]) => `  ${box}: ${n} messages`),
-            ...(r.applied ? [`  replaced: ${r.replaces.join(', ')}`] : [`  staged in ${r.staging} (nothing replaced; --apply swaps it in)`]),
+            ...(r.applied ? [`  replaced: ${r.replaces.join(', ')}`] : ['  (--apply swaps it in)']),
             ...(r.previous ? [`  previous data kept in ${r.previous} (\`mailctl mesh restore --undo\` puts it back)`] : []),
             ...r.selfCheck.map((c) => `  ${c.ok ? 'OK  ' : 'FAIL'} ${c.email}: ${c.authenticates ? 'login known' : 'NO LOGIN'}, ${c.messages ?? '?'} of ${c.expected} messages${c.error ? ` (${c.error})` : ''}`),
           ].join('\n'),

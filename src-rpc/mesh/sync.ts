@@ -2,7 +2,8 @@
 // brings a node's snapshot back. A snapshot holds two folders: `.sync-source/` (the UCI file and
 // config/, secrets/, ssl/ as read under the write lock, laid out like a backup file's entries,
 // plus MANIFEST.json) and `mail/` (read live: maildir files never change in place). A pull
-// restores both into staging, moves mail/ into place and, with --apply, swaps like `mesh restore`.
+// restores both into staging, moves mail/ into place and, with --apply, swaps like `mesh restore`
+// (without, it counts what the snapshot holds and removes the staging copy).
 import { join, relative } from 'node:path';
 import { MailError } from '../core/errors.ts';
 import { loadContext, type Context } from '../core/context.ts';
@@ -177,8 +178,6 @@ export interface PullResult {
   created: string;
   mailboxes: Record<string, number>;
   applied: boolean;
-  /** Where the pulled data is (without --apply: left for inspection, replaced by the next pull). */
-  staging: string;
   replaces: string[];
   previous: string | null;
   selfCheck: { email: string; authenticates: boolean; messages: number | null; expected: number; ok: boolean; error?: string }[];
@@ -241,8 +240,10 @@ export async function syncPull(ctx: Context, opts: { node: string; snapshot?: st
   removeTree(join(staging, SYNC_MANIFEST));
   // What the snapshot really holds: mail that arrived while the push read the folders is in it too.
   const { messages } = countMail(staging, 'data/mail');
-  const base = { node: manifest.node, peer: repo.peer, snapshot: snapshot.short_id, created: snapshot.time, mailboxes: messages, staging, replaces: [] as string[] };
+  const base = { node: manifest.node, peer: repo.peer, snapshot: snapshot.short_id, created: snapshot.time, mailboxes: messages, replaces: [] as string[] };
   if (!opts.apply) {
+    // A check that the snapshot restores; a second copy of the mail must not stay on a router.
+    removeTree(pulled);
     recordPeerState(l, repo.peer, 'pull', { ok: true, snapshot: snapshot.short_id });
     return { ...base, applied: false, previous: null, selfCheck: [], ok: true };
   }
@@ -251,5 +252,5 @@ export async function syncPull(ctx: Context, opts: { node: string; snapshot?: st
   removeTree(pulled);
   const ok = selfCheck.every((c) => c.ok);
   recordPeerState(l, repo.peer, 'pull', { ok, snapshot: snapshot.short_id });
-  return { ...base, staging: '', replaces: replacedByRestore(l), applied: true, previous, selfCheck, ok };
+  return { ...base, replaces: replacedByRestore(l), applied: true, previous, selfCheck, ok };
 }

@@ -261,10 +261,16 @@ test('node A dies; B pulls its latest snapshot with --apply and serves A mail wi
   assert.match(wrong.stderr, /password/);
   assert.ok(await eventually(async () => (await imapCount({ email: 'zed@example.com', password: 'zed-pass-4444' }, PORTS_B.imap)) === 0, 5000));
 
+  const expected = { ...Object.fromEntries(USERS.map((u) => [u.email, u.messages])), [USERS[2]!.email]: USERS[2]!.messages + 1 };
+  // Without --apply: restored, counted, and the copy removed; B keeps its own data.
+  const checked = JSON.parse(pull([]).stdout);
+  assert.equal([checked.applied, checked.mailboxes], [false, expected]);
+  assert.is(existsSync(data(B, '.sync-pull')), false);
+  assert.is(await imapCount({ email: 'zed@example.com', password: 'zed-pass-4444' }, PORTS_B.imap), 0);
+
   const r = JSON.parse(pull(['--apply']).stdout);
   assert.is(r.ok, true, JSON.stringify(r.selfCheck));
   assert.is(r.applied, true);
-  const expected = { ...Object.fromEntries(USERS.map((u) => [u.email, u.messages])), [USERS[2]!.email]: USERS[2]!.messages + 1 };
   assert.equal(r.mailboxes, expected);
   await waitForPort(H, PORTS_B.imap, 15_000);
   for (const u of USERS) assert.ok(await eventually(async () => (await imapCount(u, PORTS_B.imap)) === expected[u.email], 15_000), u.email);
