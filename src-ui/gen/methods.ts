@@ -243,7 +243,7 @@ export interface MethodArgs {
     /** the exported backup key (secret) */
     key: string;
   };
-  /** push: back this node up into its restic repository on every peer (retention: mesh.keep); pull: restore a node's snapshot into staging, and with --apply swap it in like `mesh restore` */
+  /** push: back this node up into its restic repository on every peer (retention: mesh.keep); pull: restore a node's snapshot into staging and check it, and with --apply swap it in like `mesh restore` */
   mesh_sync: {
     /** push or pull */
     mode: string;
