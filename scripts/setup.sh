@@ -31,6 +31,7 @@ packages=(
     chromium fonts-liberation
     roundcube-core roundcube-sqlite3 roundcube-plugins php-cli php-sqlite3
     busybox  # the plugin front is tested under busybox ash, as on OpenWrt
+    restic openssh-client openssh-server  # mesh sync; the tests start their own sshd as the peer (the system's is left as it is)
 )
 services=(postfix dovecot named bind9 rspamd opendkim clamav-daemon clamav-freshclam clamav-milter)
 

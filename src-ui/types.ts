@@ -51,6 +51,8 @@ export interface Overview {
   /** The first current bans (service.bans has the count). */
   bans: Ban[];
   firewall: FirewallStatus;
+  /** The last restore drill (mesh verify); null = never. */
+  meshVerify: { at: string; ok: boolean; peers: { peer: string; ok: boolean; error?: string }[] } | null;
 }
 
 export interface Mailbox {

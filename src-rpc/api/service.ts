@@ -17,6 +17,8 @@ import { sslRenew } from '../ssl/certificates.ts';
 import { checkDns } from '../dns/check.ts';
 import { loadDnsHealth, recordDnsHealth } from '../dns/health.ts';
 import { firewallStatus } from '../firewall/fw4.ts';
+import { readSyncState } from '../mesh/sync-state.ts';
+import { scheduleMeshWork, type MeshSchedule } from './mesh-schedule.ts';
 
 type Status = Awaited<ReturnType<typeof status>>;
 
@@ -53,6 +55,7 @@ interface TickReport {
   dkimRetired: { removed: string[]; byHand: string[]; errors: string[] };
   dns: { ok: boolean; problems: unknown[]; notes: string[] } | { error: string };
   jobsPruned: number;
+  mesh: MeshSchedule;
 }
 
 function tickText(r: TickReport): string {
@@ -66,6 +69,7 @@ function tickText(r: TickReport): string {
     ...r.dkimRetired.errors.map((k) => `DKIM retirement failed: ${k}`),
     dns,
     ...(r.jobsPruned ? [`${r.jobsPruned} old job(s) forgotten`] : []),
+    ...(r.mesh.started ? [`mesh: ${r.mesh.started} started (job ${r.mesh.job})`] : r.mesh.error ? [`mesh: ${r.mesh.error}`] : []),
   ].join('\n');
 }
 
@@ -95,6 +99,8 @@ export const serviceMethods = [
         bans: bans.bans.slice(0, OVERVIEW_BANS),
         // What our fw4 sections open from the WAN zone (a file read).
         firewall: firewallStatus(ctx.settings),
+        // The last restore drill (`mesh verify`, or tick's weekly one); null = never.
+        meshVerify: readSyncState(ctx.layout).verify ?? null,
       };
     },
   }),
@@ -124,7 +130,7 @@ export const serviceMethods = [
   method({
     name: 'tick',
     access: 'write',
-    doc: 'Periodic work (cron): re-converge a running server, renew the certificate when due, retire DKIM keys past their grace period, check DNS for drift, forget old jobs',
+    doc: 'Periodic work (cron): re-converge a running server, renew the certificate when due, retire DKIM keys past their grace period, check DNS for drift, forget old jobs, start the mesh push (every mesh.sync_interval) or the weekly restore drill',
     cli: ['tick'],
     args: {},
     handler: async (_a, ctx) => {
@@ -154,7 +160,7 @@ export const serviceMethods = [
         (r) => recordDnsHealth(ctx.layout, r),
         (e: unknown) => ({ error: message(e) }),
       );
-      return { converged, ...(convergeError ? { convergeError } : {}), restarts, certificate, dkimRetired, dns, jobsPruned: pruneJobs(7) };
+      return { converged, ...(convergeError ? { convergeError } : {}), restarts, certificate, dkimRetired, dns, jobsPruned: pruneJobs(7), mesh: scheduleMeshWork(ctx) };
     },
     text: tickText,
     // Something that should run could not be brought back: cron mails the output of a failure.

@@ -1,6 +1,6 @@
 // mailctl: the command-line door to the method table. No command logic lives here.
 import { methods } from '../api/table.ts';
-import { callMethod } from '../api/dispatch.ts';
+import { callMethod, runJob } from '../api/dispatch.ts';
 import { toErrorReply } from '../core/errors.ts';
 import { parseCommandLine, usage, UsageError, type ParsedCommand } from './argv.ts';
 import { promptHidden, readStdin, stdinIsTerminal } from '../sys/tty.ts';
@@ -55,6 +55,11 @@ async function main(argv: string[]): Promise<number> {
   // (or procd, as an instance).
   if (argv[0] === 'ban-watch' && (argv.length === 1 || (argv.length === 2 && argv[1] === '--supervised'))) {
     await watchFailures(argv[1] === '--supervised');
+    return 0;
+  }
+  // A job tick started in the background (the rpcd plugin's runner does the same).
+  if (argv[0] === 'job-run' && argv.length === 2) {
+    await runJob(argv[1]!);
     return 0;
   }
   if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {

@@ -7,6 +7,5 @@ export function unimplementedOptionNotices(s: Settings): string[] {
   if (s.webmail.enabled && s.webmail.container && s.main.runtime === 'host') {
     out.push(`webmail.container '${s.webmail.container}': containers are not managed on the host runtime; Roundcube is found through webmail.config_path`);
   }
-  if (s.mesh.enabled) out.push(`mesh.enabled=1: sync to peers (every ${s.mesh.syncInterval} s) is not implemented yet; \`mesh backup\` and \`mesh restore\` work`);
   return out;
 }

@@ -12,6 +12,7 @@ import { walkTree, lstatEntry, readFileChunks, sha256Hash, sha256Hex, createFile
 import { ensureBackupKey, encrypterFor } from './keys.ts';
 import { DATA_FOLDERS, allowedLink, FORMAT_VERSION, HEADER_NAME, MANIFEST_NAME, UCI_ENTRY, backupFileName, mailboxOfMessage, type BackupHeader, type Manifest, type ManifestEntry } from './format.ts';
 import { byteProgress, pump } from './streams.ts';
+import { bufferReleaser } from '../sys/memory.ts';
 import type { Context } from '../core/context.ts';
 import type { Layout } from '../core/layout.ts';
 
@@ -37,7 +38,7 @@ export interface BackupResult {
   removed: string[];
 }
 
-interface SmallFile {
+export interface SmallFile {
   entry: ManifestEntry;
   bytes?: Buffer;
 }
@@ -55,7 +56,7 @@ const asManifest = (archivePath: string, e: TreeEntry): ManifestEntry => ({
 });
 
 /** config/, secrets/, ssl/ and the UCI file, read whole (they are small) while we hold the lock. */
-function readAccountFiles(l: Layout, skipped: string[]): SmallFile[] {
+export function readAccountFiles(l: Layout, skipped: string[]): SmallFile[] {
   const out: SmallFile[] = [];
   const uci = lstatEntry(dirname(l.uciFile), basename(l.uciFile));
   if (!uci || uci.type !== 'file') throw new MailError('not_found', `${l.uciFile} is missing`);
@@ -172,6 +173,7 @@ export async function createBackup(ctx: Context, opts: BackupOptions, lock: Lock
   const written = pump(output, sink);
   const manifest: ManifestEntry[] = [];
   const messages: Record<string, number> = {};
+  const release = bufferReleaser();
   const json = (name: string, value: object) => {
     const bytes = Buffer.from(`${JSON.stringify(value)}\n`);
     return { entry: { path: name, type: 'file' as const, size: bytes.length, mode: 0o644, uid: 0, gid: 0, mtimeMs: createdAt.getTime() }, bytes };
@@ -193,7 +195,10 @@ export async function createBackup(ctx: Context, opts: BackupOptions, lock: Lock
         await addEntry(tar, entry, null);
         manifest.push(entry);
       } else {
-        await addMailFile(tar, l, e, manifest, (n) => progress.add(n));
+        await addMailFile(tar, l, e, manifest, (n) => {
+          progress.add(n);
+          release(n);
+        });
       }
     }
     for (const m of manifest) {

@@ -6,3 +6,5 @@ ensureGlobalWebCrypto();
 export { createBackup } from './backup.ts';
 export { restoreBackup, undoRestore } from './restore.ts';
 export { describeKey, importBackupKey, ensureBackupKey } from './keys.ts';
+export { syncPush, syncPull } from './sync.ts';
+export { syncVerify } from './verify.ts';

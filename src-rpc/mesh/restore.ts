@@ -10,7 +10,7 @@ import { ensureDir, exists, readText, removeTree, statOrNull, readBytes } from '
 import { fileStream, fileSize, sha256Hash, createFileSink, makeDirectory, makeSymlink, setOwnership, readFilePrefix } from '../sys/tree.ts';
 import { decrypterFor } from './keys.ts';
 import { AGE_MAGIC, DATA_FOLDERS, HEADER_NAME, MANIFEST_NAME, UCI_ENTRY, checkEntryName, checkEntryType, parseHeader, parseManifest, sameEntry, type BackupHeader, type EntryType, type Manifest, type ManifestEntry } from './format.ts';
-import { PREVIOUS_PREFIX, STAGING, UNDONE_PREFIX, finishInterruptedSwap, keptFolderName, previousFolders, swapIn } from './swap.ts';
+import { PREVIOUS_PREFIX, STAGING, UNDONE_PREFIX, finishInterruptedSwap, keptFolderName, previousFolders, pruneReplaced, swapIn } from './swap.ts';
 import { keepMachineOptions } from './machine-options.ts';
 import { byteProgress } from './streams.ts';
 import { replacedByRestore } from './backup-files.ts';
@@ -130,29 +130,42 @@ export async function readArchive(file: string, l: Layout, onBytes: (n: number) 
   return { header, manifest, encrypted };
 }
 
+/** Entries written under `root` with their mode, owner and time (a folder's once its contents are in). */
+export function landingInto(root: string): Landing & { finish(): void } {
+  const folders: ManifestEntry[] = [];
+  return {
+    directory(e) {
+      makeDirectory(join(root, e.path));
+      folders.push(e);
+    },
+    symlink(e) {
+      makeSymlink(e.target!, join(root, e.path), e);
+    },
+    async file(e) {
+      const sink = await createFileSink(join(root, e.path));
+      return { write: (c) => sink.write(c), done: () => sink.finish(e), abort: () => sink.abort() };
+    },
+    finish() {
+      // Deepest first: a read-only folder must not refuse what goes inside it.
+      for (const e of folders.reverse()) if (e.path.startsWith('data/')) setOwnership(join(root, e.path), e);
+    },
+  };
+}
+
+/** A folder the backup did not have still replaces the live one (empty), never mixes with it. */
+export function completeStaging(staging: string): void {
+  for (const f of DATA_FOLDERS) if (!exists(join(staging, 'data', f))) ensureDir(join(staging, 'data', f), { mode: 0o700 });
+}
+
 /** Second pass: everything lands in data_path/.restore-staging with its mode, owner and time. */
 async function extractToStaging(file: string, l: Layout, onBytes: (n: number) => void): Promise<ArchiveSummary> {
   const staging = join(l.dataPath, STAGING);
   removeTree(staging);
   ensureDir(staging, { mode: 0o700 });
-  const folders: ManifestEntry[] = [];
-  const summary = await readArchive(file, l, onBytes, {
-    directory(e) {
-      makeDirectory(join(staging, e.path));
-      folders.push(e);
-    },
-    symlink(e) {
-      makeSymlink(e.target!, join(staging, e.path), e);
-    },
-    async file(e) {
-      const sink = await createFileSink(join(staging, e.path));
-      return { write: (c) => sink.write(c), done: () => sink.finish(e), abort: () => sink.abort() };
-    },
-  });
-  // Deepest first: a read-only folder must not refuse what goes inside it.
-  for (const e of folders.reverse()) if (e.path.startsWith('data/')) setOwnership(join(staging, e.path), e);
-  // A folder the backup did not have still replaces the live one (empty), never mixes with it.
-  for (const f of DATA_FOLDERS) if (!exists(join(staging, 'data', f))) ensureDir(join(staging, 'data', f), { mode: 0o700 });
+  const landing = landingInto(staging);
+  const summary = await readArchive(file, l, onBytes, landing);
+  landing.finish();
+  completeStaging(staging);
   return summary;
 }
 
@@ -198,7 +211,7 @@ function summaryOf(file: string, s: ArchiveSummary) {
 }
 
 /** Stop, swap, converge with the restored settings, start, and check every mailbox. */
-async function replaceLiveData(ctx: Context, from: string, keepAs: string, uciText: string, expected: Record<string, number>, lock: Lock) {
+export async function replaceLiveData(ctx: Context, from: string, keepAs: string, uciText: string, expected: Record<string, number>, lock: Lock) {
   const l = ctx.layout;
   const previous = keptFolderName(keepAs, new Date());
   await lock(async () => {
@@ -206,6 +219,7 @@ async function replaceLiveData(ctx: Context, from: string, keepAs: string, uciTe
     await ctx.daemons.stop(ctx);
     ctx.progress(94, 'replacing the data');
     swapIn(l, { from, previous, uci: uciText });
+    pruneReplaced(l);
   });
   const next = loadContext(ctx.daemons, ctx.progress);
   ctx.progress(96, 'converging and starting');

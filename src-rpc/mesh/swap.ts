@@ -25,9 +25,21 @@ export interface SwapJournal {
 /** Milliseconds too: two restores within a second must not pick the same name. */
 export const keptFolderName = (prefix: string, date: Date) => `${prefix}${date.toISOString().replace(/[-:.]/g, '')}`;
 
+/** Replaced data kept of each kind (previous, undone): each is a whole copy of the mail. */
+export const KEPT_REPLACED = 3;
+
 /** Newest first. */
-export function previousFolders(l: Layout): string[] {
-  return listDir(l.dataPath).filter((n) => n.startsWith(PREVIOUS_PREFIX)).sort().reverse();
+function keptFolders(l: Layout, prefix: string): string[] {
+  return listDir(l.dataPath).filter((n) => n.startsWith(prefix)).sort().reverse();
+}
+
+export const previousFolders = (l: Layout) => keptFolders(l, PREVIOUS_PREFIX);
+
+/** Only the newest KEPT_REPLACED restore-previous-* and restore-undone-* stay; returns what went. */
+export function pruneReplaced(l: Layout): string[] {
+  const old = [PREVIOUS_PREFIX, UNDONE_PREFIX].flatMap((prefix) => keptFolders(l, prefix).slice(KEPT_REPLACED));
+  for (const name of old) removeTree(join(l.dataPath, name));
+  return old.map((n) => join(l.dataPath, n));
 }
 
 export function swapIn(l: Layout, journal: SwapJournal): void {

@@ -40,10 +40,11 @@ export const METHODS = {
   mesh_backup: { access: 'write', args: ['output', 'no_encrypt'] },
   mesh_backups: { access: 'read', args: [] },
   mesh_restore: { access: 'write', args: ['file', 'dry_run', 'undo'] },
+  mesh_verify: { access: 'write', args: [] },
   mesh_key_show: { access: 'read', args: [] },
   mesh_key_export: { access: 'write', args: [] },
   mesh_key_import: { access: 'write', args: ['key'] },
-  mesh_sync: { access: 'write', args: ['mode'] },
+  mesh_sync: { access: 'write', args: ['mode', 'node', 'snapshot', 'apply', 'password'] },
   dns_records: { access: 'read', args: ['format'] },
   dns_setup: { access: 'write', args: [] },
   dns_check: { access: 'read', args: [] },
@@ -80,7 +81,7 @@ export interface MethodArgs {
     /** recipient */
     to: string;
   };
-  /** Periodic work (cron): re-converge a running server, renew the certificate when due, retire DKIM keys past their grace period, check DNS for drift, forget old jobs */
+  /** Periodic work (cron): re-converge a running server, renew the certificate when due, retire DKIM keys past their grace period, check DNS for drift, forget old jobs, start the mesh push (every mesh.sync_interval) or the weekly restore drill */
   tick: Record<string, never>;
   /** State of the daemons and their ports */
   status: Record<string, never>;
@@ -200,7 +201,7 @@ export interface MethodArgs {
   };
   /** Deliver outbound mail directly again and forget the relay credentials */
   relay_clear: Record<string, never>;
-  /** Mesh backup state and peers */
+  /** Mesh backup state and peers: reachability (asked now), last push and pull, snapshots, repository size */
   mesh_peers: Record<string, never>;
   /** Add a mesh backup peer */
   mesh_add_peer: {
@@ -212,7 +213,7 @@ export interface MethodArgs {
     /** peer: [user@]host[:port], rest:https://host[:port]/path, or a secubox-p2p peer id */
     peer: string;
   };
-  /** Enable mesh backup sync */
+  /** Enable mesh backup sync: makes this node's SSH key and repository password when missing */
   mesh_enable: Record<string, never>;
   /** Disable mesh backup sync */
   mesh_disable: Record<string, never>;
@@ -234,6 +235,8 @@ export interface MethodArgs {
     /** put back the data the last restore replaced */
     undo?: boolean;
   };
+  /** Restore drill: restic check (a tenth of the data read back) on every peer, and the latest snapshot of one mailbox restored into a throwaway folder and compared with the snapshot's manifest */
+  mesh_verify: Record<string, never>;
   /** Which key encrypts backups (kind, public recipient, fingerprint); never the secret */
   mesh_key_show: Record<string, never>;
   /** Print the backup key, to carry to the node that will restore (made now if there is none) */
@@ -243,10 +246,18 @@ export interface MethodArgs {
     /** the exported backup key (secret) */
     key: string;
   };
-  /** Push backups to, or pull them from, the mesh peers */
+  /** push: back this node up into its restic repository on every peer (retention: mesh.keep); pull: restore a node's snapshot into staging and check it, and with --apply swap it in like `mesh restore` */
   mesh_sync: {
     /** push or pull */
     mode: string;
+    /** pull: the node whose snapshot to restore (its mail host name; default this node's) */
+    node?: string;
+    /** pull: a snapshot id (default the latest) */
+    snapshot?: string;
+    /** pull: replace this node's data with the pulled snapshot (previous data kept for `mesh restore --undo`) */
+    apply?: boolean;
+    /** pull: the other node's repository password (its `mesh key export`); default this node's (secret) */
+    password?: string;
   };
   /** The DNS records this server expects (table, zone-file lines or JSON) */
   dns_records: {
@@ -339,4 +350,4 @@ export interface MethodArgs {
   };
 }
 
-export const METHOD_COUNT = 59;
+export const METHOD_COUNT = 60;

@@ -8,7 +8,7 @@ import { jobs, loadOverview, openTab, overview, overviewError, overviewLoading, 
 import { bytes, count, date } from '../format.ts';
 import { Btn, Confirm, Done, ErrorText, KeyValues, Loading, Section, useAction } from '../ui.tsx';
 import { VirusScan } from './virus-scan.tsx';
-import type { Ban, CertificateSummary, Container, DnsHealth as Health, FirewallStatus, Status } from '../types.ts';
+import type { Ban, CertificateSummary, Container, DnsHealth as Health, FirewallStatus, Overview, Status } from '../types.ts';
 
 export function CertificateDays({ c }: { c: CertificateSummary }) {
   const cls = c.daysLeft < 0 ? 'important ms-bad' : c.daysLeft <= 14 ? 'warning' : 'success';
@@ -195,6 +195,16 @@ function Bans({ summary, bans }: { summary: NonNullable<Status['bans']>; bans: B
   );
 }
 
+/** The last restore drill: restoring is what a backup is for. */
+function MeshVerified({ v }: { v: NonNullable<Overview['meshVerify']> }) {
+  const failed = v.peers.filter((p) => !p.ok);
+  return (
+    <span class={`label ${v.ok ? 'success' : 'warning'}`} data-mesh-verify={v.ok ? 'ok' : 'failed'}>
+      {`last verified restore: ${date(v.at)}, ${v.ok ? 'OK' : failed.map((p) => `${p.peer}: ${p.error ?? 'failed'}`).join('; ')}`}
+    </span>
+  );
+}
+
 export function OverviewScreen() {
   useEffect(() => void loadOverview(), []);
   const o = overview.value;
@@ -215,6 +225,7 @@ export function OverviewScreen() {
             ['Runtime', `${s.runtime}${s.enabled ? '' : ' (not started at boot)'}`],
             ...(s.container ? containerRows(s.container) : []),
             ['Jobs', running ? `${count(running, 'job')} running (progress above)` : 'none running'],
+            ...(o.meshVerify ? [['Backups', <MeshVerified v={o.meshVerify} />] as [string, preact.JSX.Element]] : []),
           ]}
         />
         <div class="ms-buttons">

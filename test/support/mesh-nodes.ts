@@ -4,8 +4,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { chownSync, lstatSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runMailClient } from './sandbox.ts';
-import { MAILCTL, ok } from './mailctl.ts';
+import { eventually, runMailClient, waitForPort } from './sandbox.ts';
+import { MAILCTL, ok, writeConfig } from './mailctl.ts';
 
 export const H = '127.0.0.1';
 /** In every message body: a backup or repository that shows it holds mail in clear. */
@@ -108,4 +108,66 @@ with tarfile.open(spec['path'], 'w', format=tarfile.PAX_FORMAT) as t:
 `;
   const r = spawnSync('/usr/bin/python3', ['-c', code], { input: JSON.stringify({ path, entries }), encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`craft tar: ${r.stderr}`);
+}
+
+/** Which DKIM signatures of a message verify (python3-dkim, DNS answered from `records`). */
+export function dkimVerify(raw: string, records: Record<string, string>): boolean[] {
+  const code = `
+import sys, json, dkim, email
+data = json.loads(sys.stdin.read())
+msg = data['raw'].encode()
+records = data['records']
+def dns(name, timeout=5):
+    v = records.get(name.decode().rstrip('.'))
+    return v.encode() if v else None
+heads = email.message_from_bytes(msg).get_all('DKIM-Signature') or []
+print(json.dumps([bool(dkim.DKIM(msg).verify(idx=i, dnsfunc=dns)) for i in range(len(heads))]))
+`;
+  const r = spawnSync('/usr/bin/python3', ['-c', code], { input: JSON.stringify({ raw, records }), encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`dkim verify: ${r.stderr}`);
+  return JSON.parse(r.stdout) as boolean[];
+}
+
+/** A node's published DKIM records, name → value. */
+export function dkimRecords(root: string): Record<string, string> {
+  const keys = json(root, ['dkim', 'show']).keys as { record: { name: string; value: string } }[];
+  return Object.fromEntries(keys.map((k) => [k.record.name.replace(/\.$/, ''), k.record.value]));
+}
+
+/**
+ * alice sends to bob through the node's submission port; bob's copy, fetched over IMAP, is
+ * checked with python3-dkim against `records`: one verdict per DKIM-Signature header.
+ */
+export async function signedVerdicts(ports: { submission: number; imap: number }, records: Record<string, string>): Promise<boolean[]> {
+  const [from, to] = [USERS[0]!, USERS[1]!];
+  const subject = `signed ${TOKEN} ${randomBytes(4).toString('hex')}`;
+  const sent = await runMailClient({ action: 'send', host: H, port: ports.submission, tls: 'starttls', user: from.email, password: from.password, from: from.email, to: [to.email], subject, body: 'hello' });
+  if (!sent.ok) throw new Error(`sending failed: ${JSON.stringify(sent)}`);
+  let raw = '';
+  const arrived = await eventually(async () => {
+    const box = await runMailClient({ action: 'imap_fetch', host: H, port: ports.imap, tls: 'starttls', user: to.email, password: to.password });
+    raw = (box.ok && box.messages.find((m) => m.subject === subject)?.raw) || '';
+    return raw !== '';
+  }, 20_000, 500);
+  if (!arrived) throw new Error('the signed message did not arrive');
+  return dkimVerify(raw, records);
+}
+
+/**
+ * Node A (the router that dies: 3 mailboxes, an alias, DKIM, 500 messages, default ports) and
+ * node B (the one that restores, on `portsOfB`, with a mailbox of its own). Both would run
+ * OpenDKIM on its fixed loopback port: B signs only once A's settings arrive, and A is stopped
+ * before B restores.
+ */
+export async function startTwoNodes(A: string, B: string, portsOfB: { imap: number } & Record<string, number>): Promise<void> {
+  writeConfig(A, { dkim: true, spamFilter: false });
+  ok(A, ['start']);
+  await waitForPort(H, 143, 15_000);
+  for (const u of USERS) ok(A, ['user', 'add', u.email, '--password-stdin'], `${u.password}\n`);
+  ok(A, ['alias', 'add', 'team@example.com', 'alice@example.com,bob@example.com']);
+  for (const u of USERS) writeMessages(A, u.email, u.messages);
+  writeConfig(B, { ports: portsOfB });
+  ok(B, ['start']);
+  await waitForPort(H, portsOfB.imap, 15_000);
+  ok(B, ['user', 'add', 'zed@example.com', '--password-stdin'], 'zed-pass-4444\n');
 }

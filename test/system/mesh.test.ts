@@ -5,13 +5,12 @@
 // mesh-faults.test.ts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually, type Sandbox } from '../support/sandbox.ts';
 import { setUci } from '../support/dns.ts';
-import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
-import { H, TOKEN, USERS, json, slow, slowJson, data, snapshot, differences, rendered, writeMessages, imapCount } from '../support/mesh-nodes.ts';
+import { mailctl, ok } from '../support/mailctl.ts';
+import { H, TOKEN, USERS, json, slow, slowJson, data, snapshot, differences, rendered, imapCount, signedVerdicts, dkimRecords, startTwoNodes } from '../support/mesh-nodes.ts';
 
 const PORTS_B = { smtp: 10025, submission: 10587, smtps: 10465, imap: 10143, imaps: 10993, pop3: 10110, pop3s: 10995, sieve: 14190 };
 // OpenDKIM refuses keys below a world-writable directory (/tmp): the sandboxes live in /run.
@@ -29,28 +28,6 @@ let certificateOfA = '';
 let dkimRecordsOfA: Record<string, string> = {};
 
 
-function dkimVerify(raw: string, records: Record<string, string>): boolean[] {
-  const code = `
-import sys, json, dkim, email
-data = json.loads(sys.stdin.read())
-msg = data['raw'].encode()
-records = data['records']
-def dns(name, timeout=5):
-    v = records.get(name.decode().rstrip('.'))
-    return v.encode() if v else None
-heads = email.message_from_bytes(msg).get_all('DKIM-Signature') or []
-print(json.dumps([bool(dkim.DKIM(msg).verify(idx=i, dnsfunc=dns)) for i in range(len(heads))]))
-`;
-  const r = spawnSync('/usr/bin/python3', ['-c', code], { input: JSON.stringify({ raw, records }), encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`dkim verify: ${r.stderr}`);
-  return JSON.parse(r.stdout) as boolean[];
-}
-
-function dkimRecords(root: string): Record<string, string> {
-  const keys = json(root, ['dkim', 'show']).keys as { record: { name: string; value: string } }[];
-  return Object.fromEntries(keys.map((k) => [k.record.name.replace(/\.$/, ''), k.record.value]));
-}
-
 // uvu reports a failing before hook only as failed tests: say why.
 test.before(async () => {
   try {
@@ -63,19 +40,7 @@ test.before(async () => {
 
 async function setUp() {
   if (!insideTestNetns()) throw new Error('run through test/run.mjs (needs the test network namespace)');
-  writeConfig(A, { dkim: true, spamFilter: false });
-  ok(A, ['start']);
-  await waitForPort(H, 143, 15_000);
-  for (const u of USERS) ok(A, ['user', 'add', u.email, '--password-stdin'], `${u.password}\n`);
-  ok(A, ['alias', 'add', 'team@example.com', 'alice@example.com,bob@example.com']);
-  for (const u of USERS) writeMessages(A, u.email, u.messages);
-
-  // Both would run OpenDKIM on its fixed loopback port: B signs only once A's settings arrive,
-  // and A is stopped (the router that died) before B restores.
-  writeConfig(B, { ports: PORTS_B });
-  ok(B, ['start']);
-  await waitForPort(H, PORTS_B.imap, 15_000);
-  ok(B, ['user', 'add', 'zed@example.com', '--password-stdin'], 'zed-pass-4444\n');
+  await startTwoNodes(A, B, PORTS_B);
 }
 
 test.after(() => {
@@ -158,17 +123,7 @@ test('B presents A certificate and signs with A DKIM key (python3-dkim verifies)
   assert.is(b.certificate.fingerprint256, certificateOfA);
   assert.ok(b.listeners.length > 0);
   assert.equal(b.listeners.filter((l: { state: string }) => l.state !== 'match'), []);
-  const subject = `signed on B ${TOKEN}`;
-  const sent = await runMailClient({ action: 'send', host: H, port: PORTS_B.submission, tls: 'starttls', user: USERS[0]!.email, password: USERS[0]!.password, from: USERS[0]!.email, to: [USERS[1]!.email], subject, body: 'hello' });
-  assert.is(sent.ok, true, JSON.stringify(sent));
-  let raw = '';
-  const arrived = await eventually(async () => {
-    const box = await runMailClient({ action: 'imap_fetch', host: H, port: PORTS_B.imap, tls: 'starttls', user: USERS[1]!.email, password: USERS[1]!.password });
-    raw = (box.ok && box.messages.find((m) => m.subject === subject)?.raw) || '';
-    return raw !== '';
-  }, 20_000, 500);
-  assert.ok(arrived, 'the signed message did not arrive');
-  const verdicts = dkimVerify(raw, dkimRecordsOfA);
+  const verdicts = await signedVerdicts(PORTS_B, dkimRecordsOfA);
   assert.ok(verdicts.length > 0, 'the message carries no DKIM signature');
   assert.equal(verdicts, verdicts.map(() => true));
 });
