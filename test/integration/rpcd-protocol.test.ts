@@ -190,6 +190,9 @@ const VALID: Record<string, unknown> = {
   address: '192.0.2.1',
   time: 60,
   data: 'valid@example.com,Valid-pass-123,1G',
+  node: 'mail.example.net',
+  snapshot: 'deadbeef',
+  apply: false,
 };
 
 /** Values no validator of that kind accepts (numbers for sizes and "yes" for flags are accepted on purpose). */
