@@ -2,7 +2,7 @@
 import { parseArgs } from './args.ts';
 import { MailError } from '../core/errors.ts';
 import { loadContext as loadContextWith, type Daemons } from '../core/context.ts';
-import { apply, reload, start, stop } from '../runtime/service.ts';
+import { apply, reload, start, stop, declareInstances, instancesStopped } from '../runtime/service.ts';
 import { checkMailboxes } from '../runtime/mailbox-check.ts';
 import { withWriteLock, settleInterruptedWrite } from '../core/write-lock.ts';
 import { join } from 'node:path';
@@ -57,4 +57,14 @@ export async function runJob(id: string): Promise<void> {
   const job = readJob(id);
   if (!job) throw new MailError('not_found', `no job ${id}`);
   await runRecorded(id, jobBody(find(job.kind)));
+}
+
+/**
+ * The init script's own commands (not in the method table: no rpcd door, no help entry).
+ * `procd-instances` renders under the write lock and prints the instances procd should run;
+ * `procd-stop` records that the server should no longer run (tick then starts nothing).
+ */
+export async function procdCommand(word: 'procd-instances' | 'procd-stop'): Promise<string> {
+  if (word === 'procd-stop') return (instancesStopped(), '');
+  return withWriteLock(() => declareInstances(loadContext()));
 }

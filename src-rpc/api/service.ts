@@ -26,6 +26,7 @@ const statusText = (r: Status) =>
     `mail server: ${r.running ? 'running' : 'stopped'} (runtime ${r.runtime}${r.enabled ? '' : ', not enabled at boot'})`,
     ...r.services.map((s) => `  ${s.name}: ${s.running ? `running (pid ${s.pid})` : 'stopped'}`),
     ...r.services.filter((s) => s.problem).map((s) => `  ${s.name}: ${s.problem}`),
+    ...(r.held ? [`  held: mail is held (refused with 4xx, senders retry later): ${r.held}`] : []),
     ...r.ports.map((p) => `  port ${p.port} (${p.name}): ${p.open ? 'open' : 'CLOSED'}`),
     ...virusText(r.virus),
     ...r.notices.map((x) => `  NOTE: ${x}`),

@@ -1,6 +1,6 @@
 // mailctl: the command-line door to the method table. No command logic lives here.
 import { methods } from '../api/table.ts';
-import { callMethod } from '../api/dispatch.ts';
+import { callMethod, procdCommand } from '../api/dispatch.ts';
 import { toErrorReply } from '../core/errors.ts';
 import { parseCommandLine, usage, UsageError, type ParsedCommand } from './argv.ts';
 import { promptHidden, readStdin, stdinIsTerminal } from '../sys/tty.ts';
@@ -56,6 +56,17 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'ban-watch' && (argv.length === 1 || (argv.length === 2 && argv[1] === '--supervised'))) {
     await watchFailures(argv[1] === '--supervised');
     return 0;
+  }
+  // Nor are the init script's: /etc/init.d/mailserver asks which procd instances to declare.
+  if ((argv[0] === 'procd-instances' || argv[0] === 'procd-stop') && argv.length === 1) {
+    try {
+      const text = await procdCommand(argv[0]);
+      if (text) process.stdout.write(`${text}\n`);
+      return 0;
+    } catch (e) {
+      process.stderr.write(`mailctl: ${toErrorReply(e).error}\n`);
+      return 1;
+    }
   }
   if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
     process.stdout.write(usage(methods));
