@@ -4,6 +4,7 @@ import { MailError } from '../core/errors.ts';
 import { loadContext as loadContextWith, type Daemons } from '../core/context.ts';
 import { apply, reload, start, stop, declareInstances, instancesStopped } from '../runtime/service.ts';
 import { checkMailboxes } from '../runtime/mailbox-check.ts';
+import { procdSupervises } from '../runtime/procd.ts';
 import { withWriteLock, settleInterruptedWrite } from '../core/write-lock.ts';
 import { join } from 'node:path';
 import { removeStaleTemps } from '../sys/fs.ts';
@@ -42,6 +43,9 @@ export async function callMethod(name: string, rawArgs: unknown, door: Door, arr
   if (m.access === 'read') {
     await settleInterruptedWrite();
     return m.handler(args, loadContext());
+  }
+  if (m.underProcd && procdSupervises()) {
+    return m.underProcd(args, loadContext(), (fn) => withWriteLock(() => fn(loadContext()), arrivedAt));
   }
   return withWriteLock(() => {
     const ctx = loadContext();

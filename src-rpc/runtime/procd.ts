@@ -88,7 +88,10 @@ export function instanceLines(instances: ProcdInstance[]): string {
   return instances.map((i) => [i.name, String(i.termTimeout ?? 0), ...i.command].map(shellWord).join(' ')).join('\n');
 }
 
-/** `/etc/init.d/mailserver start|stop`, for mailctl on a router (never from the init script itself). */
+/**
+ * `/etc/init.d/mailserver start|stop`, for mailctl on a router: never under the write lock
+ * (the script's `mailctl procd-instances` takes it) and never from the init script itself.
+ */
 export function runInitScript(action: 'start' | 'stop'): void {
   const r = run([hostPath(INIT_SCRIPT), action]);
   if (r.code !== 0) throw new MailError('daemon_error', `${INIT_SCRIPT} ${action} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ') || `exit ${r.code}`}`);
@@ -100,5 +103,14 @@ export function runInitScript(action: 'start' | 'stop'): void {
  * caller holds; it runs once the caller's write is done.
  */
 export function reloadThroughProcd(l: Layout): void {
-  startInBackground(['/bin/sh', '-c', `exec "$0" reload >>"$1" 2>&1`, hostPath(INIT_SCRIPT), join(l.logDir, 'procd-reload.log')]);
+  initScriptInBackground(l, 'reload');
+}
+
+/** `start` the same way, for a write that restarts the server (a restore) under the lock. */
+export function startInBackgroundThroughProcd(l: Layout): void {
+  initScriptInBackground(l, 'start');
+}
+
+function initScriptInBackground(l: Layout, action: 'start' | 'reload'): void {
+  startInBackground(['/bin/sh', '-c', 'exec "$0" "$1" >>"$2" 2>&1', hostPath(INIT_SCRIPT), action, join(l.logDir, 'procd-init.log')]);
 }

@@ -17,7 +17,7 @@ import { unimplementedOptionNotices } from '../config/notices.ts';
 import { banSummary } from './ban-watcher.ts';
 import { keepChangesSoFar } from '../core/write-lock.ts';
 import { markWanted, clearWanted, recentRestarts, restartText, heal as healDaemons } from './supervise.ts';
-import { procdSupervises, procdInstances, instanceLines, runInitScript } from './procd.ts';
+import { procdSupervises, procdInstances, instanceLines, runInitScript, startInBackgroundThroughProcd } from './procd.ts';
 import { mailHeldReason } from './signing.ts';
 import type { Accounts } from '../store/accounts.ts';
 import type { Context } from '../core/context.ts';
@@ -59,7 +59,8 @@ function markFormatIfNew(ctx: Context): void {
 }
 
 export async function start(ctx: Context) {
-  if (procdSupervises()) return startThroughProcd(ctx);
+  // Inside another write (a restore): procd's start runs once that write is done.
+  if (procdSupervises()) return (startInBackgroundThroughProcd(ctx.layout), { ...(await status(ctx)), changed: [] as string[], certificateCreated: false });
   const report = applyFull(ctx);
   const certificateCreated = ensureCertificate(ctx.layout, mailHost(ctx.settings));
   // Wanted from now on, also if a daemon fails to start below: tick keeps trying.
@@ -71,13 +72,7 @@ export async function start(ctx: Context) {
 
 export async function stop(ctx: Context) {
   assertHostRuntime(ctx);
-  if (procdSupervises()) {
-    // procd ends the instances after the script returned (SIGTERM, SIGKILL after term_timeout).
-    keepChangesSoFar();
-    runInitScript('stop');
-    await waitFor(() => serviceStates(ctx.layout).every((s) => !s.running), PROCD_STOP_MS);
-    return status(ctx);
-  }
+  if (procdSupervises()) return stopThroughProcd(ctx);
   clearWanted();
   stopDaemons(ctx.layout);
   return status(ctx);
@@ -85,8 +80,8 @@ export async function stop(ctx: Context) {
 
 /** SIGTERM, then postfix's 30 s term_timeout, then SIGKILL; with room on a busy router. */
 const PROCD_STOP_MS = 60_000;
-/** procd starts the instances when the script returns; Dovecot and Postfix are up in seconds. */
-const PROCD_START_MS = 30_000;
+/** procd starts the instances when the script returns; within LuCI's 20 s with the rendering. */
+const PROCD_START_MS = 10_000;
 
 async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
   for (const deadline = Date.now() + ms; !done(); await new Promise((r) => setTimeout(r, 250))) {
@@ -95,17 +90,26 @@ async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
   return true;
 }
 
-/** On a router: the init script renders, declares the instances, and procd starts them. */
-async function startThroughProcd(ctx: Context) {
+/**
+ * On a router (outside the write lock: the init script's mailctl renders under it): the init
+ * script renders, declares the instances, and procd starts them.
+ */
+export async function startThroughProcd(ctx: Context) {
   assertHostRuntime(ctx);
   if (!ctx.settings.main.enabled) {
     throw new MailError('conflict', 'mailserver.main.enabled is 0, so procd starts nothing: uci set mailserver.main.enabled=1; uci commit mailserver');
   }
-  // The init script's mailctl renders under the write lock: release ours first.
-  keepChangesSoFar();
   runInitScript('start');
   await waitFor(() => serviceStates(ctx.layout).every((s) => s.running), PROCD_START_MS);
   return { ...(await status(ctx)), changed: [] as string[], certificateCreated: false };
+}
+
+/** On a router: procd ends the instances after the script returned (SIGTERM, SIGKILL after term_timeout). */
+export async function stopThroughProcd(ctx: Context) {
+  assertHostRuntime(ctx);
+  runInitScript('stop');
+  await waitFor(() => serviceStates(ctx.layout).every((s) => !s.running), PROCD_STOP_MS);
+  return status(ctx);
 }
 
 /**

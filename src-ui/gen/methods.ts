@@ -81,9 +81,9 @@ export interface MethodArgs {
   tick: Record<string, never>;
   /** State of the daemons and their ports */
   status: Record<string, never>;
-  /** Apply the configuration and start the daemons */
+  /** Apply the configuration and start the daemons (on a router: through procd) */
   start: Record<string, never>;
-  /** Stop the daemons */
+  /** Stop the daemons (on a router: through procd) */
   stop: Record<string, never>;
   /** Stop and start the daemons */
   restart: Record<string, never>;
