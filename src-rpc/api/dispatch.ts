@@ -5,6 +5,7 @@ import { loadContext as loadContextWith, type Daemons } from '../core/context.ts
 import { apply, reload, start, stop, declareInstances, instancesStopped } from '../runtime/service.ts';
 import { checkMailboxes } from '../runtime/mailbox-check.ts';
 import { procdSupervises } from '../runtime/procd.ts';
+import { endOrphanedRspamdWorkers } from '../runtime/signing.ts';
 import { withWriteLock, settleInterruptedWrite } from '../core/write-lock.ts';
 import { join } from 'node:path';
 import { removeStaleTemps } from '../sys/fs.ts';
@@ -66,9 +67,11 @@ export async function runJob(id: string): Promise<void> {
 /**
  * The init script's own commands (not in the method table: no rpcd door, no help entry).
  * `procd-instances` renders under the write lock and prints the instances procd should run;
- * `procd-stop` records that the server should no longer run (tick then starts nothing).
+ * `procd-stop` records that the server should no longer run (tick then starts nothing);
+ * `procd-prestart rspamd` (the rspamd instance's first step) ends a killed main's workers.
  */
-export async function procdCommand(word: 'procd-instances' | 'procd-stop'): Promise<string> {
+export async function procdCommand(word: 'procd-instances' | 'procd-stop' | 'procd-prestart-rspamd'): Promise<string> {
   if (word === 'procd-stop') return (instancesStopped(), '');
+  if (word === 'procd-prestart-rspamd') return (endOrphanedRspamdWorkers(loadContext().layout), '');
   return withWriteLock(() => declareInstances(loadContext()));
 }

@@ -176,12 +176,16 @@ export const serviceMethods = [
   method({
     name: 'restart',
     access: 'write',
-    doc: 'Stop and start the daemons',
+    doc: 'Stop and start the daemons (on a router: through procd)',
     cli: ['restart'],
     args: {},
     handler: async (_a, ctx) => {
       await stop(ctx);
       return start(ctx);
+    },
+    underProcd: async (_a, ctx) => {
+      await stopThroughProcd(ctx);
+      return startThroughProcd(ctx);
     },
     text: statusText,
   }),

@@ -58,9 +58,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // Nor are the init script's: /etc/init.d/mailserver asks which procd instances to declare.
-  if ((argv[0] === 'procd-instances' || argv[0] === 'procd-stop') && argv.length === 1) {
+  const procdWord = argv.join(' ') === 'procd-prestart rspamd' ? 'procd-prestart-rspamd' : argv.length === 1 && (argv[0] === 'procd-instances' || argv[0] === 'procd-stop') ? argv[0] : null;
+  if (procdWord) {
     try {
-      const text = await procdCommand(argv[0]);
+      const text = await procdCommand(procdWord);
       if (text) process.stdout.write(`${text}\n`);
       return 0;
     } catch (e) {

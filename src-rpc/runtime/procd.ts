@@ -7,7 +7,7 @@ import { run, startInBackground } from '../sys/spawn.ts';
 import { hostPath } from '../sys/paths.ts';
 import { MailError } from '../core/errors.ts';
 import { dovecotCommand } from './host.ts';
-import { wantedMilter, milterCommands, prepareMilterRun } from './signing.ts';
+import { wantedMilter, milterCommands, prepareMilterRun, rspamdPidFile } from './signing.ts';
 import { clamavCommand, prepareClamavRun, clamdCanStart } from './clamav.ts';
 import type { Layout } from '../core/layout.ts';
 import type { Settings } from '../config/settings.ts';
@@ -50,6 +50,9 @@ const POSTFIX_FOREGROUND = [
   'while :; do wait "$pid"; rc=$?; kill -0 "$pid" 2>/dev/null || exit "$rc"; sleep 1; postfix -c "$1" stop >/dev/null 2>&1; done',
 ].join('; ');
 
+/** $0 $1: mailctl (node and the bundle), $2: the pid file, then Rspamd's command line. */
+const RSPAMD_FOREGROUND = '"$0" "$1" procd-prestart rspamd; echo $$ >"$2"; shift 2; exec "$@"';
+
 /** `postfix stop` waits for master to end its processes: well past procd's 5 s default. */
 const POSTFIX_TERM_TIMEOUT = 30;
 
@@ -71,7 +74,13 @@ export function procdInstances(l: Layout, s: Settings, mailctl: string[]): Procd
   const milter = wantedMilter(s);
   if (milter) {
     prepareMilterRun(l, milter);
-    for (const c of milterCommands(l, milter, s, true)) instances.push({ name: c.name, command: c.argv });
+    for (const c of milterCommands(l, milter, s, true)) {
+      // Rspamd writes no pid file in the foreground: the shell writes its own pid, which exec
+      // hands to Rspamd, so status and reloads find the process procd watches; first, the
+      // workers of a main killed with SIGKILL are ended (`mailctl procd-prestart rspamd`).
+      const command = c.name === 'rspamd' ? ['/bin/sh', '-c', RSPAMD_FOREGROUND, ...mailctl, rspamdPidFile(l), ...c.argv] : c.argv;
+      instances.push({ name: c.name, command });
+    }
   }
   instances.push({ name: 'postfix', command: ['/bin/sh', '-c', POSTFIX_FOREGROUND, 'postfix-start-fg', l.postfixConfigDir], termTimeout: POSTFIX_TERM_TIMEOUT });
   if (s.features.fail2ban) instances.push({ name: 'banwatch', command: [...mailctl, 'ban-watch', '--supervised'] });

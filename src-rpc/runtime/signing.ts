@@ -2,8 +2,8 @@
 // checks, DKIM signing) or OpenDKIM (spam_filter=0, dkim=1: signing only). Their files, their
 // users, and start / stop / reload / state, beside Postfix and Dovecot in host.ts.
 import { join } from 'node:path';
-import { readText, ensureDir, writeAtomic, statOrNull } from '../sys/fs.ts';
-import { runDetached, spawnBackground, processAlive, signal, sleepSync, pidFileProcess, forgetForeignPidFile, endOrphanedWorkers, processExecutable, processIds, processOpenFiles, type PidFileProcess } from '../sys/spawn.ts';
+import { readText, ensureDir, writeAtomic, statOrNull, exists } from '../sys/fs.ts';
+import { runDetached, spawnBackground, processAlive, signal, sleepSync, pidFileProcess, forgetForeignPidFile, endOrphanedWorkers, processExecutable, processIds, processOpenFiles, parentPid, type PidFileProcess } from '../sys/spawn.ts';
 import { systemUserId, systemGroupId } from '../sys/accounts.ts';
 import { systemNameservers } from '../sys/dns.ts';
 import { hostPath } from '../sys/paths.ts';
@@ -159,7 +159,7 @@ const pick = (k: DkimKey) => ({ domain: k.domain, selector: k.selector, algorith
 
 // ---- processes ----
 
-const rspamdPidFile = (l: Layout) => join(signingPaths(l).rspamdRunDir, 'rspamd.pid');
+export const rspamdPidFile = (l: Layout) => join(signingPaths(l).rspamdRunDir, 'rspamd.pid');
 const opendkimPidFile = (l: Layout, i: OpendkimInstance) => join(signingPaths(l).opendkimRunDir, opendkimName(i, 'opendkim', 'pid'));
 const opendkimProcess = (l: Layout, i: OpendkimInstance) => pidFileProcess(opendkimPidFile(l, i), 'opendkim');
 const opendkimPid = (l: Layout, i: OpendkimInstance) => opendkimProcess(l, i).pid;
@@ -238,6 +238,19 @@ export function milterCommands(l: Layout, m: Milter, s: Settings, foreground: bo
     name: `opendkim-${i}`,
     argv: ['opendkim', ...(foreground ? ['-f'] : []), '-x', join(p.opendkimConfigDir, opendkimName(i, 'opendkim', 'conf'))],
   }));
+}
+
+/**
+ * Before procd starts Rspamd again: end the workers a main killed with SIGKILL left behind (they
+ * keep its sockets and would outlive every stop). In the foreground Rspamd does not call setsid(),
+ * so they are found by the logs they hold and by their parent, which is no longer Rspamd.
+ */
+export function endOrphanedRspamdWorkers(l: Layout): void {
+  if (milterPid(l, 'rspamd') !== null) return;
+  const logs = [rspamdStartLog(l), signingPaths(l).rspamdLog];
+  const orphans = processIds().filter((pid) => processExecutable(pid) === 'rspamd' && processExecutable(parentPid(pid)) !== 'rspamd' && processOpenFiles(pid).some((f) => logs.includes(f)));
+  for (const pid of orphans) signal(pid, 'SIGKILL');
+  for (let i = 0; i < 50 && orphans.some((pid) => processExecutable(pid) !== null); i++) sleepSync(100);
 }
 
 export function startMilter(l: Layout, m: Milter, s: Settings): void {
@@ -337,8 +350,10 @@ export function mailHeldReason(l: Layout, s: Settings): string | null {
   const name = m === 'rspamd' ? 'Rspamd' : 'OpenDKIM';
   const feature = m === 'rspamd' ? 'features.spam_filter' : 'features.dkim';
   if (!signerOf(m, false)) return `${name} is not installed (${feature}=1): install ${m}, or set ${feature}=0`;
-  if (milterPid(l, m, s) !== null) return null;
-  if (m === 'rspamd' && rspamdLoading(l)) return 'Rspamd is loading its rules (the first start takes minutes on a busy router)';
+  const loading = 'Rspamd is loading its rules (the first start takes minutes on a busy router)';
+  // Its milter socket shows up once the rules are loaded.
+  if (milterPid(l, m, s) !== null) return m === 'rspamd' && !exists(rspamdMilterSocket(l)) ? loading : null;
+  if (m === 'rspamd' && rspamdLoading(l)) return loading;
   const log = m === 'rspamd' ? signingPaths(l).rspamdLog : join(l.logDir, 'opendkim-start.log');
   const last = lastLines(log).split(' / ').pop();
   return `${name} is not running${last ? ` (last log line: ${last})` : ''}`;

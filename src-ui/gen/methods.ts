@@ -85,7 +85,7 @@ export interface MethodArgs {
   start: Record<string, never>;
   /** Stop the daemons (on a router: through procd) */
   stop: Record<string, never>;
-  /** Stop and start the daemons */
+  /** Stop and start the daemons (on a router: through procd) */
   restart: Record<string, never>;
   /** Render every configuration file; write and reload only what changed */
   apply: Record<string, never>;

@@ -110,7 +110,7 @@ function lockHolders(): number[] {
   return holders;
 }
 
-const pidFile = (rel: string) => Number(readFileSync(join(root, rel), 'utf8').trim());
+const pidFile = (rel: string) => (existsSync(join(root, rel)) ? Number(readFileSync(join(root, rel), 'utf8').trim()) : null);
 const MILTER_DIR = 'var/run/mailserver/rspamd-milter';
 
 /** Each instance runs, and the daemon behind it is the one procd watches. */
@@ -122,7 +122,7 @@ function supervised(): string | null {
   if (pidFile('var/run/mailserver/dovecot/master.pid') !== all.dovecot!.pid) return 'dovecot master is not the instance';
   if (pidFile('var/run/mailserver/rspamd/rspamd.pid') !== all.rspamd!.pid) return 'rspamd main is not the instance';
   const master = pidFile('srv/mailserver/state/postfix/pid/master.pid');
-  if (!descendsFrom(master, all.postfix!.pid!)) return `postfix master ${master} is not below the wrapper ${all.postfix!.pid}`;
+  if (master === null || !descendsFrom(master, all.postfix!.pid!)) return `postfix master ${master} is not below the wrapper ${all.postfix!.pid}`;
   return null;
 }
 
@@ -160,7 +160,7 @@ test('start under umask 077: every daemon the settings need is a procd instance,
   assert.is(r.code, 0, `mailctl start: ${r.stderr}`);
   const all = instances();
   assert.equal(Object.keys(all), ['dovecot', 'rspamd', 'postfix', 'banwatch'], 'declared in dependency order');
-  assert.equal(all.rspamd!.command.slice(0, 2), ['rspamd', '-f'], 'Rspamd in the foreground');
+  assert.ok(all.rspamd!.command.join(' ').includes('exec "$@"') && all.rspamd!.command.includes('-f'), 'Rspamd in the foreground');
   assert.equal(all.dovecot!.command.slice(0, 2), ['dovecot', '-F']);
   assert.equal(all.dovecot!.respawn, { threshold: 3600, timeout: 5, retry: 5 });
   await waitForPort(H, 25, 60_000);
@@ -191,7 +191,8 @@ test('reload after a configuration change (procd trigger) never blocks a followi
     // The reload has ended: nothing it started keeps the lock.
     assert.ok(await eventually(async () => lockHolders().length === 0, 60_000, 500), `lock held by ${lockHolders().join(', ')}`);
   }
-  assert.not.ok('opendkim-rsa' in instances(), 'an instance no longer declared is stopped');
+  // An instance no longer declared gets SIGTERM and leaves procd's list once it exited.
+  assert.ok(await eventually(async () => !('opendkim-rsa' in instances()), 60_000, 500), 'OpenDKIM stopped once Rspamd is back');
   const stop = initd('stop', 120_000);
   assert.is(stop.code, 0, `stop returned: ${stop.output}`);
   assert.ok(await eventually(async () => Object.keys(instances()).length === 0 && ourDaemons().length === 0, 90_000, 500), `left behind: ${ourDaemons().map((p) => p.comm).join(', ')}`);
@@ -221,8 +222,8 @@ test('kill -9 of every instance in turn (the postfix wrapper too): each daemon i
 
 test('mail is held while the milter is gone; tick gives procd its instance back', async () => {
   ubus('delete', { name: 'mailserver', instance: 'rspamd' });
-  assert.ok(await eventually(async () => status().held !== null, 60_000, 500), 'held');
-  assert.match(status().held!, /Rspamd is not running/);
+  // (Its workers end a moment after the main process: until then it looks like one loading.)
+  assert.ok(await eventually(async () => /Rspamd is not running/.test(status().held ?? ''), 60_000, 500), `held: ${status().held}`);
   const text = ok(root, ['status']).stdout;
   assert.match(text, /held: mail is held .*Rspamd is not running/);
   const tick = mailctlUmask077(['tick']);
