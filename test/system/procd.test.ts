@@ -150,9 +150,14 @@ test.before(async () => {
   ok(root, ['user', 'add', BOB.user, '--password-stdin'], `${BOB.password}\n`);
 });
 
-test.after(() => {
-  // procd at shutdown: SIGTERM to every instance, SIGKILL after term_timeout.
-  procd?.kill('SIGTERM');
+test.after(async () => {
+  // procd at shutdown: SIGTERM to every instance, SIGKILL after term_timeout; then it exits.
+  if (procd && procd.exitCode === null) {
+    const exited = new Promise((resolve) => procd!.once('exit', resolve));
+    procd.kill('SIGTERM');
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 60_000))]);
+  }
+  box.cleanup();
 });
 
 test('start under umask 077: every daemon the settings need is a procd instance, in dependency order', async () => {
