@@ -206,6 +206,24 @@ test('reload after a configuration change (procd trigger) never blocks a followi
   assert.ok(await eventually(async () => supervised() === null, 600_000, 1000), `supervised after start: ${supervised()}`);
 });
 
+/** Triggered reloads that have run to their end (the double logs each). */
+const reloadsDone = () => (readFileSync(join(work, 'procd.log'), 'utf8').match(/trigger: \/etc\/init.d\/mailserver reload exited/g) ?? []).length;
+
+async function commitAndReload(section: string, option: string, value: string): Promise<void> {
+  const before = reloadsDone();
+  setUci(root, section, option, value);
+  ubus('event', { type: 'config.change', data: { package: 'mailserver' } });
+  assert.ok(await eventually(async () => reloadsDone() > before, 300_000, 500), `reload after ${section}.${option}=${value} ran`);
+}
+
+test('a configuration that cannot be rendered keeps what runs', async () => {
+  const pids = Object.fromEntries(Object.entries(instances()).map(([n, i]) => [n, i.pid]));
+  await commitAndReload('ports', 'smtp', 'not-a-port');
+  assert.equal(Object.fromEntries(Object.entries(instances()).map(([n, i]) => [n, i.pid])), pids, 'every instance kept');
+  await commitAndReload('ports', 'smtp', '25');
+  assert.is(supervised(), null);
+});
+
 test('kill -9 of every instance in turn (the postfix wrapper too): each daemon is supervised again and mail flows', async () => {
   for (const name of ['dovecot', 'rspamd', 'postfix', 'banwatch']) {
     const before = instances()[name]!.pid!;
