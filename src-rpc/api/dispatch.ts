@@ -2,8 +2,10 @@
 import { parseArgs } from './args.ts';
 import { MailError } from '../core/errors.ts';
 import { loadContext as loadContextWith, type Daemons } from '../core/context.ts';
-import { apply, reload, start, stop } from '../runtime/service.ts';
+import { apply, reload, start, stop, declareInstances, instancesStopped } from '../runtime/service.ts';
 import { checkMailboxes } from '../runtime/mailbox-check.ts';
+import { procdSupervises } from '../runtime/procd.ts';
+import { endOrphanedRspamdWorkers } from '../runtime/signing.ts';
 import { withWriteLock, settleInterruptedWrite } from '../core/write-lock.ts';
 import { join } from 'node:path';
 import { removeStaleTemps } from '../sys/fs.ts';
@@ -43,6 +45,9 @@ export async function callMethod(name: string, rawArgs: unknown, door: Door, arr
     await settleInterruptedWrite();
     return m.handler(args, loadContext());
   }
+  if (m.underProcd && procdSupervises()) {
+    return m.underProcd(args, loadContext(), (fn) => withWriteLock(() => fn(loadContext()), arrivedAt));
+  }
   return withWriteLock(() => {
     const ctx = loadContext();
     // Temp files of a writer killed mid-way (rpcd's timeout): we hold the lock, none is in use.
@@ -57,4 +62,16 @@ export async function runJob(id: string): Promise<void> {
   const job = readJob(id);
   if (!job) throw new MailError('not_found', `no job ${id}`);
   await runRecorded(id, jobBody(find(job.kind)));
+}
+
+/**
+ * The init script's own commands (not in the method table: no rpcd door, no help entry).
+ * `procd-instances` renders under the write lock and prints the instances procd should run;
+ * `procd-stop` records that the server should no longer run (tick then starts nothing);
+ * `procd-prestart rspamd` (the rspamd instance's first step) ends a killed main's workers.
+ */
+export async function procdCommand(word: 'procd-instances' | 'procd-stop' | 'procd-prestart-rspamd'): Promise<string> {
+  if (word === 'procd-stop') return (instancesStopped(), '');
+  if (word === 'procd-prestart-rspamd') return (endOrphanedRspamdWorkers(loadContext().layout), '');
+  return withWriteLock(() => declareInstances(loadContext()));
 }

@@ -26,6 +26,12 @@ export interface Method<S extends ArgSpec = ArgSpec, R extends object = object> 
    */
   prepare?: (args: ArgValues<S>) => ArgValues<S>;
   handler: (args: ArgValues<S>, ctx: Context) => Promise<R> | R;
+  /**
+   * What a write method does instead when procd supervises the daemons (a router): it runs
+   * outside the write lock, because the init script it calls renders under that lock itself;
+   * `locked` runs the rest of its work inside the lock, with a context loaded there.
+   */
+  underProcd?: (args: ArgValues<S>, ctx: Context, locked: <T>(fn: (ctx: Context) => Promise<T> | T) => Promise<T>) => Promise<R> | R;
   /** Human rendering for the CLI; without it the CLI prints the object as JSON. */
   text?: (result: R) => string;
   /**

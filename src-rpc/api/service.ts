@@ -3,7 +3,7 @@ import { arg } from './args.ts';
 import { method } from './method.ts';
 import { readText } from '../sys/fs.ts';
 import { readBans } from '../runtime/ban-watcher.ts';
-import { start, stop, status, applyFull, heal, logFile, install, sendTestMessage } from '../runtime/service.ts';
+import { start, stop, status, applyFull, heal, logFile, install, sendTestMessage, startThroughProcd, stopThroughProcd } from '../runtime/service.ts';
 import { isWanted } from '../runtime/supervise.ts';
 import { queueSize, diskSpace } from '../runtime/inspect.ts';
 import { certificateSummary } from '../ssl/certificates.ts';
@@ -19,6 +19,7 @@ import { loadDnsHealth, recordDnsHealth } from '../dns/health.ts';
 import { firewallStatus } from '../firewall/fw4.ts';
 import { readSyncState } from '../mesh/sync-state.ts';
 import { scheduleMeshWork, type MeshSchedule } from './mesh-schedule.ts';
+import type { Context } from '../core/context.ts';
 
 type Status = Awaited<ReturnType<typeof status>>;
 
@@ -29,6 +30,7 @@ const statusText = (r: Status) =>
     `mail server: ${r.running ? 'running' : 'stopped'} (runtime ${r.runtime}${r.enabled ? '' : ', not enabled at boot'})`,
     ...r.services.map((s) => `  ${s.name}: ${s.running ? `running (pid ${s.pid})` : 'stopped'}`),
     ...r.services.filter((s) => s.problem).map((s) => `  ${s.name}: ${s.problem}`),
+    ...(r.held ? [`  held: mail is held (refused with 4xx, senders retry later): ${r.held}`] : []),
     ...r.ports.map((p) => `  port ${p.port} (${p.name}): ${p.open ? 'open' : 'CLOSED'}`),
     ...virusText(r.virus),
     ...r.notices.map((x) => `  NOTE: ${x}`),
@@ -71,6 +73,35 @@ function tickText(r: TickReport): string {
     ...(r.jobsPruned ? [`${r.jobsPruned} old job(s) forgotten`] : []),
     ...(r.mesh.started ? [`mesh: ${r.mesh.started} started (job ${r.mesh.job})`] : r.mesh.error ? [`mesh: ${r.mesh.error}`] : []),
   ].join('\n');
+}
+
+/** A server that should run (or runs: one started before `start` recorded it). */
+const serverWanted = async (ctx: Context) => isWanted() || (await status(ctx)).running;
+
+/** tick after the healing: converge, renew, retire, check DNS, prune (under the write lock). */
+async function tickWork<R extends { text: string; ok: boolean }>(ctx: Context, wanted: boolean, restarts: R[]) {
+  const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+  let converged: string[] = [];
+  let convergeError: string | undefined;
+  if (wanted) {
+    try {
+      converged = applyFull(ctx).changed;
+    } catch (e) {
+      convergeError = message(e);
+    }
+  }
+  // tick holds the write lock already; a failed renewal is reported, not fatal to the rest.
+  const certificate = await sslRenew(ctx, { scheduled: true, lock: async (fn) => fn() }).then(
+    (r) => ({ renewed: r.renewed, reason: r.reason }),
+    (e: unknown) => ({ renewed: false, error: message(e) }),
+  );
+  const dkimRetired = await retireExpiredKeys(ctx);
+  // Last, so it sees what the retirement removed; the summary is what the Overview shows.
+  const dns = await checkDns(ctx.settings, ctx.layout).then(
+    (r) => recordDnsHealth(ctx.layout, r),
+    (e: unknown) => ({ error: message(e) }),
+  );
+  return { converged, ...(convergeError ? { convergeError } : {}), restarts, certificate, dkimRetired, dns, jobsPruned: pruneJobs(7), mesh: scheduleMeshWork(ctx) };
 }
 
 export const serviceMethods = [
@@ -134,50 +165,36 @@ export const serviceMethods = [
     cli: ['tick'],
     args: {},
     handler: async (_a, ctx) => {
-      const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
-      // A server that should run (or runs: one started before `start` recorded it) gets what
-      // it needs started, then converged.
-      const wanted = isWanted() || (await status(ctx)).running;
+      const wanted = await serverWanted(ctx);
       // Heal first: converging would start a missing milter too, without recording why.
+      return tickWork(ctx, wanted, wanted ? heal(ctx) : []);
+    },
+    // Under procd the healing goes through the init script, before the write lock is taken.
+    underProcd: async (_a, ctx, locked) => {
+      const wanted = await serverWanted(ctx);
       const restarts = wanted ? heal(ctx) : [];
-      let converged: string[] = [];
-      let convergeError: string | undefined;
-      if (wanted) {
-        try {
-          converged = applyFull(ctx).changed;
-        } catch (e) {
-          convergeError = message(e);
-        }
-      }
-      // tick holds the write lock already; a failed renewal is reported, not fatal to the rest.
-      const certificate = await sslRenew(ctx, { scheduled: true, lock: async (fn) => fn() }).then(
-        (r) => ({ renewed: r.renewed, reason: r.reason }),
-        (e: unknown) => ({ renewed: false, error: message(e) }),
-      );
-      const dkimRetired = await retireExpiredKeys(ctx);
-      // Last, so it sees what the retirement removed; the summary is what the Overview shows.
-      const dns = await checkDns(ctx.settings, ctx.layout).then(
-        (r) => recordDnsHealth(ctx.layout, r),
-        (e: unknown) => ({ error: message(e) }),
-      );
-      return { converged, ...(convergeError ? { convergeError } : {}), restarts, certificate, dkimRetired, dns, jobsPruned: pruneJobs(7), mesh: scheduleMeshWork(ctx) };
+      return locked((c) => tickWork(c, wanted, restarts));
     },
     text: tickText,
     // Something that should run could not be brought back: cron mails the output of a failure.
     failed: (r) => r.restarts.some((x) => !x.ok) || r.convergeError !== undefined,
   }),
   method({ name: 'status', access: 'read', doc: 'State of the daemons and their ports', cli: ['status'], args: {}, handler: (_a, ctx) => status(ctx), text: statusText }),
-  method({ name: 'start', access: 'write', doc: 'Apply the configuration and start the daemons', cli: ['start'], args: {}, handler: (_a, ctx) => start(ctx), text: statusText }),
-  method({ name: 'stop', access: 'write', doc: 'Stop the daemons', cli: ['stop'], args: {}, handler: (_a, ctx) => stop(ctx), text: statusText }),
+  method({ name: 'start', access: 'write', doc: 'Apply the configuration and start the daemons (on a router: through procd)', cli: ['start'], args: {}, handler: (_a, ctx) => start(ctx), underProcd: (_a, ctx) => startThroughProcd(ctx), text: statusText }),
+  method({ name: 'stop', access: 'write', doc: 'Stop the daemons (on a router: through procd)', cli: ['stop'], args: {}, handler: (_a, ctx) => stop(ctx), underProcd: (_a, ctx) => stopThroughProcd(ctx), text: statusText }),
   method({
     name: 'restart',
     access: 'write',
-    doc: 'Stop and start the daemons',
+    doc: 'Stop and start the daemons (on a router: through procd)',
     cli: ['restart'],
     args: {},
     handler: async (_a, ctx) => {
       await stop(ctx);
       return start(ctx);
+    },
+    underProcd: async (_a, ctx) => {
+      await stopThroughProcd(ctx);
+      return startThroughProcd(ctx);
     },
     text: statusText,
   }),

@@ -1,6 +1,6 @@
 // mailctl: the command-line door to the method table. No command logic lives here.
 import { methods } from '../api/table.ts';
-import { callMethod, runJob } from '../api/dispatch.ts';
+import { callMethod, runJob, procdCommand } from '../api/dispatch.ts';
 import { toErrorReply } from '../core/errors.ts';
 import { parseCommandLine, usage, UsageError, type ParsedCommand } from './argv.ts';
 import { promptHidden, readStdin, stdinIsTerminal } from '../sys/tty.ts';
@@ -61,6 +61,18 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'job-run' && argv.length === 2) {
     await runJob(argv[1]!);
     return 0;
+  }
+  // Nor are the init script's words: /etc/init.d/mailserver asks which procd instances to declare.
+  const procdWord = argv.join(' ') === 'procd-prestart rspamd' ? 'procd-prestart-rspamd' : argv.length === 1 && (argv[0] === 'procd-instances' || argv[0] === 'procd-stop') ? argv[0] : null;
+  if (procdWord) {
+    try {
+      const text = await procdCommand(procdWord);
+      if (text) process.stdout.write(`${text}\n`);
+      return 0;
+    } catch (e) {
+      process.stderr.write(`mailctl: ${toErrorReply(e).error}\n`);
+      return 1;
+    }
   }
   if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
     process.stdout.write(usage(methods));

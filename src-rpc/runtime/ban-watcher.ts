@@ -44,9 +44,10 @@ function startBanWatcher(l: Layout, s: Settings): void {
 
 /**
  * The bans as the settings want them, with the daemons running: table, include and watcher
- * (restarted when its settings changed); or none of them. Returns whether anything changed.
+ * (restarted when its settings changed); or none of them. Under procd the watcher is procd's
+ * instance: it is only ended, never started here. Returns whether anything changed.
  */
-export function reconcileBans(l: Layout, s: Settings): boolean {
+export function reconcileBans(l: Layout, s: Settings, procd = false): boolean {
   const current = running(l);
   if (!s.features.fail2ban) {
     if (current) signal(current.pid, 'SIGTERM');
@@ -58,7 +59,7 @@ export function reconcileBans(l: Layout, s: Settings): boolean {
   installBanRules(s);
   if (isDirectory(hostPath(FW4_INCLUDES))) writeAtomic(fw4Include(), renderBanRuleset(mailPorts(s), neverBanned(s)), { mode: 0o644 });
   if (current?.settings === watcherFingerprint(s)) return false;
-  if (current?.supervised || (!current && readRecord(l)?.supervised)) {
+  if (procd || current?.supervised || (!current && readRecord(l)?.supervised)) {
     // procd's: ending it is enough, procd starts it again with the new settings.
     if (current) signal(current.pid, 'SIGTERM');
     return current !== null;

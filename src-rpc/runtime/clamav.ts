@@ -112,9 +112,20 @@ function assertInstalled(): { name: string; uid: number; gid: number } {
   return user;
 }
 
+/**
+ * A ClamAV daemon's command line: forking for `mailctl start`, in the foreground for procd
+ * (clamav-milter has no such flag: procd does not run it).
+ */
+export function clamavCommand(l: Layout, d: 'clamd' | 'freshclam', foreground: boolean): string[];
+export function clamavCommand(l: Layout, d: ClamavDaemon, foreground: false): string[];
+export function clamavCommand(l: Layout, d: ClamavDaemon, foreground: boolean): string[] {
+  const fg = foreground ? ['--foreground'] : [];
+  return d === 'freshclam' ? ['freshclam', `--config-file=${configFile(l, d)}`, '--daemon', ...fg] : [d, `--config-file=${configFile(l, d)}`, ...fg];
+}
+
 function start(l: Layout, d: ClamavDaemon): void {
   const log = join(l.logDir, `${d}-start.log`);
-  const argv = d === 'freshclam' ? ['freshclam', `--config-file=${configFile(l, d)}`, '--daemon'] : [d, `--config-file=${configFile(l, d)}`];
+  const argv = clamavCommand(l, d, false);
   // clamd forks once its signatures are loaded: with the official set, a minute or more on a router.
   const r = runDetached(argv, log, undefined, 300_000);
   if (r.code !== 0) throw new MailError('daemon_error', `${d} did not start: ${lastLines(log)}`);
@@ -134,6 +145,25 @@ function clamdAnswers(v: ClamavView): boolean {
   return exists(clamdSocket(v));
 }
 
+/** ClamAV's directories and logs, owned as it needs them (before any start, procd's too). */
+export function prepareClamavRun(s: Settings, l: Layout): void {
+  const user = assertInstalled();
+  const v = clamavView(s, l);
+  ensureDir(v.databaseDir, { mode: 0o755, uid: user.uid, gid: user.gid });
+  ensureDir(join(v.clamdRunDir, '..'), { mode: 0o755 });
+  ensureDir(v.clamdRunDir, { mode: 0o750, uid: user.uid, gid: clamdClientGid(s, user) });
+  ensureDir(v.milterRunDir, { mode: 0o750, uid: user.uid, gid: systemGroupId('postfix') ?? 0 });
+  for (const d of ['clamav-milter', 'clamd', 'freshclam'] as ClamavDaemon[]) {
+    const log = join(l.logDir, `${d}.log`);
+    if (!statOrNull(log)) writeAtomic(log, '', { mode: 0o640, uid: user.uid, gid: user.gid });
+  }
+}
+
+/** clamd can start: it refuses to without signatures (freshclam downloads them first). */
+export function clamdCanStart(l: Layout): boolean {
+  return signatureFiles(l).length > 0;
+}
+
 /**
  * The ClamAV daemons the settings want run, and no other. clamd needs signatures: without any,
  * only freshclam runs (status: downloading) and mail waits (Rspamd soft-rejects, Postfix's
@@ -147,15 +177,8 @@ export function reconcileClamav(s: Settings, l: Layout): ClamavDaemon[] {
     for (const d of all) if (stop(d)) changed.push(d);
     return changed;
   }
-  const user = assertInstalled();
   const v = clamavView(s, l);
-  ensureDir(v.databaseDir, { mode: 0o755, uid: user.uid, gid: user.gid });
-  ensureDir(v.clamdRunDir, { mode: 0o750, uid: user.uid, gid: clamdClientGid(s, user) });
-  ensureDir(v.milterRunDir, { mode: 0o750, uid: user.uid, gid: systemGroupId('postfix') ?? 0 });
-  for (const d of all) {
-    const log = join(l.logDir, `${d}.log`);
-    if (!statOrNull(log)) writeAtomic(log, '', { mode: 0o640, uid: user.uid, gid: user.gid });
-  }
+  prepareClamavRun(s, l);
   if (daemonPid('freshclam') === null) (start(l, 'freshclam'), changed.push('freshclam'));
   if (daemonPid('clamd') === null && signatureFiles(l).length > 0) {
     start(l, 'clamd');
@@ -172,6 +195,19 @@ export function reconcileClamav(s: Settings, l: Layout): ClamavDaemon[] {
     changed.push('clamav-milter');
   }
   return changed;
+}
+
+/** End a ClamAV daemon for procd to start again (it re-reads its configuration only at start). */
+export function endClamavDaemon(d: 'clamd' | 'clamav-milter'): boolean {
+  return stop(d);
+}
+
+/** The ClamAV daemons that run are those the settings need (clamd once it has signatures). */
+export function clamavAsWanted(s: Settings, l: Layout): boolean {
+  const freshclam = daemonPid('freshclam') !== null;
+  const clamd = daemonPid('clamd') !== null;
+  if (!s.features.virusScan) return !freshclam && !clamd;
+  return freshclam && (clamd || !clamdCanStart(l));
 }
 
 export function stopClamav(): void {

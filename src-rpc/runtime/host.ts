@@ -8,7 +8,8 @@ import { systemUserId } from '../sys/accounts.ts';
 import { MailError } from '../core/errors.ts';
 import { MAIL_UID, MAIL_GID, SECRETS_DIR_MODE, type Layout } from '../core/layout.ts';
 import type { Service } from './converge.ts';
-import { reconcileClamav, stopClamav, restartClamav } from './clamav.ts';
+import { reconcileClamav, stopClamav, restartClamav, endClamavDaemon, clamavAsWanted } from './clamav.ts';
+import { procdSupervises, reloadThroughProcd } from './procd.ts';
 import { ensureMailRoot } from '../store/mailbox-files.ts';
 import { reconcileBans, stopBanWatcher } from './ban-watcher.ts';
 import { milterProcess, milterPid, wantedMilter, startMilter, stopMilter, reloadMilter, stopStaleInstances, type Milter } from './signing.ts';
@@ -111,6 +112,11 @@ function checked(argv: string[], what: string): void {
   if (r.code !== 0) throw new MailError('daemon_error', `${what} failed: ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ') || `exit ${r.code}`}`);
 }
 
+/** Dovecot's command line: forking for `mailctl start`, in the foreground (-F) for procd. */
+export function dovecotCommand(l: Layout, foreground: boolean): string[] {
+  return ['dovecot', ...(foreground ? ['-F'] : []), '-c', l.dovecotConfigFile];
+}
+
 /** Dovecot first: Postfix hands mail to its LMTP socket and asks its auth socket; then the milter. */
 export function startDaemons(l: Layout, s?: Settings): void {
   const [dovecot, postfix] = serviceStates(l);
@@ -118,7 +124,7 @@ export function startDaemons(l: Layout, s?: Settings): void {
     forgetForeignPidFile(dovecotPidFile(l), DOVECOT_EXECUTABLE);
     // A master killed with SIGKILL leaves login processes holding its ports for a while.
     endOrphanedWorkers(dovecotPidFile(l), 'dovecot');
-    const r = runDetached(['dovecot', '-c', l.dovecotConfigFile], join(l.logDir, 'dovecot-start.log'));
+    const r = runDetached(dovecotCommand(l, false), join(l.logDir, 'dovecot-start.log'));
     if (r.code !== 0) throw new MailError('daemon_error', `dovecot did not start: see ${join(l.logDir, 'dovecot.log')} (${readText(join(l.logDir, 'dovecot-start.log'))?.trim().split('\n').pop() ?? ''})`);
   }
   // clamd before the milters that ask it.
@@ -146,22 +152,33 @@ export function stopDaemons(l: Layout): void {
   if (dovecot!.running) checked(['dovecot', '-c', l.dovecotConfigFile, 'stop'], 'dovecot stop');
 }
 
-export function reloadDaemons(l: Layout, services: Service[], settings?: Settings): Service[] {
+/**
+ * Reload the running daemons whose files changed. Without procd, daemons the settings now need
+ * (a milter, ClamAV, the ban watcher) are started and unneeded ones stopped here; under procd
+ * that is procd's job: its instances change through the init script's reload (not while the init
+ * script itself is declaring them), and a daemon that must restart to read its files is ended
+ * for procd to start again.
+ */
+export function reloadDaemons(l: Layout, services: Service[], settings?: Settings, declaringInstances = false): Service[] {
   const states = serviceStates(l);
   const reloaded: Service[] = [];
-  // A changed spam_filter/dkim switches milters while the server runs (started ones are fresh).
-  const switched: Service[] = settings && states[1]!.running ? scanners(reconcileClamav(settings, l)) : [];
-  if (settings && states[1]!.running) switched.push(...reconcileMilters(l, settings));
+  const procd = procdSupervises();
+  const switched: Service[] = [];
+  if (settings && states[1]!.running) {
+    if (!procd) switched.push(...scanners(reconcileClamav(settings, l)), ...reconcileMilters(l, settings));
+    else if (!declaringInstances && !instancesAsWanted(l, settings)) reloadThroughProcd(l);
+  }
   reloaded.push(...switched);
-  if (settings && states[0]!.running) reconcileBans(l, settings);
+  if (settings && states[0]!.running) reconcileBans(l, settings, procd);
   for (const s of services) {
     if (s === 'clamd' || s === 'clamav-milter') {
-      if (settings && !switched.includes(s) && restartClamav(settings, l, s)) reloaded.push(s);
+      if (procd ? endClamavDaemon(s) : settings && !switched.includes(s) && restartClamav(settings, l, s)) reloaded.push(s);
       continue;
     }
     if (!states.find((x) => x.name === s)?.running || switched.includes(s)) continue;
     if (s === 'rspamd' || s === 'opendkim') {
-      if (settings && reloadMilter(l, s, settings)) reloaded.push(s);
+      if (procd && s === 'opendkim') (stopMilter(l, s), reloaded.push(s));
+      else if (settings && reloadMilter(l, s, settings)) reloaded.push(s);
       continue;
     }
     if (s === 'postfix') checked(['postfix', '-c', l.postfixConfigDir, 'reload'], 'postfix reload');
@@ -169,6 +186,13 @@ export function reloadDaemons(l: Layout, services: Service[], settings?: Setting
     reloaded.push(s);
   }
   return reloaded;
+}
+
+/** The milter and ClamAV daemons that run are those the settings need (procd declared them). */
+function instancesAsWanted(l: Layout, s: Settings): boolean {
+  const wanted = wantedMilter(s);
+  const milters = MILTERS.every((m) => (milterPid(l, m, m === wanted ? s : undefined) !== null) === (m === wanted));
+  return milters && clamavAsWanted(s, l);
 }
 
 /** The ClamAV daemons that are services of their own (freshclam only feeds clamd). */

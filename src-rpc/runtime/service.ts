@@ -17,6 +17,8 @@ import { unimplementedOptionNotices } from '../config/notices.ts';
 import { readBans } from './ban-watcher.ts';
 import { keepChangesSoFar } from '../core/write-lock.ts';
 import { markWanted, clearWanted, recentRestarts, restartText, heal as healDaemons } from './supervise.ts';
+import { procdSupervises, procdInstances, instanceLines, runInitScript, startInBackgroundThroughProcd } from './procd.ts';
+import { mailHeldReason } from './signing.ts';
 import type { Accounts } from '../store/accounts.ts';
 import type { Context } from '../core/context.ts';
 
@@ -27,11 +29,11 @@ export function assertHostRuntime(ctx: Pick<Context, 'settings'>): void {
 }
 
 /** Render and write every generated file; reload the running daemons whose files changed. */
-export function apply(ctx: Context, accounts: Accounts = loadAccounts(ctx.layout), facts = knownFacts(ctx.layout)): ConvergeReport & { reloaded: string[] } {
+export function apply(ctx: Context, accounts: Accounts = loadAccounts(ctx.layout), facts = knownFacts(ctx.layout), declaringInstances = false): ConvergeReport & { reloaded: string[] } {
   assertHostRuntime(ctx);
   assertCurrentFormat(ctx.layout);
   const report = writeGenerated(renderAll(ctx, hostView(ctx.layout, facts), accounts), facts.mapType, ctx.layout.postfixConfigDir);
-  return { ...report, reloaded: reloadDaemons(ctx.layout, report.reload, ctx.settings) };
+  return { ...report, reloaded: reloadDaemons(ctx.layout, report.reload, ctx.settings, declaringInstances) };
 }
 
 /** Reload running daemons (no restart): they re-read their configuration and certificate files. */
@@ -40,7 +42,7 @@ export function reload(ctx: Context, services: Service[]): Service[] {
   return reloadDaemons(ctx.layout, services);
 }
 
-export function applyFull(ctx: Context) {
+export function applyFull(ctx: Context, declaringInstances = false) {
   assertHostRuntime(ctx);
   // Before anything touches the disk: preparing directories would re-own a legacy mail tree.
   assertCurrentFormat(ctx.layout);
@@ -48,7 +50,7 @@ export function applyFull(ctx: Context) {
   assertDovecotSupported(facts.dovecotVersion);
   prepareDirectories(ctx.layout);
   markFormatIfNew(ctx);
-  return apply(ctx, undefined, facts);
+  return apply(ctx, undefined, facts, declaringInstances);
 }
 
 function markFormatIfNew(ctx: Context): void {
@@ -57,6 +59,8 @@ function markFormatIfNew(ctx: Context): void {
 }
 
 export async function start(ctx: Context) {
+  // Inside another write (a restore): procd's start runs once that write is done.
+  if (procdSupervises()) return (startInBackgroundThroughProcd(ctx.layout), { ...(await status(ctx)), changed: [] as string[], certificateCreated: false });
   const report = applyFull(ctx);
   const certificateCreated = ensureCertificate(ctx.layout, mailHost(ctx.settings));
   // Wanted from now on, also if a daemon fails to start below: tick keeps trying.
@@ -68,9 +72,61 @@ export async function start(ctx: Context) {
 
 export async function stop(ctx: Context) {
   assertHostRuntime(ctx);
+  if (procdSupervises()) return stopThroughProcd(ctx);
   clearWanted();
   stopDaemons(ctx.layout);
   return status(ctx);
+}
+
+/** SIGTERM, then postfix's 30 s term_timeout, then SIGKILL; with room on a busy router. */
+const PROCD_STOP_MS = 60_000;
+/** procd starts the instances when the script returns; within LuCI's 20 s with the rendering. */
+const PROCD_START_MS = 10_000;
+
+async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
+  for (const deadline = Date.now() + ms; !done(); await new Promise((r) => setTimeout(r, 250))) {
+    if (Date.now() > deadline) return false;
+  }
+  return true;
+}
+
+/**
+ * On a router (outside the write lock: the init script's mailctl renders under it): the init
+ * script renders, declares the instances, and procd starts them.
+ */
+export async function startThroughProcd(ctx: Context) {
+  assertHostRuntime(ctx);
+  if (!ctx.settings.main.enabled) {
+    throw new MailError('conflict', 'mailserver.main.enabled is 0, so procd starts nothing: uci set mailserver.main.enabled=1; uci commit mailserver');
+  }
+  runInitScript('start');
+  await waitFor(() => serviceStates(ctx.layout).every((s) => s.running), PROCD_START_MS);
+  return { ...(await status(ctx)), changed: [] as string[], certificateCreated: false };
+}
+
+/** On a router: procd ends the instances after the script returned (SIGTERM, SIGKILL after term_timeout). */
+export async function stopThroughProcd(ctx: Context) {
+  assertHostRuntime(ctx);
+  runInitScript('stop');
+  await waitFor(() => serviceStates(ctx.layout).every((s) => !s.running), PROCD_STOP_MS);
+  return status(ctx);
+}
+
+/**
+ * What /etc/init.d/mailserver asks for (`mailctl procd-instances`): render everything (and the
+ * first certificate), mark the server wanted, and the instances procd should run, one a line.
+ */
+export function declareInstances(ctx: Context): string {
+  applyFull(ctx, true);
+  ensureCertificate(ctx.layout, mailHost(ctx.settings));
+  markWanted();
+  // The bundle running now (mailctl) runs the ban watcher too.
+  return instanceLines(procdInstances(ctx.layout, ctx.settings, [process.execPath, process.argv[1]!]));
+}
+
+/** The init script's stop (`mailctl procd-stop`): tick must not start what procd stops. */
+export function instancesStopped(): void {
+  clearWanted();
 }
 
 /** bans: when the caller needs the list too (the Overview), read once for both. */
@@ -82,6 +138,8 @@ export async function status(ctx: Context, bans = readBans(ctx.layout, ctx.setti
     enabled: ctx.settings.main.enabled,
     running,
     services,
+    /** Why mail is held (deferred, refused with 4xx) right now, or null. */
+    held: services.find((s) => s.name === 'postfix')?.running ? mailHeldReason(ctx.layout, ctx.settings) : null,
     ports: running ? await portStates(ctx.settings) : [],
     bans: bans.summary,
     logDir: ctx.layout.logDir,
@@ -99,7 +157,10 @@ const RESTARTS_SHOWN = 5;
 export function heal(ctx: Context) {
   assertHostRuntime(ctx);
   keepChangesSoFar();
-  return healDaemons(ctx.layout, ctx.settings).map((r) => ({ ...r, text: restartText(r) }));
+  // Under procd: an instance procd gave up on (a crash loop) starts again when the init script
+  // declares it anew.
+  const restart = procdSupervises() ? () => runInitScript('start') : undefined;
+  return healDaemons(ctx.layout, ctx.settings, restart).map((r) => ({ ...r, text: restartText(r) }));
 }
 
 /** Host runtime install: the daemons are packages; check them and prepare everything else. */

@@ -2,8 +2,8 @@
 // checks, DKIM signing) or OpenDKIM (spam_filter=0, dkim=1: signing only). Their files, their
 // users, and start / stop / reload / state, beside Postfix and Dovecot in host.ts.
 import { join } from 'node:path';
-import { readText, ensureDir, writeAtomic, statOrNull } from '../sys/fs.ts';
-import { runDetached, spawnBackground, processAlive, signal, sleepSync, pidFileProcess, forgetForeignPidFile, endOrphanedWorkers, processExecutable, processIds, processOpenFiles, type PidFileProcess } from '../sys/spawn.ts';
+import { readText, ensureDir, writeAtomic, statOrNull, exists } from '../sys/fs.ts';
+import { runDetached, spawnBackground, processAlive, signal, sleepSync, pidFileProcess, forgetForeignPidFile, endOrphanedWorkers, processExecutable, processIds, processOpenFiles, parentPid, type PidFileProcess } from '../sys/spawn.ts';
 import { systemUserId, systemGroupId } from '../sys/accounts.ts';
 import { systemNameservers } from '../sys/dns.ts';
 import { hostPath } from '../sys/paths.ts';
@@ -159,7 +159,7 @@ const pick = (k: DkimKey) => ({ domain: k.domain, selector: k.selector, algorith
 
 // ---- processes ----
 
-const rspamdPidFile = (l: Layout) => join(signingPaths(l).rspamdRunDir, 'rspamd.pid');
+export const rspamdPidFile = (l: Layout) => join(signingPaths(l).rspamdRunDir, 'rspamd.pid');
 const opendkimPidFile = (l: Layout, i: OpendkimInstance) => join(signingPaths(l).opendkimRunDir, opendkimName(i, 'opendkim', 'pid'));
 const opendkimProcess = (l: Layout, i: OpendkimInstance) => pidFileProcess(opendkimPidFile(l, i), 'opendkim');
 const opendkimPid = (l: Layout, i: OpendkimInstance) => opendkimProcess(l, i).pid;
@@ -195,6 +195,64 @@ function rspamdLoading(l: Layout): boolean {
   return processIds().some((pid) => processExecutable(pid) === 'rspamd' && processOpenFiles(pid).some((f) => logs.includes(f)));
 }
 
+/** The milter's directories and log, owned as it needs them (before any start, procd's too). */
+export function prepareMilterRun(l: Layout, m: Milter): void {
+  const p = signingPaths(l);
+  const user = signerOf(m)!;
+  // The parent of the socket directories: Postfix must traverse it whatever the umask was.
+  ensureDir(join(p.rspamdRunDir, '..'), { mode: 0o755 });
+  if (m === 'rspamd') {
+    ensureDir(p.rspamdDbDir, { mode: 0o750, uid: user.uid, gid: user.gid });
+    ensureDir(p.rspamdRunDir, { mode: 0o700, uid: user.uid, gid: user.gid });
+    ensureDir(p.rspamdMilterDir, { mode: 0o750, uid: user.uid, gid: postfixGid() });
+    if (!statOrNull(p.rspamdLog)) writeAtomic(p.rspamdLog, '', { mode: 0o640, uid: user.uid, gid: user.gid });
+  } else {
+    const unsafe = writableAncestor(dkimSecretsDir(l));
+    if (unsafe) throw new MailError('unsupported', `OpenDKIM refuses keys below a directory others can write to (${unsafe}): put data_path somewhere safe`);
+    ensureDir(p.opendkimRunDir, { mode: 0o750, uid: user.uid, gid: postfixGid() });
+  }
+}
+
+export interface MilterCommand {
+  /** rspamd, or opendkim-rsa / opendkim-ed25519. */
+  name: string;
+  argv: string[];
+}
+
+/**
+ * The command lines of the milter processes the settings need: daemonizing for `mailctl start`,
+ * in the foreground (Rspamd -f, OpenDKIM -f) for procd.
+ */
+export function milterCommands(l: Layout, m: Milter, s: Settings, foreground: boolean): MilterCommand[] {
+  const p = signingPaths(l);
+  if (m === 'rspamd') {
+    const user = signerOf(m)!;
+    const argv = [
+      'rspamd', ...(foreground ? ['-f'] : []), '-c', join(RSPAMD_CONFDIR, 'rspamd.conf'), '-u', user.name, '-g', user.name,
+      '--var', `LOCAL_CONFDIR=${p.rspamdConfigDir}`, '--var', `DBDIR=${p.rspamdDbDir}`,
+      '--var', `RUNDIR=${p.rspamdRunDir}`, '--var', `LOGDIR=${join(p.rspamdLog, '..')}`,
+    ];
+    return [{ name: 'rspamd', argv }];
+  }
+  return opendkimInstances(s).map((i) => ({
+    name: `opendkim-${i}`,
+    argv: ['opendkim', ...(foreground ? ['-f'] : []), '-x', join(p.opendkimConfigDir, opendkimName(i, 'opendkim', 'conf'))],
+  }));
+}
+
+/**
+ * Before procd starts Rspamd again: end the workers a main killed with SIGKILL left behind (they
+ * keep its sockets and would outlive every stop). In the foreground Rspamd does not call setsid(),
+ * so they are found by the logs they hold and by their parent, which is no longer Rspamd.
+ */
+export function endOrphanedRspamdWorkers(l: Layout): void {
+  if (milterPid(l, 'rspamd') !== null) return;
+  const logs = [rspamdStartLog(l), signingPaths(l).rspamdLog];
+  const orphans = processIds().filter((pid) => processExecutable(pid) === 'rspamd' && processExecutable(parentPid(pid)) !== 'rspamd' && processOpenFiles(pid).some((f) => logs.includes(f)));
+  for (const pid of orphans) signal(pid, 'SIGKILL');
+  for (let i = 0; i < 50 && orphans.some((pid) => processExecutable(pid) !== null); i++) sleepSync(100);
+}
+
 export function startMilter(l: Layout, m: Milter, s: Settings): void {
   if (milterPid(l, m, s) !== null) return;
   if (m === 'rspamd') {
@@ -205,30 +263,17 @@ export function startMilter(l: Layout, m: Milter, s: Settings): void {
     if (rspamdLoading(l)) return;
   }
   const p = signingPaths(l);
-  const user = signerOf(m)!;
-  // The parent of the socket directories: Postfix must traverse it whatever the umask was.
-  ensureDir(join(p.rspamdRunDir, '..'), { mode: 0o755 });
+  prepareMilterRun(l, m);
   if (m === 'rspamd') {
-    ensureDir(p.rspamdDbDir, { mode: 0o750, uid: user.uid, gid: user.gid });
-    ensureDir(p.rspamdRunDir, { mode: 0o700, uid: user.uid, gid: user.gid });
-    ensureDir(p.rspamdMilterDir, { mode: 0o750, uid: user.uid, gid: postfixGid() });
-    if (!statOrNull(p.rspamdLog)) writeAtomic(p.rspamdLog, '', { mode: 0o640, uid: user.uid, gid: user.gid });
-    const argv = [
-      'rspamd', '-c', join(RSPAMD_CONFDIR, 'rspamd.conf'), '-u', user.name, '-g', user.name,
-      '--var', `LOCAL_CONFDIR=${p.rspamdConfigDir}`, '--var', `DBDIR=${p.rspamdDbDir}`,
-      '--var', `RUNDIR=${p.rspamdRunDir}`, '--var', `LOGDIR=${join(p.rspamdLog, '..')}`,
-    ];
-    spawnBackground(argv, rspamdStartLog(l));
+    spawnBackground(milterCommands(l, m, s, false)[0]!.argv, rspamdStartLog(l));
   } else {
-    const unsafe = writableAncestor(dkimSecretsDir(l));
-    if (unsafe) throw new MailError('unsupported', `OpenDKIM refuses keys below a directory others can write to (${unsafe}): put data_path somewhere safe`);
-    ensureDir(p.opendkimRunDir, { mode: 0o750, uid: user.uid, gid: postfixGid() });
-    for (const i of opendkimInstances(s)) {
-      if (opendkimPid(l, i) !== null) continue;
+    const commands = milterCommands(l, m, s, false);
+    opendkimInstances(s).forEach((i, n) => {
+      if (opendkimPid(l, i) !== null) return;
       forgetForeignPidFile(opendkimPidFile(l, i), 'opendkim');
-      const r = runDetached(['opendkim', '-x', join(p.opendkimConfigDir, opendkimName(i, 'opendkim', 'conf'))], join(l.logDir, 'opendkim-start.log'));
+      const r = runDetached(commands[n]!.argv, join(l.logDir, 'opendkim-start.log'));
       if (r.code !== 0) throw new MailError('daemon_error', `opendkim (${i}) did not start: ${lastLines(join(l.logDir, 'opendkim-start.log'))}`);
-    }
+    });
   }
   // Both fork; the pid file shows up once the daemon is past its configuration.
   for (let i = 0; i < 100 && milterPid(l, m, s) === null; i++) sleepSync(100);
@@ -293,3 +338,23 @@ function lastLines(file: string): string {
   return (readText(file) ?? '').trim().split('\n').slice(-3).join(' / ');
 }
 
+
+/**
+ * Why Postfix holds mail now, or null: the milter the settings need is missing or not running,
+ * and Postfix's milter_default_action = tempfail answers every message with a 4xx (senders
+ * retry; nothing is lost, nothing arrives).
+ */
+export function mailHeldReason(l: Layout, s: Settings): string | null {
+  const m = wantedMilter(s);
+  if (!m) return null;
+  const name = m === 'rspamd' ? 'Rspamd' : 'OpenDKIM';
+  const feature = m === 'rspamd' ? 'features.spam_filter' : 'features.dkim';
+  if (!signerOf(m, false)) return `${name} is not installed (${feature}=1): install ${m}, or set ${feature}=0`;
+  const loading = 'Rspamd is loading its rules (the first start takes minutes on a busy router)';
+  // Its milter socket shows up once the rules are loaded.
+  if (milterPid(l, m, s) !== null) return m === 'rspamd' && !exists(rspamdMilterSocket(l)) ? loading : null;
+  if (m === 'rspamd' && rspamdLoading(l)) return loading;
+  const log = m === 'rspamd' ? signingPaths(l).rspamdLog : join(l.logDir, 'opendkim-start.log');
+  const last = lastLines(log).split(' / ').pop();
+  return `${name} is not running${last ? ` (last log line: ${last})` : ''}`;
+}

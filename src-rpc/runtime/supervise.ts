@@ -53,9 +53,10 @@ export function recentRestarts(l: Layout): Restart[] {
 
 /**
  * Start every daemon the settings need that is not running (dead, or its pid file names another
- * program), when the server should run. Returns one record per daemon it had to start.
+ * program), when the server should run: ourselves, or through `restart` (procd's init script).
+ * Returns one record per daemon it had to start.
  */
-export function heal(l: Layout, s: Settings): Restart[] {
+export function heal(l: Layout, s: Settings, restart = () => startDaemons(l, s)): Restart[] {
   if (!isWanted()) return [];
   const down = serviceStates(l, s).filter((d) => !d.running);
   if (down.length === 0) return [];
@@ -65,7 +66,7 @@ export function heal(l: Layout, s: Settings): Restart[] {
   let error: string | undefined;
   for (const deadline = Date.now() + RETRY_MS; ; sleepSync(2000)) {
     try {
-      startDaemons(l, s);
+      restart();
       error = undefined;
       break;
     } catch (e) {

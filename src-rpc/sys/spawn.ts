@@ -125,6 +125,16 @@ export function processExecutable(pid: number): string | null {
   }
 }
 
+/** A process's parent (0 when it is gone). */
+export function parentPid(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return 0;
+  }
+}
+
 /** Paths a process has open (its /proc fd links); none when it is gone or not ours to look at. */
 export function processOpenFiles(pid: number): string[] {
   try {

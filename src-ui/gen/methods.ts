@@ -85,11 +85,11 @@ export interface MethodArgs {
   tick: Record<string, never>;
   /** State of the daemons and their ports */
   status: Record<string, never>;
-  /** Apply the configuration and start the daemons */
+  /** Apply the configuration and start the daemons (on a router: through procd) */
   start: Record<string, never>;
-  /** Stop the daemons */
+  /** Stop the daemons (on a router: through procd) */
   stop: Record<string, never>;
-  /** Stop and start the daemons */
+  /** Stop and start the daemons (on a router: through procd) */
   restart: Record<string, never>;
   /** Render every configuration file; write and reload only what changed */
   apply: Record<string, never>;

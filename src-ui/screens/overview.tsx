@@ -217,6 +217,7 @@ export function OverviewScreen() {
   return (
     <>
       <Section title={`Mail server ${o.host}`}>
+        {s.held && <p class="alert-message warning" data-held>Mail is held (refused for now; senders retry): {s.held}</p>}
         <KeyValues
           rows={[
             ['State', <span class={`label ${s.running ? 'success' : 'warning'}`} data-state={s.running ? 'running' : 'stopped'}>{s.running ? 'running' : 'stopped'}</span>],

@@ -297,12 +297,13 @@ test('the init script is a procd service running the daemons in the foreground',
   assert.ok(text.startsWith('#!/bin/sh /etc/rc.common\n'));
   for (const line of ['USE_PROCD=1', 'START=90', 'STOP=10']) assert.ok(text.split('\n').includes(line), line);
   assert.match(text, /procd_add_reload_trigger "mailserver"/);
-  assert.match(text, /postfix -c "\$1" start-fg/);
-  assert.match(text, /dovecot -F -c "\$ms_dovecot_conf"/);
-  assert.match(text, /lxc-start -F -n "\$ms_container"/);
+  // The instances' command lines come from mailctl (the code `mailctl start` uses).
+  assert.match(text, /"\$MAILCTL" procd-instances/);
+  assert.match(text, /procd_set_param command "\$@"/);
+  assert.match(text, /lxc-start -F -n "\$ms_container" -P "\$ms_lxc_path"/);
+  assert.match(text, /config_get ms_lxc_path lxc path \/srv\/lxc/);
   assert.match(text, /procd_set_param respawn/);
   assert.match(text, /config_get_bool ms_enabled main enabled 0/);
-  assert.match(text, /"\$MAILCTL" apply/);
   assert.ok(statSync(INIT).mode & 0o111, 'executable in the tree');
 });
 
@@ -315,14 +316,14 @@ test("mailctl run by the init script does not inherit procd.sh's lock descriptor
     writeFileSync(stub, `#!/bin/sh\nif [ -e /proc/self/fd/1000 ]; then echo "$1 inherited" >> ${dir}/seen; else echo "$1 clean" >> ${dir}/seen; fi\n`, { mode: 0o755 });
     const script = `. ${INIT}
 MAILCTL=${stub}
-logger() { :; }; config_load() { :; }
+logger() { :; }; load_settings() { ms_runtime=host; }
 procd_open_instance() { :; }; procd_set_param() { :; }; procd_close_instance() { :; }
-ms_data_path=${dir}
 exec 1000>${dir}/lock
-start_host`;
+start_host
+stop_service`;
     // OpenWrt's shell is busybox ash (dash cannot name descriptors above 9).
     run(hasCommand('busybox') ? 'busybox' : 'bash', [...(hasCommand('busybox') ? ['sh'] : []), '-c', script]);
-    assert.equal(readFileSync(join(dir, 'seen'), 'utf8').trim().split('\n'), ['apply clean', 'install clean']);
+    assert.equal(readFileSync(join(dir, 'seen'), 'utf8').trim().split('\n'), ['procd-instances clean', 'procd-stop clean']);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

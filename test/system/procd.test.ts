@@ -1,0 +1,270 @@
+// The package's init script under procd (the double in test/support/procd: procd's instance
+// rules, rc.common and procd.sh with the flock on descriptor 1000), with the package's default
+// configuration (runtime host, enabled): every daemon the settings need is an instance (the
+// milter too) and mail sent right after start arrives; a reload triggered by a configuration
+// change never leaves the lock held; kill -9 of every instance in turn (the postfix wrapper
+// too) ends with each daemon supervised again; tick heals through procd; status says when
+// mail is held and why; `stop` leaves nothing behind; mailctl started under umask 077 (rpcd's)
+// still gives the directories their modes.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeSandbox, waitForPort, insideTestNetns, eventually, waitForSubject, runMailClient } from '../support/sandbox.ts';
+import { MAILCTL, ok } from '../support/mailctl.ts';
+import { setUci } from '../support/dns.ts';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const DOUBLE = join(REPO, 'test/support/procd');
+// OpenDKIM and Rspamd refuse keys below a world-writable directory (/tmp): the sandbox lives in /run.
+const box = makeSandbox('mailserver-procd-', '/run');
+const root = box.root;
+const work = join(root, 'procd-double');
+const H = '127.0.0.1';
+const BOB = { user: 'bob@example.com', password: 'bob-pass-procd-1' };
+let procd: ChildProcess | null = null;
+
+interface InstanceState {
+  running: boolean;
+  pid?: number;
+  command: string[];
+  term_timeout: number;
+  respawn?: { threshold: number; timeout: number; retry: number };
+}
+
+const doubleEnv = () => ({ ...process.env, MAILSERVER_ROOT: root, PROCD_DOUBLE_SOCKET: join(work, 'ubus.sock') });
+
+function ubus(method: string, args: object): string {
+  const r = spawnSync(join(DOUBLE, 'ubus.mjs'), ['call', 'service', method, JSON.stringify(args)], { env: doubleEnv(), encoding: 'utf8', timeout: 30_000 });
+  assert.is(r.status, 0, `ubus call service ${method}: ${r.stderr}`);
+  return r.stdout;
+}
+
+function instances(): Record<string, InstanceState> {
+  const out = ubus('list', { name: 'mailserver' }).trim();
+  if (!out) return {};
+  return (JSON.parse(out) as Record<string, { instances: Record<string, InstanceState> }>).mailserver?.instances ?? {};
+}
+
+/** `/etc/init.d/mailserver ACTION` as a person types it; its exit code and how long it took. */
+function initd(action: string, timeoutMs = 180_000): { code: number | null; output: string } {
+  const r = spawnSync(join(root, 'etc/init.d/mailserver'), [action], { env: doubleEnv(), encoding: 'utf8', timeout: timeoutMs });
+  return { code: r.status, output: `${r.stdout}${r.stderr}${r.error ? ` (${r.error.message})` : ''}` };
+}
+
+/** mailctl as rpcd runs it: umask 077. */
+function mailctlUmask077(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync('/bin/sh', ['-c', 'umask 077; exec "$0" "$@"', MAILCTL, ...args], { env: doubleEnv(), encoding: 'utf8', timeout: 300_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+interface Status {
+  running: boolean;
+  held: string | null;
+  services: { name: string; running: boolean; pid: number | null }[];
+  restarts: { daemon: string; ok: boolean; text: string }[];
+}
+const status = (): Status => JSON.parse(ok(root, ['status', '--json']).stdout) as Status;
+
+/** Processes of this test's PID namespace (netns.sh): every daemon here is ours. */
+function processes(): { pid: number; ppid: number; comm: string; cmdline: string }[] {
+  const out = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      out.push({ pid: Number(name), ppid, comm, cmdline: readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ') });
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out;
+}
+
+const DAEMONS = /^(master|dovecot|rspamd|opendkim|postfix-script|qmgr|pickup|smtpd|anvil|imap-login|pop3-login|auth|config|log|lmtp|stats)$/;
+const ourDaemons = () => processes().filter((p) => DAEMONS.test(p.comm) || p.cmdline.includes('ban-watch'));
+
+/** pid descends from ancestor. */
+function descendsFrom(pid: number, ancestor: number): boolean {
+  const byPid = new Map(processes().map((p) => [p.pid, p]));
+  for (let p = byPid.get(pid); p; p = byPid.get(p.ppid)) if (p.pid === ancestor) return true;
+  return false;
+}
+
+/** Processes that hold procd.sh's lock file open (/run/lock/procd_mailserver.lock in the double's namespace). */
+function lockHolders(): number[] {
+  const holders: number[] = [];
+  for (const p of processes()) {
+    try {
+      for (const fd of readdirSync(`/proc/${p.pid}/fd`)) {
+        if (readlinkSync(`/proc/${p.pid}/fd/${fd}`).endsWith('/procd_mailserver.lock')) holders.push(p.pid);
+      }
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return holders;
+}
+
+const pidFile = (rel: string) => (existsSync(join(root, rel)) ? Number(readFileSync(join(root, rel), 'utf8').trim()) : null);
+const MILTER_DIR = 'var/run/mailserver/rspamd-milter';
+
+/** Each instance runs, and the daemon behind it is the one procd watches. */
+function supervised(): string | null {
+  const all = instances();
+  for (const name of ['dovecot', 'rspamd', 'postfix', 'banwatch']) {
+    if (!all[name]?.running) return `${name} is not running under procd`;
+  }
+  if (pidFile('var/run/mailserver/dovecot/master.pid') !== all.dovecot!.pid) return 'dovecot master is not the instance';
+  if (pidFile('var/run/mailserver/rspamd/rspamd.pid') !== all.rspamd!.pid) return 'rspamd main is not the instance';
+  const master = pidFile('srv/mailserver/state/postfix/pid/master.pid');
+  if (master === null || !descendsFrom(master, all.postfix!.pid!)) return `postfix master ${master} is not below the wrapper ${all.postfix!.pid}`;
+  return null;
+}
+
+async function send(subject: string): Promise<void> {
+  // Like any MTA: a 4xx (mail held while Rspamd loads) is retried.
+  const accepted = await eventually(async () => {
+    const r = await runMailClient({ action: 'send', host: H, port: 25, tls: 'none', from: 'carol@example.net', to: [BOB.user], subject, body: 'over procd\r\n' });
+    return r.ok;
+  }, 600_000, 3000);
+  assert.ok(accepted, `${subject}: accepted`);
+  assert.ok(await waitForSubject(BOB.user, BOB.password, subject, 120_000), `${subject}: delivered`);
+}
+
+test.before(async () => {
+  if (!insideTestNetns()) throw new Error('run through test/run.mjs (needs the test network namespace)');
+  // The package's own configuration, enabled, on the host daemons (the package default may be lxc).
+  mkdirSync(join(root, 'etc/config'), { recursive: true });
+  copyFileSync(join(REPO, 'files/etc/config/mailserver'), join(root, 'etc/config/mailserver'));
+  setUci(root, 'main', 'enabled', '1');
+  setUci(root, 'main', 'runtime', 'host');
+  setUci(root, 'main', 'worker_idle', '0');
+  mkdirSync(work, { recursive: true });
+  procd = spawn('bash', [join(DOUBLE, 'start.sh'), work, root], { stdio: ['ignore', 'inherit', 'inherit'] });
+  assert.ok(await eventually(async () => existsSync(join(work, 'ubus.sock')), 60_000), 'procd double up');
+  ok(root, ['user', 'add', BOB.user, '--password-stdin'], `${BOB.password}\n`);
+});
+
+test.after(async () => {
+  // procd at shutdown: SIGTERM to every instance, SIGKILL after term_timeout; then it exits.
+  if (procd && procd.exitCode === null) {
+    const exited = new Promise((resolve) => procd!.once('exit', resolve));
+    procd.kill('SIGTERM');
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 60_000))]);
+  }
+  box.cleanup();
+});
+
+test('start under umask 077: every daemon the settings need is a procd instance, in dependency order', async () => {
+  const r = mailctlUmask077(['start']);
+  assert.is(r.code, 0, `mailctl start: ${r.stderr}`);
+  const all = instances();
+  assert.equal(Object.keys(all), ['dovecot', 'rspamd', 'postfix', 'banwatch'], 'declared in dependency order');
+  assert.ok(all.rspamd!.command.join(' ').includes('exec "$@"') && all.rspamd!.command.includes('-f'), 'Rspamd in the foreground');
+  assert.equal(all.dovecot!.command.slice(0, 2), ['dovecot', '-F']);
+  assert.equal(all.dovecot!.respawn, { threshold: 3600, timeout: 5, retry: 5 });
+  await waitForPort(H, 25, 60_000);
+  await waitForPort(H, 143, 60_000);
+  // Directories the daemons traverse keep their modes whatever the umask of whoever made them.
+  const mode = (rel: string) => (statSync(join(root, rel)).mode & 0o777).toString(8);
+  assert.is(mode('var/run/mailserver'), '755');
+  assert.is(mode(MILTER_DIR), '750');
+  assert.is(mode('srv/mailserver'), '755');
+  assert.is(mode('srv/mailserver/config'), '755');
+  assert.is(mode('srv/mailserver/state/postfix'), '755');
+});
+
+test('mail sent right after start is delivered (the milter is an instance)', async () => {
+  await send('right after start');
+  assert.is(supervised(), null);
+  assert.is(status().held, null, 'nothing held once Rspamd runs');
+});
+
+test('reload after a configuration change (procd trigger) never blocks a following stop or start', async () => {
+  // Switch the milter: Rspamd off (OpenDKIM signs), then on again; each commit is what
+  // `uci commit mailserver` through rpcd announces.
+  for (const spam of ['0', '1']) {
+    setUci(root, 'features', 'spam_filter', spam);
+    ubus('event', { type: 'config.change', data: { package: 'mailserver' } });
+    const wanted = spam === '1' ? 'rspamd' : 'opendkim-rsa';
+    assert.ok(await eventually(async () => instances()[wanted]?.running === true, 120_000, 500), `${wanted} declared by the triggered reload: ${JSON.stringify(Object.keys(instances()))}`);
+    // The reload has ended: nothing it started keeps the lock.
+    assert.ok(await eventually(async () => lockHolders().length === 0, 60_000, 500), `lock held by ${lockHolders().join(', ')}`);
+  }
+  // An instance no longer declared gets SIGTERM and leaves procd's list once it exited.
+  assert.ok(await eventually(async () => !('opendkim-rsa' in instances()), 60_000, 500), 'OpenDKIM stopped once Rspamd is back');
+  const stop = initd('stop', 120_000);
+  assert.is(stop.code, 0, `stop returned: ${stop.output}`);
+  assert.ok(await eventually(async () => Object.keys(instances()).length === 0 && ourDaemons().length === 0, 90_000, 500), `left behind: ${ourDaemons().map((p) => p.comm).join(', ')}`);
+  const start = initd('start', 300_000);
+  assert.is(start.code, 0, `start returned: ${start.output}`);
+  assert.ok(await eventually(async () => supervised() === null, 600_000, 1000), `supervised after start: ${supervised()}`);
+});
+
+/** Triggered reloads that have run to their end (the double logs each). */
+const reloadsDone = () => (readFileSync(join(work, 'procd.log'), 'utf8').match(/trigger: \/etc\/init.d\/mailserver reload exited/g) ?? []).length;
+
+async function commitAndReload(section: string, option: string, value: string): Promise<void> {
+  const before = reloadsDone();
+  setUci(root, section, option, value);
+  ubus('event', { type: 'config.change', data: { package: 'mailserver' } });
+  assert.ok(await eventually(async () => reloadsDone() > before, 300_000, 500), `reload after ${section}.${option}=${value} ran`);
+}
+
+test('a configuration that cannot be rendered keeps what runs', async () => {
+  const pids = Object.fromEntries(Object.entries(instances()).map(([n, i]) => [n, i.pid]));
+  await commitAndReload('ports', 'smtp', 'not-a-port');
+  assert.equal(Object.fromEntries(Object.entries(instances()).map(([n, i]) => [n, i.pid])), pids, 'every instance kept');
+  await commitAndReload('ports', 'smtp', '25');
+  assert.is(supervised(), null);
+});
+
+test('kill -9 of every instance in turn (the postfix wrapper too): each daemon is supervised again and mail flows', async () => {
+  for (const name of ['dovecot', 'rspamd', 'postfix', 'banwatch']) {
+    const before = instances()[name]!.pid!;
+    process.kill(before, 'SIGKILL');
+    assert.ok(
+      await eventually(async () => {
+        const now = instances()[name];
+        return now?.running === true && now.pid !== before && supervised() === null;
+      }, 600_000, 1000),
+      `${name} supervised again after kill -9 of ${before}: ${supervised()}`,
+    );
+    if (name === 'postfix') {
+      const masters = processes().filter((p) => p.comm === 'master');
+      assert.is(masters.length, 1, 'one master: the stranded one was stopped');
+    }
+    await send(`after kill -9 of ${name}`);
+  }
+});
+
+test('mail is held while the milter is gone; tick gives procd its instance back', async () => {
+  ubus('delete', { name: 'mailserver', instance: 'rspamd' });
+  // (Its workers end a moment after the main process: until then it looks like one loading.)
+  assert.ok(await eventually(async () => /Rspamd is not running/.test(status().held ?? ''), 60_000, 500), `held: ${status().held}`);
+  const text = ok(root, ['status']).stdout;
+  assert.match(text, /held: mail is held .*Rspamd is not running/);
+  const tick = mailctlUmask077(['tick']);
+  assert.is(tick.code, 0, `tick: ${tick.stdout}${tick.stderr}`);
+  assert.ok(instances().rspamd?.running, 'rspamd declared again');
+  assert.ok(await eventually(async () => supervised() === null && status().held === null, 600_000, 1000), `healed: ${supervised()}`);
+  assert.ok(status().restarts.some((r) => r.daemon === 'rspamd' && r.ok), 'the restart is recorded');
+});
+
+test('mailctl stop goes through procd and leaves nothing behind', async () => {
+  const r = mailctlUmask077(['stop']);
+  assert.is(r.code, 0, `mailctl stop: ${r.stderr}`);
+  assert.ok(await eventually(async () => Object.keys(instances()).length === 0 && ourDaemons().length === 0, 90_000, 500), `left behind: ${ourDaemons().map((p) => `${p.comm}(${p.pid})`).join(', ')}`);
+  assert.ok(status().services.every((s) => !s.running));
+  // tick does not start what procd was told to stop.
+  const tick = mailctlUmask077(['tick']);
+  assert.is(tick.code, 0, tick.stderr);
+  assert.is(ourDaemons().length, 0, 'tick started nothing');
+});
+
+test.run();
