@@ -4,6 +4,7 @@ import { parseUci, getOption, UciSyntaxError, type UciPackage } from './uci.ts';
 import * as v from './validate.ts';
 import { MailError } from '../core/errors.ts';
 import { dkimSelector, dkimAlgorithms, spfPolicy, publicAddress, serverAddress } from '../dns/validate.ts';
+import { readLxc } from './lxc.ts';
 import type { Settings, Ports, PortName } from './settings.ts';
 
 export const PORT_DEFAULTS: Ports = {
@@ -134,6 +135,7 @@ export function settingsFrom(uci: UciPackage): Settings {
       dkimAlgorithms: read('dns', 'dkim_algorithms', 'rsa', dkimAlgorithms),
       dkimGraceDays: read('dns', 'dkim_grace_days', '7', (f, x) => v.integer(f, x, 0, 365)),
     },
+    lxc: readLxc(read),
   };
 }
 

@@ -1,5 +1,6 @@
 // Typed view of /etc/config/mailserver. Option names and defaults follow the spec and DESIGN's
 // option table; anything not listed here stays in the UCI file untouched.
+import type { LxcSettings } from './lxc.ts';
 
 export type Runtime = 'lxc' | 'host';
 export type SslType = 'letsencrypt' | 'selfsigned' | 'manual';
@@ -88,6 +89,7 @@ export interface Settings {
   };
   dns: DnsSettings;
   ban: BanSettings;
+  lxc: LxcSettings;
 }
 
 /** The `ban` section: brute-force bans when features.fail2ban is on. */

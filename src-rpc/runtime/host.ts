@@ -52,7 +52,7 @@ export function hostView(l: Layout, facts: Pick<DaemonFacts, 'mapType' | 'postfi
 
 /** Directories the daemons need, with the owners they insist on. */
 export function prepareDirectories(l: Layout): void {
-  const postfixUid = systemUserId('postfix') ?? 0;
+  const postfixUid = systemUserId('postfix', l.daemonsRoot) ?? 0;
   ensureDir(l.dataPath, { mode: 0o755 });
   ensureDir(l.configDir, { mode: 0o755, uid: 0, gid: 0 });
   ensureMailRoot(l);
