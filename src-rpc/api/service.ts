@@ -118,7 +118,7 @@ export const serviceMethods = [
     doc: "Remove the container (runtime lxc); data_path stays unless --purge",
     cli: ['uninstall'],
     args: { purge: arg.flag('also delete data_path: every mailbox, key and certificate').optional() },
-    handler: ({ purge }, ctx) => withWriteLock(() => uninstall(ctx, purge ?? false)),
+    handler: ({ purge }, ctx) => uninstall(ctx, purge ?? false),
     text: (r) => `${r.removed ? `container '${r.container}' removed` : `no container '${r.container}' to remove`}; ${r.purged ? `${r.dataPath} deleted` : `data kept in ${r.dataPath}`}`,
   }),
   method({

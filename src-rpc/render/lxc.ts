@@ -22,6 +22,8 @@ export interface ContainerSpec {
 
 /** Where our init lives inside the container. */
 export const CONTAINER_INIT = '/sbin/mailserver-init';
+/** Made by the init once it has started the daemons (on the container's /run tmpfs). */
+export const INIT_READY = '/run/mailserver-init.ready';
 
 export function renderLxcConfig(lxc: LxcSettings, c: ContainerSpec): string {
   const lines = [
@@ -102,6 +104,7 @@ export function renderContainerInit(spec: InitSpec): string {
     ...spec.runDirs.map(([dir, mode, owner]) => `\tmkdir -p ${sh(dir)} && chmod ${mode} ${sh(dir)} && chown ${owner} ${sh(dir)}`),
     ...(spec.dhcp ? ['\tif command -v udhcpc >/dev/null; then udhcpc -b -i eth0 -S; elif command -v busybox >/dev/null; then busybox udhcpc -b -i eth0 -S; else dhclient -4 eth0; fi'] : []),
     ...starts,
+    `\t: >${INIT_READY}`,
     '}',
     '',
     'stop() {',

@@ -46,8 +46,12 @@ export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts, m
   const signing = prepareSigning(s, l);
   // Virus scanning: clamav-milter is one more milter (Rspamd off), or Rspamd asks clamd.
   const milters = [milterAddress(s, l), clamavMilter(s, l)].filter((m) => m !== undefined).join(', ') || undefined;
+  // A container sees none of the router's files: it gets a copy of the relay's CA beside main.cf.
+  const relayCa = s.main.relayCaFile && machine.kind === 'container' ? readText(s.main.relayCaFile) : null;
+  const relayCaCopy = join(l.postfixConfigDir, 'relay-ca.pem');
   const files: GeneratedFile[] = [
-    { path: join(l.postfixConfigDir, 'main.cf'), text: renderPostfixMain(s, view, { relayCredentials: relay !== null, milter: milters }), mode: 0o644, reloads: 'postfix' },
+    { path: join(l.postfixConfigDir, 'main.cf'), text: renderPostfixMain(s, view, { relayCredentials: relay !== null, milter: milters, ...(relayCa !== null ? { relayCaFile: machine.path(relayCaCopy) } : {}) }), mode: 0o644, reloads: 'postfix' },
+    ...(relayCa !== null ? [{ path: relayCaCopy, text: relayCa, mode: 0o644, reloads: 'postfix' as const }] : []),
     { path: join(l.postfixConfigDir, 'master.cf'), text: renderPostfixMaster(s, view), mode: 0o644, reloads: 'postfix' },
     { path: l.dovecotConfigFile, text: renderDovecot(s, view), mode: 0o640, gid: machine.groupId('dovecot') ?? 0, reloads: 'dovecot' },
     { path: join(l.configDir, 'vdomains'), text: renderVdomains(s), mode: 0o644, map: true },

@@ -11,7 +11,7 @@ import { sandboxRoot } from '../sys/paths.ts';
 import { sha256File } from '../sys/crypto.ts';
 import { MailError } from '../core/errors.ts';
 import { GENERATED } from '../render/text.ts';
-import { renderLxcConfig, renderContainerInit, CONTAINER_INIT, type BindMount, type ContainerDaemon } from '../render/lxc.ts';
+import { renderLxcConfig, renderContainerInit, CONTAINER_INIT, INIT_READY, type BindMount, type ContainerDaemon } from '../render/lxc.ts';
 import { hostView, prepareDirectories, type ServiceState } from './host.ts';
 import { makeRootfsWith, installPackages, ensureMailAccount, rootfsPresent, tail } from './lxc-rootfs.ts';
 import { machineArch, rootfsCommand, type ImageSpec } from './lxc-image.ts';
@@ -118,7 +118,7 @@ export function containerServiceStates(s: Settings): ServiceState[] {
     // The master: the oldest process running the daemon's program (workers come later).
     const pid = inside.filter((p) => p.executable === EXECUTABLES[name]).map((p) => p.pid).sort((a, b) => a - b)[0] ?? null;
     const state: ServiceState = { name, running: pid !== null, pid };
-    if (info.state !== 'running') state.problem = info.state === 'absent' ? 'the container is not installed (mailctl install)' : `the container is ${info.state}`;
+    if (info.state !== 'running') state.problem = info.state === 'absent' ? 'its container is not installed (mailctl install)' : info.state === 'stopped' ? 'its container stopped' : `its container is ${info.state}`;
     return state;
   });
   return states;
@@ -137,6 +137,8 @@ export function startContainer(s: Settings): boolean {
     if (r.code !== 0) throw new MailError('daemon_error', `lxc-start failed for container '${s.main.container}': ${tail(r.stderr || r.stdout) || lastLog(s)}`);
     for (let i = 0; i < 100 && !containerRunning(s); i++) sleepSync(100);
     if (!containerRunning(s)) throw new MailError('daemon_error', `container '${s.main.container}' did not stay up: ${lastLog(s)}`);
+    // Its init starts the daemons: starting one of them from here meanwhile would race it.
+    for (let i = 0; i < 600 && containerRunning(s) && attach(s, ['test', '-e', INIT_READY]).code !== 0; i++) sleepSync(100);
     started = true;
   }
   return started;

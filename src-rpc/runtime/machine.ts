@@ -8,6 +8,7 @@ import { layoutFor } from '../core/layout.ts';
 import type { Settings } from '../config/settings.ts';
 
 export interface Machine {
+  kind: 'host' | 'container';
   run(argv: string[], opts?: RunOptions): RunResult;
   /** A host path as the daemons' tools see it. */
   path(hostPath: string): string;
@@ -17,6 +18,7 @@ export interface Machine {
 }
 
 export const hostMachine: Machine = {
+  kind: 'host',
   run: (argv, opts) => run(argv, opts),
   path: (p) => p,
   groupId: systemGroupId,
@@ -25,6 +27,7 @@ export const hostMachine: Machine = {
 
 export function containerMachine(s: Settings): Machine {
   return {
+    kind: 'container',
     run: (argv, opts) => attach(s, argv, opts),
     path: containerPath,
     groupId: (name) => systemGroupId(name, layoutFor(s).daemonsRoot),
