@@ -9,6 +9,7 @@ import { readText, writeAtomic, ensureDir, exists, removeTree, rename, statOrNul
 import { run, runDetached, sleepSync, processesInNamespaceOf, type RunOptions, type RunResult } from '../sys/spawn.ts';
 import { sandboxRoot } from '../sys/paths.ts';
 import { sha256File } from '../sys/crypto.ts';
+import { replaceSymlink } from '../sys/links.ts';
 import { MailError } from '../core/errors.ts';
 import { GENERATED } from '../render/text.ts';
 import { renderLxcConfig, renderContainerInit, CONTAINER_INIT, INIT_READY, type BindMount, type ContainerDaemon } from '../render/lxc.ts';
@@ -303,6 +304,8 @@ export function configureContainer(s: Settings, l: Layout): string[] {
   if (writeLxcConfig(s, l)) changed.push(p.config);
   const initPath = join(p.rootfs, CONTAINER_INIT.slice(1));
   if (writeAtomic(initPath, init, { mode: 0o755, uid: 0, gid: 0 })) changed.push(initPath);
+  // Without an init system nothing links /etc/mtab, which Dovecot reads to see mount points.
+  if (replaceSymlink('../proc/self/mounts', join(p.rootfs, 'etc/mtab'))) changed.push(join(p.rootfs, 'etc/mtab'));
   // Sharing the router's network, the container asks the router's resolver (as the host does).
   const resolv = readText('/etc/resolv.conf');
   if (s.lxc.network === 'host' && resolv !== null) {
