@@ -168,16 +168,7 @@ function virusMirror(field: string, value: string): string {
 }
 
 function webUrl(field: string, value: string): string {
-  let url: URL | null = null;
-  try {
-    url = new URL(value);
-  } catch {
-    // reported below
-  }
-  if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password || /[\s\0-\x1f]/.test(value) || value.length > 512) {
-    throw new v.ValidationError(field, 'must be an http:// or https:// URL');
-  }
-  return url.href;
+  return v.httpUrl(field, value, 'must be an http:// or https:// URL');
 }
 
 function displayName(field: string, value: string): string {

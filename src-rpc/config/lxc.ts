@@ -95,14 +95,5 @@ function release(field: string, value: string): string {
 }
 
 function mirror(field: string, value: string): string {
-  let url: URL | null = null;
-  try {
-    url = new URL(value);
-  } catch {
-    // reported below
-  }
-  if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password || /[\s\0-\x1f]/.test(value) || value.length > 512) {
-    throw new v.ValidationError(field, 'must be an http:// or https:// URL of a Debian mirror');
-  }
-  return value.replace(/\/+$/, '');
+  return v.httpUrl(field, value, 'must be an http:// or https:// URL of a Debian mirror').replace(/\/+$/, '');
 }

@@ -4,8 +4,9 @@ import type { Settings } from './settings.ts';
 
 export function unimplementedOptionNotices(s: Settings): string[] {
   const out: string[] = [];
-  if (s.webmail.enabled && s.webmail.container && s.main.runtime === 'host') {
-    out.push(`webmail.container '${s.webmail.container}': containers are not managed on the host runtime; Roundcube is found through webmail.config_path`);
+  // The lxc runtime makes the mail container only; Roundcube's is its owner's.
+  if (s.webmail.enabled && s.webmail.container) {
+    out.push(`webmail.container '${s.webmail.container}': the webmail container is not managed by mailctl; Roundcube is found through webmail.config_path`);
   }
   if (s.mesh.enabled) out.push(`mesh.enabled=1: sync to peers (every ${s.mesh.syncInterval} s) is not implemented yet; \`mesh backup\` and \`mesh restore\` work`);
   return out;

@@ -150,6 +150,8 @@ test('stop stops the container; install repairs a container that lost its init',
   assert.is(stopped.running, false);
   assert.is(stopped.container?.state, 'stopped');
   assert.is(initPid(), null);
+  // The init turned lxc-stop's SIGTERM into a clean stop of each daemon (not a kill with the container).
+  assert.match(readFileSync(join(root, 'var/log/mailserver/mail.log'), 'utf8'), /stopping the Postfix mail system/);
   const probe = await runMailClient({ action: 'imap_login', host: H, port: 143, tls: 'starttls', user: 'alice@example.com', password: PW });
   assert.is(probe.ok, false, 'IMAP is gone with the container');
 
