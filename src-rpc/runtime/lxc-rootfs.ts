@@ -2,7 +2,7 @@
 // container (chroot): used by `install` (debootstrap source, and repairing a rootfs that lacks a
 // package) and by scripts/rootfs-cache.ts, which prepares the tarball tests and offline routers use.
 import { join } from 'node:path';
-import { readText, writeAtomic, removeFile, exists, ensureDir } from '../sys/fs.ts';
+import { readText, writeAtomic, removeFile, exists } from '../sys/fs.ts';
 import { run } from '../sys/spawn.ts';
 import { packagesFor, MAIL_ACCOUNT } from './lxc-image.ts';
 

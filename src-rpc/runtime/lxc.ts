@@ -13,7 +13,7 @@ import { replaceSymlink } from '../sys/links.ts';
 import { MailError } from '../core/errors.ts';
 import { GENERATED } from '../render/text.ts';
 import { renderLxcConfig, renderContainerInit, CONTAINER_INIT, INIT_READY, type BindMount, type ContainerDaemon } from '../render/lxc.ts';
-import { hostView, prepareDirectories, type ServiceState } from './host.ts';
+import { hostView, type ServiceState } from './host.ts';
 import { makeRootfsWith, installPackages, ensureMailAccount, rootfsPresent, tail } from './lxc-rootfs.ts';
 import { machineArch, rootfsCommand, type ImageSpec } from './lxc-image.ts';
 import { layoutFor, type Layout } from '../core/layout.ts';

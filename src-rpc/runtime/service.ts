@@ -5,7 +5,6 @@ import { MailError } from '../core/errors.ts';
 import { assertDovecotSupported } from '../render/dovecot.ts';
 import { loadAccounts, assertCurrentFormat, markFormat } from '../store/files.ts';
 import { mailHost, postmasterAddress } from '../config/settings.ts';
-import { run } from '../sys/spawn.ts';
 import { readText, removeTree } from '../sys/fs.ts';
 import { deliveryOutcome } from './mail-log.ts';
 import { learnFacts, knownFacts } from './facts.ts';
