@@ -68,7 +68,7 @@ function network(lxc: LxcSettings): string[] {
   ];
 }
 
-export type ContainerDaemon = 'dovecot' | 'postfix' | 'rspamd' | 'opendkim';
+export type ContainerDaemon = 'dovecot' | 'postfix';
 
 export interface InitSpec {
   /** Started in this order, stopped in the reverse. */

@@ -174,8 +174,8 @@ export function reloadDaemons(l: Layout, services: Service[], settings?: Setting
 /** The ClamAV daemons that are services of their own (freshclam only feeds clamd). */
 const scanners = (ds: string[]): Service[] => ds.filter((d): d is 'clamd' | 'clamav-milter' => d === 'clamd' || d === 'clamav-milter');
 
-export async function portStates(s: Settings): Promise<PortState[]> {
-  const host = s.main.listen[0] ?? '127.0.0.1';
+/** host: where the daemons listen (a veth container's own address). */
+export async function portStates(s: Settings, host = s.main.listen[0] ?? '127.0.0.1'): Promise<PortState[]> {
   const entries = (Object.entries(s.ports) as [PortName, number][]).filter(([, port]) => port !== 0);
   return Promise.all(entries.map(async ([name, port]) => ({ name, port, open: await canConnect(host, port) })));
 }

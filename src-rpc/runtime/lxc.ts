@@ -101,7 +101,8 @@ export function containerStatus(s: Settings) {
 
 // ---- the daemons inside ----
 
-const EXECUTABLES: Record<ContainerDaemon, string> = { dovecot: 'dovecot', postfix: 'master', rspamd: 'rspamd', opendkim: 'opendkim' };
+/** The program behind each daemon's master (Postfix's is `master`). */
+const EXECUTABLES: Record<ContainerDaemon, string> = { dovecot: 'dovecot', postfix: 'master' };
 
 function daemonCommands(l: Layout) {
   const view = { dovecotConfigFile: containerPath(l.dovecotConfigFile), postfixConfigDir: containerPath(l.postfixConfigDir) };

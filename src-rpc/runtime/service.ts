@@ -122,14 +122,17 @@ export async function stop(ctx: Context) {
 export async function status(ctx: Context) {
   const services = inContainer(ctx) ? containerServiceStates(ctx.settings) : serviceStates(ctx.layout, ctx.settings);
   const running = services.every((s) => s.running);
+  const container = inContainer(ctx) ? containerStatus(ctx.settings) : null;
+  // A veth container has its own address: the ports are asked there.
+  const portsAt = ctx.settings.lxc.network === 'veth' ? container?.address?.split('/')[0] : undefined;
   return {
     runtime: ctx.settings.main.runtime,
     /** The lxc runtime's container (null on the host runtime): the Overview shows it. */
-    container: inContainer(ctx) ? containerStatus(ctx.settings) : null,
+    container,
     enabled: ctx.settings.main.enabled,
     running,
     services,
-    ports: running ? await portStates(ctx.settings) : [],
+    ports: running ? await portStates(ctx.settings, portsAt ?? undefined) : [],
     bans: banSummary(ctx.layout, ctx.settings),
     logDir: ctx.layout.logDir,
     virus: virusScanState(ctx.settings, ctx.layout),

@@ -23,6 +23,7 @@ const maildir = join(root, 'srv/mailserver/mail/example.com/alice');
 
 interface Status {
   running: boolean;
+  ports: { open: boolean }[];
   services: { name: string; running: boolean; problem?: string }[];
   container: { name: string; state: string; address: string | null; memoryBytes: number | null; distribution: string | null } | null;
   restarts: { daemon: string; ok: boolean; text: string }[];
@@ -175,6 +176,40 @@ test('uninstall removes the container and keeps the mail; --purge removes the da
   const purge = ok(root, ['uninstall', '--purge']);
   assert.match(purge.stdout, /deleted/);
   assert.not.ok(existsSync(join(root, 'srv/mailserver')), 'data_path removed');
+});
+
+test('veth on a bridge with a static address: the container answers on its own address; mail sent there arrives', async () => {
+  // The router's LAN bridge, in the test's network namespace.
+  const ip = (...args: string[]) => assert.is(spawnSync('ip', args, { encoding: 'utf8' }).status, 0, `ip ${args.join(' ')}`);
+  ip('link', 'add', 'br-mailtest', 'type', 'bridge');
+  ip('addr', 'add', '10.99.0.1/24', 'dev', 'br-mailtest');
+  ip('link', 'set', 'br-mailtest', 'up');
+  const at = { host: '10.99.0.2', source: '10.99.0.1' };
+  try {
+    writeConfig(root, { runtime: 'lxc' });
+    writeFileSync(join(root, 'etc/config/mailserver'), readFileSync(join(root, 'etc/config/mailserver'), 'utf8').replace("list listen '127.0.0.1'", "list listen '10.99.0.2'"));
+    setUci(root, 'lxc', 'network', 'veth');
+    setUci(root, 'lxc', 'bridge', 'br-mailtest');
+    setUci(root, 'lxc', 'address', '10.99.0.2/24');
+    setUci(root, 'lxc', 'gateway', '10.99.0.1');
+    ok(root, ['install', '--rootfs', cachedRootfs()]);
+    ok(root, ['user', 'add', 'alice@example.com', '--password-stdin'], `${PW}\n`);
+    await waitForPort(at.host, 25, 30_000);
+    const s = status();
+    assert.is(s.running, true, JSON.stringify(s.services));
+    assert.is(s.container?.address, '10.99.0.2');
+    assert.equal(s.ports.filter((p: { open: boolean }) => !p.open), [], 'every port answers on the container\'s address');
+    const sent = await runMailClient({ action: 'send', ...at, port: 25, tls: 'starttls', from: 'sender@example.net', to: ['alice@example.com'], subject: 'over the bridge', body: 'veth', timeout: 60 });
+    assert.is(sent.ok, true, JSON.stringify(sent));
+    const arrived = await eventually(async () => {
+      const r = await runMailClient({ action: 'imap_fetch', ...at, port: 143, tls: 'starttls', user: 'alice@example.com', password: PW, timeout: 60 });
+      return r.ok && r.messages.some((m) => m.subject === 'over the bridge');
+    }, 60_000, 500);
+    assert.ok(arrived, 'read over IMAP with STARTTLS at the container\'s address');
+  } finally {
+    mailctl(root, ['stop']);
+    spawnSync('ip', ['link', 'del', 'br-mailtest']);
+  }
 });
 
 test.run();
