@@ -136,7 +136,8 @@ export function startContainer(s: Settings): boolean {
   let started = false;
   if (!containerRunning(s)) {
     const r = run(lxc('lxc-start', s, '-d'));
-    if (r.code !== 0) throw new MailError('daemon_error', `lxc-start failed for container '${s.main.container}': ${tail(r.stderr || r.stdout) || lastLog(s)}`);
+    // lxc-start only says that it failed; why is in the container's log.
+    if (r.code !== 0) throw new MailError('daemon_error', `lxc-start failed for container '${s.main.container}': ${lastLog(s)}`);
     for (let i = 0; i < 100 && !containerRunning(s); i++) sleepSync(100);
     if (!containerRunning(s)) throw new MailError('daemon_error', `container '${s.main.container}' did not stay up: ${lastLog(s)}`);
     // Its init starts the daemons: starting one of them from here meanwhile would race it.
@@ -163,8 +164,10 @@ export function startContainerDaemons(s: Settings, l: Layout): Service[] {
   return started;
 }
 
+/** LXC's last errors about the container (its log also holds warnings of every attach). */
 function lastLog(s: Settings): string {
-  return tail(readText(containerPaths(s).log) ?? '', 3) || 'see lxc.log in the container directory';
+  const errors = (readText(containerPaths(s).log) ?? '').split('\n').filter((line) => / ERROR /.test(line));
+  return errors.slice(-3).map((line) => line.replace(/^.*? ERROR\s+/, '')).join(' / ') || `see ${containerPaths(s).log}`;
 }
 
 /** Stop the container (the init stops the daemons cleanly on SIGTERM). */

@@ -179,7 +179,10 @@ test('uninstall removes the container and keeps the mail; --purge removes the da
 });
 
 test('veth on a bridge with a static address: the container answers on its own address; mail sent there arrives', async () => {
-  // The router's LAN bridge, in the test's network namespace.
+  // The router's LAN bridge, in the test's network namespace. LXC looks bridges up in /sys,
+  // which shows the namespace of whoever mounted it: mount this namespace's own (the mount
+  // namespace is the test's).
+  assert.is(spawnSync('mount', ['-t', 'sysfs', 'sysfs', '/sys']).status, 0, 'mount /sys');
   const ip = (...args: string[]) => assert.is(spawnSync('ip', args, { encoding: 'utf8' }).status, 0, `ip ${args.join(' ')}`);
   ip('link', 'add', 'br-mailtest', 'type', 'bridge');
   ip('addr', 'add', '10.99.0.1/24', 'dev', 'br-mailtest');
