@@ -19,6 +19,7 @@ const factsFile = (l: Layout) => join(l.stateDir, 'facts.json');
 export function learnFacts(l: Layout, machine: Machine): DaemonFacts {
   const postconf = machine.run(['postconf', '-d', '-h', 'default_database_type', 'mail_version']);
   if (postconf.code === 127) throw new MailError('unsupported', 'Postfix is not installed (postconf not found)');
+  if (postconf.code !== 0) throw new MailError('daemon_error', `postconf failed: ${(postconf.stderr || postconf.stdout).trim().split('\n').pop() ?? ''}`);
   const [mapType, postfixVersion] = postconf.stdout.trim().split('\n');
   const dovecot = machine.run(['dovecot', '--version']);
   if (dovecot.code === 127) throw new MailError('unsupported', 'Dovecot is not installed (dovecot not found)');

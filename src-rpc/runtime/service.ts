@@ -7,7 +7,7 @@ import { loadAccounts, assertCurrentFormat, markFormat } from '../store/files.ts
 import { mailHost, postmasterAddress } from '../config/settings.ts';
 import { readText, removeTree } from '../sys/fs.ts';
 import { deliveryOutcome } from './mail-log.ts';
-import { learnFacts, knownFacts } from './facts.ts';
+import { learnFacts, knownFacts, type DaemonFacts } from './facts.ts';
 import { ensureCertificate } from './certificate.ts';
 import { renderAll, writeGenerated, type ConvergeReport, type Service } from './converge.ts';
 import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates, flushQueue } from './host.ts';
@@ -40,11 +40,16 @@ export function assertRuntimeSupports(ctx: Pick<Context, 'settings'>): void {
   }
 }
 
-/** Render and write every generated file; reload the running daemons whose files changed. */
-export function apply(ctx: Context, accounts: Accounts = loadAccounts(ctx.layout), facts = knownFacts(ctx.layout, machineFor(ctx.settings))): ConvergeReport & { reloaded: string[] } {
+/**
+ * Render and write every generated file; reload the running daemons whose files changed. A
+ * stopped container renders nothing (its tools make the maps): `start` converges all first.
+ */
+export function apply(ctx: Context, accounts: Accounts = loadAccounts(ctx.layout), known?: DaemonFacts): ConvergeReport & { reloaded: string[] } {
   assertRuntimeSupports(ctx);
   assertCurrentFormat(ctx.layout);
   const machine = machineFor(ctx.settings);
+  if (!machine.available()) return { changed: [], reload: [], reloaded: [] };
+  const facts = known ?? knownFacts(ctx.layout, machine);
   const view = inContainer(ctx) ? lxcView(ctx.layout, facts) : hostView(ctx.layout, facts);
   const report = writeGenerated(renderAll(ctx, view, accounts, machine), facts.mapType, ctx.layout.postfixConfigDir, machine);
   const reloaded = inContainer(ctx) ? reloadContainerDaemons(ctx.settings, ctx.layout, report.reload) : reloadDaemons(ctx.layout, report.reload, ctx.settings);
@@ -69,8 +74,9 @@ export function applyFull(ctx: Context) {
     assertContainerInstalled(ctx.settings);
     configureContainer(ctx.settings, ctx.layout);
   }
-  const facts = machine.available() ? learnFacts(ctx.layout, machine) : knownFacts(ctx.layout, machine);
-  assertDovecotSupported(facts.dovecotVersion);
+  // A stopped container has no tools to ask: apply then renders nothing.
+  const facts = machine.available() ? learnFacts(ctx.layout, machine) : undefined;
+  if (facts) assertDovecotSupported(facts.dovecotVersion);
   prepareDirectories(ctx.layout);
   markFormatIfNew(ctx);
   return apply(ctx, undefined, facts);

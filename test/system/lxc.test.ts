@@ -146,7 +146,7 @@ test('kill -9 of the container init: status says so; tick brings it back; mail t
   assert.ok(await waitForSubject('alice@example.com', PW, 'while the container was down'), 'the retried message is delivered');
 });
 
-test('stop stops the container; install repairs a container that lost its init', async () => {
+test('stop stops the container; a mailbox added meanwhile works after install repairs a container that lost its init', async () => {
   const stopped = JSON.parse(ok(root, ['stop', '--json']).stdout) as Status;
   assert.is(stopped.running, false);
   assert.is(stopped.container?.state, 'stopped');
@@ -155,6 +155,8 @@ test('stop stops the container; install repairs a container that lost its init',
   assert.match(readFileSync(join(root, 'var/log/mailserver/mail.log'), 'utf8'), /stopping the Postfix mail system/);
   const probe = await runMailClient({ action: 'imap_login', host: H, port: 143, tls: 'starttls', user: 'alice@example.com', password: PW });
   assert.is(probe.ok, false, 'IMAP is gone with the container');
+  // Accounts change while the container is down; its next start builds what they need.
+  ok(root, ['user', 'add', 'bob@example.com', '--password-stdin'], 'bob-pass-22\n');
 
   rmSync(join(containerDir, 'rootfs/sbin/mailserver-init'));
   const repair = ok(root, ['install', '--rootfs', cachedRootfs()]);
@@ -162,6 +164,9 @@ test('stop stops the container; install repairs a container that lost its init',
   assert.match(repair.stdout, /container 'mailserver' started/);
   assert.is(status().running, true);
   assert.ok(await waitForSubject('alice@example.com', PW, 'into the container'), 'the mail is still there');
+  const toBob = await runMailClient({ action: 'send', host: H, port: 25, tls: 'starttls', from: 'sender@example.net', to: ['bob@example.com'], subject: 'for bob', body: 'added while stopped' });
+  assert.is(toBob.ok, true, JSON.stringify(toBob));
+  assert.ok(await waitForSubject('bob@example.com', 'bob-pass-22', 'for bob'), 'a mailbox added while the container was stopped receives mail');
 });
 
 test('uninstall removes the container and keeps the mail; --purge removes the data too', () => {
