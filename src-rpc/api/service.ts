@@ -3,7 +3,7 @@ import { arg } from './args.ts';
 import { method } from './method.ts';
 import { readText } from '../sys/fs.ts';
 import { readBans } from '../runtime/ban-watcher.ts';
-import { start, stop, status, applyFull, heal, logFile, install, sendTestMessage, startThroughProcd, stopThroughProcd } from '../runtime/service.ts';
+import { start, stop, status, applyFull, heal, logFile, install, uninstall, sendTestMessage, startThroughProcd, stopThroughProcd } from '../runtime/service.ts';
 import { isWanted } from '../runtime/supervise.ts';
 import { queueSize, diskSpace } from '../runtime/inspect.ts';
 import { certificateSummary } from '../ssl/certificates.ts';
@@ -28,6 +28,7 @@ const OVERVIEW_BANS = 50;
 const statusText = (r: Status) =>
   [
     `mail server: ${r.running ? 'running' : 'stopped'} (runtime ${r.runtime}${r.enabled ? '' : ', not enabled at boot'})`,
+    ...(r.container ? [`  container ${r.container.name}: ${r.container.state}${r.container.address ? `, ${r.container.address}` : ''}${r.container.memoryBytes !== null ? `, ${Math.round(r.container.memoryBytes / 1048576)} MiB` : ''}${r.container.distribution ? `, ${r.container.distribution}` : ''}`] : []),
     ...r.services.map((s) => `  ${s.name}: ${s.running ? `running (pid ${s.pid})` : 'stopped'}`),
     ...r.services.filter((s) => s.problem).map((s) => `  ${s.name}: ${s.problem}`),
     ...(r.held ? [`  held: mail is held (refused with 4xx, senders retry later): ${r.held}`] : []),
@@ -139,11 +140,26 @@ export const serviceMethods = [
     name: 'install',
     access: 'write',
     job: true,
-    doc: 'Check the daemons are installed and prepare data, certificate and configuration',
+    doc: 'Make the server ready: the container (runtime lxc: phases rootfs, packages, configure, start; repairs what is missing) or, on the host runtime, check the daemons; data, certificate, configuration',
     cli: ['install'],
-    args: {},
-    handler: (_a, ctx) => withWriteLock(() => install(ctx)),
-    text: (r) => `ready: Postfix ${r.postfixVersion}, Dovecot ${r.dovecotVersion}; start with \`mailctl start\``,
+    args: { rootfs: arg.absolutePath('runtime lxc: make the container from this rootfs tarball (checked against FILE.sha256 when it exists)').optional() },
+    handler: ({ rootfs }, ctx) => withWriteLock(() => install(ctx, rootfs)),
+    text: (r) =>
+      r.container
+        ? [
+            r.done.length ? r.done.map((d) => `  ${d}`).join('\n') : `nothing to do: container '${r.container.name}' is installed and ${r.container.state}`,
+            `container '${r.container.name}': ${r.container.state}, ${r.container.distribution ?? 'unknown distribution'}; Postfix ${r.postfixVersion}, Dovecot ${r.dovecotVersion}`,
+          ].join('\n')
+        : `ready: Postfix ${r.postfixVersion}, Dovecot ${r.dovecotVersion}; start with \`mailctl start\``,
+  }),
+  method({
+    name: 'uninstall',
+    access: 'write',
+    doc: "Remove the container (runtime lxc); data_path stays unless --purge",
+    cli: ['uninstall'],
+    args: { purge: arg.flag('also delete data_path: every mailbox, key and certificate').optional() },
+    handler: ({ purge }, ctx) => uninstall(ctx, purge ?? false),
+    text: (r) => `${r.removed ? `container '${r.container}' removed` : `no container '${r.container}' to remove`}; ${r.purged ? `${r.dataPath} deleted` : `data kept in ${r.dataPath}`}`,
   }),
   method({
     name: 'test_send',

@@ -4,6 +4,7 @@ import { parseUci, getOption, UciSyntaxError, type UciPackage } from './uci.ts';
 import * as v from './validate.ts';
 import { MailError } from '../core/errors.ts';
 import { dkimSelector, dkimAlgorithms, spfPolicy, publicAddress, serverAddress } from '../dns/validate.ts';
+import { readLxc } from './lxc.ts';
 import type { Settings, Ports, PortName } from './settings.ts';
 
 export const PORT_DEFAULTS: Ports = {
@@ -134,19 +135,8 @@ export function settingsFrom(uci: UciPackage): Settings {
       dkimAlgorithms: read('dns', 'dkim_algorithms', 'rsa', dkimAlgorithms),
       dkimGraceDays: read('dns', 'dkim_grace_days', '7', (f, x) => v.integer(f, x, 0, 365)),
     },
-    lxc: {
-      network: read('lxc', 'network', 'host', (f, x) => v.oneOf(f, x, ['host', 'veth'] as const)),
-      address: read('lxc', 'address', 'dhcp', containerAddress),
-    },
+    lxc: readLxc(read),
   };
-}
-
-/** `dhcp`, or a static IPv4 address with its prefix (`192.168.1.25/24`), as LXC's ipv4.address takes it. */
-function containerAddress(field: string, value: string): string | null {
-  if (value === 'dhcp') return null;
-  const cidr = v.ipNetwork(field, value);
-  if (!cidr.includes('/') || !cidr.includes('.')) throw new v.ValidationError(field, `${JSON.stringify(value)}: give dhcp or an IPv4 address with its prefix, like 192.168.1.25/24`);
-  return cidr;
 }
 
 /** Let's Encrypt's directories by name; any other CA by its https URL. */
@@ -178,16 +168,7 @@ function virusMirror(field: string, value: string): string {
 }
 
 function webUrl(field: string, value: string): string {
-  let url: URL | null = null;
-  try {
-    url = new URL(value);
-  } catch {
-    // reported below
-  }
-  if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password || /[\s\0-\x1f]/.test(value) || value.length > 512) {
-    throw new v.ValidationError(field, 'must be an http:// or https:// URL');
-  }
-  return url.href;
+  return v.httpUrl(field, value, 'must be an http:// or https:// URL');
 }
 
 function displayName(field: string, value: string): string {

@@ -4,8 +4,12 @@ import type { Settings } from './settings.ts';
 
 export function unimplementedOptionNotices(s: Settings): string[] {
   const out: string[] = [];
-  if (s.webmail.enabled && s.webmail.container && s.main.runtime === 'host') {
-    out.push(`webmail.container '${s.webmail.container}': containers are not managed on the host runtime; Roundcube is found through webmail.config_path`);
+  // The lxc runtime makes the mail container only; Roundcube's is its owner's.
+  if (s.webmail.enabled && s.webmail.container) {
+    out.push(`webmail.container '${s.webmail.container}': the webmail container is not managed by mailctl; Roundcube is found through webmail.config_path`);
+  }
+  if (s.features.fail2ban && s.main.runtime === 'lxc') {
+    out.push("features.fail2ban=1: with main.runtime 'lxc' the bans themselves (nftables set and log watcher) are not run yet; Postfix's and Dovecot's connection and login limits apply");
   }
   return out;
 }

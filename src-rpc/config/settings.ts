@@ -1,5 +1,6 @@
 // Typed view of /etc/config/mailserver. Option names and defaults follow the spec and DESIGN's
 // option table; anything not listed here stays in the UCI file untouched.
+import type { LxcSettings } from './lxc.ts';
 
 export type Runtime = 'lxc' | 'host';
 export type SslType = 'letsencrypt' | 'selfsigned' | 'manual';
@@ -88,15 +89,7 @@ export interface Settings {
   };
   dns: DnsSettings;
   ban: BanSettings;
-  lxc: LxcNetworkSettings;
-}
-
-/** How the container (runtime lxc) is reached: what the firewall opens depends on it. */
-export interface LxcNetworkSettings {
-  /** `host` shares the router's network namespace; `veth` puts the container on a bridge. */
-  network: 'host' | 'veth';
-  /** veth: the container's static IPv4 address in CIDR form; null = DHCP. */
-  address: string | null;
+  lxc: LxcSettings;
 }
 
 /** The `ban` section: brute-force bans when features.fail2ban is on. */

@@ -318,3 +318,17 @@ export function meshPeer(field: string, v: unknown): string {
   }
   fail(field, `${show(s)} is not a peer: use [user@]host[:port], rest:https://host[:port]/path or a secubox-p2p peer id`);
 }
+
+/** An http(s) URL without credentials in it (they would end up in logs and UCI); its canonical form. */
+export function httpUrl(field: string, value: string, problem: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {
+    // reported below
+  }
+  if (!url || !/^https?:$/.test(url.protocol) || url.username || url.password || /[\s\0-\x1f]/.test(value) || value.length > 512) {
+    throw new ValidationError(field, problem);
+  }
+  return url.href;
+}

@@ -30,6 +30,8 @@ export interface Layout {
   logDir: string;
   /** The router's web server's document root (client autoconfig documents). */
   webDocroot: string;
+  /** The root whose /etc/passwd and /etc/group name the daemons' users: `/`, or the container's rootfs. */
+  daemonsRoot: string;
 }
 
 export function uciFilePath(): string {
@@ -56,5 +58,6 @@ export function layoutFor(s: Settings): Layout {
     dovecotStateDir: join(state, 'dovecot'),
     logDir: hostPath('/var/log/mailserver'),
     webDocroot: hostPath(s.autoconfig.docroot),
+    daemonsRoot: s.main.runtime === 'lxc' ? hostPath(join(s.lxc.path, s.main.container, 'rootfs')) : '/',
   };
 }

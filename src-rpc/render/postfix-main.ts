@@ -22,6 +22,8 @@ export interface PostfixMainOptions {
   relayCredentials: boolean;
   /** The milter every message passes (Rspamd or OpenDKIM), e.g. `unix:/var/run/mailserver/rspamd-milter/milter.sock`. */
   milter?: string;
+  /** main.relay_ca_file where Postfix reads it (a container's copy); default the setting itself. */
+  relayCaFile?: string;
 }
 
 /** CAs that vouch for the relayhost when main.relay_ca_file is not set (OpenWrt's ca-bundle, Debian's ca-certificates). */
@@ -152,7 +154,7 @@ export function renderPostfixMain(s: Settings, v: RuntimeView, opts: PostfixMain
       // relayhost: `encrypt` would hand them to any man in the middle.
       kv('smtp_tls_security_level', 'secure'),
       kv('smtp_tls_secure_cert_match', 'nexthop'),
-      kv('smtp_tls_CAfile', s.main.relayCaFile ?? SYSTEM_CA_BUNDLE),
+      kv('smtp_tls_CAfile', opts.relayCaFile ?? s.main.relayCaFile ?? SYSTEM_CA_BUNDLE),
     );
   } else {
     outbound.push(kv('smtp_tls_security_level', 'may'));

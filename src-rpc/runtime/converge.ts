@@ -6,8 +6,6 @@ import { renderPostfixMaster, NULL_SENDER_TABLE, NULL_SENDER_REJECT } from '../r
 import { renderDovecot } from '../render/dovecot.ts';
 import { renderVdomains, renderVmailbox, renderVirtual, renderSenders, renderSenderOwners, renderRelayPasswd, renderSendersSelf } from '../render/maps.ts';
 import { writeAtomic, readText, exists, ensureDir, rename, backdate, removeTree, replaceFile, copyFile, noSpaceFor, NoSpaceError } from '../sys/fs.ts';
-import { systemGroupId } from '../sys/accounts.ts';
-import { run } from '../sys/spawn.ts';
 import { MailError } from '../core/errors.ts';
 import { renderThunderbirdConfig, renderAutodiscoverCgi } from '../render/autoconfig.ts';
 import { readRelayCredentials } from './relay.ts';
@@ -17,6 +15,7 @@ import { SECRETS_DIR_MODE } from '../core/layout.ts';
 import type { Accounts } from '../store/accounts.ts';
 import type { Context } from '../core/context.ts';
 import type { RuntimeView, MapType } from '../render/view.ts';
+import type { Machine } from './machine.ts';
 
 export type { Service } from '../core/context.ts';
 import type { Service } from '../core/context.ts';
@@ -37,7 +36,7 @@ export interface ConvergeReport {
   reload: Service[];
 }
 
-export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts): GeneratedFile[] {
+export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts, machine: Machine): GeneratedFile[] {
   const s = ctx.settings;
   const l = ctx.layout;
   const mailboxes = [...accounts.mailboxes.values()].map(({ email, quota }) => ({ email, quota }));
@@ -47,10 +46,14 @@ export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts): 
   const signing = prepareSigning(s, l);
   // Virus scanning: clamav-milter is one more milter (Rspamd off), or Rspamd asks clamd.
   const milters = [milterAddress(s, l), clamavMilter(s, l)].filter((m) => m !== undefined).join(', ') || undefined;
+  // A container sees none of the router's files: it gets a copy of the relay's CA beside main.cf.
+  const relayCa = s.main.relayCaFile && machine.kind === 'container' ? readText(s.main.relayCaFile) : null;
+  const relayCaCopy = join(l.postfixConfigDir, 'relay-ca.pem');
   const files: GeneratedFile[] = [
-    { path: join(l.postfixConfigDir, 'main.cf'), text: renderPostfixMain(s, view, { relayCredentials: relay !== null, milter: milters }), mode: 0o644, reloads: 'postfix' },
+    { path: join(l.postfixConfigDir, 'main.cf'), text: renderPostfixMain(s, view, { relayCredentials: relay !== null, milter: milters, ...(relayCa !== null ? { relayCaFile: machine.path(relayCaCopy) } : {}) }), mode: 0o644, reloads: 'postfix' },
+    ...(relayCa !== null ? [{ path: relayCaCopy, text: relayCa, mode: 0o644, reloads: 'postfix' as const }] : []),
     { path: join(l.postfixConfigDir, 'master.cf'), text: renderPostfixMaster(s, view), mode: 0o644, reloads: 'postfix' },
-    { path: l.dovecotConfigFile, text: renderDovecot(s, view), mode: 0o640, gid: systemGroupId('dovecot') ?? 0, reloads: 'dovecot' },
+    { path: l.dovecotConfigFile, text: renderDovecot(s, view), mode: 0o640, gid: machine.groupId('dovecot') ?? 0, reloads: 'dovecot' },
     { path: join(l.configDir, 'vdomains'), text: renderVdomains(s), mode: 0o644, map: true },
     { path: join(l.configDir, 'vmailbox'), text: renderVmailbox(s, mailboxes), mode: 0o644, map: true },
     { path: join(l.configDir, 'virtual'), text: renderVirtual(s, mailboxes, aliases), mode: 0o644, map: true },
@@ -82,20 +85,27 @@ function autoconfigFiles(ctx: Context): GeneratedFile[] {
   ];
 }
 
-/** postfixConfigDir: postmap reads main.cf (for dynamic map types) from there, not /etc/postfix. */
-export function writeGenerated(files: GeneratedFile[], mapType: MapType, postfixConfigDir: string): ConvergeReport {
+/**
+ * postfixConfigDir: postmap reads main.cf (for dynamic map types) from there, not /etc/postfix.
+ * postmap runs on the machine of the daemons; where it cannot run now (a stopped container), maps
+ * are left as they are, source and database alike, for the next apply to build.
+ */
+export function writeGenerated(files: GeneratedFile[], mapType: MapType, postfixConfigDir: string, machine: Machine): ConvergeReport {
   const changed: string[] = [];
   const reload = new Set<Service>();
+  const postmap = postmapOn(machine, postfixConfigDir);
+  const canPostmap = files.some((f) => f.map) && machine.available();
   for (const f of files) {
     ensureDir(join(f.path, '..'), { mode: f.mode === 0o600 ? SECRETS_DIR_MODE : 0o755 });
     const own = { mode: f.mode, uid: 0, gid: f.gid ?? 0 };
+    if (f.map && !canPostmap) continue;
     if (f.map) {
       const old = exists(mapDatabase(f.path, mapType)) ? readText(f.path) : null;
       if (old === f.text) continue;
       const diff = old === null ? null : smallDiff(old, f.text);
       try {
-        if (diff) updateMap(f.path, f.text, diff, mapType, own.mode, postfixConfigDir);
-        else buildMap(f.path, f.text, mapType, own.mode, postfixConfigDir);
+        if (diff) updateMap(f.path, f.text, diff, mapType, own.mode, postmap);
+        else buildMap(f.path, f.text, mapType, own.mode, postmap);
       } catch (e) {
         // Name the map, not the temp file it was being built in.
         throw e instanceof NoSpaceError ? noSpaceFor(f.path, { code: 'ENOSPC' }) : e;
@@ -118,11 +128,11 @@ export function writeGenerated(files: GeneratedFile[], mapType: MapType, postfix
  * moved into place: Postfix never reads a half-written database, a full disk fails before
  * anything changed, and the write call's undo log covers both files.
  */
-function buildMap(path: string, text: string, mapType: MapType, mode: number, postfixConfigDir: string): void {
+function buildMap(path: string, text: string, mapType: MapType, mode: number, postmap: Postmap): void {
   const temp = tempMap(path);
   try {
     writeAtomic(temp, text, { mode, uid: 0, gid: 0 });
-    postmap([`${mapType}:${temp}`], '', path, postfixConfigDir);
+    postmap([], `${mapType}:${temp}`, '', path);
     replaceFile(mapDatabase(temp, mapType), mapDatabase(path, mapType));
   } finally {
     removeTree(temp);
@@ -172,13 +182,13 @@ export function smallDiff(old: string, next: string): MapDiff | null {
 }
 
 /** postmap -d / -i on a copy of the database, then the copy and the source move into place. */
-function updateMap(path: string, text: string, diff: MapDiff, mapType: MapType, mode: number, postfixConfigDir: string): void {
+function updateMap(path: string, text: string, diff: MapDiff, mapType: MapType, mode: number, postmap: Postmap): void {
   const temp = tempMap(path);
   const table = `${mapType}:${temp}`;
   try {
     copyFile(mapDatabase(path, mapType), mapDatabase(temp, mapType));
-    if (diff.remove.length) postmap(['-d', '-', table], diff.remove.join('\n') + '\n', path, postfixConfigDir);
-    if (diff.add.length) postmap(['-i', table], diff.add.join('\n') + '\n', path, postfixConfigDir);
+    if (diff.remove.length) postmap(['-d', '-'], table, diff.remove.join('\n') + '\n', path);
+    if (diff.add.length) postmap(['-i'], table, diff.add.join('\n') + '\n', path);
     replaceFile(mapDatabase(temp, mapType), mapDatabase(path, mapType));
   } finally {
     removeTree(mapDatabase(temp, mapType));
@@ -191,8 +201,13 @@ function tempMap(path: string): string {
   return join(path, '..', `.tmp-map-${process.pid}-${path.split('/').pop()}`);
 }
 
-function postmap(args: string[], input: string, path: string, postfixConfigDir: string): void {
-  const r = run(['postmap', '-c', postfixConfigDir, ...args], { input });
+/** postmap OPTIONS TYPE:FILE, FILE a host path (the machine's tools see it at machine.path). */
+type Postmap = (options: string[], table: string, input: string, path: string) => void;
+
+const postmapOn = (machine: Machine, postfixConfigDir: string): Postmap => (options, table, input, path) => {
+  const colon = table.indexOf(':');
+  const args = [...options, `${table.slice(0, colon)}:${machine.path(table.slice(colon + 1))}`];
+  const r = machine.run(['postmap', '-c', machine.path(postfixConfigDir), ...args], { input });
   // postmap -d exits 1 when a key was not there: that is the state we want.
   if (r.code !== 0 && /No space left on device|Disk quota exceeded/.test(r.stderr)) throw noSpaceFor(path, { code: 'ENOSPC' });
   if (r.code !== 0 && !(args[0] === '-d' && r.code === 1 && r.stderr.trim() === '')) {

@@ -2,10 +2,10 @@
 // apply, then reused, so a `user add` does not pay for `postconf -d` every time.
 import { join } from 'node:path';
 import { readText, writeAtomic, ensureDir } from '../sys/fs.ts';
-import { run } from '../sys/spawn.ts';
 import { MailError } from '../core/errors.ts';
 import type { Layout } from '../core/layout.ts';
 import type { MapType } from '../render/view.ts';
+import type { Machine } from './machine.ts';
 
 export interface DaemonFacts {
   mapType: MapType;
@@ -15,11 +15,13 @@ export interface DaemonFacts {
 
 const factsFile = (l: Layout) => join(l.stateDir, 'facts.json');
 
-export function learnFacts(l: Layout): DaemonFacts {
-  const postconf = run(['postconf', '-d', '-h', 'default_database_type', 'mail_version']);
+/** Asked of the machine the daemons run on (inside the container for the lxc runtime). */
+export function learnFacts(l: Layout, machine: Machine): DaemonFacts {
+  const postconf = machine.run(['postconf', '-d', '-h', 'default_database_type', 'mail_version']);
   if (postconf.code === 127) throw new MailError('unsupported', 'Postfix is not installed (postconf not found)');
+  if (postconf.code !== 0) throw new MailError('daemon_error', `postconf failed: ${(postconf.stderr || postconf.stdout).trim().split('\n').pop() ?? ''}`);
   const [mapType, postfixVersion] = postconf.stdout.trim().split('\n');
-  const dovecot = run(['dovecot', '--version']);
+  const dovecot = machine.run(['dovecot', '--version']);
   if (dovecot.code === 127) throw new MailError('unsupported', 'Dovecot is not installed (dovecot not found)');
   const facts = {
     mapType: (mapType ?? 'hash') as MapType,
@@ -31,7 +33,7 @@ export function learnFacts(l: Layout): DaemonFacts {
   return facts;
 }
 
-export function knownFacts(l: Layout): DaemonFacts {
+export function knownFacts(l: Layout, machine: Machine): DaemonFacts {
   const text = readText(factsFile(l));
-  return text ? (JSON.parse(text) as DaemonFacts) : learnFacts(l);
+  return text ? (JSON.parse(text) as DaemonFacts) : learnFacts(l, machine);
 }

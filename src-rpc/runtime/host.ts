@@ -53,7 +53,7 @@ export function hostView(l: Layout, facts: Pick<DaemonFacts, 'mapType' | 'postfi
 
 /** Directories the daemons need, with the owners they insist on. */
 export function prepareDirectories(l: Layout): void {
-  const postfixUid = systemUserId('postfix') ?? 0;
+  const postfixUid = systemUserId('postfix', l.daemonsRoot) ?? 0;
   ensureDir(l.dataPath, { mode: 0o755 });
   ensureDir(l.configDir, { mode: 0o755, uid: 0, gid: 0 });
   ensureMailRoot(l);
@@ -198,8 +198,8 @@ function instancesAsWanted(l: Layout, s: Settings): boolean {
 /** The ClamAV daemons that are services of their own (freshclam only feeds clamd). */
 const scanners = (ds: string[]): Service[] => ds.filter((d): d is 'clamd' | 'clamav-milter' => d === 'clamd' || d === 'clamav-milter');
 
-export async function portStates(s: Settings): Promise<PortState[]> {
-  const host = s.main.listen[0] ?? '127.0.0.1';
+/** host: where the daemons listen (a veth container's own address). */
+export async function portStates(s: Settings, host = s.main.listen[0] ?? '127.0.0.1'): Promise<PortState[]> {
   const entries = (Object.entries(s.ports) as [PortName, number][]).filter(([, port]) => port !== 0);
   return Promise.all(entries.map(async ([name, port]) => ({ name, port, open: await canConnect(host, port) })));
 }

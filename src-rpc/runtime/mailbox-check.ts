@@ -1,10 +1,12 @@
 // Asks the running Dovecot about mailboxes: the auth service finds each one in its passdb (so a
 // login with its password works) and the storage shows how many messages it holds.
-import { run } from '../sys/spawn.ts';
+import { machineFor } from './machine.ts';
 import type { Context } from '../core/context.ts';
 
 export function checkMailboxes(ctx: Context, emails: string[]) {
-  const conf = ctx.layout.dovecotConfigFile;
+  const machine = machineFor(ctx.settings);
+  const conf = machine.path(ctx.layout.dovecotConfigFile);
+  const run = (argv: string[]) => machine.run(argv);
   return emails.map((email) => {
     const auth = run(['doveadm', '-c', conf, 'auth', 'lookup', email]);
     const status = run(['doveadm', '-c', conf, 'mailbox', 'status', '-u', email, '-t', 'messages', '*']);

@@ -5,49 +5,80 @@ import { MailError } from '../core/errors.ts';
 import { assertDovecotSupported } from '../render/dovecot.ts';
 import { loadAccounts, assertCurrentFormat, markFormat } from '../store/files.ts';
 import { mailHost, postmasterAddress } from '../config/settings.ts';
-import { run } from '../sys/spawn.ts';
-import { readText } from '../sys/fs.ts';
+import { readText, removeTree } from '../sys/fs.ts';
 import { deliveryOutcome } from './mail-log.ts';
-import { learnFacts, knownFacts } from './facts.ts';
+import { learnFacts, knownFacts, type DaemonFacts } from './facts.ts';
 import { ensureCertificate } from './certificate.ts';
 import { renderAll, writeGenerated, type ConvergeReport, type Service } from './converge.ts';
-import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates } from './host.ts';
+import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates, flushQueue } from './host.ts';
+import {
+  lxcView, containerStatus, containerServiceStates, startContainer, startContainerDaemons, stopContainer, reloadContainerDaemons,
+  flushContainerQueue, configureContainer, assertContainerInstalled, assertOurContainer, ourContainer,
+  writeLxcConfig, makeRootfs, installContainerPackages, destroyContainer, containerPaths,
+} from './lxc.ts';
+import { rootfsPresent } from './lxc-rootfs.ts';
+import { machineFor, hostMachine } from './machine.ts';
 import { virusScanState } from './clamav.ts';
 import { unimplementedOptionNotices } from '../config/notices.ts';
 import { readBans } from './ban-watcher.ts';
 import { keepChangesSoFar } from '../core/write-lock.ts';
-import { markWanted, clearWanted, recentRestarts, restartText, heal as healDaemons } from './supervise.ts';
+import { markWanted, clearWanted, recentRestarts, restartText, heal as healDaemons, type Healable } from './supervise.ts';
 import { procdSupervises, procdInstances, instanceLines, runInitScript, startInBackgroundThroughProcd } from './procd.ts';
 import { mailHeldReason } from './signing.ts';
 import type { Accounts } from '../store/accounts.ts';
 import type { Context } from '../core/context.ts';
 
-export function assertHostRuntime(ctx: Pick<Context, 'settings'>): void {
-  if (ctx.settings.main.runtime !== 'host') {
-    throw new MailError('not_implemented', `main.runtime 'lxc' (container '${ctx.settings.main.container}') is not implemented yet (planned with \`install\`); set \`uci set mailserver.main.runtime=host\``);
+const inContainer = (ctx: Pick<Context, 'settings'>) => ctx.settings.main.runtime === 'lxc';
+
+/**
+ * The milters (Rspamd, OpenDKIM) and ClamAV run beside the daemons on the host runtime only so
+ * far: in a container, Postfix would wait for a milter nobody starts and defer every message.
+ */
+export function assertRuntimeSupports(ctx: Pick<Context, 'settings'>): void {
+  const f = ctx.settings.features;
+  const off = [f.spamFilter && 'features.spam_filter', f.dkim && 'features.dkim', f.virusScan && 'features.virus_scan'].filter((x) => x) as string[];
+  if (inContainer(ctx) && off.length) {
+    throw new MailError('not_implemented', `${off.join(', ')} with main.runtime 'lxc' is not implemented yet (Rspamd, OpenDKIM and ClamAV are not started inside the container): set ${off.map((o) => `${o}=0`).join(', ')} or main.runtime=host`, off[0]);
   }
 }
 
-/** Render and write every generated file; reload the running daemons whose files changed. */
-export function apply(ctx: Context, accounts: Accounts = loadAccounts(ctx.layout), facts = knownFacts(ctx.layout), declaringInstances = false): ConvergeReport & { reloaded: string[] } {
-  assertHostRuntime(ctx);
+/**
+ * Render and write every generated file; reload the running daemons whose files changed. A
+ * stopped container renders nothing (its tools make the maps): `start` converges all first.
+ */
+export function apply(ctx: Context, accounts: Accounts = loadAccounts(ctx.layout), known?: DaemonFacts, declaringInstances = false): ConvergeReport & { reloaded: string[] } {
+  assertRuntimeSupports(ctx);
   assertCurrentFormat(ctx.layout);
-  const report = writeGenerated(renderAll(ctx, hostView(ctx.layout, facts), accounts), facts.mapType, ctx.layout.postfixConfigDir);
-  return { ...report, reloaded: reloadDaemons(ctx.layout, report.reload, ctx.settings, declaringInstances) };
+  const machine = machineFor(ctx.settings);
+  if (!machine.available()) return { changed: [], reload: [], reloaded: [] };
+  const facts = known ?? knownFacts(ctx.layout, machine);
+  const view = inContainer(ctx) ? lxcView(ctx.layout, facts) : hostView(ctx.layout, facts);
+  const report = writeGenerated(renderAll(ctx, view, accounts, machine), facts.mapType, ctx.layout.postfixConfigDir, machine);
+  const reloaded = inContainer(ctx) ? reloadContainerDaemons(ctx.settings, ctx.layout, report.reload) : reloadDaemons(ctx.layout, report.reload, ctx.settings, declaringInstances);
+  return { ...report, reloaded };
 }
 
 /** Reload running daemons (no restart): they re-read their configuration and certificate files. */
 export function reload(ctx: Context, services: Service[]): Service[] {
-  assertHostRuntime(ctx);
-  return reloadDaemons(ctx.layout, services);
+  return inContainer(ctx) ? reloadContainerDaemons(ctx.settings, ctx.layout, services) : reloadDaemons(ctx.layout, services);
 }
 
+/**
+ * Converge everything from the daemons' own facts. In a container that needs it running (the
+ * facts and the maps come from its tools): `start` runs the container first.
+ */
 export function applyFull(ctx: Context, declaringInstances = false) {
-  assertHostRuntime(ctx);
+  assertRuntimeSupports(ctx);
   // Before anything touches the disk: preparing directories would re-own a legacy mail tree.
   assertCurrentFormat(ctx.layout);
-  const facts = learnFacts(ctx.layout);
-  assertDovecotSupported(facts.dovecotVersion);
+  const machine = machineFor(ctx.settings);
+  if (inContainer(ctx)) {
+    assertContainerInstalled(ctx.settings);
+    configureContainer(ctx.settings, ctx.layout);
+  }
+  // A stopped container has no tools to ask: apply then renders nothing.
+  const facts = machine.available() ? learnFacts(ctx.layout, machine) : undefined;
+  if (facts) assertDovecotSupported(facts.dovecotVersion);
   prepareDirectories(ctx.layout);
   markFormatIfNew(ctx);
   return apply(ctx, undefined, facts, declaringInstances);
@@ -61,20 +92,41 @@ function markFormatIfNew(ctx: Context): void {
 export async function start(ctx: Context) {
   // Inside another write (a restore): procd's start runs once that write is done.
   if (procdSupervises()) return (startInBackgroundThroughProcd(ctx.layout), { ...(await status(ctx)), changed: [] as string[], certificateCreated: false });
-  const report = applyFull(ctx);
+  const { changed, certificateCreated } = startServer(ctx);
+  return { ...(await status(ctx)), changed, certificateCreated };
+}
+
+function startServer(ctx: Context): { changed: string[]; certificateCreated: boolean; containerStarted: boolean } {
+  if (!inContainer(ctx)) {
+    const report = applyFull(ctx);
+    const certificateCreated = ensureCertificate(ctx.layout, mailHost(ctx.settings));
+    // Wanted from now on, also if a daemon fails to start below: tick keeps trying.
+    markWanted();
+    keepChangesSoFar();
+    startDaemons(ctx.layout, ctx.settings);
+    return { changed: report.changed, certificateCreated, containerStarted: false };
+  }
+  assertRuntimeSupports(ctx);
+  assertContainerInstalled(ctx.settings);
+  configureContainer(ctx.settings, ctx.layout);
+  prepareDirectories(ctx.layout);
+  // The daemons' TLS listeners need a certificate the moment the container's init starts them.
   const certificateCreated = ensureCertificate(ctx.layout, mailHost(ctx.settings));
-  // Wanted from now on, also if a daemon fails to start below: tick keeps trying.
   markWanted();
   keepChangesSoFar();
-  startDaemons(ctx.layout, ctx.settings);
-  return { ...(await status(ctx)), changed: report.changed, certificateCreated };
+  const containerStarted = startContainer(ctx.settings);
+  // A first start has no configuration yet: the init could not start the daemons, apply writes
+  // it from the container's facts, then whatever is down starts.
+  const report = applyFull(ctx);
+  startContainerDaemons(ctx.settings, ctx.layout);
+  return { changed: report.changed, certificateCreated, containerStarted };
 }
 
 export async function stop(ctx: Context) {
-  assertHostRuntime(ctx);
   if (procdSupervises()) return stopThroughProcd(ctx);
   clearWanted();
-  stopDaemons(ctx.layout);
+  if (inContainer(ctx)) stopContainer(ctx.settings);
+  else stopDaemons(ctx.layout);
   return status(ctx);
 }
 
@@ -95,20 +147,20 @@ async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
  * script renders, declares the instances, and procd starts them.
  */
 export async function startThroughProcd(ctx: Context) {
-  assertHostRuntime(ctx);
+  assertRuntimeSupports(ctx);
   if (!ctx.settings.main.enabled) {
     throw new MailError('conflict', 'mailserver.main.enabled is 0, so procd starts nothing: uci set mailserver.main.enabled=1; uci commit mailserver');
   }
   runInitScript('start');
-  await waitFor(() => serviceStates(ctx.layout).every((s) => s.running), PROCD_START_MS);
+  await waitFor(() => serverStates(ctx).every((s) => s.running), PROCD_START_MS);
   return { ...(await status(ctx)), changed: [] as string[], certificateCreated: false };
 }
 
 /** On a router: procd ends the instances after the script returned (SIGTERM, SIGKILL after term_timeout). */
 export async function stopThroughProcd(ctx: Context) {
-  assertHostRuntime(ctx);
+  assertRuntimeSupports(ctx);
   runInitScript('stop');
-  await waitFor(() => serviceStates(ctx.layout).every((s) => !s.running), PROCD_STOP_MS);
+  await waitFor(() => serverStates(ctx).every((s) => !s.running), PROCD_STOP_MS);
   return status(ctx);
 }
 
@@ -131,16 +183,21 @@ export function instancesStopped(): void {
 
 /** bans: when the caller needs the list too (the Overview), read once for both. */
 export async function status(ctx: Context, bans = readBans(ctx.layout, ctx.settings)) {
-  const services = serviceStates(ctx.layout, ctx.settings);
+  const services = serverStates(ctx);
   const running = services.every((s) => s.running);
+  const container = inContainer(ctx) ? containerStatus(ctx.settings) : null;
+  // A veth container has its own address: the ports are asked there.
+  const portsAt = ctx.settings.lxc.network === 'veth' ? container?.address?.split('/')[0] : undefined;
   return {
     runtime: ctx.settings.main.runtime,
+    /** The lxc runtime's container (null on the host runtime): the Overview shows it. */
+    container,
     enabled: ctx.settings.main.enabled,
     running,
     services,
     /** Why mail is held (deferred, refused with 4xx) right now, or null. */
-    held: services.find((s) => s.name === 'postfix')?.running ? mailHeldReason(ctx.layout, ctx.settings) : null,
-    ports: running ? await portStates(ctx.settings) : [],
+    held: !inContainer(ctx) && services.find((s) => s.name === 'postfix')?.running ? mailHeldReason(ctx.layout, ctx.settings) : null,
+    ports: running ? await portStates(ctx.settings, portsAt ?? undefined) : [],
     bans: bans.summary,
     logDir: ctx.layout.logDir,
     virus: virusScanState(ctx.settings, ctx.layout),
@@ -155,22 +212,109 @@ const RESTARTS_SHOWN = 5;
 
 /** Start what should run and does not (tick); the restarts it made. */
 export function heal(ctx: Context) {
-  assertHostRuntime(ctx);
   keepChangesSoFar();
-  // Under procd: an instance procd gave up on (a crash loop) starts again when the init script
-  // declares it anew.
-  const restart = procdSupervises() ? () => runInitScript('start') : undefined;
-  return healDaemons(ctx.layout, ctx.settings, restart).map((r) => ({ ...r, text: restartText(r) }));
+  return healDaemons(ctx.layout, healable(ctx)).map((r) => ({ ...r, text: restartText(r) }));
 }
 
-/** Host runtime install: the daemons are packages; check them and prepare everything else. */
-export function install(ctx: Context) {
+/** The daemons' states, wherever they run. */
+function serverStates(ctx: Context) {
+  return inContainer(ctx) ? containerServiceStates(ctx.settings) : serviceStates(ctx.layout, ctx.settings);
+}
+
+function healable(ctx: Context): Healable {
+  const s = ctx.settings;
+  const l = ctx.layout;
+  // Under procd: an instance procd gave up on (a crash loop) starts again when the init script
+  // declares it anew.
+  if (procdSupervises()) {
+    return { states: () => serverStates(ctx), start: () => runInitScript('start'), flushQueue: () => (inContainer(ctx) ? flushContainerQueue(s, l) : flushQueue(l)) };
+  }
+  if (!inContainer(ctx)) return { states: () => serviceStates(l, s), start: () => startDaemons(l, s), flushQueue: () => flushQueue(l) };
+  return {
+    states: () => containerServiceStates(s),
+    // A dead init took the whole container with it: starting it starts the daemons.
+    start: () => (startContainer(s), startContainerDaemons(s, l)),
+    flushQueue: () => flushContainerQueue(s, l),
+  };
+}
+
+/**
+ * Make the server ready. Host runtime: the daemons are packages; check them and prepare the rest.
+ * lxc runtime: the container, in the phases the Overview shows (rootfs, packages, configure,
+ * start); each repairs what is missing and leaves alone what is there, so a second run changes
+ * nothing and a failed one is repaired by running it again.
+ */
+export function install(ctx: Context, rootfs?: string) {
+  if (inContainer(ctx)) return installContainer(ctx, rootfs);
+  if (rootfs !== undefined) throw new MailError('invalid_argument', '--rootfs makes a container: it needs main.runtime lxc', 'rootfs');
   ctx.progress(10, 'checking Postfix and Dovecot');
   const report = applyFull(ctx);
   ctx.progress(70, 'certificate');
   ensureCertificate(ctx.layout, mailHost(ctx.settings));
-  const facts = knownFacts(ctx.layout);
-  return { postfixVersion: facts.postfixVersion, dovecotVersion: facts.dovecotVersion, changed: report.changed };
+  const facts = knownFacts(ctx.layout, hostMachine);
+  return { postfixVersion: facts.postfixVersion, dovecotVersion: facts.dovecotVersion, changed: report.changed, container: null, done: [] as string[] };
+}
+
+export type InstallPhase = 'rootfs' | 'packages' | 'configure' | 'start';
+
+function installContainer(ctx: Context, tarball: string | undefined) {
+  const s = ctx.settings;
+  const l = ctx.layout;
+  assertRuntimeSupports(ctx);
+  const done: string[] = [];
+  let changed: string[] = [];
+  const phase = (name: InstallPhase, percent: number, work: () => void) => {
+    ctx.progress(percent, name);
+    try {
+      work();
+      // What a phase made stays, also when a later one fails: install again goes on from there.
+      keepChangesSoFar();
+    } catch (e) {
+      // Nothing half-installed keeps running (a container of that name that is not ours is not ours to stop).
+      if (ourContainer(s)) {
+        try {
+          clearWanted();
+          stopContainer(s);
+        } catch {
+          // the phase's own error is the one to report
+        }
+      }
+      const message = `install failed in phase ${name}: ${e instanceof Error ? e.message : String(e)}`;
+      throw e instanceof MailError ? new MailError(e.code, message, e.field) : new MailError('daemon_error', message);
+    }
+  };
+  phase('rootfs', 5, () => {
+    assertOurContainer(s);
+    if (writeLxcConfig(s, l)) done.push(`container configuration written (${containerPaths(s).config})`);
+    // The name is ours from now on, whatever happens to the rootfs.
+    keepChangesSoFar();
+    if (!rootfsPresent(containerPaths(s).rootfs)) done.push(`rootfs made from ${makeRootfs(s, tarball)}`);
+  });
+  phase('packages', 30, () => {
+    const added = installContainerPackages(s);
+    if (added.length) done.push(`installed in the container: ${added.join(', ')}`);
+  });
+  phase('configure', 60, () => {
+    if (configureContainer(s, l).length) done.push('container configuration and init written');
+  });
+  phase('start', 75, () => {
+    const r = startServer(ctx);
+    if (r.containerStarted) done.push(`container '${s.main.container}' started`);
+    if (r.certificateCreated) done.push('self-signed certificate made');
+    changed = r.changed;
+  });
+  ctx.progress(100, 'done');
+  const facts = knownFacts(l, machineFor(s));
+  return { postfixVersion: facts.postfixVersion, dovecotVersion: facts.dovecotVersion, changed, container: containerStatus(s), done };
+}
+
+/** Remove the container; the data stays unless `purge` (then data_path goes too). */
+export function uninstall(ctx: Context, purge: boolean) {
+  if (!inContainer(ctx)) throw new MailError('invalid_argument', "uninstall removes the container of main.runtime lxc; on the host runtime remove the packages instead", 'main.runtime');
+  clearWanted();
+  const removed = destroyContainer(ctx.settings);
+  if (purge) removeTree(ctx.layout.dataPath);
+  return { container: ctx.settings.main.container, removed, purged: purge, dataPath: ctx.layout.dataPath };
 }
 
 /** How long `test` watches the log for the first delivery attempt (well inside rpcd's 30 s). */
@@ -196,7 +340,8 @@ export async function sendTestMessage(ctx: Context, to: string) {
     `This test message was sent by mailctl on ${host}.`,
     '',
   ].join('\r\n');
-  const r = run(['sendmail', '-C', ctx.layout.postfixConfigDir, '-f', from, '-i', '--', to], { input: message });
+  const machine = machineFor(ctx.settings);
+  const r = machine.run(['sendmail', '-C', machine.path(ctx.layout.postfixConfigDir), '-f', from, '-i', '--', to], { input: message });
   if (r.code !== 0) throw new MailError('daemon_error', `sendmail failed: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`);
   const log = join(ctx.layout.logDir, 'mail.log');
   let outcome = deliveryOutcome(readText(log) ?? '', messageId);

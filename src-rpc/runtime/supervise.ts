@@ -5,10 +5,9 @@ import { join } from 'node:path';
 import { readText, writeAtomic, ensureDir, removeFile, exists } from '../sys/fs.ts';
 import { hostPath } from '../sys/paths.ts';
 import { sleepSync } from '../sys/spawn.ts';
-import { serviceStates, startDaemons, flushQueue } from './host.ts';
+import type { ServiceState } from './host.ts';
 import type { Layout } from '../core/layout.ts';
 import type { Service } from '../core/context.ts';
-import type { Settings } from '../config/settings.ts';
 
 export interface Restart {
   /** ISO time of the attempt. */
@@ -51,14 +50,23 @@ export function recentRestarts(l: Layout): Restart[] {
   }
 }
 
+/** What heal needs of a runtime: the daemons' states, starting what is down, the queue. */
+export interface Healable {
+  states(): ServiceState[];
+  /** Start whatever of the server is down (a daemon, or the container with its daemons). */
+  start(): void;
+  flushQueue(): void;
+}
+
 /**
  * Start every daemon the settings need that is not running (dead, or its pid file names another
- * program), when the server should run: ourselves, or through `restart` (procd's init script).
- * Returns one record per daemon it had to start.
+ * program, or its container stopped), when the server should run. Returns one record per daemon
+ * it had to start.
  */
-export function heal(l: Layout, s: Settings, restart = () => startDaemons(l, s)): Restart[] {
+export function heal(l: Layout, runtime: Healable): Restart[] {
   if (!isWanted()) return [];
-  const down = serviceStates(l, s).filter((d) => !d.running);
+  const serviceStates = () => runtime.states();
+  const down = serviceStates().filter((d) => !d.running);
   if (down.length === 0) return [];
   const at = new Date().toISOString();
   // Workers of a killed master (Dovecot's login processes, Rspamd's workers) hold its ports
@@ -66,7 +74,7 @@ export function heal(l: Layout, s: Settings, restart = () => startDaemons(l, s))
   let error: string | undefined;
   for (const deadline = Date.now() + RETRY_MS; ; sleepSync(2000)) {
     try {
-      restart();
+      runtime.start();
       error = undefined;
       break;
     } catch (e) {
@@ -75,13 +83,13 @@ export function heal(l: Layout, s: Settings, restart = () => startDaemons(l, s))
     }
   }
   // Dovecot and OpenDKIM fork: their pid file shows up a moment after the start returned.
-  let after = serviceStates(l, s);
+  let after = serviceStates();
   for (let waited = 0; error === undefined && waited < STAY_UP_MS && down.some((d) => !after.find((a) => a.name === d.name)?.running); waited += 250) {
     sleepSync(250);
-    after = serviceStates(l, s);
+    after = serviceStates();
   }
   // Mail deferred while a daemon was down goes now.
-  if (after.find((d) => d.name === 'postfix')?.running) flushQueue(l);
+  if (after.find((d) => d.name === 'postfix')?.running) runtime.flushQueue();
   const records = down.map((d): Restart => {
     const ok = after.find((a) => a.name === d.name)?.running ?? false;
     const reason = d.problem ?? 'it died';

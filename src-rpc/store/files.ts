@@ -62,7 +62,7 @@ export function loadAccounts(l: Layout): Accounts {
 /** Dovecot's auth process (user dovecot) reads the users file; nobody else may. */
 export function saveMailboxes(l: Layout, mailboxes: Map<string, Mailbox>): void {
   const before = statOrNull(usersFile(l));
-  const changed = writeAtomic(usersFile(l), serializeUsers(mailboxes), { mode: 0o640, uid: 0, gid: systemGroupId('dovecot') ?? 0 });
+  const changed = writeAtomic(usersFile(l), serializeUsers(mailboxes), { mode: 0o640, uid: 0, gid: systemGroupId('dovecot', l.daemonsRoot) ?? 0 });
   if (changed && before) ensureVisibleChange(usersFile(l), before);
 }
 

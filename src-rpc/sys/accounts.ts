@@ -1,6 +1,7 @@
 // System user and group ids of the daemons (the real /etc/passwd and /etc/group: the daemons
 // run as the machine's users even inside a sandbox root).
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 function lookup(file: string, name: string): number | null {
   let text: string;
@@ -16,10 +17,11 @@ function lookup(file: string, name: string): number | null {
   return null;
 }
 
-export function systemGroupId(name: string): number | null {
-  return lookup('/etc/group', name);
+/** `root`: the system whose accounts count (a container's rootfs; `/` for this machine). */
+export function systemGroupId(name: string, root = '/'): number | null {
+  return lookup(join(root, 'etc/group'), name);
 }
 
-export function systemUserId(name: string): number | null {
-  return lookup('/etc/passwd', name);
+export function systemUserId(name: string, root = '/'): number | null {
+  return lookup(join(root, 'etc/passwd'), name);
 }

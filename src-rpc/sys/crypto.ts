@@ -1,6 +1,7 @@
 // Key generation for DKIM (node:crypto stays in sys/). Private keys leave here as PKCS#8 PEM;
 // public keys in the form DKIM records carry them (RFC 6376 / RFC 8463).
 import { generateKeyPairSync, createPrivateKey, createPublicKey, randomBytes, createHash } from 'node:crypto';
+import { openSync, readSync, closeSync } from 'node:fs';
 
 export type KeyAlgorithm = 'rsa' | 'ed25519';
 
@@ -46,4 +47,21 @@ export function nameUuid(name: string): string {
   h[8] = (h[8]! & 0x3f) | 0x80;
   const x = h.subarray(0, 16).toString('hex').toUpperCase();
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+/** Hex SHA-256 of text, or of a file's bytes streamed in chunks (a rootfs tarball is ~80 MB). */
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+export function sha256File(path: string): string {
+  const h = createHash('sha256');
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
 }

@@ -241,3 +241,27 @@ export function startInBackground(argv: readonly string[], extraEnv: Record<stri
   if (!cmd) throw new Error('run: empty argv');
   spawn(cmd, args, { detached: true, stdio: 'ignore', env: { ...process.env, ...extraEnv } }).unref();
 }
+
+/**
+ * Processes that share the pid namespace of `pid` (a container's init), with the program each
+ * runs: how the host sees the daemons of a container without asking inside.
+ */
+export function processesInNamespaceOf(pid: number): { pid: number; executable: string }[] {
+  let ns: string;
+  try {
+    ns = readlinkSync(`/proc/${pid}/ns/pid`);
+  } catch {
+    return [];
+  }
+  const out: { pid: number; executable: string }[] = [];
+  for (const p of processIds()) {
+    try {
+      if (readlinkSync(`/proc/${p}/ns/pid`) !== ns) continue;
+    } catch {
+      continue; // gone meanwhile
+    }
+    const executable = processExecutable(p);
+    if (executable !== null) out.push({ pid: p, executable });
+  }
+  return out;
+}

@@ -7,7 +7,8 @@ export type Access = 'read' | 'write';
 /** Every method: whether it reads or writes, and its argument names in the order rpc.declare sends them. */
 export const METHODS = {
   overview: { access: 'read', args: [] },
-  install: { access: 'write', args: [] },
+  install: { access: 'write', args: ['rootfs'] },
+  uninstall: { access: 'write', args: ['purge'] },
   test_send: { access: 'write', args: ['to'] },
   tick: { access: 'write', args: [] },
   status: { access: 'read', args: [] },
@@ -74,8 +75,16 @@ export type MethodName = keyof typeof METHODS;
 export interface MethodArgs {
   /** The page's first screen in one call: service, ports, counts, queue, disk, certificate, quotas, last DNS check, jobs, firewall */
   overview: Record<string, never>;
-  /** Check the daemons are installed and prepare data, certificate and configuration */
-  install: Record<string, never>;
+  /** Make the server ready: the container (runtime lxc: phases rootfs, packages, configure, start; repairs what is missing) or, on the host runtime, check the daemons; data, certificate, configuration */
+  install: {
+    /** runtime lxc: make the container from this rootfs tarball (checked against FILE.sha256 when it exists) */
+    rootfs?: string;
+  };
+  /** Remove the container (runtime lxc); data_path stays unless --purge */
+  uninstall: {
+    /** also delete data_path: every mailbox, key and certificate */
+    purge?: boolean;
+  };
   /** Send a test message from the postmaster to an address */
   test_send: {
     /** recipient */
@@ -350,4 +359,4 @@ export interface MethodArgs {
   };
 }
 
-export const METHOD_COUNT = 60;
+export const METHOD_COUNT = 61;

@@ -177,6 +177,7 @@ const VALID: Record<string, unknown> = {
   mode: 'push',
   file: 'snapshot-1',
   output: '/tmp/backup.tar.age',
+  rootfs: '/var/cache/secubox-mailserver/rootfs.tar.gz',
   no_encrypt: false,
   dry_run: true,
   undo: false,

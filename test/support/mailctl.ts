@@ -49,6 +49,8 @@ export interface TestConfig {
   extra?: string;
   /** main.worker_idle (default: TEST_WORKER_IDLE, else 0 = no warm worker). */
   workerIdle?: number;
+  /** main.runtime (default host); lxc puts the container under the sandbox's /srv/lxc. */
+  runtime?: 'host' | 'lxc';
 }
 
 /**
@@ -59,7 +61,7 @@ function workerIdleForTests(): number {
   return Number(process.env.TEST_WORKER_IDLE ?? 0);
 }
 
-/** A UCI file for the host runtime on 127.0.0.1, written the way `uci` writes. */
+/** A UCI file for the host runtime (or lxc, sharing the network) on 127.0.0.1, written the way `uci` writes. */
 export function writeConfig(root: string, c: TestConfig = {}): void {
   const ports = { smtp: 25, submission: 587, smtps: 465, imap: 143, imaps: 993, pop3: 110, pop3s: 995, sieve: 4190, ...c.ports };
   mkdirSync(join(root, 'etc', 'config'), { recursive: true });
@@ -72,7 +74,7 @@ config mailserver 'main'
 \toption domain '${c.domain ?? 'example.com'}'
 \toption postmaster '${c.postmaster ?? 'postmaster'}'
 \toption data_path '/srv/mailserver'
-\toption runtime 'host'
+\toption runtime '${c.runtime ?? 'host'}'
 \tlist listen '127.0.0.1'
 \toption worker_idle '${c.workerIdle ?? workerIdleForTests()}'
 ${(c.extraDomains ?? []).map((d) => `\tlist extra_domain '${d}'`).join('\n')}
@@ -85,10 +87,17 @@ config features 'features'
 \toption quota_default '0'
 \toption spam_filter '${c.spamFilter ? 1 : 0}'
 \toption dkim '${c.dkim ? 1 : 0}'
-${insideTestNetns() ? '' : OFFLINE_DNS}${c.extra ?? ''}
+${insideTestNetns() ? '' : OFFLINE_DNS}${c.runtime === 'lxc' ? LXC_SECTION : ''}${c.extra ?? ''}
 `,
   );
 }
+
+/** The container shares the test's network namespace; its rootfs comes from `install --rootfs`. */
+const LXC_SECTION = `
+config lxc 'lxc'
+\toption path '/srv/lxc'
+\toption network 'host'
+`;
 
 /**
  * Outside the test network namespace the system resolver is this machine's, which nothing a

@@ -1,6 +1,7 @@
 // The foundation, end to end: mailctl configures and starts real Postfix and Dovecot inside
 // the test network namespace; real clients (Python smtplib/imaplib/poplib) connect from
-// 127.0.0.2 and see what a user would see.
+// 127.0.0.2 and see what a user would see. test/run.mjs runs this file on both runtimes: the
+// daemons as host processes, and (TEST_RUNTIME=lxc) in a container sharing the namespace.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
@@ -12,7 +13,9 @@ import { startRelaySink, caSignedCert, type RelaySink } from '../support/relay-s
 import { makeTestTls } from '../support/pebble.ts';
 import { nsupdate, setUci } from '../support/dns.ts';
 import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
+import { testRuntime, cachedRootfs, daemonsPath, onDaemonsMachine } from '../support/lxc.ts';
 
+const RUNTIME = testRuntime();
 const box = makeSandbox();
 const root = box.root;
 const H = '127.0.0.1';
@@ -28,7 +31,8 @@ const login = (user: string, password: string) => runMailClient({ action: 'imap_
 
 test.before(async () => {
   if (!insideTestNetns()) throw new Error('run through test/run.mjs (needs the test network namespace)');
-  writeConfig(root, { extraDomains: ['example.org'], postmaster: 'postmaster' });
+  writeConfig(root, { extraDomains: ['example.org'], postmaster: 'postmaster', runtime: RUNTIME });
+  if (RUNTIME === 'lxc') ok(root, ['install', '--rootfs', cachedRootfs()]);
   ok(root, ['start']);
   await waitForPort(H, 25, 15_000);
   await waitForPort(H, 143, 15_000);
@@ -49,6 +53,8 @@ test('status reports both daemons running and every enabled port open', () => {
   assert.is(s.running, true);
   assert.equal(s.ports.filter((p: { open: boolean }) => !p.open), []);
   assert.is(s.ports.length, 8);
+  assert.is(s.runtime, RUNTIME);
+  assert.is(s.container?.state ?? null, RUNTIME === 'lxc' ? 'running' : null);
 });
 
 test('mail sent over SMTP arrives by IMAP after STARTTLS; addresses are lower-cased', async () => {
@@ -201,12 +207,12 @@ test('every hash we wrote passes doveadm pw -t; postfix check and doveconf -n ar
     const r = spawnSync('doveadm', ['pw', '-t', hash!, '-p', known[email!]!], { encoding: 'utf8' });
     assert.is(r.status, 0, `${email}: ${r.stderr}`);
   }
-  const check = spawnSync('postfix', ['-c', join(root, 'srv/mailserver/config/postfix'), 'check'], { encoding: 'utf8' });
+  const check = onDaemonsMachine(root, ['postfix', '-c', daemonsPath(root, 'srv/mailserver/config/postfix'), 'check']);
   assert.is(check.status, 0, check.stderr);
   assert.not.match(check.stderr, /warning|error/i);
-  const conf = spawnSync('doveconf', ['-c', join(root, 'srv/mailserver/config/dovecot/dovecot.conf'), '-n'], { encoding: 'utf8' });
+  const conf = onDaemonsMachine(root, ['doveconf', '-c', daemonsPath(root, 'srv/mailserver/config/dovecot/dovecot.conf'), '-n']);
   assert.is(conf.status, 0, conf.stderr);
-  assert.not.match(conf.stderr, /warning|error/i);
+  assert.not.match(conf.stderr, /warning|error/i, conf.stderr);
 });
 
 test('stop stops both daemons; the ports close', async () => {

@@ -26,7 +26,9 @@ import { expectedRecords } from '../../src-rpc/dns/records.ts';
 import { newSelector, expiredKeys } from '../../src-rpc/dkim/keys.ts';
 import { certificateNames } from '../../src-rpc/ssl/certificates.ts';
 import { milterAddress, opendkimInstances, wantedMilter } from '../../src-rpc/runtime/signing.ts';
-import { assertHostRuntime } from '../../src-rpc/runtime/service.ts';
+import { assertRuntimeSupports } from '../../src-rpc/runtime/service.ts';
+import { renderLxcConfig } from '../../src-rpc/render/lxc.ts';
+import { rootfsCommand } from '../../src-rpc/runtime/lxc-image.ts';
 import type { Settings } from '../../src-rpc/config/settings.ts';
 import type { RuntimeView } from '../../src-rpc/render/view.ts';
 
@@ -43,7 +45,7 @@ const EFFECTS: Record<string, Effect> = {
   'main.postmaster': flip('hostmaster'),
   'main.data_path': flip('/srv/mail2'),
   'main.container': flip('other', { 'main.runtime': 'lxc' }),
-  'main.runtime': flip('lxc'),
+  'main.runtime': flip('host'),
   'main.listen': flip('127.0.0.1'),
   'main.extra_domain': flip('example.net'),
   'main.relayhost': flip('[relay.example.net]:587'),
@@ -90,8 +92,6 @@ const EFFECTS: Record<string, Effect> = {
   'ban.allow': provenBy('test/system/bans.test.ts', 'allow-listed networks and the router itself are never banned'),
   'ban.dnsbl': flip('zen.spamhaus.org'),
   'main.relay_ca_file': flip('/etc/ssl/relay-ca.pem', { 'main.relayhost': '[relay.example.net]:587' }),
-  'lxc.network': provenBy('test/integration/firewall.test.ts', 'veth network: a DNAT redirect to the container address per port; DHCP is refused'),
-  'lxc.address': provenBy('test/integration/firewall.test.ts', 'veth network: a DNAT redirect to the container address per port; DHCP is refused'),
   'main.worker_idle': provenBy('test/integration/warm-worker.test.ts', 'an idle worker exits after main.worker_idle seconds; 0 starts none'),
   'mesh.enabled': provenBy('test/system/mesh-sync.test.ts', 'tick starts a push (a job) once mesh.sync_interval has passed since the last one'),
   'mesh.sync_interval': provenBy('test/system/mesh-sync.test.ts', 'tick starts a push (a job) once mesh.sync_interval has passed since the last one'),
@@ -107,6 +107,18 @@ const EFFECTS: Record<string, Effect> = {
   'dns.dkim_selector': flip('key1'),
   'dns.dkim_algorithms': flip('rsa ed25519'),
   'dns.dkim_grace_days': flip('30'),
+  'lxc.path': flip('/opt/lxc'),
+  'lxc.memory_limit': flip('256M'),
+  'lxc.network': flip('veth'),
+  'lxc.bridge': flip('br-mail', { 'lxc.network': 'veth' }),
+  'lxc.address': flip('192.168.1.25/24', { 'lxc.network': 'veth' }),
+  'lxc.gateway': flip('192.168.1.1', { 'lxc.network': 'veth', 'lxc.address': '192.168.1.25/24' }),
+  'lxc.rootfs': flip('debootstrap'),
+  'lxc.distribution': flip('alpine'),
+  'lxc.release': flip('trixie'),
+  'lxc.arch': flip('arm64'),
+  'lxc.mirror': flip('http://ftp.fr.debian.org/debian', { 'lxc.rootfs': 'debootstrap' }),
+  'lxc.autostart': flip('0'),
 };
 
 /** `section.option` of every option the package's default UCI file sets. */
@@ -158,11 +170,18 @@ const RSPAMD_SOCKETS = {
 
 /** Everything the settings decide that a test can see without daemons. */
 function observe(s: Settings): unknown {
+  let refused: string | null = null;
   try {
-    assertHostRuntime({ settings: s });
+    assertRuntimeSupports({ settings: s });
   } catch (e) {
-    return { refused: (e as Error).message };
+    refused = (e as Error).message;
   }
+  const container = s.main.runtime === 'lxc'
+    ? {
+        config: renderLxcConfig(s.lxc, { name: s.main.container, rootfs: `${s.lxc.path}/${s.main.container}/rootfs`, mounts: [], cgroupVersion: 2, logFile: '/var/log/lxc.log' }),
+        rootfs: rootfsCommand(s.lxc, s.lxc.arch ?? 'amd64', { dir: `${s.lxc.path}/${s.main.container}/rootfs`, lxcPath: s.lxc.path, scratch: 'scratch' }),
+      }
+    : null;
   const mailboxes = [{ email: `alice@${s.main.domain}`, quota: null }];
   const aliases = [{ alias: `info@${s.main.domain}`, targets: [`alice@${s.main.domain}`] }];
   const now = new Date('2026-01-01T00:00:00Z');
@@ -172,6 +191,8 @@ function observe(s: Settings): unknown {
   const milters = [milterAddress(s, layoutFor(s)), clamavMilterAddress(s, clamav)].filter((m) => m !== undefined).join(', ') || undefined;
   const retiring = { ...keys[0]!, publicKey: 'AAAA', state: 'retiring' as const, created: '2025-01-01T00:00:00Z', retired: '2025-12-10T00:00:00Z' };
   return {
+    refused,
+    container,
     mainCf: renderPostfixMain(s, view, { relayCredentials: true, milter: milters }),
     masterCf: renderPostfixMaster(s, view),
     dovecot: renderDovecot(s, view),

@@ -53,7 +53,10 @@ function settings(patch: (s: Settings) => void = () => {}): Settings {
       dmarcPolicy: 'none', dmarcRua: null, dkimSelector: 'mail', dkimAlgorithms: ['rsa'], dkimGraceDays: 7,
     },
     ban: { maxFailures: 10, findTime: 600, banTime: 3600, allow: [], dnsbl: [] },
-    lxc: { network: 'host', address: null },
+    lxc: {
+      path: '/srv/lxc', memoryLimit: null, network: 'host', bridge: 'br-lan', address: null, gateway: null, rootfs: 'download',
+      distribution: 'debian', release: 'bookworm', arch: null, mirror: 'http://deb.debian.org/debian', autostart: true,
+    },
   };
   patch(s);
   return s;

@@ -1,0 +1,330 @@
+// The lxc runtime: the daemons run in a container under lxc.path, made from a rootfs for this
+// machine's architecture. data_path's directories and the log directory are bind mounts, so the
+// data has one copy, on the host, where backups and the CLI see it; inside, the daemons see them
+// at the paths the product uses on a router (data_path itself, /var/log/mailserver). Every
+// command inside goes through `lxc-attach -- argv`; the container's init (render/lxc.ts) starts
+// the daemons when the container starts, also when procd starts it with `lxc-start -F`.
+import { join, relative } from 'node:path';
+import { readText, writeAtomic, ensureDir, exists, removeTree, rename, statOrNull } from '../sys/fs.ts';
+import { run, runDetached, sleepSync, processesInNamespaceOf, type RunOptions, type RunResult } from '../sys/spawn.ts';
+import { sandboxRoot } from '../sys/paths.ts';
+import { sha256File } from '../sys/crypto.ts';
+import { replaceSymlink } from '../sys/links.ts';
+import { MailError } from '../core/errors.ts';
+import { GENERATED } from '../render/text.ts';
+import { renderLxcConfig, renderContainerInit, CONTAINER_INIT, INIT_READY, type BindMount, type ContainerDaemon } from '../render/lxc.ts';
+import { hostView, type ServiceState } from './host.ts';
+import { makeRootfsWith, installPackages, ensureMailAccount, rootfsPresent, tail } from './lxc-rootfs.ts';
+import { machineArch, rootfsCommand, type ImageSpec } from './lxc-image.ts';
+import { layoutFor, type Layout } from '../core/layout.ts';
+import type { Settings } from '../config/settings.ts';
+import type { RuntimeView } from '../render/view.ts';
+import type { DaemonFacts } from './facts.ts';
+import type { Service } from './converge.ts';
+
+export interface ContainerPaths {
+  /** lxc.path on the host (LXC's -P). */
+  lxcPath: string;
+  dir: string;
+  rootfs: string;
+  config: string;
+  log: string;
+}
+
+export function containerPaths(s: Settings): ContainerPaths {
+  const lxcPath = join(sandboxRoot(), s.lxc.path);
+  const dir = join(lxcPath, s.main.container);
+  return { lxcPath, dir, rootfs: layoutFor(s).daemonsRoot, config: join(dir, 'config'), log: join(dir, 'lxc.log') };
+}
+
+/** Where the container sees a path of the host's data: the product's own absolute path. */
+export function containerPath(hostPath: string): string {
+  return `/${relative(sandboxRoot(), hostPath)}`;
+}
+
+/** The renderers' view from inside: the same ids (mail uid/gid 5000), paths as mounted. */
+export function lxcView(l: Layout, facts: Pick<DaemonFacts, 'mapType' | 'postfixVersion'>): RuntimeView {
+  const host = hostView(l, facts);
+  const view = { ...host };
+  for (const [key, value] of Object.entries(host)) if (typeof value === 'string' && value.startsWith('/')) (view as Record<string, unknown>)[key] = containerPath(value);
+  return view;
+}
+
+function mounts(l: Layout): BindMount[] {
+  return [l.configDir, l.mailDir, l.sslDir, l.secretsDir, l.stateDir, l.logDir].map((host) => ({ host, container: containerPath(host) }));
+}
+
+// ---- LXC's tools ----
+
+const lxc = (tool: string, s: Settings, ...args: string[]) => [tool, '-n', s.main.container, '-P', containerPaths(s).lxcPath, ...args];
+
+/** A command inside the running container: argv as given, no shell, a clean environment. */
+export function attach(s: Settings, argv: string[], opts: RunOptions = {}): RunResult {
+  return run(attachArgv(s, argv), { cwd: '/', ...opts });
+}
+
+const attachArgv = (s: Settings, argv: string[]) => [...lxc('lxc-attach', s), '--clear-env', '--set-var', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', '--', ...argv];
+
+export interface ContainerInfo {
+  /** LXC's state in lower case (running, stopped, starting, stopping, ...); `absent` before install. */
+  state: string;
+  /** Host pid of the container's init. */
+  pid: number | null;
+  addresses: string[];
+  memoryBytes: number | null;
+}
+
+export function containerInfo(s: Settings): ContainerInfo {
+  if (!exists(containerPaths(s).config)) return { state: 'absent', pid: null, addresses: [], memoryBytes: null };
+  const r = run(lxc('lxc-info', s, '-s', '-p', '-i', '-S', '-H'));
+  const field = (name: string) => [...r.stdout.matchAll(new RegExp(`^${name}:\\s*(.+)$`, 'gm'))].map((m) => m[1]!.trim());
+  const pid = Number(field('PID')[0]);
+  const memory = Number(field('Memory use')[0]);
+  return {
+    state: (field('State')[0] ?? 'stopped').toLowerCase(),
+    pid: Number.isInteger(pid) && pid > 0 ? pid : null,
+    addresses: field('IP'),
+    memoryBytes: Number.isFinite(memory) && field('Memory use').length ? memory : null,
+  };
+}
+
+export const containerRunning = (s: Settings) => containerInfo(s).state === 'running';
+
+/** What `status` shows of the container (the Overview codes against this shape). */
+export function containerStatus(s: Settings) {
+  const info = containerInfo(s);
+  const osRelease = readText(join(containerPaths(s).rootfs, 'etc/os-release')) ?? '';
+  const pretty = /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(osRelease)?.[1] ?? null;
+  const address = s.lxc.network === 'host' ? (s.main.listen[0] ?? null) : (info.addresses.find((a) => !a.includes(':')) ?? info.addresses[0] ?? null);
+  return { name: s.main.container, state: info.state, address, memoryBytes: info.memoryBytes, distribution: pretty };
+}
+
+// ---- the daemons inside ----
+
+/** The program behind each daemon's master (Postfix's is `master`). */
+const EXECUTABLES: Record<ContainerDaemon, string> = { dovecot: 'dovecot', postfix: 'master' };
+
+function daemonCommands(l: Layout) {
+  const view = { dovecotConfigFile: containerPath(l.dovecotConfigFile), postfixConfigDir: containerPath(l.postfixConfigDir) };
+  return [
+    { name: 'dovecot' as const, start: ['dovecot', '-c', view.dovecotConfigFile], stop: ['dovecot', '-c', view.dovecotConfigFile, 'stop'], reload: ['dovecot', '-c', view.dovecotConfigFile, 'reload'] },
+    { name: 'postfix' as const, start: ['postfix', '-c', view.postfixConfigDir, 'start'], stop: ['postfix', '-c', view.postfixConfigDir, 'stop'], reload: ['postfix', '-c', view.postfixConfigDir, 'reload'] },
+  ];
+}
+
+/** The daemons of the container as the host sees them (none while it is not running). */
+export function containerServiceStates(s: Settings): ServiceState[] {
+  const info = containerInfo(s);
+  const inside = info.state === 'running' && info.pid !== null ? processesInNamespaceOf(info.pid) : [];
+  const states = (['dovecot', 'postfix'] as const).map((name): ServiceState => {
+    // The master: the oldest process running the daemon's program (workers come later).
+    const pid = inside.filter((p) => p.executable === EXECUTABLES[name]).map((p) => p.pid).sort((a, b) => a - b)[0] ?? null;
+    const state: ServiceState = { name, running: pid !== null, pid };
+    if (info.state !== 'running') state.problem = info.state === 'absent' ? 'its container is not installed (mailctl install)' : info.state === 'stopped' ? 'its container stopped' : `its container is ${info.state}`;
+    return state;
+  });
+  return states;
+}
+
+function checkedAttach(s: Settings, argv: string[], what: string): void {
+  const r = attach(s, argv);
+  if (r.code !== 0) throw new MailError('daemon_error', `${what} failed in container '${s.main.container}': ${tail(r.stderr || r.stdout, 3) || `exit ${r.code}`}`);
+}
+
+/** Start the container when it is not running (its init starts the daemons). */
+export function startContainer(s: Settings): boolean {
+  let started = false;
+  if (!containerRunning(s)) {
+    const r = run(lxc('lxc-start', s, '-d'));
+    // lxc-start only says that it failed; why is in the container's log.
+    if (r.code !== 0) throw new MailError('daemon_error', `lxc-start failed for container '${s.main.container}': ${lastLog(s)}`);
+    for (let i = 0; i < 100 && !containerRunning(s); i++) sleepSync(100);
+    if (!containerRunning(s)) throw new MailError('daemon_error', `container '${s.main.container}' did not stay up: ${lastLog(s)}`);
+    // Its init starts the daemons: starting one of them from here meanwhile would race it.
+    for (let i = 0; i < 600 && containerRunning(s) && attach(s, ['test', '-e', INIT_READY]).code !== 0; i++) sleepSync(100);
+    started = true;
+  }
+  return started;
+}
+
+/** Every daemon inside that is not running (a first start has no configuration before apply). */
+export function startContainerDaemons(s: Settings, l: Layout): Service[] {
+  const states = containerServiceStates(s);
+  const started: Service[] = [];
+  for (const d of daemonCommands(l)) {
+    if (states.find((x) => x.name === d.name)?.running) continue;
+    // The daemon forks and keeps its stdio: it goes to a log file, never to a pipe we wait on.
+    const log = join(l.logDir, `${d.name}-start.log`);
+    const r = runDetached(attachArgv(s, d.start), log);
+    if (r.code !== 0) throw new MailError('daemon_error', `${d.name} did not start in container '${s.main.container}': ${tail(readText(log) ?? '', 3) || `exit ${r.code}`}`);
+    started.push(d.name);
+  }
+  // Dovecot forks: the host sees its master a moment after the command returned.
+  for (let i = 0; i < 50 && containerServiceStates(s).some((d) => !d.running); i++) sleepSync(100);
+  return started;
+}
+
+/** LXC's last errors about the container (its log also holds warnings of every attach). */
+function lastLog(s: Settings): string {
+  const errors = (readText(containerPaths(s).log) ?? '').split('\n').filter((line) => / ERROR /.test(line));
+  return errors.slice(-3).map((line) => line.replace(/^.*? ERROR\s+/, '')).join(' / ') || `see ${containerPaths(s).log}`;
+}
+
+/** Stop the container (the init stops the daemons cleanly on SIGTERM). */
+export function stopContainer(s: Settings): boolean {
+  if (!['running', 'starting', 'frozen'].includes(containerInfo(s).state)) return false;
+  const r = run(lxc('lxc-stop', s, '-t', '30'), { timeoutMs: 60_000 });
+  if (r.code !== 0 && containerRunning(s)) throw new MailError('daemon_error', `lxc-stop failed for container '${s.main.container}': ${tail(r.stderr || r.stdout)}`);
+  return true;
+}
+
+export function reloadContainerDaemons(s: Settings, l: Layout, services: Service[]): Service[] {
+  const states = containerServiceStates(s);
+  const reloaded: Service[] = [];
+  for (const d of daemonCommands(l)) {
+    if (!services.includes(d.name) || !states.find((x) => x.name === d.name)?.running) continue;
+    checkedAttach(s, d.reload, `${d.name} reload`);
+    reloaded.push(d.name);
+  }
+  return reloaded;
+}
+
+export function flushContainerQueue(s: Settings, l: Layout): void {
+  attach(s, ['postqueue', '-c', containerPath(l.postfixConfigDir), '-f']);
+}
+
+// ---- install ----
+
+export function imageSpec(s: Settings): ImageSpec {
+  return { distribution: s.lxc.distribution, release: s.lxc.release, arch: s.lxc.arch ?? machineArch() };
+}
+
+/** The container's LXC config is ours (mailctl wrote it). */
+export function ourContainer(s: Settings): boolean {
+  return readText(containerPaths(s).config)?.startsWith(GENERATED) ?? false;
+}
+
+/** Installed and ours: the commands that run it may. */
+export function assertContainerInstalled(s: Settings): void {
+  assertOurContainer(s);
+  if (!ourContainer(s) || !rootfsPresent(containerPaths(s).rootfs)) {
+    throw new MailError('not_found', `container '${s.main.container}' is not installed under ${s.lxc.path}: run \`mailctl install\``);
+  }
+}
+
+/** A container of this name that mailctl did not make is not ours to change. */
+export function assertOurContainer(s: Settings): void {
+  const p = containerPaths(s);
+  const config = readText(p.config);
+  if (config !== null && !config.startsWith(GENERATED)) {
+    throw new MailError('conflict', `container name '${s.main.container}' is already used by a container mailctl did not make (${p.config}): set main.container to another name`, 'main.container');
+  }
+  if (config === null && exists(p.rootfs)) {
+    throw new MailError('conflict', `container name '${s.main.container}' is already used: ${p.dir} holds a rootfs without our configuration; set main.container to another name or remove it`, 'main.container');
+  }
+}
+
+/**
+ * The rootfs from a tarball (its .sha256 beside it checked), debootstrap or LXC's download
+ * template. Built aside and moved into place, so a failure leaves no half rootfs behind.
+ */
+export function makeRootfs(s: Settings, tarball: string | undefined): string {
+  const p = containerPaths(s);
+  const partial = `${p.rootfs}.partial`;
+  removeTree(partial);
+  ensureDir(p.dir, { mode: 0o755 });
+  try {
+    if (tarball !== undefined) {
+      extractTarball(tarball, partial);
+    } else if (s.lxc.rootfs === 'debootstrap') {
+      if (s.lxc.distribution !== 'debian' && s.lxc.distribution !== 'ubuntu') throw new MailError('invalid_argument', `lxc.rootfs debootstrap makes Debian or Ubuntu, not ${s.lxc.distribution}`, 'lxc.distribution');
+      ensureDir(partial, { mode: 0o755 });
+      makeRootfsWith(rootfsCommand(s.lxc, imageSpec(s).arch, { dir: partial, lxcPath: p.lxcPath, scratch: '' }), `debootstrap ${s.lxc.release} from ${s.lxc.mirror}`);
+    } else {
+      download(s, partial);
+    }
+    rename(partial, p.rootfs);
+  } finally {
+    removeTree(partial);
+  }
+  return tarball ?? s.lxc.rootfs;
+}
+
+function extractTarball(file: string, into: string): void {
+  if (!statOrNull(file)?.isFile()) throw new MailError('not_found', `rootfs tarball ${file} does not exist`);
+  const sums = readText(`${file}.sha256`);
+  if (sums !== null) {
+    const expected = sums.trim().split(/\s+/)[0]?.toLowerCase() ?? '';
+    const actual = sha256File(file);
+    if (expected !== actual) throw new MailError('invalid_argument', `rootfs tarball ${file} does not match its checksum (${file}.sha256 says ${expected.slice(0, 16)}…, the file is ${actual.slice(0, 16)}…)`);
+  }
+  ensureDir(into, { mode: 0o755 });
+  const r = run(['tar', '--numeric-owner', '-xf', file, '-C', into], { timeoutMs: 600_000 });
+  if (r.code !== 0) throw new MailError('daemon_error', `unpacking ${file} failed: ${tail(r.stderr)}`);
+  if (!rootfsPresent(into)) throw new MailError('invalid_argument', `${file} is not a root filesystem (no /bin/sh or /etc/os-release in it)`);
+}
+
+/** LXC's download template into a scratch container, whose rootfs is then ours. */
+function download(s: Settings, into: string): void {
+  const spec = imageSpec(s);
+  const scratch = `${s.main.container}.download`;
+  const p = containerPaths(s);
+  removeTree(join(p.lxcPath, scratch));
+  const r = run(rootfsCommand(s.lxc, spec.arch, { dir: into, lxcPath: p.lxcPath, scratch }), { timeoutMs: 1_800_000 });
+  try {
+    if (r.code !== 0) throw new MailError('daemon_error', `LXC's download template failed for ${spec.distribution} ${spec.release} ${spec.arch}: ${tail(r.stderr || r.stdout)}`);
+    rename(join(p.lxcPath, scratch, 'rootfs'), into);
+  } finally {
+    removeTree(join(p.lxcPath, scratch));
+  }
+}
+
+export function installContainerPackages(s: Settings): string[] {
+  const rootfs = containerPaths(s).rootfs;
+  const added = installPackages(rootfs, s.lxc.distribution);
+  return ensureMailAccount(rootfs) ? [...added, 'mail account 5000'] : added;
+}
+
+function cgroupVersion(): 1 | 2 {
+  return exists('/sys/fs/cgroup/cgroup.controllers') ? 2 : 1;
+}
+
+/** LXC's config as the settings want it (which also claims the name); whether it changed. */
+export function writeLxcConfig(s: Settings, l: Layout): boolean {
+  const p = containerPaths(s);
+  ensureDir(p.dir, { mode: 0o755 });
+  return writeAtomic(p.config, renderLxcConfig(s.lxc, { name: s.main.container, rootfs: p.rootfs, mounts: mounts(l), cgroupVersion: cgroupVersion(), logFile: p.log }), { mode: 0o644 });
+}
+
+/** LXC's config and our init, as the settings want them. Returns the files that changed. */
+export function configureContainer(s: Settings, l: Layout): string[] {
+  const p = containerPaths(s);
+  const init = renderContainerInit({
+    daemons: daemonCommands(l),
+    runDirs: [[containerPath(l.dovecotBaseDir), '0755', 'root:root']],
+    dhcp: s.lxc.network === 'veth' && s.lxc.address === null,
+  });
+  const changed: string[] = [];
+  if (writeLxcConfig(s, l)) changed.push(p.config);
+  const initPath = join(p.rootfs, CONTAINER_INIT.slice(1));
+  if (writeAtomic(initPath, init, { mode: 0o755, uid: 0, gid: 0 })) changed.push(initPath);
+  // Without an init system nothing links /etc/mtab, which Dovecot reads to see mount points.
+  if (replaceSymlink('../proc/self/mounts', join(p.rootfs, 'etc/mtab'))) changed.push(join(p.rootfs, 'etc/mtab'));
+  // Sharing the router's network, the container asks the router's resolver (as the host does).
+  const resolv = readText('/etc/resolv.conf');
+  if (s.lxc.network === 'host' && resolv !== null) {
+    const path = join(p.rootfs, 'etc/resolv.conf');
+    if (writeAtomic(path, resolv, { mode: 0o644 })) changed.push(path);
+  }
+  return changed;
+}
+
+/** Remove the container (its rootfs and LXC config); data_path stays unless purged by the caller. */
+export function destroyContainer(s: Settings): boolean {
+  const p = containerPaths(s);
+  if (!exists(p.dir)) return false;
+  assertOurContainer(s);
+  stopContainer(s);
+  removeTree(p.dir);
+  return true;
+}

@@ -1,0 +1,223 @@
+// The lxc runtime end to end: `mailctl install` makes a real container from the cached rootfs
+// (scripts/setup.sh builds it), the daemons run inside it sharing the test network namespace,
+// and everything a user sees works as on the host: SMTP from 127.0.0.2 in, IMAP with STARTTLS
+// out, the Maildir on the host under data_path. Then the faults: a bad tarball, a name taken by
+// another container, a killed container init, and uninstall with and without --purge.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually, waitForSubject } from '../support/sandbox.ts';
+import { mailctl, mailctlAsync, ok, writeConfig } from '../support/mailctl.ts';
+import { setUci } from '../support/dns.ts';
+import { cachedRootfs } from '../support/lxc.ts';
+
+const box = makeSandbox('mailserver-lxc-');
+const root = box.root;
+const H = '127.0.0.1';
+const PW = 'alice-pass-1';
+const lxcPath = join(root, 'srv/lxc');
+const containerDir = join(lxcPath, 'mailserver');
+const maildir = join(root, 'srv/mailserver/mail/example.com/alice');
+
+interface Status {
+  running: boolean;
+  ports: { open: boolean }[];
+  services: { name: string; running: boolean; problem?: string }[];
+  container: { name: string; state: string; address: string | null; memoryBytes: number | null; distribution: string | null } | null;
+  restarts: { daemon: string; ok: boolean; text: string }[];
+}
+const status = (): Status => JSON.parse(ok(root, ['status', '--json']).stdout) as Status;
+
+/** The container's init as the host sees it (LXC's own answer, not ours). */
+function initPid(): number | null {
+  const r = spawnSync('lxc-info', ['-n', 'mailserver', '-P', lxcPath, '-p', '-H'], { encoding: 'utf8' });
+  const pid = Number(r.stdout.trim());
+  return r.status === 0 && pid > 0 ? pid : null;
+}
+
+const send = (subject: string) =>
+  runMailClient({ action: 'send', host: H, port: 25, tls: 'starttls', from: 'sender@example.net', to: ['alice@example.com'], subject, body: 'into the container' });
+
+/** Message files in the Maildir on the host (paths). */
+const messagesOnHost = () => ['new', 'cur'].flatMap((d) => (existsSync(join(maildir, d)) ? readdirSync(join(maildir, d)).map((f) => join(maildir, d, f)) : []));
+
+test.before(() => {
+  if (!insideTestNetns()) throw new Error('run through test/run.mjs (needs the test network namespace)');
+  writeConfig(root, { runtime: 'lxc' });
+});
+
+test.after(() => {
+  mailctl(root, ['stop']);
+  box.cleanup();
+});
+
+test('a tarball that does not match its .sha256: install fails naming the rootfs phase, nothing is left behind or running', () => {
+  const bad = join(root, 'bad-rootfs.tar.gz');
+  writeFileSync(bad, 'not a rootfs');
+  writeFileSync(`${bad}.sha256`, `${'0'.repeat(64)}  bad-rootfs.tar.gz\n`);
+  const r = mailctl(root, ['install', '--rootfs', bad]);
+  assert.is.not(r.code, 0);
+  assert.match(r.stderr, /install failed in phase rootfs: .*does not match its checksum/);
+  assert.not.ok(existsSync(join(containerDir, 'rootfs')), 'no rootfs');
+  assert.is(initPid(), null, 'no container runs');
+  assert.is(status().running, false);
+});
+
+test('a container name used by a container mailctl did not make: install refuses, naming the phase, and leaves it alone', () => {
+  const other = join(lxcPath, 'router-vpn');
+  mkdirSync(other, { recursive: true });
+  const theirs = 'lxc.uts.name = router-vpn\nlxc.rootfs.path = dir:/srv/lxc/router-vpn/rootfs\n';
+  writeFileSync(join(other, 'config'), theirs);
+  setUci(root, 'main', 'container', 'router-vpn');
+  try {
+    const r = mailctl(root, ['install', '--rootfs', cachedRootfs()]);
+    assert.is.not(r.code, 0);
+    assert.match(r.stderr, /install failed in phase rootfs: container name 'router-vpn' is already used/);
+    assert.is(readFileSync(join(other, 'config'), 'utf8'), theirs, 'their config untouched');
+    assert.not.ok(existsSync(join(other, 'rootfs')));
+  } finally {
+    setUci(root, 'main', 'container', 'mailserver');
+  }
+});
+
+test('install (cached tarball) → user add → start: mail sent by SMTP from 127.0.0.2 arrives and is read over IMAP with STARTTLS; the Maildir is on the host', async () => {
+  const install = ok(root, ['install', '--rootfs', cachedRootfs()]);
+  // The job's phases, as the Overview's progress bar names them.
+  for (const phase of ['rootfs', 'packages', 'configure', 'start']) assert.match(install.stderr, new RegExp(`\\] ${phase}\\b`), `phase ${phase} reported`);
+  assert.match(install.stdout, /rootfs made from .*\.tar\.gz/);
+  ok(root, ['user', 'add', 'alice@example.com', '--password-stdin'], `${PW}\n`);
+  ok(root, ['start']);
+  await waitForPort(H, 25, 30_000);
+  await waitForPort(H, 143, 30_000);
+  const s = status();
+  assert.is(s.running, true, JSON.stringify(s.services));
+  assert.is(s.container?.name, 'mailserver');
+  assert.is(s.container?.state, 'running');
+  assert.match(s.container?.distribution ?? '', /Debian GNU\/Linux 12/);
+  assert.ok((s.container?.memoryBytes ?? 0) > 0, 'memory use of the container is known');
+  // The daemons are the container's: their pid namespace is not ours.
+  const ns = (pid: number) => spawnSync('readlink', [`/proc/${pid}/ns/pid`], { encoding: 'utf8' }).stdout.trim();
+  assert.is.not(ns(initPid()!), ns(process.pid));
+
+  const sent = await send('into the container');
+  assert.is(sent.ok, true, JSON.stringify(sent));
+  assert.ok(await waitForSubject('alice@example.com', PW, 'into the container'), 'read over IMAP with STARTTLS');
+  const files = messagesOnHost();
+  assert.ok(files.some((f) => readFileSync(f, 'utf8').includes('Subject: into the container')), 'the message file is in data_path on the host');
+  // Owned by the mail account (5000) that the container and the host share.
+  assert.is(statSync(files[0]!).uid, 5000);
+});
+
+test('install again changes nothing and says so; the container keeps running as it was', () => {
+  const pid = initPid();
+  const config = statSync(join(containerDir, 'config')).mtimeMs;
+  const again = ok(root, ['install', '--rootfs', cachedRootfs()]);
+  assert.match(again.stdout, /nothing to do: container 'mailserver' is installed and running/);
+  assert.is(initPid(), pid, 'not restarted');
+  assert.is(statSync(join(containerDir, 'config')).mtimeMs, config, 'config not rewritten');
+});
+
+test('kill -9 of the container init: status says so; tick brings it back; mail the sender could not hand over meanwhile is delivered', async () => {
+  const pid = initPid();
+  assert.ok(pid, 'the container runs');
+  process.kill(pid!, 'SIGKILL');
+  assert.ok(await eventually(async () => status().container?.state === 'stopped', 30_000, 200), 'status sees the container stopped');
+  const down = status();
+  assert.is(down.running, false);
+  assert.ok(down.services.every((x) => !x.running && /its container stopped/.test(x.problem ?? '')), JSON.stringify(down.services));
+  // A sending MTA finds the port closed and keeps the message in its queue for a retry.
+  const refused = await send('while the container was down');
+  assert.is(refused.ok, false, 'nothing accepts mail while the container is down');
+
+  const tick = await mailctlAsync(root, ['tick']);
+  assert.is(tick.code, 0, `tick: ${tick.stderr}${tick.stdout}`);
+  assert.match(tick.stdout, /Postfix restarted at \d\d:\d\d after its container stopped/);
+  assert.match(tick.stdout, /Dovecot restarted at \d\d:\d\d after its container stopped/);
+  const up = status();
+  assert.is(up.running, true, JSON.stringify(up.services));
+  assert.is.not(initPid(), pid);
+  assert.ok(up.restarts.some((r) => r.daemon === 'postfix' && r.ok));
+
+  await waitForPort(H, 25, 30_000);
+  const retried = await send('while the container was down');
+  assert.is(retried.ok, true, JSON.stringify(retried));
+  assert.ok(await waitForSubject('alice@example.com', PW, 'while the container was down'), 'the retried message is delivered');
+});
+
+test('stop stops the container; a mailbox added meanwhile works after install repairs a container that lost its init', async () => {
+  const stopped = JSON.parse(ok(root, ['stop', '--json']).stdout) as Status;
+  assert.is(stopped.running, false);
+  assert.is(stopped.container?.state, 'stopped');
+  assert.is(initPid(), null);
+  // The init turned lxc-stop's SIGTERM into a clean stop of each daemon (not a kill with the container).
+  assert.match(readFileSync(join(root, 'var/log/mailserver/mail.log'), 'utf8'), /stopping the Postfix mail system/);
+  const probe = await runMailClient({ action: 'imap_login', host: H, port: 143, tls: 'starttls', user: 'alice@example.com', password: PW });
+  assert.is(probe.ok, false, 'IMAP is gone with the container');
+  // Accounts change while the container is down; its next start builds what they need.
+  ok(root, ['user', 'add', 'bob@example.com', '--password-stdin'], 'bob-pass-22\n');
+
+  rmSync(join(containerDir, 'rootfs/sbin/mailserver-init'));
+  const repair = ok(root, ['install', '--rootfs', cachedRootfs()]);
+  assert.match(repair.stdout, /container configuration and init written/);
+  assert.match(repair.stdout, /container 'mailserver' started/);
+  assert.is(status().running, true);
+  assert.ok(await waitForSubject('alice@example.com', PW, 'into the container'), 'the mail is still there');
+  const toBob = await runMailClient({ action: 'send', host: H, port: 25, tls: 'starttls', from: 'sender@example.net', to: ['bob@example.com'], subject: 'for bob', body: 'added while stopped' });
+  assert.is(toBob.ok, true, JSON.stringify(toBob));
+  assert.ok(await waitForSubject('bob@example.com', 'bob-pass-22', 'for bob'), 'a mailbox added while the container was stopped receives mail');
+});
+
+test('uninstall removes the container and keeps the mail; --purge removes the data too', () => {
+  const before = messagesOnHost().length;
+  const r = ok(root, ['uninstall']);
+  assert.match(r.stdout, /container 'mailserver' removed; data kept/);
+  assert.not.ok(existsSync(containerDir), 'container directory gone');
+  assert.is(initPid(), null);
+  assert.is(messagesOnHost().length, before, 'every message kept');
+  assert.is(status().container?.state, 'absent');
+
+  const purge = ok(root, ['uninstall', '--purge']);
+  assert.match(purge.stdout, /deleted/);
+  assert.not.ok(existsSync(join(root, 'srv/mailserver')), 'data_path removed');
+});
+
+test('veth on a bridge with a static address: the container answers on its own address; mail sent there arrives', async () => {
+  // The router's LAN bridge, in the test's network namespace. LXC looks bridges up in /sys,
+  // which shows the namespace of whoever mounted it: mount this namespace's own (the mount
+  // namespace is the test's).
+  assert.is(spawnSync('mount', ['-t', 'sysfs', 'sysfs', '/sys']).status, 0, 'mount /sys');
+  const ip = (...args: string[]) => assert.is(spawnSync('ip', args, { encoding: 'utf8' }).status, 0, `ip ${args.join(' ')}`);
+  ip('link', 'add', 'br-mailtest', 'type', 'bridge');
+  ip('addr', 'add', '10.99.0.1/24', 'dev', 'br-mailtest');
+  ip('link', 'set', 'br-mailtest', 'up');
+  const at = { host: '10.99.0.2', source: '10.99.0.1' };
+  try {
+    writeConfig(root, { runtime: 'lxc' });
+    writeFileSync(join(root, 'etc/config/mailserver'), readFileSync(join(root, 'etc/config/mailserver'), 'utf8').replace("list listen '127.0.0.1'", "list listen '10.99.0.2'"));
+    setUci(root, 'lxc', 'network', 'veth');
+    setUci(root, 'lxc', 'bridge', 'br-mailtest');
+    setUci(root, 'lxc', 'address', '10.99.0.2/24');
+    setUci(root, 'lxc', 'gateway', '10.99.0.1');
+    ok(root, ['install', '--rootfs', cachedRootfs()]);
+    ok(root, ['user', 'add', 'alice@example.com', '--password-stdin'], `${PW}\n`);
+    await waitForPort(at.host, 25, 30_000);
+    const s = status();
+    assert.is(s.running, true, JSON.stringify(s.services));
+    assert.is(s.container?.address, '10.99.0.2');
+    assert.equal(s.ports.filter((p: { open: boolean }) => !p.open), [], 'every port answers on the container\'s address');
+    const sent = await runMailClient({ action: 'send', ...at, port: 25, tls: 'starttls', from: 'sender@example.net', to: ['alice@example.com'], subject: 'over the bridge', body: 'veth', timeout: 60 });
+    assert.is(sent.ok, true, JSON.stringify(sent));
+    const arrived = await eventually(async () => {
+      const r = await runMailClient({ action: 'imap_fetch', ...at, port: 143, tls: 'starttls', user: 'alice@example.com', password: PW, timeout: 60 });
+      return r.ok && r.messages.some((m) => m.subject === 'over the bridge');
+    }, 60_000, 500);
+    assert.ok(arrived, 'read over IMAP with STARTTLS at the container\'s address');
+  } finally {
+    mailctl(root, ['stop']);
+    spawnSync('ip', ['link', 'del', 'br-mailtest']);
+  }
+});
+
+test.run();
