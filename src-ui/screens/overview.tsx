@@ -49,7 +49,7 @@ function ServiceControls({ s }: { s: Status }) {
         label="Install / repair"
         busy={busy('install')}
         disabled={installing || act.busy.value}
-        title={installing ? 'An install is running: see its progress above' : s.runtime === 'lxc' ? 'Create the container, or repair what is missing or broken in it' : 'Check the daemons and prepare data, certificate and configuration'}
+        title={installing ? 'An install is running: see its progress above' : s.runtime === 'lxc' ? 'Create or repair the container' : 'Check the daemons and prepare data, certificate and configuration'}
         onClick={install}
       />
       )}
