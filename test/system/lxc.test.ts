@@ -207,7 +207,7 @@ test('the package default config, unmodified (runtime lxc, spam_filter 1, dkim 1
   ok(root, ['stop']);
 });
 
-test('spam_filter 1 and dkim 1 in the container: mail submitted through it carries DKIM signatures (RSA and Ed25519) that verify', async () => {
+test('spam_filter 1 and dkim 1 in the container: mail submitted through it carries DKIM signatures (RSA and Ed25519) that verify; with spam_filter 0 OpenDKIM signs them', async () => {
   try {
     writeConfig(root, { runtime: 'lxc', spamFilter: true, dkim: true });
     signForTestBind(root);
@@ -237,6 +237,26 @@ test('spam_filter 1 and dkim 1 in the container: mail submitted through it carri
     // The keys on the host's data_path belong to the container's _rspamd (its own uid numbering).
     const rspamdUid = Number(readFileSync(join(containerDir, 'rootfs/etc/passwd'), 'utf8').match(/^_rspamd:[^:]*:(\d+):/m)?.[1]);
     assert.is(statSync(join(root, 'srv/mailserver/secrets/dkim/example.com', `${keys[0]!.selector}.pem`)).uid, rspamdUid);
+
+    // spam_filter 0, dkim 1: OpenDKIM signs instead, also inside the container.
+    setUci(root, 'features', 'spam_filter', '0');
+    ok(root, ['stop']);
+    ok(root, ['start']);
+    assert.equal(status().services.map((x) => `${x.name} ${x.running}`), ['dovecot true', 'opendkim true', 'postfix true']);
+    assert.ok(programsInContainer().includes('opendkim'), 'OpenDKIM runs in the container');
+    assert.not.ok(programsInContainer().includes('rspamd'), 'Rspamd stopped with the container');
+    const viaOpendkim = await runMailClient({ action: 'send', host: H, port: 587, tls: 'starttls', user: 'alice@example.com', password: PW, from: 'alice@example.com', to: ['bob@example.com'], subject: 'signed by opendkim', body: 'signed body' });
+    assert.is(viaOpendkim.ok, true, JSON.stringify(viaOpendkim));
+    let signed: string | undefined;
+    assert.ok(await eventually(async () => {
+      const r = await runMailClient({ action: 'imap_fetch', host: H, port: 143, tls: 'starttls', user: 'bob@example.com', password: 'bob-pass-22' });
+      signed = r.ok ? r.messages.find((m) => m.subject === 'signed by opendkim')?.raw : undefined;
+      return signed !== undefined;
+    }, 60_000, 500), 'the message signed by OpenDKIM arrives');
+    assert.equal(
+      verifyDkim(signed!).map((x) => `${x.d} ${x.s} ${x.a} ${x.ok}`).sort(),
+      keys.map((k) => `example.com ${k.selector} ${k.algorithm === 'rsa' ? 'rsa-sha256' : 'ed25519-sha256'} true`).sort(),
+    );
   } finally {
     // The veth test starts from nothing, as after the purge above.
     mailctl(root, ['uninstall', '--purge']);
