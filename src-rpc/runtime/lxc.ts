@@ -122,6 +122,9 @@ const stopByPidFile = (pidFile: string) => ['start-stop-daemon', '--stop', '--qu
 /** A Rspamd still loading has no pid file yet, and reads the new configuration anyway. */
 const hangUpByPidFile = (pidFile: string) => ['start-stop-daemon', '--stop', '--quiet', '--oknodo', '--signal', 'HUP', '--pidfile', pidFile];
 
+/** The container's own Rspamd user (its Debian numbers it its own way). */
+const containerRspamdUser = (s: Settings) => signerOf('rspamd', false, containerPaths(s).rootfs);
+
 /** In the order the init starts them: Dovecot, the milter Postfix asks, Postfix. */
 function daemonCommands(s: Settings, l: Layout): ContainerDaemonCommands[] {
   const view = { dovecotConfigFile: containerPath(l.dovecotConfigFile), postfixConfigDir: containerPath(l.postfixConfigDir) };
@@ -130,7 +133,7 @@ function daemonCommands(s: Settings, l: Layout): ContainerDaemonCommands[] {
   const milters: ContainerDaemonCommands[] = [];
   if (milter === 'rspamd') {
     const pid = containerPath(rspamdPidFile(l));
-    const user = signerOf('rspamd', false, containerPaths(s).rootfs)?.name ?? '_rspamd';
+    const user = containerRspamdUser(s)?.name ?? '_rspamd';
     // SIGHUP: Rspamd starts workers with the new configuration (new DKIM selectors), then ends the old.
     milters.push({ name: 'rspamd', start: startByPidFile(pid, '/usr/bin/rspamd', rspamdArguments(l, user, containerPath)), stop: stopByPidFile(pid), reload: [hangUpByPidFile(pid)], needs: containerPath(p.rspamdConfigDir) });
   } else if (milter === 'opendkim') {
@@ -153,7 +156,7 @@ function milterRunDirs(s: Settings, l: Layout): [string, string, string][] {
   const p = signingPaths(l);
   const milter = wantedMilter(s);
   if (milter === 'rspamd') {
-    const user = signerOf('rspamd', false, containerPaths(s).rootfs)?.name ?? '_rspamd';
+    const user = containerRspamdUser(s)?.name ?? '_rspamd';
     return [[containerPath(join(p.rspamdRunDir, '..')), '0755', 'root:root'], [containerPath(p.rspamdRunDir), '0700', `${user}:${user}`], [containerPath(p.rspamdMilterDir), '0750', `${user}:postfix`]];
   }
   if (milter === 'opendkim') return [[containerPath(join(p.opendkimRunDir, '..')), '0755', 'root:root'], [containerPath(p.opendkimRunDir), '0750', 'opendkim:postfix']];
@@ -359,7 +362,7 @@ export function configureContainer(s: Settings, l: Layout): string[] {
   const changed: string[] = [];
   if (writeLxcConfig(s, l)) changed.push(p.config);
   // Rspamd's database and log are on the host's data_path, owned by the container's _rspamd.
-  const rspamd = wantedMilter(s) === 'rspamd' ? signerOf('rspamd', false, p.rootfs) : null;
+  const rspamd = wantedMilter(s) === 'rspamd' ? containerRspamdUser(s) : null;
   if (rspamd) prepareRspamdData(l, rspamd);
   const initPath = join(p.rootfs, CONTAINER_INIT.slice(1));
   if (writeAtomic(initPath, init, { mode: 0o755, uid: 0, gid: 0 })) changed.push(initPath);
