@@ -68,11 +68,11 @@ function network(lxc: LxcSettings): string[] {
   ];
 }
 
-export type ContainerDaemon = 'dovecot' | 'postfix';
+export type ContainerDaemon = 'dovecot' | 'postfix' | 'rspamd' | 'opendkim';
 
 export interface InitSpec {
-  /** Started in this order, stopped in the reverse. */
-  daemons: { name: ContainerDaemon; start: string[]; stop: string[] }[];
+  /** Started in this order (each only once `needs`, its configuration, exists), stopped in the reverse. */
+  daemons: { name: ContainerDaemon; start: string[]; stop: string[]; needs?: string }[];
   /** Directories the daemons need under the tmpfs /run: [path, mode, owner]. */
   runDirs: [string, string, string][];
   /** veth without a static address: ask DHCP for one first. */
@@ -91,7 +91,7 @@ const command = (argv: string[]) => argv.map(sh).join(' ');
  * into a clean stop. It exits when stopped, which ends the container.
  */
 export function renderContainerInit(spec: InitSpec): string {
-  const starts = spec.daemons.map((d) => `\t${command(d.start)} || echo "mailserver-init: ${d.name} did not start" >&2`);
+  const starts = spec.daemons.map((d) => `\t${d.needs ? `[ ! -e ${sh(d.needs)} ] || ` : ''}${command(d.start)} || echo "mailserver-init: ${d.name} did not start" >&2`);
   const stops = [...spec.daemons].reverse().map((d) => `\t${command(d.stop)} >/dev/null 2>&1`);
   return [
     '#!/bin/sh',

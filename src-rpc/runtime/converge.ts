@@ -43,9 +43,9 @@ export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts, m
   const aliases = [...accounts.aliases].map(([alias, targets]) => ({ alias, targets }));
   const relay = s.main.relayhost ? readRelayCredentials(l) : null;
   // DKIM keys and the milter's files (Rspamd or OpenDKIM); creates missing keys.
-  const signing = prepareSigning(s, l);
+  const signing = prepareSigning(s, l, machine);
   // Virus scanning: clamav-milter is one more milter (Rspamd off), or Rspamd asks clamd.
-  const milters = [milterAddress(s, l), clamavMilter(s, l)].filter((m) => m !== undefined).join(', ') || undefined;
+  const milters = [milterAddress(s, l, machine.path), clamavMilter(s, l)].filter((m) => m !== undefined).join(', ') || undefined;
   // A container sees none of the router's files: it gets a copy of the relay's CA beside main.cf.
   const relayCa = s.main.relayCaFile && machine.kind === 'container' ? readText(s.main.relayCaFile) : null;
   const relayCaCopy = join(l.postfixConfigDir, 'relay-ca.pem');

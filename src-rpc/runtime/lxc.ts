@@ -21,6 +21,8 @@ import type { Settings } from '../config/settings.ts';
 import type { RuntimeView } from '../render/view.ts';
 import type { DaemonFacts } from './facts.ts';
 import type { Service } from './converge.ts';
+import { signingPaths, wantedMilter, signerOf, rspamdArguments, rspamdPidFile, opendkimPidFile, opendkimInstances, prepareRspamdData } from './signing.ts';
+import { opendkimName } from '../render/opendkim.ts';
 
 export interface ContainerPaths {
   /** lxc.path on the host (LXC's -P). */
@@ -102,24 +104,77 @@ export function containerStatus(s: Settings) {
 // ---- the daemons inside ----
 
 /** The program behind each daemon's master (Postfix's is `master`). */
-const EXECUTABLES: Record<ContainerDaemon, string> = { dovecot: 'dovecot', postfix: 'master' };
+const EXECUTABLES: Record<ContainerDaemon, string> = { dovecot: 'dovecot', postfix: 'master', rspamd: 'rspamd', opendkim: 'opendkim' };
 
-function daemonCommands(l: Layout) {
+interface ContainerDaemonCommands {
+  name: ContainerDaemon;
+  start: string[];
+  stop: string[];
+  /** Run in order to make it re-read its configuration. */
+  reload: string[][];
+  /** Its configuration: the init starts it only once apply wrote it. */
+  needs?: string;
+}
+
+/** A milter through its pid file (dpkg's start-stop-daemon, also a busybox applet): no shell needed. */
+const startByPidFile = (pidFile: string, program: string, args: string[]) => ['start-stop-daemon', '--start', '--quiet', '--pidfile', pidFile, '--startas', program, '--', ...args];
+const stopByPidFile = (pidFile: string) => ['start-stop-daemon', '--stop', '--quiet', '--retry', '10', '--pidfile', pidFile];
+/** A Rspamd still loading has no pid file yet, and reads the new configuration anyway. */
+const hangUpByPidFile = (pidFile: string) => ['start-stop-daemon', '--stop', '--quiet', '--oknodo', '--signal', 'HUP', '--pidfile', pidFile];
+
+/** The container's own Rspamd user (its Debian numbers it its own way). */
+const containerRspamdUser = (s: Settings) => signerOf('rspamd', false, containerPaths(s).rootfs);
+
+/** In the order the init starts them: Dovecot, the milter Postfix asks, Postfix. */
+function daemonCommands(s: Settings, l: Layout): ContainerDaemonCommands[] {
   const view = { dovecotConfigFile: containerPath(l.dovecotConfigFile), postfixConfigDir: containerPath(l.postfixConfigDir) };
+  const p = signingPaths(l);
+  const milter = wantedMilter(s);
+  const milters: ContainerDaemonCommands[] = [];
+  if (milter === 'rspamd') {
+    const pid = containerPath(rspamdPidFile(l));
+    const user = containerRspamdUser(s)?.name ?? '_rspamd';
+    // SIGHUP: Rspamd starts workers with the new configuration (new DKIM selectors), then ends the old.
+    milters.push({ name: 'rspamd', start: startByPidFile(pid, '/usr/bin/rspamd', rspamdArguments(l, user, containerPath)), stop: stopByPidFile(pid), reload: [hangUpByPidFile(pid)], needs: containerPath(p.rspamdConfigDir) });
+  } else if (milter === 'opendkim') {
+    for (const i of opendkimInstances(s)) {
+      const pid = containerPath(opendkimPidFile(l, i));
+      const start = startByPidFile(pid, '/usr/sbin/opendkim', ['-x', containerPath(join(p.opendkimConfigDir, opendkimName(i, 'opendkim', 'conf')))]);
+      // OpenDKIM is restarted: it starts in a moment.
+      milters.push({ name: 'opendkim', start, stop: stopByPidFile(pid), reload: [stopByPidFile(pid), start], needs: start[start.length - 1]! });
+    }
+  }
   return [
-    { name: 'dovecot' as const, start: ['dovecot', '-c', view.dovecotConfigFile], stop: ['dovecot', '-c', view.dovecotConfigFile, 'stop'], reload: ['dovecot', '-c', view.dovecotConfigFile, 'reload'] },
-    { name: 'postfix' as const, start: ['postfix', '-c', view.postfixConfigDir, 'start'], stop: ['postfix', '-c', view.postfixConfigDir, 'stop'], reload: ['postfix', '-c', view.postfixConfigDir, 'reload'] },
+    { name: 'dovecot', start: ['dovecot', '-c', view.dovecotConfigFile], stop: ['dovecot', '-c', view.dovecotConfigFile, 'stop'], reload: [['dovecot', '-c', view.dovecotConfigFile, 'reload']] },
+    ...milters,
+    { name: 'postfix', start: ['postfix', '-c', view.postfixConfigDir, 'start'], stop: ['postfix', '-c', view.postfixConfigDir, 'stop'], reload: [['postfix', '-c', view.postfixConfigDir, 'reload']] },
   ];
+}
+
+/** The milters' directories on the container's /run: [path, mode, owner] as the init makes them. */
+function milterRunDirs(s: Settings, l: Layout): [string, string, string][] {
+  const p = signingPaths(l);
+  const milter = wantedMilter(s);
+  if (milter === 'rspamd') {
+    const user = containerRspamdUser(s)?.name ?? '_rspamd';
+    return [[containerPath(join(p.rspamdRunDir, '..')), '0755', 'root:root'], [containerPath(p.rspamdRunDir), '0700', `${user}:${user}`], [containerPath(p.rspamdMilterDir), '0750', `${user}:postfix`]];
+  }
+  if (milter === 'opendkim') return [[containerPath(join(p.opendkimRunDir, '..')), '0755', 'root:root'], [containerPath(p.opendkimRunDir), '0750', 'opendkim:postfix']];
+  return [];
 }
 
 /** The daemons of the container as the host sees them (none while it is not running). */
 export function containerServiceStates(s: Settings): ServiceState[] {
   const info = containerInfo(s);
   const inside = info.state === 'running' && info.pid !== null ? processesInNamespaceOf(info.pid) : [];
-  const states = (['dovecot', 'postfix'] as const).map((name): ServiceState => {
+  const commands = daemonCommands(s, layoutFor(s));
+  const names = [...new Set(commands.map((d) => d.name))];
+  const states = names.map((name): ServiceState => {
     // The master: the oldest process running the daemon's program (workers come later).
-    const pid = inside.filter((p) => p.executable === EXECUTABLES[name]).map((p) => p.pid).sort((a, b) => a - b)[0] ?? null;
-    const state: ServiceState = { name, running: pid !== null, pid };
+    const pids = inside.filter((p) => p.executable === EXECUTABLES[name]).map((p) => p.pid).sort((a, b) => a - b);
+    // OpenDKIM runs one process per instance (algorithm): all must be there.
+    const running = pids.length > 0 && (name !== 'opendkim' || pids.length >= commands.filter((d) => d.name === name).length);
+    const state: ServiceState = { name, running, pid: pids[0] ?? null };
     if (info.state !== 'running') state.problem = info.state === 'absent' ? 'its container is not installed (mailctl install)' : info.state === 'stopped' ? 'its container stopped' : `its container is ${info.state}`;
     return state;
   });
@@ -151,13 +206,13 @@ export function startContainer(s: Settings): boolean {
 export function startContainerDaemons(s: Settings, l: Layout): Service[] {
   const states = containerServiceStates(s);
   const started: Service[] = [];
-  for (const d of daemonCommands(l)) {
+  for (const d of daemonCommands(s, l)) {
     if (states.find((x) => x.name === d.name)?.running) continue;
     // The daemon forks and keeps its stdio: it goes to a log file, never to a pipe we wait on.
     const log = join(l.logDir, `${d.name}-start.log`);
     const r = runDetached(attachArgv(s, d.start), log);
     if (r.code !== 0) throw new MailError('daemon_error', `${d.name} did not start in container '${s.main.container}': ${tail(readText(log) ?? '', 3) || `exit ${r.code}`}`);
-    started.push(d.name);
+    if (!started.includes(d.name)) started.push(d.name);
   }
   // Dovecot forks: the host sees its master a moment after the command returned.
   for (let i = 0; i < 50 && containerServiceStates(s).some((d) => !d.running); i++) sleepSync(100);
@@ -181,10 +236,10 @@ export function stopContainer(s: Settings): boolean {
 export function reloadContainerDaemons(s: Settings, l: Layout, services: Service[]): Service[] {
   const states = containerServiceStates(s);
   const reloaded: Service[] = [];
-  for (const d of daemonCommands(l)) {
+  for (const d of daemonCommands(s, l)) {
     if (!services.includes(d.name) || !states.find((x) => x.name === d.name)?.running) continue;
-    checkedAttach(s, d.reload, `${d.name} reload`);
-    reloaded.push(d.name);
+    for (const argv of d.reload) checkedAttach(s, argv, `${d.name} reload`);
+    if (!reloaded.includes(d.name)) reloaded.push(d.name);
   }
   return reloaded;
 }
@@ -300,12 +355,15 @@ export function writeLxcConfig(s: Settings, l: Layout): boolean {
 export function configureContainer(s: Settings, l: Layout): string[] {
   const p = containerPaths(s);
   const init = renderContainerInit({
-    daemons: daemonCommands(l),
-    runDirs: [[containerPath(l.dovecotBaseDir), '0755', 'root:root']],
+    daemons: daemonCommands(s, l),
+    runDirs: [[containerPath(l.dovecotBaseDir), '0755', 'root:root'], ...milterRunDirs(s, l)],
     dhcp: s.lxc.network === 'veth' && s.lxc.address === null,
   });
   const changed: string[] = [];
   if (writeLxcConfig(s, l)) changed.push(p.config);
+  // Rspamd's database and log are on the host's data_path, owned by the container's _rspamd.
+  const rspamd = wantedMilter(s) === 'rspamd' ? containerRspamdUser(s) : null;
+  if (rspamd) prepareRspamdData(l, rspamd);
   const initPath = join(p.rootfs, CONTAINER_INIT.slice(1));
   if (writeAtomic(initPath, init, { mode: 0o755, uid: 0, gid: 0 })) changed.push(initPath);
   // Without an init system nothing links /etc/mtab, which Dovecot reads to see mount points.

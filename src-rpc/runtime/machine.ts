@@ -13,6 +13,8 @@ export interface Machine {
   /** A host path as the daemons' tools see it. */
   path(hostPath: string): string;
   groupId(name: string): number | null;
+  /** The root filesystem the daemons' users and groups are in. */
+  root: string;
   /** Whether commands can run there now (a stopped container runs none). */
   available(): boolean;
 }
@@ -22,6 +24,7 @@ export const hostMachine: Machine = {
   run: (argv, opts) => run(argv, opts),
   path: (p) => p,
   groupId: systemGroupId,
+  root: '/',
   available: () => true,
 };
 
@@ -31,6 +34,7 @@ export function containerMachine(s: Settings): Machine {
     run: (argv, opts) => attach(s, argv, opts),
     path: containerPath,
     groupId: (name) => systemGroupId(name, layoutFor(s).daemonsRoot),
+    root: layoutFor(s).daemonsRoot,
     available: () => containerRunning(s),
   };
 }

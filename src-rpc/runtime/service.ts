@@ -31,14 +31,12 @@ import type { Context } from '../core/context.ts';
 const inContainer = (ctx: Pick<Context, 'settings'>) => ctx.settings.main.runtime === 'lxc';
 
 /**
- * The milters (Rspamd, OpenDKIM) and ClamAV run beside the daemons on the host runtime only so
- * far: in a container, Postfix would wait for a milter nobody starts and defer every message.
+ * ClamAV runs beside the daemons on the host runtime only so far: in a container, Postfix would
+ * wait for a milter nobody starts and defer every message.
  */
 export function assertRuntimeSupports(ctx: Pick<Context, 'settings'>): void {
-  const f = ctx.settings.features;
-  const off = [f.spamFilter && 'features.spam_filter', f.dkim && 'features.dkim', f.virusScan && 'features.virus_scan'].filter((x) => x) as string[];
-  if (inContainer(ctx) && off.length) {
-    throw new MailError('not_implemented', `${off.join(', ')} with main.runtime 'lxc' is not implemented yet (Rspamd, OpenDKIM and ClamAV are not started inside the container): set ${off.map((o) => `${o}=0`).join(', ')} or main.runtime=host`, off[0]);
+  if (inContainer(ctx) && ctx.settings.features.virusScan) {
+    throw new MailError('not_implemented', "features.virus_scan with main.runtime 'lxc' is not implemented yet (ClamAV is not started inside the container): set features.virus_scan=0 or main.runtime=host", 'features.virus_scan');
   }
 }
 

@@ -67,11 +67,15 @@ export function wantedMilter(s: Settings): Milter | null {
   return null;
 }
 
+/** A host path as the daemons see it (the identity on the host runtime). */
+type DaemonPath = (hostPath: string) => string;
+const asIs: DaemonPath = (p) => p;
+
 /** Postfix's smtpd_milters value for the settings. */
-export function milterAddress(s: Settings, l: Layout): string | undefined {
+export function milterAddress(s: Settings, l: Layout, path: DaemonPath = asIs): string | undefined {
   const m = wantedMilter(s);
-  if (m === 'rspamd') return `unix:${rspamdMilterSocket(l)}`;
-  if (m === 'opendkim') return opendkimInstances(s).map((i) => `unix:${opendkimSocket(signingPaths(l).opendkimRunDir, i)}`).join(', ');
+  if (m === 'rspamd') return `unix:${path(rspamdMilterSocket(l))}`;
+  if (m === 'opendkim') return opendkimInstances(s).map((i) => `unix:${path(opendkimSocket(signingPaths(l).opendkimRunDir, i))}`).join(', ');
   return undefined;
 }
 
@@ -82,28 +86,29 @@ function postfixGid(): number {
   return gid;
 }
 
-/** Debian's user is _rspamd, OpenWrt's and upstream's rspamd. */
-export function rspamdUser(): { name: string; uid: number; gid: number } | null {
+/** Debian's user is _rspamd, OpenWrt's and upstream's rspamd. `root`: the daemons' root filesystem. */
+export function rspamdUser(root = '/'): { name: string; uid: number; gid: number } | null {
   for (const name of ['_rspamd', 'rspamd']) {
-    const uid = systemUserId(name);
-    if (uid !== null) return { name, uid, gid: systemGroupId(name) ?? uid };
+    const uid = systemUserId(name, root);
+    if (uid !== null) return { name, uid, gid: systemGroupId(name, root) ?? uid };
   }
   return null;
 }
 
-function opendkimUser(): { name: string; uid: number; gid: number } | null {
-  const uid = systemUserId('opendkim');
-  return uid === null ? null : { name: 'opendkim', uid, gid: systemGroupId('opendkim') ?? uid };
+function opendkimUser(root: string): { name: string; uid: number; gid: number } | null {
+  const uid = systemUserId('opendkim', root);
+  return uid === null ? null : { name: 'opendkim', uid, gid: systemGroupId('opendkim', root) ?? uid };
 }
 
-function signerOf(m: Milter | null, required = true) {
+/** The milter's system user on the machine whose root filesystem is `root` (a container's numbers are its own). */
+export function signerOf(m: Milter | null, required = true, root = '/') {
   if (m === 'rspamd') {
-    const u = rspamdUser();
+    const u = rspamdUser(root);
     if (!u && required) throw new MailError('unsupported', 'features.spam_filter is on but Rspamd is not installed (no _rspamd/rspamd user): install rspamd or set features.spam_filter=0');
     return u;
   }
   if (m === 'opendkim') {
-    const u = opendkimUser();
+    const u = opendkimUser(root);
     if (!u && required) throw new MailError('unsupported', 'features.dkim is on but OpenDKIM is not installed (no opendkim user): install opendkim or set features.dkim=0');
     return u;
   }
@@ -116,39 +121,46 @@ export interface SigningFile {
   reloads: Milter;
 }
 
+/** Where the milter runs: its root filesystem (users, groups) and how it sees the host's paths. */
+export interface DaemonMachine {
+  root: string;
+  path: DaemonPath;
+}
+
 /**
- * Keys exist and belong to the signer; the milter's configuration files to write. Called by
- * apply, inside the write lock.
+ * Keys exist and belong to the signer; the milter's configuration files to write, with paths as
+ * the daemons see them. Called by apply, inside the write lock.
  */
-export function prepareSigning(s: Settings, l: Layout): { files: SigningFile[]; keys: DkimKey[] } {
+export function prepareSigning(s: Settings, l: Layout, at: DaemonMachine = { root: '/', path: asIs }): { files: SigningFile[]; keys: DkimKey[] } {
   const milter = wantedMilter(s);
+  const path = at.path;
   // Rendering works without the daemon installed; starting it says what is missing.
-  const signer = signerOf(milter, false);
+  const signer = signerOf(milter, false, at.root);
   const { keys } = ensureDkimKeys(s, l);
   handKeysTo(l, keys, signer && s.features.dkim ? signer : null, milter === 'rspamd');
   const active = s.features.dkim ? keys.filter((k) => k.state === 'active') : [];
   const p = signingPaths(l);
   const files: SigningFile[] = [];
   if (milter === 'rspamd') {
-    const signing: SigningKey[] = active.map((k) => ({ ...pick(k), path: k.algorithm === 'ed25519' ? rspamdKeyPath(l, k) : privateKeyPath(l, k) }));
+    const signing: SigningKey[] = active.map((k) => ({ ...pick(k), path: path(k.algorithm === 'ed25519' ? rspamdKeyPath(l, k) : privateKeyPath(l, k)) }));
     const nameservers = (s.dns.resolver ? [splitServer(s.dns.resolver)] : systemNameservers()).map((n) => (n.host.includes(':') ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`));
     const view = {
-      logFile: p.rspamdLog,
+      logFile: path(p.rspamdLog),
       nameservers,
       keys: signing,
-      milterSocket: rspamdMilterSocket(l),
+      milterSocket: path(rspamdMilterSocket(l)),
       milterGroup: 'postfix',
-      controllerSocket: rspamdControllerSocket(l),
-      normalSocket: join(p.rspamdRunDir, 'normal.sock'),
+      controllerSocket: path(rspamdControllerSocket(l)),
+      normalSocket: path(join(p.rspamdRunDir, 'normal.sock')),
       user: signer?.name ?? '_rspamd',
-      senderOwnersFile: senderOwnersFile(l),
+      senderOwnersFile: path(senderOwnersFile(l)),
     };
     for (const [name, text] of Object.entries(renderRspamd(s, view))) {
       files.push({ path: join(p.rspamdConfigDir, name), text, reloads: 'rspamd' });
     }
   } else if (milter === 'opendkim') {
-    const signing: SigningKey[] = active.map((k) => ({ ...pick(k), path: privateKeyPath(l, k) }));
-    for (const [name, text] of Object.entries(renderOpendkim({ configDir: p.opendkimConfigDir, runDir: p.opendkimRunDir, senderOwnersFile: senderOwnersFile(l), user: signer?.name ?? 'opendkim', instances: opendkimInstances(s), keys: signing }))) {
+    const signing: SigningKey[] = active.map((k) => ({ ...pick(k), path: path(privateKeyPath(l, k)) }));
+    for (const [name, text] of Object.entries(renderOpendkim({ configDir: path(p.opendkimConfigDir), runDir: path(p.opendkimRunDir), senderOwnersFile: path(senderOwnersFile(l)), user: signer?.name ?? 'opendkim', instances: opendkimInstances(s), keys: signing }))) {
       files.push({ path: join(p.opendkimConfigDir, name), text, reloads: 'opendkim' });
     }
   }
@@ -160,7 +172,7 @@ const pick = (k: DkimKey) => ({ domain: k.domain, selector: k.selector, algorith
 // ---- processes ----
 
 export const rspamdPidFile = (l: Layout) => join(signingPaths(l).rspamdRunDir, 'rspamd.pid');
-const opendkimPidFile = (l: Layout, i: OpendkimInstance) => join(signingPaths(l).opendkimRunDir, opendkimName(i, 'opendkim', 'pid'));
+export const opendkimPidFile = (l: Layout, i: OpendkimInstance) => join(signingPaths(l).opendkimRunDir, opendkimName(i, 'opendkim', 'pid'));
 const opendkimProcess = (l: Layout, i: OpendkimInstance) => pidFileProcess(opendkimPidFile(l, i), 'opendkim');
 const opendkimPid = (l: Layout, i: OpendkimInstance) => opendkimProcess(l, i).pid;
 
@@ -202,10 +214,9 @@ export function prepareMilterRun(l: Layout, m: Milter): void {
   // The parent of the socket directories: Postfix must traverse it whatever the umask was.
   ensureDir(join(p.rspamdRunDir, '..'), { mode: 0o755 });
   if (m === 'rspamd') {
-    ensureDir(p.rspamdDbDir, { mode: 0o750, uid: user.uid, gid: user.gid });
+    prepareRspamdData(l, user);
     ensureDir(p.rspamdRunDir, { mode: 0o700, uid: user.uid, gid: user.gid });
     ensureDir(p.rspamdMilterDir, { mode: 0o750, uid: user.uid, gid: postfixGid() });
-    if (!statOrNull(p.rspamdLog)) writeAtomic(p.rspamdLog, '', { mode: 0o640, uid: user.uid, gid: user.gid });
   } else {
     const unsafe = writableAncestor(dkimSecretsDir(l));
     if (unsafe) throw new MailError('unsupported', `OpenDKIM refuses keys below a directory others can write to (${unsafe}): put data_path somewhere safe`);
@@ -226,13 +237,7 @@ export interface MilterCommand {
 export function milterCommands(l: Layout, m: Milter, s: Settings, foreground: boolean): MilterCommand[] {
   const p = signingPaths(l);
   if (m === 'rspamd') {
-    const user = signerOf(m)!;
-    const argv = [
-      'rspamd', ...(foreground ? ['-f'] : []), '-c', join(RSPAMD_CONFDIR, 'rspamd.conf'), '-u', user.name, '-g', user.name,
-      '--var', `LOCAL_CONFDIR=${p.rspamdConfigDir}`, '--var', `DBDIR=${p.rspamdDbDir}`,
-      '--var', `RUNDIR=${p.rspamdRunDir}`, '--var', `LOGDIR=${join(p.rspamdLog, '..')}`,
-    ];
-    return [{ name: 'rspamd', argv }];
+    return [{ name: 'rspamd', argv: ['rspamd', ...(foreground ? ['-f'] : []), ...rspamdArguments(l, signerOf(m)!.name)] }];
   }
   return opendkimInstances(s).map((i) => ({
     name: `opendkim-${i}`,
@@ -281,6 +286,24 @@ export function startMilter(l: Layout, m: Milter, s: Settings): void {
     const log = m === 'rspamd' ? p.rspamdLog : join(l.logDir, 'opendkim-start.log');
     throw new MailError('daemon_error', `${m} did not stay up: ${lastLines(log)}`);
   }
+}
+
+/** Rspamd's options: the package's configuration with ours layered over it, our directories. */
+export function rspamdArguments(l: Layout, user: string, path: DaemonPath = asIs): string[] {
+  const p = signingPaths(l);
+  return [
+    '-c', join(RSPAMD_CONFDIR, 'rspamd.conf'), '-u', user, '-g', user,
+    '--var', `LOCAL_CONFDIR=${path(p.rspamdConfigDir)}`, '--var', `DBDIR=${path(p.rspamdDbDir)}`,
+    '--var', `RUNDIR=${path(p.rspamdRunDir)}`, '--var', `LOGDIR=${path(join(p.rspamdLog, '..'))}`,
+  ];
+}
+
+/** Rspamd's database directory and log under data_path, its own (whichever machine it runs on). */
+export function prepareRspamdData(l: Layout, user: { uid: number; gid: number }): void {
+  const p = signingPaths(l);
+  ensureDir(p.rspamdDbDir, { mode: 0o750, uid: user.uid, gid: user.gid });
+  ensureDir(join(p.rspamdLog, '..'), { mode: 0o755 });
+  if (!statOrNull(p.rspamdLog)) writeAtomic(p.rspamdLog, '', { mode: 0o640, uid: user.uid, gid: user.gid });
 }
 
 /** OpenDKIM instances of an algorithm the settings no longer sign with. */

@@ -5,12 +5,14 @@
 // another container, a killed container init, and uninstall with and without --purge.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually, waitForSubject } from '../support/sandbox.ts';
 import { mailctl, mailctlAsync, ok, writeConfig } from '../support/mailctl.ts';
-import { setUci } from '../support/dns.ts';
+import { setUci, signForTestBind } from '../support/dns.ts';
+import { verifyDkim } from '../support/dkim.ts';
+import { httpGetUnix } from '../support/unix-socket.ts';
 import { cachedRootfs } from '../support/lxc.ts';
 
 const box = makeSandbox('mailserver-lxc-');
@@ -181,6 +183,84 @@ test('uninstall removes the container and keeps the mail; --purge removes the da
   const purge = ok(root, ['uninstall', '--purge']);
   assert.match(purge.stdout, /deleted/);
   assert.not.ok(existsSync(join(root, 'srv/mailserver')), 'data_path removed');
+});
+
+/** Processes of the container's pid namespace, by program (the host's /proc, not our status). */
+function programsInContainer(): string[] {
+  const pid = initPid();
+  if (pid === null) return [];
+  const ns = (p: string) => { try { return readlinkSync(`/proc/${p}/ns/pid`); } catch { return null; } };
+  const exe = (p: string) => { try { return readlinkSync(`/proc/${p}/exe`).split('/').pop()!; } catch { return null; } };
+  const theirs = ns(String(pid));
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p) && ns(p) === theirs).map(exe).filter((x): x is string => x !== null);
+}
+
+test('the package default config, unmodified (runtime lxc, spam_filter 1, dkim 1): install succeeds and Rspamd runs inside the container', async () => {
+  mkdirSync(join(root, 'etc/config'), { recursive: true });
+  writeFileSync(join(root, 'etc/config/mailserver'), readFileSync(join(process.cwd(), 'files/etc/config/mailserver'), 'utf8'));
+  const install = ok(root, ['install', '--rootfs', cachedRootfs()]);
+  assert.match(install.stdout, /container 'mailserver' started/);
+  assert.ok(await eventually(async () => status().services.find((x) => x.name === 'rspamd')?.running === true, 60_000, 500), JSON.stringify(status().services));
+  assert.equal(status().services.map((x) => x.name), ['dovecot', 'rspamd', 'postfix']);
+  const programs = programsInContainer();
+  for (const p of ['rspamd', 'master', 'dovecot']) assert.ok(programs.includes(p), `${p} runs in the container's pid namespace (${programs.join(' ')})`);
+  ok(root, ['stop']);
+});
+
+test('spam_filter 1 and dkim 1 in the container: mail submitted through it carries DKIM signatures (RSA and Ed25519) that verify; with spam_filter 0 OpenDKIM signs them', async () => {
+  try {
+    writeConfig(root, { runtime: 'lxc', spamFilter: true, dkim: true });
+    signForTestBind(root);
+    ok(root, ['start']);
+    await waitForPort(H, 587, 30_000);
+    ok(root, ['user', 'add', 'alice@example.com', '--password-stdin'], `${PW}\n`);
+    ok(root, ['user', 'add', 'bob@example.com', '--password-stdin'], 'bob-pass-22\n');
+    ok(root, ['dns-setup']);
+    // Mail waits (tempfail) until Rspamd has loaded: its controller, on the container's /run, answers
+    // then (/run itself: the container's /var/run is a symlink the host would resolve in its own root).
+    const controller = () => join('/proc', String(initPid()), 'root/run/mailserver/rspamd/controller.sock');
+    assert.ok(await eventually(async () => (await httpGetUnix(controller(), '/ping'))?.includes('pong') ?? false, 180_000, 500), 'Rspamd in the container answers /ping');
+    const sent = await runMailClient({ action: 'send', host: H, port: 587, tls: 'starttls', user: 'alice@example.com', password: PW, from: 'alice@example.com', to: ['bob@example.com'], subject: 'signed in the container', body: 'signed body' });
+    assert.is(sent.ok, true, JSON.stringify(sent));
+    let raw: string | undefined;
+    assert.ok(await eventually(async () => {
+      const r = await runMailClient({ action: 'imap_fetch', host: H, port: 143, tls: 'starttls', user: 'bob@example.com', password: 'bob-pass-22' });
+      raw = r.ok ? r.messages.find((m) => m.subject === 'signed in the container')?.raw : undefined;
+      return raw !== undefined;
+    }, 60_000, 500), 'the signed message arrives');
+    const keys = (JSON.parse(ok(root, ['dkim', 'show', 'example.com', '--json']).stdout) as { keys: { selector: string; algorithm: string; state: string }[] }).keys.filter((k) => k.state === 'active');
+    assert.equal(
+      verifyDkim(raw!).map((x) => `${x.d} ${x.s} ${x.a} ${x.ok}`).sort(),
+      keys.map((k) => `example.com ${k.selector} ${k.algorithm === 'rsa' ? 'rsa-sha256' : 'ed25519-sha256'} true`).sort(),
+    );
+    assert.is(keys.length, 2);
+    // The keys on the host's data_path belong to the container's _rspamd (its own uid numbering).
+    const rspamdUid = Number(readFileSync(join(containerDir, 'rootfs/etc/passwd'), 'utf8').match(/^_rspamd:[^:]*:(\d+):/m)?.[1]);
+    assert.is(statSync(join(root, 'srv/mailserver/secrets/dkim/example.com', `${keys[0]!.selector}.pem`)).uid, rspamdUid);
+
+    // spam_filter 0, dkim 1: OpenDKIM signs instead, also inside the container.
+    setUci(root, 'features', 'spam_filter', '0');
+    ok(root, ['stop']);
+    ok(root, ['start']);
+    assert.equal(status().services.map((x) => `${x.name} ${x.running}`), ['dovecot true', 'opendkim true', 'postfix true']);
+    assert.ok(programsInContainer().includes('opendkim'), 'OpenDKIM runs in the container');
+    assert.not.ok(programsInContainer().includes('rspamd'), 'Rspamd stopped with the container');
+    const viaOpendkim = await runMailClient({ action: 'send', host: H, port: 587, tls: 'starttls', user: 'alice@example.com', password: PW, from: 'alice@example.com', to: ['bob@example.com'], subject: 'signed by opendkim', body: 'signed body' });
+    assert.is(viaOpendkim.ok, true, JSON.stringify(viaOpendkim));
+    let signed: string | undefined;
+    assert.ok(await eventually(async () => {
+      const r = await runMailClient({ action: 'imap_fetch', host: H, port: 143, tls: 'starttls', user: 'bob@example.com', password: 'bob-pass-22' });
+      signed = r.ok ? r.messages.find((m) => m.subject === 'signed by opendkim')?.raw : undefined;
+      return signed !== undefined;
+    }, 60_000, 500), 'the message signed by OpenDKIM arrives');
+    assert.equal(
+      verifyDkim(signed!).map((x) => `${x.d} ${x.s} ${x.a} ${x.ok}`).sort(),
+      keys.map((k) => `example.com ${k.selector} ${k.algorithm === 'rsa' ? 'rsa-sha256' : 'ed25519-sha256'} true`).sort(),
+    );
+  } finally {
+    // The veth test starts from nothing, as after the purge above.
+    mailctl(root, ['uninstall', '--purge']);
+  }
 });
 
 test('veth on a bridge with a static address: the container answers on its own address; mail sent there arrives', async () => {

@@ -7,6 +7,10 @@ import { parseUci, setOption } from '../../src-rpc/config/uci.ts';
 import { settingsFrom } from '../../src-rpc/config/load.ts';
 import { rootfsArch, cachedRootfsName, rootfsCommand } from '../../src-rpc/runtime/lxc-image.ts';
 import { renderLxcConfig, renderContainerInit } from '../../src-rpc/render/lxc.ts';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import type { LxcSettings } from '../../src-rpc/config/lxc.ts';
 
 function lxc(options: Record<string, string> = {}): LxcSettings {
@@ -96,6 +100,23 @@ test('the init starts the daemons in order, stops them in reverse on SIGTERM, qu
   assert.match(init, /trap 'stopping=1' TERM/);
   assert.not.match(init, /udhcpc/);
   assert.match(renderContainerInit({ daemons: [], runDirs: [], dhcp: true }), /udhcpc -b -i eth0/);
+});
+
+test('the init starts a daemon that needs its configuration only once the file exists (a first start has none before apply)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lxc-init-'));
+  try {
+    const config = join(dir, 'rspamd');
+    const started = join(dir, 'started');
+    const init = renderContainerInit({ daemons: [{ name: 'rspamd', start: ['touch', started], stop: ['true'], needs: config }], runDirs: [], dhcp: false });
+    const line = init.split('\n').find((l) => l.includes('touch'))!;
+    assert.is(spawnSync('sh', ['-c', line]).status, 0);
+    assert.not.ok(existsSync(started), 'not started without its configuration');
+    writeFileSync(config, '');
+    assert.is(spawnSync('sh', ['-c', line]).status, 0);
+    assert.ok(existsSync(started), 'started once its configuration exists');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();
