@@ -10,7 +10,8 @@ import { ensureDir, exists, listDir, readBytes, rename, statOrNull, treeSize } f
 import { applyRetention, backupsDir } from './backup-files.ts';
 import { walkTree, lstatEntry, readFileChunks, sha256Hash, sha256Hex, createFileSink, syncDirectory, type TreeEntry } from '../sys/tree.ts';
 import { ensureBackupKey, encrypterFor } from './keys.ts';
-import { DATA_FOLDERS, allowedLink, FORMAT_VERSION, HEADER_NAME, MANIFEST_NAME, UCI_ENTRY, backupFileName, mailboxOfMessage, type BackupHeader, type Manifest, type ManifestEntry } from './format.ts';
+import { DATA_FOLDERS, allowedLink, FORMAT_VERSION, HEADER_NAME, MANIFEST_NAME, UCI_ENTRY, backupFileName, type BackupHeader, type ManifestEntry } from './format.ts';
+import { createManifestSpool, type ManifestSpool } from './manifest-spool.ts';
 import { byteProgress, pump } from './streams.ts';
 import { bufferReleaser } from '../sys/memory.ts';
 import type { Context } from '../core/context.ts';
@@ -110,7 +111,7 @@ function findRenamedMessage(l: Layout, e: TreeEntry): TreeEntry | null {
   return null;
 }
 
-async function addMailFile(tar: TarPackController, l: Layout, e: TreeEntry, manifest: ManifestEntry[], onBytes: (n: number) => void): Promise<void> {
+async function addMailFile(tar: TarPackController, l: Layout, e: TreeEntry, manifest: ManifestSpool, onBytes: (n: number) => void): Promise<void> {
   for (let attempt: TreeEntry | null = e; attempt; attempt = findRenamedMessage(l, attempt)) {
     const path = join(l.dataPath, attempt.path);
     // Open first: the entry's header must not be written for a file we cannot read.
@@ -137,7 +138,7 @@ async function addMailFile(tar: TarPackController, l: Layout, e: TreeEntry, mani
       }
     }
     await addEntry(tar, entry, hashed());
-    manifest.push({ ...entry, sha256: hash.digest('hex') });
+    await manifest.add({ ...entry, sha256: hash.digest('hex') });
     return;
   }
 }
@@ -169,22 +170,21 @@ export async function createBackup(ctx: Context, opts: BackupOptions, lock: Lock
 
   const { readable, controller: tar } = createTarPacker();
   const output = key ? await (await encrypterFor(key)).encrypt(readable) : readable;
-  const sink = await createFileSink(temp, 0o600);
+  const manifest = await createManifestSpool(`${temp}.manifest`, header);
+  const sink = await createFileSink(temp, 0o600).catch(async (e: unknown) => {
+    await manifest.discard();
+    throw e;
+  });
   const written = pump(output, sink);
-  const manifest: ManifestEntry[] = [];
-  const messages: Record<string, number> = {};
   const release = bufferReleaser();
-  const json = (name: string, value: object) => {
-    const bytes = Buffer.from(`${JSON.stringify(value)}\n`);
-    return { entry: { path: name, type: 'file' as const, size: bytes.length, mode: 0o644, uid: 0, gid: 0, mtimeMs: createdAt.getTime() }, bytes };
-  };
+  const generated = (name: string, size: number): ManifestEntry => ({ path: name, type: 'file', size, mode: 0o644, uid: 0, gid: 0, mtimeMs: createdAt.getTime() });
   try {
-    const first = json(HEADER_NAME, header);
-    await addEntry(tar, first.entry, first.bytes);
+    const headerBytes = Buffer.from(`${JSON.stringify(header)}\n`);
+    await addEntry(tar, generated(HEADER_NAME, headerBytes.length), headerBytes);
     for (const f of small) {
       await addEntry(tar, f.entry, f.bytes ?? null);
       if (f.bytes) progress.add(f.bytes.length);
-      manifest.push(f.entry);
+      await manifest.add(f.entry);
     }
     for (const e of walkTree(l.dataPath, 'mail')) {
       const name = `data/${e.path}`;
@@ -193,7 +193,7 @@ export async function createBackup(ctx: Context, opts: BackupOptions, lock: Lock
       } else if (e.type === 'directory') {
         const entry = asManifest(name, e);
         await addEntry(tar, entry, null);
-        manifest.push(entry);
+        await manifest.add(entry);
       } else {
         await addMailFile(tar, l, e, manifest, (n) => {
           progress.add(n);
@@ -201,23 +201,21 @@ export async function createBackup(ctx: Context, opts: BackupOptions, lock: Lock
         });
       }
     }
-    for (const m of manifest) {
-      const box = m.type === 'file' ? mailboxOfMessage(m.path) : null;
-      if (box) messages[box] = (messages[box] ?? 0) + 1;
-    }
-    const last = json(MANIFEST_NAME, { ...header, entries: manifest, messages } satisfies Manifest);
-    await addEntry(tar, last.entry, last.bytes);
+    const listing = await manifest.close();
+    await addEntry(tar, generated(MANIFEST_NAME, listing.size), listing.bytes);
     tar.finalize();
     const bytes = await written;
     await sink.finish();
+    await manifest.discard();
     rename(temp, target);
     syncDirectory(dirname(target));
     const removed = opts.output ? [] : applyRetention(l, ctx.settings.mesh.keep);
-    return { file: target, bytes, files: manifest.filter((m) => m.type === 'file').length, encrypted: key !== null, node, created: header.created, messages, skipped, removed };
+    return { file: target, bytes, files: manifest.files, encrypted: key !== null, node, created: header.created, messages: manifest.messages, skipped, removed };
   } catch (e) {
     tar.error(e);
     await written.catch(() => {});
     await sink.abort();
+    await manifest.discard();
     if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw new MailError('daemon_error', `no space left for the backup in ${dirname(target)}`, 'output');
     throw e;
   }
