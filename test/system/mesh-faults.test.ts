@@ -131,9 +131,11 @@ test('SIGKILL of the restore at any point: the node holds either its old or the 
     const before = snapshot(N);
     const swapsBefore = previousFolders();
     const child = spawn(MAILCTL, ['mesh', 'restore', backupFile], { env: { ...process.env, MAILSERVER_ROOT: N }, stdio: 'ignore' });
+    // Waited for from the start: on a fast machine the restore may end before the kill.
+    const closed = new Promise((r) => child.once('close', r));
     await new Promise((r) => setTimeout(r, delay));
     child.kill('SIGKILL');
-    await new Promise((r) => child.once('close', r));
+    await closed;
     // Killed before the swap began (no journal, no new restore-previous folder): nothing changed.
     if (!existsSync(data(N, '.restore-journal.json')) && previousFolders() === swapsBefore) {
       const changed = differences(before, snapshot(N)).filter((p) => !rendered(p));

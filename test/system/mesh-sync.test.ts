@@ -299,9 +299,11 @@ test('SIGKILL of the pull at any point: B keeps serving, and the next pull works
   for (const delay of [300, 1200, 3000]) {
     const child = spawn(MAILCTL, ['mesh', 'sync', 'pull', 'mail.example.com', '--apply', '--password-stdin'], { env: { ...process.env, MAILSERVER_ROOT: B }, stdio: ['pipe', 'ignore', 'ignore'] });
     child.stdin!.end(`${passwordOfA}\n`);
+    // Waited for from the start: on a fast machine the pull may end before the kill.
+    const closed = new Promise((r) => child.once('close', r));
     await new Promise((r) => setTimeout(r, delay));
     child.kill('SIGKILL');
-    await new Promise((r) => child.once('close', r));
+    await closed;
     // Killed outside the swap: the daemons were never stopped.
     if (!existsSync(data(B, '.restore-journal.json'))) {
       assert.ok(await eventually(async () => (await imapCount(USERS[0]!, PORTS_B.imap)) >= 0, 15_000), `B stopped serving after a kill at ${delay} ms`);
