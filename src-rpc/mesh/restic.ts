@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { MailError } from '../core/errors.ts';
 import type { Layout } from '../core/layout.ts';
-import { runAsync, type RunResult } from '../sys/spawn.ts';
+import { run, runAsync, type RunResult } from '../sys/spawn.ts';
 import { ensureDir, exists, readText, writeAtomic } from '../sys/fs.ts';
 import { randomSecret } from '../sys/crypto.ts';
 import { SECRETS_DIR_MODE } from '../core/layout.ts';
@@ -28,13 +28,15 @@ export interface Repository {
   node: string;
   /** -r and -o arguments. */
   args: string[];
+  /** SFTP peers: the ssh command restic runs, asked directly when restic hides ssh's reason. */
+  ssh?: string[];
 }
 
 export function repositoryFor(l: Layout, p: ResolvedPeer, node: string): Repository {
   if (p.kind === 'rest') return { peer: p.peer, node, args: ['-r', `${p.target.replace(/\/$/, '')}/${node}/`] };
   const ssh = sftpCommand(l, parseSshTarget(p.target));
   // With sftp.command restic ignores the URL's host; the path is relative to the SFTP home.
-  return { peer: p.peer, node, args: ['-r', `sftp:peer:secubox-mailserver/${node}`, '-o', `sftp.command=${ssh.join(' ')}`] };
+  return { peer: p.peer, node, args: ['-r', `sftp:peer:secubox-mailserver/${node}`, '-o', `sftp.command=${ssh.join(' ')}`], ssh };
 }
 
 /** Where restic's password comes from: our file, or a password given on stdin (another node's). */
@@ -54,11 +56,20 @@ export async function restic(l: Layout, repo: Repository, password: Password, ar
 
 /** restic's complaint as a sentence, with ssh's own explained. */
 export function resticError(repo: Repository, what: string, r: RunResult): MailError {
-  const problem = sshProblem(r.stderr, repo.peer);
+  const problem = sshProblem(r.stderr, repo.peer) ?? sshReason(repo, r.stderr);
   if (problem) return new MailError('daemon_error', `${what} on ${repo.peer}: ${problem}`, 'peer');
   if (/wrong password|no key found/i.test(r.stderr)) return new MailError('invalid_argument', `${what} on ${repo.peer}: the repository password is not this one (the node's \`mailctl mesh key export\` shows it)`, 'password');
   const lines = r.stderr.split('\n').filter((x) => x.trim() && !x.startsWith('{'));
   return new MailError('daemon_error', `${what} on ${repo.peer} failed: ${lines.slice(-2).join(' / ') || `restic exited ${r.code}`}`, 'peer');
+}
+
+/**
+ * restic may exit on the SFTP session's EOF before it has passed on ssh's own complaint (seen on
+ * a busy machine): ask ssh once more, directly, why it would not connect.
+ */
+function sshReason(repo: Repository, resticStderr: string): string | null {
+  if (!repo.ssh || !/unable to start the sftp session/i.test(resticStderr)) return null;
+  return sshProblem(run(repo.ssh, { timeoutMs: 20_000 }).stderr, repo.peer);
 }
 
 /** restic --json prints one JSON object per line (status lines first, the summary last). */
