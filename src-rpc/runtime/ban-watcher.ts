@@ -4,7 +4,7 @@
 // (`mailctl ban-watch --supervised`), which we never start a second copy of: new settings only
 // end it, and procd starts it again with them.
 import { join } from 'node:path';
-import { readText, writeAtomic, removeTree, isDirectory } from '../sys/fs.ts';
+import { writeAtomic, removeTree, isDirectory } from '../sys/fs.ts';
 import { spawnBackground, processAlive, signal } from '../sys/spawn.ts';
 import { hostPath } from '../sys/paths.ts';
 import { installBanRules, removeBanRules, mailPorts, listBans, type Ban } from '../ban/nft.ts';

@@ -5,7 +5,7 @@ import { renderPostfixMain } from '../render/postfix-main.ts';
 import { renderPostfixMaster, NULL_SENDER_TABLE, NULL_SENDER_REJECT } from '../render/postfix-master.ts';
 import { renderDovecot } from '../render/dovecot.ts';
 import { renderVdomains, renderVmailbox, renderVirtual, renderSenders, renderSenderOwners, renderRelayPasswd, renderSendersSelf } from '../render/maps.ts';
-import { writeAtomic, readText, exists, ensureDir, rename, backdate, removeTree, replaceFile, copyFile, noSpaceFor, NoSpaceError } from '../sys/fs.ts';
+import { writeAtomic, readText, exists, ensureDir, backdate, removeTree, replaceFile, copyFile, noSpaceFor, NoSpaceError } from '../sys/fs.ts';
 import { MailError } from '../core/errors.ts';
 import { renderThunderbirdConfig, renderAutodiscoverCgi } from '../render/autoconfig.ts';
 import { readRelayCredentials } from './relay.ts';

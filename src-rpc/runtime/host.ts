@@ -13,7 +13,7 @@ import { procdSupervises, reloadThroughProcd } from './procd.ts';
 import { ensureMailRoot } from '../store/mailbox-files.ts';
 import { reconcileBans, stopBanWatcher } from './ban-watcher.ts';
 import { milterProcess, milterPid, wantedMilter, startMilter, stopMilter, reloadMilter, stopStaleInstances, type Milter } from './signing.ts';
-import type { RuntimeView, MapType } from '../render/view.ts';
+import type { RuntimeView } from '../render/view.ts';
 import type { DaemonFacts } from './facts.ts';
 import type { Settings, PortName } from '../config/settings.ts';
 

@@ -10,7 +10,7 @@ import { deliveryOutcome } from './mail-log.ts';
 import { learnFacts, knownFacts, type DaemonFacts } from './facts.ts';
 import { ensureCertificate } from './certificate.ts';
 import { renderAll, writeGenerated, type ConvergeReport, type Service } from './converge.ts';
-import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates, flushQueue } from './host.ts';
+import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates, flushQueue, type ServiceState } from './host.ts';
 import {
   lxcView, containerStatus, containerServiceStates, startContainer, startContainerDaemons, stopContainer, reloadContainerDaemons,
   flushContainerQueue, configureContainer, assertContainerInstalled, assertOurContainer, ourContainer,
@@ -26,16 +26,131 @@ import { markWanted, clearWanted, recentRestarts, restartText, heal as healDaemo
 import { procdSupervises, procdInstances, instanceLines, runInitScript, startInBackgroundThroughProcd } from './procd.ts';
 import { mailHeldReason } from './signing.ts';
 import type { Accounts } from '../store/accounts.ts';
+import type { RuntimeView } from '../render/view.ts';
 import type { Context } from '../core/context.ts';
 
-const inContainer = (ctx: Pick<Context, 'settings'>) => ctx.settings.main.runtime === 'lxc';
+/**
+ * What differs between daemons on the host and daemons in the container, chosen once from
+ * main.runtime (runtimeOf); everything else in this file is the same for both.
+ */
+interface Runtime {
+  /** Paths and ids as the daemons see them. */
+  view(facts: DaemonFacts): RuntimeView;
+  /** The daemons' states, wherever they run. */
+  states(): ServiceState[];
+  reload(services: Service[], declaringInstances?: boolean): Service[];
+  /** Before the daemons' facts are learnt: the container must exist with its configuration. */
+  prepareConverge(): void;
+  /** Converge and start whatever is down (the container first). */
+  startServer(): { changed: string[]; certificateCreated: boolean; containerStarted: boolean };
+  /** tick: start what is down (a dead init took the whole container with it). */
+  startWhatIsDown(): void;
+  stop(): void;
+  flushQueue(): void;
+  /** What `status` shows of the container (null on the host). */
+  container(): ReturnType<typeof containerStatus> | null;
+  /** Why mail is held now, or null. */
+  held(services: ServiceState[]): string | null;
+  install(rootfs: string | undefined): InstallReport;
+  uninstall(purge: boolean): { container: string; removed: boolean; purged: boolean; dataPath: string };
+}
+
+interface InstallReport {
+  postfixVersion: string;
+  dovecotVersion: string;
+  changed: string[];
+  container: ReturnType<typeof containerStatus> | null;
+  done: string[];
+}
+
+function runtimeOf(ctx: Context): Runtime {
+  return ctx.settings.main.runtime === 'lxc' ? containerRuntime(ctx) : hostRuntime(ctx);
+}
+
+function hostRuntime(ctx: Context): Runtime {
+  const { settings: s, layout: l } = ctx;
+  return {
+    view: (facts) => hostView(l, facts),
+    states: () => serviceStates(l, s),
+    reload: (services, declaringInstances = false) => reloadDaemons(l, services, s, declaringInstances),
+    prepareConverge: () => {},
+    startServer: () => {
+      const report = applyFull(ctx);
+      const certificateCreated = ensureCertificate(l, mailHost(s));
+      // Wanted from now on, also if a daemon fails to start below: tick keeps trying.
+      markWanted();
+      keepChangesSoFar();
+      startDaemons(l, s);
+      return { changed: report.changed, certificateCreated, containerStarted: false };
+    },
+    startWhatIsDown: () => startDaemons(l, s),
+    stop: () => stopDaemons(l),
+    flushQueue: () => flushQueue(l),
+    container: () => null,
+    held: (services) => (services.find((d) => d.name === 'postfix')?.running ? mailHeldReason(l, s) : null),
+    install: (rootfs) => {
+      if (rootfs !== undefined) throw new MailError('invalid_argument', '--rootfs makes a container: it needs main.runtime lxc', 'rootfs');
+      ctx.progress(10, 'checking Postfix and Dovecot');
+      const report = applyFull(ctx);
+      ctx.progress(70, 'certificate');
+      ensureCertificate(l, mailHost(s));
+      const facts = knownFacts(l, hostMachine);
+      return { postfixVersion: facts.postfixVersion, dovecotVersion: facts.dovecotVersion, changed: report.changed, container: null, done: [] };
+    },
+    uninstall: () => {
+      throw new MailError('invalid_argument', "uninstall removes the container of main.runtime lxc; on the host runtime remove the packages instead", 'main.runtime');
+    },
+  };
+}
+
+function containerRuntime(ctx: Context): Runtime {
+  const { settings: s, layout: l } = ctx;
+  const runtime: Runtime = {
+    view: (facts) => lxcView(l, facts),
+    states: () => containerServiceStates(s),
+    reload: (services) => reloadContainerDaemons(s, l, services),
+    prepareConverge: () => {
+      assertContainerInstalled(s);
+      configureContainer(s, l);
+    },
+    startServer: () => {
+      assertRuntimeSupports(ctx);
+      runtime.prepareConverge();
+      prepareDirectories(l);
+      // The daemons' TLS listeners need a certificate the moment the container's init starts them.
+      const certificateCreated = ensureCertificate(l, mailHost(s));
+      markWanted();
+      keepChangesSoFar();
+      const containerStarted = startContainer(s);
+      // A first start has no configuration yet: the init could not start the daemons, apply writes
+      // it from the container's facts, then whatever is down starts.
+      const report = applyFull(ctx);
+      startContainerDaemons(s, l);
+      return { changed: report.changed, certificateCreated, containerStarted };
+    },
+    startWhatIsDown: () => (startContainer(s), startContainerDaemons(s, l)),
+    stop: () => stopContainer(s),
+    flushQueue: () => flushContainerQueue(s, l),
+    container: () => containerStatus(s),
+    // Not known yet inside the container.
+    held: () => null,
+    install: (rootfs) => installContainer(ctx, runtime, rootfs),
+    uninstall: (purge) => {
+      clearWanted();
+      const removed = destroyContainer(s);
+      if (purge) removeTree(l.dataPath);
+      return { container: s.main.container, removed, purged: purge, dataPath: l.dataPath };
+    },
+  };
+  return runtime;
+}
 
 /**
  * ClamAV runs beside the daemons on the host runtime only so far: in a container, Postfix would
  * wait for a milter nobody starts and defer every message.
  */
 export function assertRuntimeSupports(ctx: Pick<Context, 'settings'>): void {
-  if (inContainer(ctx) && ctx.settings.features.virusScan) {
+  if (ctx.settings.main.runtime === 'lxc' && ctx.settings.features.virusScan) {
     throw new MailError('not_implemented', "features.virus_scan with main.runtime 'lxc' is not implemented yet (ClamAV is not started inside the container): set features.virus_scan=0 or main.runtime=host", 'features.virus_scan');
   }
 }
@@ -50,15 +165,14 @@ export function apply(ctx: Context, accounts: Accounts = loadAccounts(ctx.layout
   const machine = machineFor(ctx.settings);
   if (!machine.available()) return { changed: [], reload: [], reloaded: [] };
   const facts = known ?? knownFacts(ctx.layout, machine);
-  const view = inContainer(ctx) ? lxcView(ctx.layout, facts) : hostView(ctx.layout, facts);
-  const report = writeGenerated(renderAll(ctx, view, accounts, machine), facts.mapType, ctx.layout.postfixConfigDir, machine);
-  const reloaded = inContainer(ctx) ? reloadContainerDaemons(ctx.settings, ctx.layout, report.reload) : reloadDaemons(ctx.layout, report.reload, ctx.settings, declaringInstances);
-  return { ...report, reloaded };
+  const runtime = runtimeOf(ctx);
+  const report = writeGenerated(renderAll(ctx, runtime.view(facts), accounts, machine), facts.mapType, ctx.layout.postfixConfigDir, machine);
+  return { ...report, reloaded: runtime.reload(report.reload, declaringInstances) };
 }
 
 /** Reload running daemons (no restart): they re-read their configuration and certificate files. */
 export function reload(ctx: Context, services: Service[]): Service[] {
-  return inContainer(ctx) ? reloadContainerDaemons(ctx.settings, ctx.layout, services) : reloadDaemons(ctx.layout, services);
+  return runtimeOf(ctx).reload(services);
 }
 
 /**
@@ -70,10 +184,7 @@ export function applyFull(ctx: Context, declaringInstances = false) {
   // Before anything touches the disk: preparing directories would re-own a legacy mail tree.
   assertCurrentFormat(ctx.layout);
   const machine = machineFor(ctx.settings);
-  if (inContainer(ctx)) {
-    assertContainerInstalled(ctx.settings);
-    configureContainer(ctx.settings, ctx.layout);
-  }
+  runtimeOf(ctx).prepareConverge();
   // A stopped container has no tools to ask: apply then renders nothing.
   const facts = machine.available() ? learnFacts(ctx.layout, machine) : undefined;
   if (facts) assertDovecotSupported(facts.dovecotVersion);
@@ -90,41 +201,14 @@ function markFormatIfNew(ctx: Context): void {
 export async function start(ctx: Context) {
   // Inside another write (a restore): procd's start runs once that write is done.
   if (procdSupervises()) return (startInBackgroundThroughProcd(ctx.layout), { ...(await status(ctx)), changed: [] as string[], certificateCreated: false });
-  const { changed, certificateCreated } = startServer(ctx);
+  const { changed, certificateCreated } = runtimeOf(ctx).startServer();
   return { ...(await status(ctx)), changed, certificateCreated };
-}
-
-function startServer(ctx: Context): { changed: string[]; certificateCreated: boolean; containerStarted: boolean } {
-  if (!inContainer(ctx)) {
-    const report = applyFull(ctx);
-    const certificateCreated = ensureCertificate(ctx.layout, mailHost(ctx.settings));
-    // Wanted from now on, also if a daemon fails to start below: tick keeps trying.
-    markWanted();
-    keepChangesSoFar();
-    startDaemons(ctx.layout, ctx.settings);
-    return { changed: report.changed, certificateCreated, containerStarted: false };
-  }
-  assertRuntimeSupports(ctx);
-  assertContainerInstalled(ctx.settings);
-  configureContainer(ctx.settings, ctx.layout);
-  prepareDirectories(ctx.layout);
-  // The daemons' TLS listeners need a certificate the moment the container's init starts them.
-  const certificateCreated = ensureCertificate(ctx.layout, mailHost(ctx.settings));
-  markWanted();
-  keepChangesSoFar();
-  const containerStarted = startContainer(ctx.settings);
-  // A first start has no configuration yet: the init could not start the daemons, apply writes
-  // it from the container's facts, then whatever is down starts.
-  const report = applyFull(ctx);
-  startContainerDaemons(ctx.settings, ctx.layout);
-  return { changed: report.changed, certificateCreated, containerStarted };
 }
 
 export async function stop(ctx: Context) {
   if (procdSupervises()) return stopThroughProcd(ctx);
   clearWanted();
-  if (inContainer(ctx)) stopContainer(ctx.settings);
-  else stopDaemons(ctx.layout);
+  runtimeOf(ctx).stop();
   return status(ctx);
 }
 
@@ -181,9 +265,10 @@ export function instancesStopped(): void {
 
 /** bans: when the caller needs the list too (the Overview), read once for both. */
 export async function status(ctx: Context, bans = readBans(ctx.layout, ctx.settings)) {
-  const services = serverStates(ctx);
+  const runtime = runtimeOf(ctx);
+  const services = runtime.states();
   const running = services.every((s) => s.running);
-  const container = inContainer(ctx) ? containerStatus(ctx.settings) : null;
+  const container = runtime.container();
   // A veth container has its own address: the ports are asked there.
   const portsAt = ctx.settings.lxc.network === 'veth' ? container?.address?.split('/')[0] : undefined;
   return {
@@ -194,7 +279,7 @@ export async function status(ctx: Context, bans = readBans(ctx.layout, ctx.setti
     running,
     services,
     /** Why mail is held (deferred, refused with 4xx) right now, or null. */
-    held: !inContainer(ctx) && services.find((s) => s.name === 'postfix')?.running ? mailHeldReason(ctx.layout, ctx.settings) : null,
+    held: runtime.held(services),
     ports: running ? await portStates(ctx.settings, portsAt ?? undefined) : [],
     bans: bans.summary,
     logDir: ctx.layout.logDir,
@@ -216,24 +301,15 @@ export function heal(ctx: Context) {
 
 /** The daemons' states, wherever they run. */
 function serverStates(ctx: Context) {
-  return inContainer(ctx) ? containerServiceStates(ctx.settings) : serviceStates(ctx.layout, ctx.settings);
+  return runtimeOf(ctx).states();
 }
 
 function healable(ctx: Context): Healable {
-  const s = ctx.settings;
-  const l = ctx.layout;
+  const runtime = runtimeOf(ctx);
   // Under procd: an instance procd gave up on (a crash loop) starts again when the init script
   // declares it anew.
-  if (procdSupervises()) {
-    return { states: () => serverStates(ctx), start: () => runInitScript('start'), flushQueue: () => (inContainer(ctx) ? flushContainerQueue(s, l) : flushQueue(l)) };
-  }
-  if (!inContainer(ctx)) return { states: () => serviceStates(l, s), start: () => startDaemons(l, s), flushQueue: () => flushQueue(l) };
-  return {
-    states: () => containerServiceStates(s),
-    // A dead init took the whole container with it: starting it starts the daemons.
-    start: () => (startContainer(s), startContainerDaemons(s, l)),
-    flushQueue: () => flushContainerQueue(s, l),
-  };
+  const start = procdSupervises() ? () => runInitScript('start') : runtime.startWhatIsDown;
+  return { states: runtime.states, start, flushQueue: runtime.flushQueue };
 }
 
 /**
@@ -242,20 +318,13 @@ function healable(ctx: Context): Healable {
  * start); each repairs what is missing and leaves alone what is there, so a second run changes
  * nothing and a failed one is repaired by running it again.
  */
-export function install(ctx: Context, rootfs?: string) {
-  if (inContainer(ctx)) return installContainer(ctx, rootfs);
-  if (rootfs !== undefined) throw new MailError('invalid_argument', '--rootfs makes a container: it needs main.runtime lxc', 'rootfs');
-  ctx.progress(10, 'checking Postfix and Dovecot');
-  const report = applyFull(ctx);
-  ctx.progress(70, 'certificate');
-  ensureCertificate(ctx.layout, mailHost(ctx.settings));
-  const facts = knownFacts(ctx.layout, hostMachine);
-  return { postfixVersion: facts.postfixVersion, dovecotVersion: facts.dovecotVersion, changed: report.changed, container: null, done: [] as string[] };
+export function install(ctx: Context, rootfs?: string): InstallReport {
+  return runtimeOf(ctx).install(rootfs);
 }
 
 export type InstallPhase = 'rootfs' | 'packages' | 'configure' | 'start';
 
-function installContainer(ctx: Context, tarball: string | undefined) {
+function installContainer(ctx: Context, runtime: Runtime, tarball: string | undefined): InstallReport {
   const s = ctx.settings;
   const l = ctx.layout;
   assertRuntimeSupports(ctx);
@@ -296,7 +365,7 @@ function installContainer(ctx: Context, tarball: string | undefined) {
     if (configureContainer(s, l).length) done.push('container configuration and init written');
   });
   phase('start', 75, () => {
-    const r = startServer(ctx);
+    const r = runtime.startServer();
     if (r.containerStarted) done.push(`container '${s.main.container}' started`);
     if (r.certificateCreated) done.push('self-signed certificate made');
     changed = r.changed;
@@ -308,11 +377,7 @@ function installContainer(ctx: Context, tarball: string | undefined) {
 
 /** Remove the container; the data stays unless `purge` (then data_path goes too). */
 export function uninstall(ctx: Context, purge: boolean) {
-  if (!inContainer(ctx)) throw new MailError('invalid_argument', "uninstall removes the container of main.runtime lxc; on the host runtime remove the packages instead", 'main.runtime');
-  clearWanted();
-  const removed = destroyContainer(ctx.settings);
-  if (purge) removeTree(ctx.layout.dataPath);
-  return { container: ctx.settings.main.container, removed, purged: purge, dataPath: ctx.layout.dataPath };
+  return runtimeOf(ctx).uninstall(purge);
 }
 
 /** How long `test` watches the log for the first delivery attempt (well inside rpcd's 30 s). */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually, type Sandbox } from '../support/sandbox.ts';
 import { setUci } from '../support/dns.ts';
 import { mailctl, ok } from '../support/mailctl.ts';
-import { H, TOKEN, USERS, json, slow, slowJson, data, snapshot, differences, rendered, imapCount, signedVerdicts, dkimRecords, startTwoNodes } from '../support/mesh-nodes.ts';
+import { H, TOKEN, USERS, json, slowJson, data, snapshot, differences, rendered, imapCount, signedVerdicts, dkimRecords, startTwoNodes } from '../support/mesh-nodes.ts';
 
 const PORTS_B = { smtp: 10025, submission: 10587, smtps: 10465, imap: 10143, imaps: 10993, pop3: 10110, pop3s: 10995, sieve: 14190 };
 // OpenDKIM refuses keys below a world-writable directory (/tmp): the sandboxes live in /run.
