@@ -4,8 +4,8 @@
 //   node test/run.mjs                      all of test/{unit,integration,system}/*.test.ts
 //   node test/run.mjs uci system/delivery  only files whose path contains one of the words
 //
-// unit and integration files run directly, two at a time; system files run one at a
-// time inside test/support/netns.sh (private network namespace + test BIND, root only).
+// unit and integration files run directly, two at a time; system files run two at a time too,
+// each inside test/support/netns.sh (its own private network namespace + test BIND, root only).
 // The last line is always `N passed, M failed[, K skipped]`; the exit status is non-zero
 // when something failed or nothing ran.
 //
@@ -274,10 +274,9 @@ async function runSystem(files) {
     }
     return;
   }
-  for (const f of files) {
-    process.stdout.write(`\n── ${f.rel} (network namespace) ──\n`);
-    await runFile(f, { prefix: '' });
-  }
+  // Each file has its own network namespace (own loopback, ports, BIND, nftables) and sandbox
+  // root, and most of a system file's time is spent waiting on daemons: two at a time.
+  await runParallel(files);
 }
 
 function stopAll(signal) {
