@@ -66,12 +66,13 @@ export async function runJob(id: string): Promise<void> {
 
 /**
  * The init script's own commands (not in the method table: no rpcd door, no help entry).
- * `procd-instances` renders under the write lock and prints the instances procd should run;
- * `procd-stop` records that the server should no longer run (tick then starts nothing);
+ * `procd-instances` prints the instances procd should run (on the host runtime it renders first,
+ * under the write lock); `procd-stop` records that the server should no longer run (tick then
+ * starts nothing) and stops the container cleanly;
  * `procd-prestart rspamd` (the rspamd instance's first step) ends a killed main's workers.
  */
 export async function procdCommand(word: 'procd-instances' | 'procd-stop' | 'procd-prestart-rspamd'): Promise<string> {
-  if (word === 'procd-stop') return (instancesStopped(), '');
+  if (word === 'procd-stop') return (instancesStopped(loadContext()), '');
   if (word === 'procd-prestart-rspamd') return (endOrphanedRspamdWorkers(loadContext().layout), '');
-  return withWriteLock(() => declareInstances(loadContext()));
+  return declareInstances(loadContext(), (fn) => withWriteLock(() => fn(loadContext())));
 }

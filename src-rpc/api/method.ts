@@ -1,6 +1,6 @@
 // The shape of one entry in the method table: everything every door needs to know.
 import type { ArgSpec, ArgValues } from './args.ts';
-import type { Context } from '../core/context.ts';
+import type { Context, Locked } from '../core/context.ts';
 
 export type Access = 'read' | 'write';
 
@@ -31,7 +31,7 @@ export interface Method<S extends ArgSpec = ArgSpec, R extends object = object> 
    * outside the write lock, because the init script it calls renders under that lock itself;
    * `locked` runs the rest of its work inside the lock, with a context loaded there.
    */
-  underProcd?: (args: ArgValues<S>, ctx: Context, locked: <T>(fn: (ctx: Context) => Promise<T> | T) => Promise<T>) => Promise<R> | R;
+  underProcd?: (args: ArgValues<S>, ctx: Context, locked: Locked) => Promise<R> | R;
   /** Human rendering for the CLI; without it the CLI prints the object as JSON. */
   text?: (result: R) => string;
   /**

@@ -196,7 +196,7 @@ export const serviceMethods = [
     failed: (r) => r.restarts.some((x) => !x.ok) || r.convergeError !== undefined,
   }),
   method({ name: 'status', access: 'read', doc: 'State of the daemons and their ports', cli: ['status'], args: {}, handler: (_a, ctx) => status(ctx), text: statusText }),
-  method({ name: 'start', access: 'write', doc: 'Apply the configuration and start the daemons (on a router: through procd)', cli: ['start'], args: {}, handler: (_a, ctx) => start(ctx), underProcd: (_a, ctx) => startThroughProcd(ctx), text: statusText }),
+  method({ name: 'start', access: 'write', doc: 'Apply the configuration and start the daemons (on a router: through procd)', cli: ['start'], args: {}, handler: (_a, ctx) => start(ctx), underProcd: (_a, ctx, locked) => startThroughProcd(ctx, locked), text: statusText }),
   method({ name: 'stop', access: 'write', doc: 'Stop the daemons (on a router: through procd)', cli: ['stop'], args: {}, handler: (_a, ctx) => stop(ctx), underProcd: (_a, ctx) => stopThroughProcd(ctx), text: statusText }),
   method({
     name: 'restart',
@@ -208,9 +208,9 @@ export const serviceMethods = [
       await stop(ctx);
       return start(ctx);
     },
-    underProcd: async (_a, ctx) => {
+    underProcd: async (_a, ctx, locked) => {
       await stopThroughProcd(ctx);
-      return startThroughProcd(ctx);
+      return startThroughProcd(ctx, locked);
     },
     text: statusText,
   }),

@@ -24,6 +24,9 @@ export interface Daemons {
   checkMailboxes(ctx: Context, emails: string[]): { email: string; authenticates: boolean; messages: number | null; error?: string }[];
 }
 
+/** Runs fn inside the write lock, with a context loaded there (handed to `underProcd` methods). */
+export type Locked = <T>(fn: (ctx: Context) => Promise<T> | T) => Promise<T>;
+
 export interface Context {
   readonly settings: Settings;
   readonly uci: UciPackage;

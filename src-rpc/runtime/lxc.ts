@@ -186,14 +186,25 @@ function checkedAttach(s: Settings, argv: string[], what: string): void {
   if (r.code !== 0) throw new MailError('daemon_error', `${what} failed in container '${s.main.container}': ${tail(r.stderr || r.stdout, 3) || `exit ${r.code}`}`);
 }
 
-/** Start the container when it is not running (its init starts the daemons). */
-export function startContainer(s: Settings): boolean {
+/** The container in the foreground: procd's instance on a router (lxc-start forwards procd's SIGTERM to our init). */
+export const containerForegroundCommand = (s: Settings) => lxc('lxc-start', s, '-F');
+
+/**
+ * Start the container when it is not running (its init starts the daemons): detached, or by
+ * `launch` (procd's instance on a router, which then keeps it running).
+ */
+export function startContainer(s: Settings, launch?: () => void): boolean {
   let started = false;
   if (!containerRunning(s)) {
-    const r = run(lxc('lxc-start', s, '-d'));
-    // lxc-start only says that it failed; why is in the container's log.
-    if (r.code !== 0) throw new MailError('daemon_error', `lxc-start failed for container '${s.main.container}': ${lastLog(s)}`);
-    for (let i = 0; i < 100 && !containerRunning(s); i++) sleepSync(100);
+    if (launch) {
+      launch();
+    } else {
+      const r = run(lxc('lxc-start', s, '-d'));
+      // lxc-start only says that it failed; why is in the container's log.
+      if (r.code !== 0) throw new MailError('daemon_error', `lxc-start failed for container '${s.main.container}': ${lastLog(s)}`);
+    }
+    // procd starts its instance a moment after the init script returned.
+    for (let i = 0; i < 300 && !containerRunning(s); i++) sleepSync(100);
     if (!containerRunning(s)) throw new MailError('daemon_error', `container '${s.main.container}' did not stay up: ${lastLog(s)}`);
     // Its init starts the daemons: starting one of them from here meanwhile would race it.
     for (let i = 0; i < 600 && containerRunning(s) && attach(s, ['test', '-e', INIT_READY]).code !== 0; i++) sleepSync(100);

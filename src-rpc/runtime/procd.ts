@@ -9,6 +9,7 @@ import { MailError } from '../core/errors.ts';
 import { dovecotCommand } from './host.ts';
 import { wantedMilter, milterCommands, prepareMilterRun, rspamdPidFile } from './signing.ts';
 import { clamavCommand, prepareClamavRun, clamdCanStart } from './clamav.ts';
+import { containerForegroundCommand } from './lxc.ts';
 import type { Layout } from '../core/layout.ts';
 import type { Settings } from '../config/settings.ts';
 
@@ -53,16 +54,21 @@ const POSTFIX_FOREGROUND = [
 /** $0 $1: mailctl (node and the bundle), $2: the pid file, then Rspamd's command line. */
 const RSPAMD_FOREGROUND = '"$0" "$1" procd-prestart rspamd; echo $$ >"$2"; shift 2; exec "$@"';
 
+/** The container's init stops its daemons in turn (Postfix's own stop included) on SIGTERM. */
+const CONTAINER_TERM_TIMEOUT = 60;
+
 /** `postfix stop` waits for master to end its processes: well past procd's 5 s default. */
 const POSTFIX_TERM_TIMEOUT = 30;
 
 /**
- * Every daemon the settings need, in the order procd starts them (its order of declaration):
- * Dovecot (Postfix delivers to its LMTP socket), ClamAV (the milters ask clamd), the milter
- * (mail waits without it: milter_default_action = tempfail), Postfix, the ban watcher. Prepares
- * the directories each needs, as `mailctl start` does before starting them.
+ * Every daemon the settings need, in the order procd starts them (its order of declaration).
+ * lxc runtime: the container alone (its init starts the daemons inside). Host runtime: Dovecot
+ * (Postfix delivers to its LMTP socket), ClamAV (the milters ask clamd), the milter (mail waits
+ * without it: milter_default_action = tempfail), Postfix, the ban watcher. Prepares the
+ * directories each needs, as `mailctl start` does before starting them.
  */
 export function procdInstances(l: Layout, s: Settings, mailctl: string[]): ProcdInstance[] {
+  if (s.main.runtime === 'lxc') return [{ name: 'container', command: containerForegroundCommand(s), termTimeout: CONTAINER_TERM_TIMEOUT }];
   const instances: ProcdInstance[] = [{ name: 'dovecot', command: dovecotCommand(l, true) }];
   if (s.features.virusScan) {
     prepareClamavRun(s, l);

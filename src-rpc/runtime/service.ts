@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { MailError } from '../core/errors.ts';
 import { assertDovecotSupported } from '../render/dovecot.ts';
-import { loadAccounts, assertCurrentFormat, markFormat } from '../store/files.ts';
+import { loadAccounts, assertCurrentFormat, markFormat, ownUsersFile } from '../store/files.ts';
 import { mailHost, postmasterAddress } from '../config/settings.ts';
 import { readText, removeTree } from '../sys/fs.ts';
 import { deliveryOutcome } from './mail-log.ts';
@@ -23,11 +23,11 @@ import { unimplementedOptionNotices } from '../config/notices.ts';
 import { readBans } from './ban-watcher.ts';
 import { keepChangesSoFar } from '../core/write-lock.ts';
 import { markWanted, clearWanted, recentRestarts, restartText, heal as healDaemons, type Healable } from './supervise.ts';
-import { procdSupervises, procdInstances, instanceLines, runInitScript, startInBackgroundThroughProcd } from './procd.ts';
+import { procdSupervises, procdInstances, instanceLines, runInitScript, startInBackgroundThroughProcd, type ProcdInstance } from './procd.ts';
 import { mailHeldReason } from './signing.ts';
 import type { Accounts } from '../store/accounts.ts';
 import type { RuntimeView } from '../render/view.ts';
-import type { Context } from '../core/context.ts';
+import type { Context, Locked } from '../core/context.ts';
 
 /**
  * What differs between daemons on the host and daemons in the container, chosen once from
@@ -43,8 +43,14 @@ interface Runtime {
   prepareConverge(): void;
   /** Converge and start whatever is down (the container first). */
   startServer(): { changed: string[]; certificateCreated: boolean; containerStarted: boolean };
-  /** tick: start what is down (a dead init took the whole container with it). */
+  /** tick: start what is down (a dead init took the whole container with it); on a router through procd. */
   startWhatIsDown(): void;
+  /** `start` on a router: procd runs the daemons (host) or the container (lxc). */
+  startThroughProcd(locked: Locked): Promise<unknown>;
+  /** The init script's start (`mailctl procd-instances`): the instances procd should run. */
+  procdInstances(locked: Locked): Promise<ProcdInstance[]>;
+  /** The init script's stop (`mailctl procd-stop`), before procd ends the instances. */
+  procdStop(): void;
   stop(): void;
   flushQueue(): void;
   /** What `status` shows of the container (null on the host). */
@@ -83,7 +89,23 @@ function hostRuntime(ctx: Context): Runtime {
       startDaemons(l, s);
       return { changed: report.changed, certificateCreated, containerStarted: false };
     },
-    startWhatIsDown: () => startDaemons(l, s),
+    // Under procd: an instance procd gave up on (a crash loop) starts again when the init
+    // script declares it anew.
+    startWhatIsDown: () => (procdSupervises() ? runInitScript('start') : startDaemons(l, s)),
+    // Outside the write lock: the init script's `mailctl procd-instances` renders under it.
+    startThroughProcd: async () => {
+      runInitScript('start');
+      await waitFor(() => serviceStates(l, s).every((d) => d.running), PROCD_START_MS);
+    },
+    // Rendered first (and the first certificate made), under the lock.
+    procdInstances: (locked) =>
+      locked((c) => {
+        applyFull(c, true);
+        ensureCertificate(c.layout, mailHost(c.settings));
+        markWanted();
+        return procdInstances(c.layout, c.settings, MAILCTL_NOW);
+      }),
+    procdStop: clearWanted,
     stop: () => stopDaemons(l),
     flushQueue: () => flushQueue(l),
     container: () => null,
@@ -105,6 +127,9 @@ function hostRuntime(ctx: Context): Runtime {
 
 function containerRuntime(ctx: Context): Runtime {
   const { settings: s, layout: l } = ctx;
+  // On a router procd runs the container (`lxc-start -F`, its instance) and restarts it when it
+  // dies; the configuration and the daemons inside are ours, as without procd.
+  const launch = () => startContainer(s, procdSupervises() ? () => (assertEnabled(s), runInitScript('start')) : undefined);
   const runtime: Runtime = {
     view: (facts) => lxcView(l, facts),
     states: () => containerServiceStates(s),
@@ -121,14 +146,24 @@ function containerRuntime(ctx: Context): Runtime {
       const certificateCreated = ensureCertificate(l, mailHost(s));
       markWanted();
       keepChangesSoFar();
-      const containerStarted = startContainer(s);
+      const containerStarted = launch();
       // A first start has no configuration yet: the init could not start the daemons, apply writes
       // it from the container's facts, then whatever is down starts.
       const report = applyFull(ctx);
       startContainerDaemons(s, l);
       return { changed: report.changed, certificateCreated, containerStarted };
     },
-    startWhatIsDown: () => (startContainer(s), startContainerDaemons(s, l)),
+    startWhatIsDown: () => (launch(), startContainerDaemons(s, l)),
+    // The init script declares the container only (it renders nothing): the rest under the lock.
+    startThroughProcd: (locked) => locked((c) => runtimeOf(c).startServer()),
+    // Without the lock: `start` and `install` run the init script while they hold it. The
+    // container renders nothing; start and tick converge it once it runs.
+    procdInstances: async () => (markWanted(), procdInstances(l, s, MAILCTL_NOW)),
+    procdStop: () => {
+      clearWanted();
+      // Cleanly, daemon by daemon, before procd's SIGTERM to lxc-start and its SIGKILL after.
+      stopContainer(s);
+    },
     stop: () => stopContainer(s),
     flushQueue: () => flushContainerQueue(s, l),
     container: () => containerStatus(s),
@@ -190,6 +225,7 @@ export function applyFull(ctx: Context, declaringInstances = false) {
   if (facts) assertDovecotSupported(facts.dovecotVersion);
   prepareDirectories(ctx.layout);
   markFormatIfNew(ctx);
+  ownUsersFile(ctx.layout);
   return apply(ctx, undefined, facts, declaringInstances);
 }
 
@@ -228,14 +264,15 @@ async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
  * On a router (outside the write lock: the init script's mailctl renders under it): the init
  * script renders, declares the instances, and procd starts them.
  */
-export async function startThroughProcd(ctx: Context) {
+export async function startThroughProcd(ctx: Context, locked: Locked) {
   assertRuntimeSupports(ctx);
-  if (!ctx.settings.main.enabled) {
-    throw new MailError('conflict', 'mailserver.main.enabled is 0, so procd starts nothing: uci set mailserver.main.enabled=1; uci commit mailserver');
-  }
-  runInitScript('start');
-  await waitFor(() => serverStates(ctx).every((s) => s.running), PROCD_START_MS);
+  assertEnabled(ctx.settings);
+  await runtimeOf(ctx).startThroughProcd(locked);
   return { ...(await status(ctx)), changed: [] as string[], certificateCreated: false };
+}
+
+function assertEnabled(s: Context['settings']): void {
+  if (!s.main.enabled) throw new MailError('conflict', 'mailserver.main.enabled is 0, so procd starts nothing: uci set mailserver.main.enabled=1; uci commit mailserver');
 }
 
 /** On a router: procd ends the instances after the script returned (SIGTERM, SIGKILL after term_timeout). */
@@ -246,21 +283,20 @@ export async function stopThroughProcd(ctx: Context) {
   return status(ctx);
 }
 
+/** The bundle running now (mailctl): the ban watcher and Rspamd's prestart run it too. */
+const MAILCTL_NOW = [process.execPath, process.argv[1]!];
+
 /**
- * What /etc/init.d/mailserver asks for (`mailctl procd-instances`): render everything (and the
- * first certificate), mark the server wanted, and the instances procd should run, one a line.
+ * What /etc/init.d/mailserver asks for (`mailctl procd-instances`): the server is wanted from
+ * now on, and the instances procd should run, one a line.
  */
-export function declareInstances(ctx: Context): string {
-  applyFull(ctx, true);
-  ensureCertificate(ctx.layout, mailHost(ctx.settings));
-  markWanted();
-  // The bundle running now (mailctl) runs the ban watcher too.
-  return instanceLines(procdInstances(ctx.layout, ctx.settings, [process.execPath, process.argv[1]!]));
+export async function declareInstances(ctx: Context, locked: Locked): Promise<string> {
+  return instanceLines(await runtimeOf(ctx).procdInstances(locked));
 }
 
 /** The init script's stop (`mailctl procd-stop`): tick must not start what procd stops. */
-export function instancesStopped(): void {
-  clearWanted();
+export function instancesStopped(ctx: Context): void {
+  runtimeOf(ctx).procdStop();
 }
 
 /** bans: when the caller needs the list too (the Overview), read once for both. */
@@ -306,10 +342,7 @@ function serverStates(ctx: Context) {
 
 function healable(ctx: Context): Healable {
   const runtime = runtimeOf(ctx);
-  // Under procd: an instance procd gave up on (a crash loop) starts again when the init script
-  // declares it anew.
-  const start = procdSupervises() ? () => runInitScript('start') : runtime.startWhatIsDown;
-  return { states: runtime.states, start, flushQueue: runtime.flushQueue };
+  return { states: runtime.states, start: runtime.startWhatIsDown, flushQueue: runtime.flushQueue };
 }
 
 /**

@@ -60,10 +60,21 @@ export function loadAccounts(l: Layout): Accounts {
 }
 
 /** Dovecot's auth process (user dovecot) reads the users file; nobody else may. */
+const usersOwnership = (l: Layout) => ({ mode: 0o640, uid: 0, gid: systemGroupId('dovecot', l.daemonsRoot) ?? 0 });
+
 export function saveMailboxes(l: Layout, mailboxes: Map<string, Mailbox>): void {
   const before = statOrNull(usersFile(l));
-  const changed = writeAtomic(usersFile(l), serializeUsers(mailboxes), { mode: 0o640, uid: 0, gid: systemGroupId('dovecot', l.daemonsRoot) ?? 0 });
+  const changed = writeAtomic(usersFile(l), serializeUsers(mailboxes), usersOwnership(l));
   if (changed && before) ensureVisibleChange(usersFile(l), before);
+}
+
+/**
+ * The users file's group is Dovecot's on the machine the daemons run on, which a container
+ * made after the first `user add` did not have yet: converging gives it its group again.
+ */
+export function ownUsersFile(l: Layout): void {
+  const text = readText(usersFile(l));
+  if (text !== null) writeAtomic(usersFile(l), text, usersOwnership(l));
 }
 
 export function saveAliases(l: Layout, aliases: Map<string, string[]>): void {

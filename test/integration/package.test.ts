@@ -292,7 +292,7 @@ test('the init script parses as sh (and busybox ash when present)', () => {
   for (const f of ['90-mailserver', '91-luci-mailserver']) run('sh', ['-n', join(ROOT, 'files/etc/uci-defaults', f)]);
 });
 
-test('the init script is a procd service running the daemons in the foreground', () => {
+test('the init script is a procd service running the daemons (or the container) in the foreground', () => {
   const text = readFileSync(INIT, 'utf8');
   assert.ok(text.startsWith('#!/bin/sh /etc/rc.common\n'));
   for (const line of ['USE_PROCD=1', 'START=90', 'STOP=10']) assert.ok(text.split('\n').includes(line), line);
@@ -300,8 +300,6 @@ test('the init script is a procd service running the daemons in the foreground',
   // The instances' command lines come from mailctl (the code `mailctl start` uses).
   assert.match(text, /"\$MAILCTL" procd-instances/);
   assert.match(text, /procd_set_param command "\$@"/);
-  assert.match(text, /lxc-start -F -n "\$ms_container" -P "\$ms_lxc_path"/);
-  assert.match(text, /config_get ms_lxc_path lxc path \/srv\/lxc/);
   assert.match(text, /procd_set_param respawn/);
   assert.match(text, /config_get_bool ms_enabled main enabled 0/);
   assert.ok(statSync(INIT).mode & 0o111, 'executable in the tree');
@@ -316,10 +314,10 @@ test("mailctl run by the init script does not inherit procd.sh's lock descriptor
     writeFileSync(stub, `#!/bin/sh\nif [ -e /proc/self/fd/1000 ]; then echo "$1 inherited" >> ${dir}/seen; else echo "$1 clean" >> ${dir}/seen; fi\n`, { mode: 0o755 });
     const script = `. ${INIT}
 MAILCTL=${stub}
-logger() { :; }; load_settings() { ms_runtime=host; }
+logger() { :; }
 procd_open_instance() { :; }; procd_set_param() { :; }; procd_close_instance() { :; }
 exec 1000>${dir}/lock
-start_host
+declare_instances
 stop_service`;
     // OpenWrt's shell is busybox ash (dash cannot name descriptors above 9).
     run(hasCommand('busybox') ? 'busybox' : 'bash', [...(hasCommand('busybox') ? ['sh'] : []), '-c', script]);

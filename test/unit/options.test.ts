@@ -39,7 +39,7 @@ const flip = (value: string, base: Record<string, string> = {}): Effect => ({ fl
 const provenBy = (file: string, title: string): Effect => ({ provenBy: file, title });
 
 const EFFECTS: Record<string, Effect> = {
-  'main.enabled': provenBy('test/integration/package.test.ts', 'the init script is a procd service running the daemons in the foreground'),
+  'main.enabled': provenBy('test/integration/package.test.ts', 'the init script is a procd service running the daemons (or the container) in the foreground'),
   'main.hostname': flip('mx'),
   'main.domain': flip('example.org'),
   'main.postmaster': flip('hostmaster'),
