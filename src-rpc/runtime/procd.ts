@@ -1,5 +1,6 @@
 // The host runtime under procd (OpenWrt): the instances /etc/init.d/mailserver declares, built
-// from the same command lines `mailctl start` runs (in their foreground form), and the hand-over
+// from the same command lines `mailctl start` runs (in their foreground form; the lxc runtime's
+// are the container and the ban watcher), and the hand-over
 // of start / stop / heal / milter switches to the init script when procd supervises the daemons.
 import { join } from 'node:path';
 import { statOrNull, exists } from '../sys/fs.ts';
@@ -83,8 +84,12 @@ export function procdInstances(l: Layout, s: Settings, mailctl: string[]): Procd
     }
   }
   instances.push({ name: 'postfix', command: ['/bin/sh', '-c', POSTFIX_FOREGROUND, 'postfix-start-fg', l.postfixConfigDir], termTimeout: POSTFIX_TERM_TIMEOUT });
-  if (s.features.fail2ban) instances.push({ name: 'banwatch', command: [...mailctl, 'ban-watch', '--supervised'] });
-  return instances;
+  return [...instances, ...banWatchInstances(s, mailctl)];
+}
+
+/** The ban watcher follows the daemons' logs on the router, beside them or beside their container. */
+export function banWatchInstances(s: Settings, mailctl: string[]): ProcdInstance[] {
+  return s.features.fail2ban ? [{ name: 'banwatch', command: [...mailctl, 'ban-watch', '--supervised'] }] : [];
 }
 
 /** A word busybox ash reads back unchanged with `eval "set -- $line"`. */

@@ -13,17 +13,17 @@ import { renderAll, writeGenerated, type ConvergeReport, type Service } from './
 import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates, flushQueue, type ServiceState } from './host.ts';
 import {
   lxcView, containerStatus, containerServiceStates, startContainer, startContainerDaemons, stopContainer, reloadContainerDaemons,
-  flushContainerQueue, configureContainer, assertContainerInstalled, assertOurContainer, ourContainer,
+  flushContainerQueue, configureContainer, assertContainerInstalled, assertOurContainer, ourContainer, containerRunning, containerForeground, containerClamav, reconcileContainerClamav,
   writeLxcConfig, makeRootfs, installContainerPackages, destroyContainer, containerPaths,
 } from './lxc.ts';
 import { rootfsPresent } from './lxc-rootfs.ts';
 import { machineFor, hostMachine } from './machine.ts';
-import { virusScanState } from './clamav.ts';
+import { virusScanState, hostClamav, type ClamavPlace } from './clamav.ts';
 import { unimplementedOptionNotices } from '../config/notices.ts';
-import { readBans } from './ban-watcher.ts';
+import { readBans, reconcileBans, stopBanWatcher } from './ban-watcher.ts';
 import { keepChangesSoFar } from '../core/write-lock.ts';
 import { markWanted, clearWanted, recentRestarts, restartText, heal as healDaemons, type Healable } from './supervise.ts';
-import { procdSupervises, procdInstances, instanceLines, runInitScript, startInBackgroundThroughProcd } from './procd.ts';
+import { procdSupervises, procdInstances, banWatchInstances, instanceLines, runInitScript, startInBackgroundThroughProcd, type ProcdInstance } from './procd.ts';
 import { mailHeldReason } from './signing.ts';
 import type { Accounts } from '../store/accounts.ts';
 import type { RuntimeView } from '../render/view.ts';
@@ -47,6 +47,10 @@ interface Runtime {
   startWhatIsDown(): void;
   stop(): void;
   flushQueue(): void;
+  /** What procd runs (mailctl: the command running this bundle). */
+  procdInstances(mailctl: string[]): ProcdInstance[];
+  /** Where ClamAV runs (status shows its state). */
+  clamav: ClamavPlace;
   /** What `status` shows of the container (null on the host). */
   container(): ReturnType<typeof containerStatus> | null;
   /** Why mail is held now, or null. */
@@ -86,6 +90,8 @@ function hostRuntime(ctx: Context): Runtime {
     startWhatIsDown: () => startDaemons(l, s),
     stop: () => stopDaemons(l),
     flushQueue: () => flushQueue(l),
+    procdInstances: (mailctl) => procdInstances(l, s, mailctl),
+    clamav: hostClamav,
     container: () => null,
     held: (services) => (services.find((d) => d.name === 'postfix')?.running ? mailHeldReason(l, s) : null),
     install: (rootfs) => {
@@ -108,13 +114,19 @@ function containerRuntime(ctx: Context): Runtime {
   const runtime: Runtime = {
     view: (facts) => lxcView(l, facts),
     states: () => containerServiceStates(s),
-    reload: (services) => reloadContainerDaemons(s, l, services),
+    reload: (services) => {
+      const reloaded = reloadContainerDaemons(s, l, services);
+      if (!containerRunning(s)) return reloaded;
+      // As on the host: ClamAV as the settings want it, and the bans beside the container.
+      const switched = reconcileContainerClamav(s, l).filter((d): d is 'clamd' | 'clamav-milter' => d !== 'freshclam' && !reloaded.includes(d));
+      reconcileBans(l, s, procdSupervises());
+      return [...reloaded, ...switched];
+    },
     prepareConverge: () => {
       assertContainerInstalled(s);
       configureContainer(s, l);
     },
     startServer: () => {
-      assertRuntimeSupports(ctx);
       runtime.prepareConverge();
       prepareDirectories(l);
       // The daemons' TLS listeners need a certificate the moment the container's init starts them.
@@ -126,11 +138,16 @@ function containerRuntime(ctx: Context): Runtime {
       // it from the container's facts, then whatever is down starts.
       const report = applyFull(ctx);
       startContainerDaemons(s, l);
+      reconcileBans(l, s);
       return { changed: report.changed, certificateCreated, containerStarted };
     },
-    startWhatIsDown: () => (startContainer(s), startContainerDaemons(s, l)),
-    stop: () => stopContainer(s),
+    startWhatIsDown: () => (startContainer(s), startContainerDaemons(s, l), reconcileBans(l, s)),
+    // The bans stay in the router's firewall (as on the host); their watcher ends with the daemons.
+    stop: () => (stopContainer(s), stopBanWatcher(l)),
     flushQueue: () => flushContainerQueue(s, l),
+    // The init script's stop first asks for a clean stop (lxc-stop -t 45): procd's SIGKILL comes after it.
+    procdInstances: (mailctl) => [{ name: 'container', command: containerForeground(s), termTimeout: 60 }, ...banWatchInstances(s, mailctl)],
+    clamav: containerClamav(s),
     container: () => containerStatus(s),
     // Not known yet inside the container.
     held: () => null,
@@ -146,21 +163,10 @@ function containerRuntime(ctx: Context): Runtime {
 }
 
 /**
- * ClamAV runs beside the daemons on the host runtime only so far: in a container, Postfix would
- * wait for a milter nobody starts and defer every message.
- */
-export function assertRuntimeSupports(ctx: Pick<Context, 'settings'>): void {
-  if (ctx.settings.main.runtime === 'lxc' && ctx.settings.features.virusScan) {
-    throw new MailError('not_implemented', "features.virus_scan with main.runtime 'lxc' is not implemented yet (ClamAV is not started inside the container): set features.virus_scan=0 or main.runtime=host", 'features.virus_scan');
-  }
-}
-
-/**
  * Render and write every generated file; reload the running daemons whose files changed. A
  * stopped container renders nothing (its tools make the maps): `start` converges all first.
  */
 export function apply(ctx: Context, accounts: Accounts = loadAccounts(ctx.layout), known?: DaemonFacts, declaringInstances = false): ConvergeReport & { reloaded: string[] } {
-  assertRuntimeSupports(ctx);
   assertCurrentFormat(ctx.layout);
   const machine = machineFor(ctx.settings);
   if (!machine.available()) return { changed: [], reload: [], reloaded: [] };
@@ -180,7 +186,6 @@ export function reload(ctx: Context, services: Service[]): Service[] {
  * facts and the maps come from its tools): `start` runs the container first.
  */
 export function applyFull(ctx: Context, declaringInstances = false) {
-  assertRuntimeSupports(ctx);
   // Before anything touches the disk: preparing directories would re-own a legacy mail tree.
   assertCurrentFormat(ctx.layout);
   const machine = machineFor(ctx.settings);
@@ -229,7 +234,6 @@ async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
  * script renders, declares the instances, and procd starts them.
  */
 export async function startThroughProcd(ctx: Context) {
-  assertRuntimeSupports(ctx);
   if (!ctx.settings.main.enabled) {
     throw new MailError('conflict', 'mailserver.main.enabled is 0, so procd starts nothing: uci set mailserver.main.enabled=1; uci commit mailserver');
   }
@@ -240,7 +244,6 @@ export async function startThroughProcd(ctx: Context) {
 
 /** On a router: procd ends the instances after the script returned (SIGTERM, SIGKILL after term_timeout). */
 export async function stopThroughProcd(ctx: Context) {
-  assertRuntimeSupports(ctx);
   runInitScript('stop');
   await waitFor(() => serverStates(ctx).every((s) => !s.running), PROCD_STOP_MS);
   return status(ctx);
@@ -255,7 +258,7 @@ export function declareInstances(ctx: Context): string {
   ensureCertificate(ctx.layout, mailHost(ctx.settings));
   markWanted();
   // The bundle running now (mailctl) runs the ban watcher too.
-  return instanceLines(procdInstances(ctx.layout, ctx.settings, [process.execPath, process.argv[1]!]));
+  return instanceLines(runtimeOf(ctx).procdInstances([process.execPath, process.argv[1]!]));
 }
 
 /** The init script's stop (`mailctl procd-stop`): tick must not start what procd stops. */
@@ -283,7 +286,7 @@ export async function status(ctx: Context, bans = readBans(ctx.layout, ctx.setti
     ports: running ? await portStates(ctx.settings, portsAt ?? undefined) : [],
     bans: bans.summary,
     logDir: ctx.layout.logDir,
-    virus: virusScanState(ctx.settings, ctx.layout),
+    virus: virusScanState(ctx.settings, ctx.layout, runtime.clamav),
     /** Settings that have no effect here yet, and why. */
     notices: unimplementedOptionNotices(ctx.settings),
     // The last restarts tick made, newest last, each with the sentence the Overview shows.
@@ -327,7 +330,6 @@ export type InstallPhase = 'rootfs' | 'packages' | 'configure' | 'start';
 function installContainer(ctx: Context, runtime: Runtime, tarball: string | undefined): InstallReport {
   const s = ctx.settings;
   const l = ctx.layout;
-  assertRuntimeSupports(ctx);
   const done: string[] = [];
   let changed: string[] = [];
   const phase = (name: InstallPhase, percent: number, work: () => void) => {

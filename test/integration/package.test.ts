@@ -300,7 +300,8 @@ test('the init script is a procd service running the daemons in the foreground',
   // The instances' command lines come from mailctl (the code `mailctl start` uses).
   assert.match(text, /"\$MAILCTL" procd-instances/);
   assert.match(text, /procd_set_param command "\$@"/);
-  assert.match(text, /lxc-start -F -n "\$ms_container" -P "\$ms_lxc_path"/);
+  // Both runtimes: with lxc mailctl declares the container (`lxc-start -F`) and the ban watcher.
+  assert.match(text, /host \| lxc\) start_instances ;;/);
   assert.match(text, /config_get ms_lxc_path lxc path \/srv\/lxc/);
   assert.match(text, /procd_set_param respawn/);
   assert.match(text, /config_get_bool ms_enabled main enabled 0/);
@@ -319,7 +320,7 @@ MAILCTL=${stub}
 logger() { :; }; load_settings() { ms_runtime=host; }
 procd_open_instance() { :; }; procd_set_param() { :; }; procd_close_instance() { :; }
 exec 1000>${dir}/lock
-start_host
+start_instances
 stop_service`;
     // OpenWrt's shell is busybox ash (dash cannot name descriptors above 9).
     run(hasCommand('busybox') ? 'busybox' : 'bash', [...(hasCommand('busybox') ? ['sh'] : []), '-c', script]);

@@ -66,6 +66,19 @@ test('the ruleset: our own table, timeout sets, the mail ports refused to banned
   // Re-applied on every start and by fw4: the chain is emptied first, never grows.
   assert.ok(text.indexOf('flush chain inet mailserver input') < text.indexOf('add rule'));
   assert.not.match(text, /flush set inet mailserver banned/);
+  // Daemons on the router: nothing in the forward path is refused.
+  assert.match(text, /^flush chain inet mailserver forward$/m);
+  assert.not.match(text, /^add rule inet mailserver forward/m);
+});
+
+test('a veth container is reached through the forward path: its mail ports are refused to banned addresses there too', () => {
+  const text = renderBanRuleset([25, 143], ['127.0.0.1'], true);
+  assert.match(text, /chain forward \{ type filter hook forward priority filter - 10; policy accept; \}/);
+  assert.match(text, /^add rule inet mailserver forward ip saddr @allowed4 return$/m);
+  assert.match(text, /^add rule inet mailserver forward ip saddr @banned4 tcp dport \{ 25, 143 \} reject with tcp reset$/m);
+  assert.match(text, /^add rule inet mailserver input ip saddr @banned4 tcp dport \{ 25, 143 \} reject with tcp reset$/m);
+  // The allow-list is checked first in each chain.
+  assert.ok(text.indexOf('forward ip saddr @allowed4') < text.indexOf('forward ip saddr @banned4'));
 });
 
 test.run();
