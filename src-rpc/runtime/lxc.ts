@@ -136,7 +136,7 @@ const containerRspamdUser = (s: Settings) => signerOf('rspamd', false, container
 
 /**
  * ClamAV (virus_scan=1): freshclam, clamd (without signatures it exits at once: the init goes on,
- * and a later start or tick starts it once freshclam has them), clamav-milter with Rspamd off.
+ * and a later start or apply starts it once freshclam has them), clamav-milter with Rspamd off.
  * None of them re-reads its configuration: a reload restarts it.
  */
 function clamavCommands(s: Settings, l: Layout): ContainerDaemonCommands[] {
@@ -442,7 +442,7 @@ export function configureContainer(s: Settings, l: Layout): string[] {
   // ClamAV's signatures and logs too, owned by the container's clamav.
   if (s.features.virusScan) {
     const missing = missingPackages(p.rootfs, s.lxc.distribution, s.features);
-    if (missing.length) throw new MailError('unsupported', `features.virus_scan needs ClamAV in container '${s.main.container}' (${missing.join(', ')} missing): run \`mailctl install\`, which adds it`, 'features.virus_scan');
+    if (missing.length) throw new MailError('unsupported', `features.virus_scan needs ClamAV in container '${s.main.container}', which lacks ${missing.join(', ')}: run \`mailctl install\`, which adds them`, 'features.virus_scan');
     prepareClamavData(l, p.rootfs);
   }
   const initPath = join(p.rootfs, CONTAINER_INIT.slice(1));

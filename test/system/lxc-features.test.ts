@@ -8,15 +8,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually, waitForSubject } from '../support/sandbox.ts';
 import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
+import { imapLogin as probeImapLogin, connects as probeConnects } from '../support/ban-probes.ts';
 import { setUci } from '../support/dns.ts';
 import { cachedRootfs } from '../support/lxc.ts';
 
-const box = makeSandbox('mailserver-lxc-features-', '/run');
+const box = makeSandbox('mailserver-lxc-features-');
 const root = box.root;
 const H = '127.0.0.1';
 const USER = 'alice@example.com';
@@ -42,26 +42,8 @@ async function send(body: string) {
   return { ok: r.ok, code: r.code, error: r.error, subject };
 }
 
-async function imapLogin(source: string, password: string): Promise<'ok' | 'failed' | 'refused'> {
-  const r = await runMailClient({ action: 'imap_login', host: H, port: 143, tls: 'starttls', user: USER, password, source });
-  if (r.ok) return 'ok';
-  return r.code === 'AUTHENTICATIONFAILED' || /authenticat/i.test(r.error) ? 'failed' : 'refused';
-}
-
-/** Whether a TCP connection from `source` to `port` is accepted and greeted (a ban resets it). */
-function connects(source: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: H, port, localAddress: source, timeout: 3000 });
-    const done = (v: boolean) => {
-      s.destroy();
-      resolve(v);
-    };
-    s.once('data', () => done(true));
-    s.once('timeout', () => done(false));
-    s.once('error', () => done(false));
-    s.once('close', () => done(false));
-  });
-}
+const imapLogin = (source: string, password: string) => probeImapLogin(H, USER, source, password);
+const connects = (source: string, port: number) => probeConnects(H, source, port);
 
 const bans = (): string[] => json(['ban', 'list']).items.map((b: { address: string }) => b.address);
 
