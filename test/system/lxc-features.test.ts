@@ -77,7 +77,7 @@ test.after(() => {
   box.cleanup();
 });
 
-test('virus_scan=1 on lxc: install adds ClamAV to the container; clamd and clamav-milter run inside it; status shows them', async () => {
+test('virus_scan=1 on lxc: freshclam, clamd and clamav-milter run inside the container; status shows them', async () => {
   assert.ok(await eventually(async () => json(['status']).virus.state === 'running' && json(['status']).virus.milter?.running === true, 60_000), JSON.stringify(json(['status']).virus));
   const s = json(['status']);
   assert.is(s.running, true, JSON.stringify(s.services));
