@@ -6,6 +6,9 @@ import { FailureWindow, parseFailure } from '../../src-rpc/ban/failures.ts';
 import { neverBannedMatcher } from '../../src-rpc/ban/never.ts';
 import { renderBanRuleset } from '../../src-rpc/render/nftables.ts';
 import { ipNetwork } from '../../src-rpc/config/validate.ts';
+import { banRuleset } from '../../src-rpc/ban/nft.ts';
+import { settingsFrom } from '../../src-rpc/config/load.ts';
+import { parseUci } from '../../src-rpc/config/uci.ts';
 
 const NOW = new Date(2026, 11, 2, 12, 0, 0).getTime();
 
@@ -79,6 +82,14 @@ test('a veth container is reached through the forward path: its mail ports are r
   assert.match(text, /^add rule inet mailserver input ip saddr @banned4 tcp dport \{ 25, 143 \} reject with tcp reset$/m);
   // The allow-list is checked first in each chain.
   assert.ok(text.indexOf('forward ip saddr @allowed4') < text.indexOf('forward ip saddr @banned4'));
+});
+
+test('the settings decide the forward rules: only a veth container is reached through the forward path', () => {
+  const rules = (main: string, lxc: string) => banRuleset(settingsFrom(parseUci(`config mailserver 'main'\n${main}\nconfig lxc 'lxc'\n${lxc}\n`)));
+  const forward = /^add rule inet mailserver forward ip saddr @banned4 /m;
+  assert.match(rules("\toption runtime 'lxc'", "\toption network 'veth'\n\toption bridge 'br-lan'\n\toption address '192.168.1.25/24'"), forward);
+  assert.not.match(rules("\toption runtime 'lxc'", "\toption network 'host'"), forward);
+  assert.not.match(rules("\toption runtime 'host'", "\toption network 'veth'\n\toption bridge 'br-lan'"), forward);
 });
 
 test.run();
