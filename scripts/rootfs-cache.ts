@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, renameSync, writeFileSync, existsSync, readdirSync
 import { join } from 'node:path';
 import { machine } from 'node:os';
 import { spawnSync } from 'node:child_process';
-import { cachedRootfsName, rootfsArch } from '../src-rpc/runtime/lxc-image.ts';
+import { cachedRootfsName, rootfsArch, CACHED_PACKAGES } from '../src-rpc/runtime/lxc-image.ts';
 import { makeRootfsWith, installPackages, ensureMailAccount } from '../src-rpc/runtime/lxc-rootfs.ts';
 import { rootfsCommand } from '../src-rpc/runtime/lxc-image.ts';
 import { settingsFrom } from '../src-rpc/config/load.ts';
@@ -33,7 +33,7 @@ function build(mirror: string): string {
     mkdirSync(rootfs);
     const lxc = { ...settingsFrom(parseUci('')).lxc, rootfs: 'debootstrap' as const, release: TEST_IMAGE.release, mirror };
     makeRootfsWith(rootfsCommand(lxc, TEST_IMAGE.arch, { dir: rootfs, lxcPath: '', scratch: '' }), `debootstrap ${lxc.release} from ${mirror}`);
-    installPackages(rootfs, TEST_IMAGE.distribution);
+    installPackages(rootfs, TEST_IMAGE.distribution, CACHED_PACKAGES);
     ensureMailAccount(rootfs);
     rmSync(join(rootfs, 'var/lib/apt/lists'), { recursive: true, force: true });
     mkdirSync(join(rootfs, 'var/lib/apt/lists/partial'), { recursive: true });

@@ -29,13 +29,18 @@ function nftChecked(args: string[], what: string, input?: string): string {
 
 const setOf = (address: string) => BANNED_SETS[isIP(address) === 6 ? 6 : 4];
 
-export function mailPorts(s: Settings): number[] {
+function mailPorts(s: Settings): number[] {
   return Object.values(s.ports).filter((p) => p !== 0);
+}
+
+/** The ruleset the settings want: a veth container's clients pass the router's forward hook. */
+export function banRuleset(s: Settings): string {
+  return renderBanRuleset(mailPorts(s), neverBanned(s), s.main.runtime === 'lxc' && s.lxc.network === 'veth');
 }
 
 /** Create or refresh the table (bans kept), with the settings' ports and never-banned list. */
 export function installBanRules(s: Settings): void {
-  nftChecked(['-f', '-'], 'loading the ban rules (nft -f)', renderBanRuleset(mailPorts(s), neverBanned(s)));
+  nftChecked(['-f', '-'], 'loading the ban rules (nft -f)', banRuleset(s));
 }
 
 /** features.fail2ban=0: our table goes, bans with it. */

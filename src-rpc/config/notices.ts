@@ -8,8 +8,5 @@ export function unimplementedOptionNotices(s: Settings): string[] {
   if (s.webmail.enabled && s.webmail.container) {
     out.push(`webmail.container '${s.webmail.container}': the webmail container is not managed by mailctl; Roundcube is found through webmail.config_path`);
   }
-  if (s.features.fail2ban && s.main.runtime === 'lxc') {
-    out.push("features.fail2ban=1: with main.runtime 'lxc' the bans themselves (nftables set and log watcher) are not run yet; Postfix's and Dovecot's connection and login limits apply");
-  }
   return out;
 }

@@ -68,7 +68,7 @@ function network(lxc: LxcSettings): string[] {
   ];
 }
 
-export type ContainerDaemon = 'dovecot' | 'postfix' | 'rspamd' | 'opendkim';
+export type ContainerDaemon = 'dovecot' | 'postfix' | 'rspamd' | 'opendkim' | 'clamd' | 'clamav-milter' | 'freshclam';
 
 export interface InitSpec {
   /** Started in this order (each only once `needs`, its configuration, exists), stopped in the reverse. */

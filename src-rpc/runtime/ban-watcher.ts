@@ -7,9 +7,7 @@ import { join } from 'node:path';
 import { writeAtomic, removeTree, isDirectory } from '../sys/fs.ts';
 import { spawnBackground, processAlive, signal } from '../sys/spawn.ts';
 import { hostPath } from '../sys/paths.ts';
-import { installBanRules, removeBanRules, mailPorts, listBans, type Ban } from '../ban/nft.ts';
-import { neverBanned } from '../ban/never.ts';
-import { renderBanRuleset } from '../render/nftables.ts';
+import { installBanRules, removeBanRules, banRuleset, listBans, type Ban } from '../ban/nft.ts';
 import { readRecord, recordFile, watcherFingerprint, writeWatcherRecord, type WatcherRecord } from '../ban/record.ts';
 import type { Layout } from '../core/layout.ts';
 import type { Settings } from '../config/settings.ts';
@@ -57,7 +55,7 @@ export function reconcileBans(l: Layout, s: Settings, procd = false): boolean {
     return current !== null;
   }
   installBanRules(s);
-  if (isDirectory(hostPath(FW4_INCLUDES))) writeAtomic(fw4Include(), renderBanRuleset(mailPorts(s), neverBanned(s)), { mode: 0o644 });
+  if (isDirectory(hostPath(FW4_INCLUDES))) writeAtomic(fw4Include(), banRuleset(s), { mode: 0o644 });
   if (current?.settings === watcherFingerprint(s)) return false;
   if (procd || current?.supervised || (!current && readRecord(l)?.supervised)) {
     // procd's: ending it is enough, procd starts it again with the new settings.

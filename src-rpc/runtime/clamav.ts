@@ -1,6 +1,7 @@
-// ClamAV on the host runtime (features.virus_scan=1): our own clamd, freshclam (daemon mode: its
-// own schedule, clamd notified after each download) and, with Rspamd off, clamav-milter. Their
-// files, start / stop / restart, and the state the Overview shows (signature age, memory).
+// ClamAV (features.virus_scan=1): our own clamd, freshclam (daemon mode: its own schedule, clamd
+// notified after each download) and, with Rspamd off, clamav-milter. Their files and the state
+// the Overview shows (signature age, memory) for either runtime (a ClamavPlace: where they run);
+// start / stop / restart on the host runtime (the container's init starts them in a container).
 import { join } from 'node:path';
 import { readText, ensureDir, writeAtomic, statOrNull, listDir, exists } from '../sys/fs.ts';
 import { runDetached, processAlive, signal } from '../sys/spawn.ts';
@@ -14,6 +15,12 @@ import {
 import { rspamdUser, signingPaths, wantedMilter } from './signing.ts';
 import type { Layout } from '../core/layout.ts';
 import type { Settings } from '../config/settings.ts';
+import type { Machine } from './machine.ts';
+
+/** Where ClamAV runs: its users' root filesystem, host paths as it sees them, its daemons' pids (host pids). */
+export interface ClamavPlace extends Pick<Machine, 'root' | 'path'> {
+  pid(d: ClamavDaemon): number | null;
+}
 
 export type ClamavDaemon = 'clamd' | 'clamav-milter' | 'freshclam';
 
@@ -21,15 +28,17 @@ export type ClamavDaemon = 'clamd' | 'clamav-milter' | 'freshclam';
 export const CLAMAV_PACKAGES_HINT =
   'install ClamAV (OpenWrt: `opkg install clamav freshclam`; Debian: `apt-get install clamav-daemon clamav-freshclam clamav-milter`) or set features.virus_scan=0';
 
+export const hostClamav: ClamavPlace = { root: '/', path: (p) => p, pid: (d) => daemonPid(d) };
+
 const configDir = (l: Layout) => join(l.configDir, 'clamav');
-const configFile = (l: Layout, d: 'clamd' | 'clamav-milter' | 'freshclam') => join(configDir(l), `${d}.conf`);
+export const clamavConfigFile = (l: Layout, d: ClamavDaemon) => join(configDir(l), `${d}.conf`);
 const databaseDir = (l: Layout) => join(l.stateDir, 'clamav');
 
-/** Debian's packages run ClamAV as `clamav`; OpenWrt's as `nobody`. */
-function clamavUser(): { name: string; uid: number; gid: number } | null {
+/** Debian's packages run ClamAV as `clamav`; OpenWrt's as `nobody`. root: their root filesystem. */
+export function clamavUser(root = '/'): { name: string; uid: number; gid: number } | null {
   for (const name of ['clamav', 'nobody']) {
-    const uid = systemUserId(name);
-    if (uid !== null) return { name, uid, gid: systemGroupId(name) ?? systemGroupId('nogroup') ?? uid };
+    const uid = systemUserId(name, root);
+    if (uid !== null) return { name, uid, gid: systemGroupId(name, root) ?? systemGroupId('nogroup', root) ?? uid };
   }
   return null;
 }
@@ -41,13 +50,16 @@ function clamdClientGid(s: Settings, clamav: { gid: number }): number {
 
 const runDirs = () => ({ clamdRunDir: hostPath('/var/run/mailserver/clamd'), milterRunDir: hostPath('/var/run/mailserver/clamav-milter') });
 
-export function clamavView(s: Settings, l: Layout): ClamavView {
+/** Paths as ClamAV sees them where it runs (`at`), with that machine's user. */
+export function clamavView(s: Settings, l: Layout, at: Pick<ClamavPlace, 'root' | 'path'> = hostClamav): ClamavView {
+  const dirs = runDirs();
   return {
-    ...runDirs(),
-    user: clamavUser()?.name ?? 'clamav',
-    databaseDir: databaseDir(l),
-    logDir: l.logDir,
-    clamdConfigFile: configFile(l, 'clamd'),
+    clamdRunDir: at.path(dirs.clamdRunDir),
+    milterRunDir: at.path(dirs.milterRunDir),
+    user: clamavUser(at.root)?.name ?? 'clamav',
+    databaseDir: at.path(databaseDir(l)),
+    logDir: at.path(l.logDir),
+    clamdConfigFile: at.path(clamavConfigFile(l, 'clamd')),
   };
 }
 
@@ -58,8 +70,8 @@ export interface ClamavFile {
 }
 
 /** ClamAV's files (only with virus_scan=1) and Rspamd's antivirus rules (whenever Rspamd runs). */
-export function prepareClamav(s: Settings, l: Layout): ClamavFile[] {
-  const v = clamavView(s, l);
+export function prepareClamav(s: Settings, l: Layout, at: Pick<ClamavPlace, 'root' | 'path'>): ClamavFile[] {
+  const v = clamavView(s, l, at);
   const files: ClamavFile[] = [];
   if (s.features.virusScan) {
     for (const [name, text] of Object.entries(renderClamav(s, v))) {
@@ -75,8 +87,8 @@ export function prepareClamav(s: Settings, l: Layout): ClamavFile[] {
 }
 
 /** smtpd_milters entry of clamav-milter (virus_scan=1, spam_filter=0), else undefined. */
-export function clamavMilter(s: Settings, l: Layout): string | undefined {
-  return clamavMilterAddress(s, clamavView(s, l));
+export function clamavMilter(s: Settings, l: Layout, at: Pick<ClamavPlace, 'root' | 'path'>): string | undefined {
+  return clamavMilterAddress(s, clamavView(s, l, at));
 }
 
 // ---- processes ----
@@ -87,8 +99,7 @@ function pidOf(file: string): number | null {
 }
 
 function daemonPid(d: ClamavDaemon): number | null {
-  const v = runDirs();
-  return pidOf(d === 'clamd' ? clamdPidFile(v) : d === 'clamav-milter' ? milterPidFile(v) : freshclamPidFile(v));
+  return pidOf(clamavPidFile(d));
 }
 
 /** Database files clamd loads (official .cvd/.cld and custom signature files). */
@@ -103,10 +114,10 @@ function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-function assertInstalled(): { name: string; uid: number; gid: number } {
-  const user = clamavUser();
+function assertInstalled(root = '/'): { name: string; uid: number; gid: number } {
+  const user = clamavUser(root);
   const binaries = ['/usr/sbin/clamd', '/usr/sbin/clamav-milter', '/usr/bin/freshclam', '/usr/sbin/freshclam'];
-  const has = (b: string) => binaries.some((p) => p.endsWith(`/${b}`) && exists(p));
+  const has = (b: string) => binaries.some((p) => p.endsWith(`/${b}`) && exists(join(root, p)));
   const missing = ['clamd', 'freshclam'].filter((b) => !has(b));
   if (!user || missing.length) throw new MailError('unsupported', `features.virus_scan is on but ClamAV is not installed (${missing.join(', ') || 'no clamav user'} missing): ${CLAMAV_PACKAGES_HINT}`);
   return user;
@@ -117,10 +128,17 @@ function assertInstalled(): { name: string; uid: number; gid: number } {
  * (clamav-milter has no such flag: procd does not run it).
  */
 export function clamavCommand(l: Layout, d: 'clamd' | 'freshclam', foreground: boolean): string[];
-export function clamavCommand(l: Layout, d: ClamavDaemon, foreground: false): string[];
-export function clamavCommand(l: Layout, d: ClamavDaemon, foreground: boolean): string[] {
+export function clamavCommand(l: Layout, d: ClamavDaemon, foreground: false, path?: (hostPath: string) => string): string[];
+export function clamavCommand(l: Layout, d: ClamavDaemon, foreground: boolean, path = (p: string) => p): string[] {
   const fg = foreground ? ['--foreground'] : [];
-  return d === 'freshclam' ? ['freshclam', `--config-file=${configFile(l, d)}`, '--daemon', ...fg] : [d, `--config-file=${configFile(l, d)}`, ...fg];
+  const config = `--config-file=${path(clamavConfigFile(l, d))}`;
+  return d === 'freshclam' ? ['freshclam', config, '--daemon', ...fg] : [d, config, ...fg];
+}
+
+/** The pid file of a ClamAV daemon as it sees it (`at`). */
+export function clamavPidFile(d: ClamavDaemon, at: Pick<ClamavPlace, 'path'> = hostClamav): string {
+  const v = { clamdRunDir: at.path(runDirs().clamdRunDir), milterRunDir: at.path(runDirs().milterRunDir) };
+  return d === 'clamd' ? clamdPidFile(v) : d === 'clamav-milter' ? milterPidFile(v) : freshclamPidFile(v);
 }
 
 function start(l: Layout, d: ClamavDaemon): void {
@@ -147,16 +165,26 @@ function clamdAnswers(v: ClamavView): boolean {
 
 /** ClamAV's directories and logs, owned as it needs them (before any start, procd's too). */
 export function prepareClamavRun(s: Settings, l: Layout): void {
-  const user = assertInstalled();
+  const user = prepareClamavData(l);
   const v = clamavView(s, l);
-  ensureDir(v.databaseDir, { mode: 0o755, uid: user.uid, gid: user.gid });
   ensureDir(join(v.clamdRunDir, '..'), { mode: 0o755 });
   ensureDir(v.clamdRunDir, { mode: 0o750, uid: user.uid, gid: clamdClientGid(s, user) });
   ensureDir(v.milterRunDir, { mode: 0o750, uid: user.uid, gid: systemGroupId('postfix') ?? 0 });
+}
+
+/**
+ * Its signature database and logs on data_path, owned by ClamAV's user of the machine it runs on
+ * (root: that machine's root filesystem; a container numbers its users its own way).
+ */
+export function prepareClamavData(l: Layout, root = '/'): { name: string; uid: number; gid: number } {
+  const user = assertInstalled(root);
+  ensureDir(databaseDir(l), { mode: 0o755, uid: user.uid, gid: user.gid });
+  ensureDir(l.logDir, { mode: 0o755 });
   for (const d of ['clamav-milter', 'clamd', 'freshclam'] as ClamavDaemon[]) {
     const log = join(l.logDir, `${d}.log`);
     if (!statOrNull(log)) writeAtomic(log, '', { mode: 0o640, uid: user.uid, gid: user.gid });
   }
+  return user;
 }
 
 /** clamd can start: it refuses to without signatures (freshclam downloads them first). */
@@ -254,10 +282,10 @@ function freshclamError(l: Layout): string | null {
   return errors[0]!.replace(/^.*?ERROR:\s*/, '').trim() + (errors.length > 1 ? ` (${errors[errors.length - 1]!.replace(/^.*?ERROR:\s*/, '').trim()})` : '');
 }
 
-export function virusScanState(s: Settings, l: Layout, now = Date.now()): VirusScanState {
-  const clamd = daemonPid('clamd');
-  const milter = daemonPid('clamav-milter');
-  const freshclam = daemonPid('freshclam');
+export function virusScanState(s: Settings, l: Layout, at: ClamavPlace = hostClamav, now = Date.now()): VirusScanState {
+  const clamd = at.pid('clamd');
+  const milter = at.pid('clamav-milter');
+  const freshclam = at.pid('freshclam');
   const sigs = signatureFiles(l);
   const newest = sigs.length ? Math.max(...sigs.map((x) => x.mtimeMs)) : null;
   const memoryBytes = clamd === null ? null : residentBytes(clamd);
@@ -272,7 +300,7 @@ export function virusScanState(s: Settings, l: Layout, now = Date.now()): VirusS
   let state: string;
   let message: string | null = null;
   if (!s.features.virusScan) state = 'off';
-  else if (!clamavUser() || !exists('/usr/sbin/clamd')) (state = 'not installed', (message = `ClamAV is not installed: ${CLAMAV_PACKAGES_HINT}`));
+  else if (!clamavUser(at.root) || !exists(join(at.root, 'usr/sbin/clamd'))) (state = 'not installed', (message = `ClamAV is not installed: ${CLAMAV_PACKAGES_HINT}`));
   else if (clamd !== null) state = 'running';
   else if (sigs.length === 0 && freshclam !== null && lastError === null) (state = 'downloading virus signatures', (message = 'downloading virus signatures: mail waits (deferred) until clamd can scan it'));
   else if (sigs.length === 0) (state = 'no signatures', (message = `no virus signatures yet${lastError ? `: freshclam failed (${lastError}); it tries again every 2 hours` : ''}: mail waits (deferred) until clamd can scan it`));

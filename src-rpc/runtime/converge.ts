@@ -45,7 +45,7 @@ export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts, m
   // DKIM keys and the milter's files (Rspamd or OpenDKIM); creates missing keys.
   const signing = prepareSigning(s, l, machine);
   // Virus scanning: clamav-milter is one more milter (Rspamd off), or Rspamd asks clamd.
-  const milters = [milterAddress(s, l, machine.path), clamavMilter(s, l)].filter((m) => m !== undefined).join(', ') || undefined;
+  const milters = [milterAddress(s, l, machine.path), clamavMilter(s, l, machine)].filter((m) => m !== undefined).join(', ') || undefined;
   // A container sees none of the router's files: it gets a copy of the relay's CA beside main.cf.
   const relayCa = s.main.relayCaFile && machine.kind === 'container' ? readText(s.main.relayCaFile) : null;
   const relayCaCopy = join(l.postfixConfigDir, 'relay-ca.pem');
@@ -64,7 +64,7 @@ export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts, m
     { path: senderOwnersFile(l), text: renderSenderOwners(s, mailboxes, aliases), mode: 0o644 },
   ];
   for (const f of signing.files) files.push({ path: f.path, text: f.text, mode: 0o644, reloads: f.reloads });
-  for (const f of prepareClamav(s, l)) files.push({ path: f.path, text: f.text, mode: 0o644, reloads: f.reloads });
+  for (const f of prepareClamav(s, l, machine)) files.push({ path: f.path, text: f.text, mode: 0o644, reloads: f.reloads });
   if (relay && s.main.relayhost) {
     files.push({ path: join(l.secretsDir, 'relay_passwd'), text: renderRelayPasswd(s.main.relayhost, relay.user, relay.password), mode: 0o600, map: true });
   }

@@ -1,6 +1,7 @@
 // What goes into the container's root filesystem, whatever made it (LXC's download template,
 // debootstrap, a tarball): the distribution's packages for every daemon the settings may want,
-// so switching spam_filter or dkim later needs no download. Also the machine's architecture in
+// so switching spam_filter or dkim later needs no download; ClamAV (large: its library and
+// daemons) only once virus_scan asks for it. Also the machine's architecture in
 // the names Debian and LXC's image server use, and the key of a cached prepared rootfs.
 import { machine } from 'node:os';
 import { sha256Hex } from '../sys/crypto.ts';
@@ -23,8 +24,15 @@ export const ALPINE_PACKAGES = [
   'rspamd', 'rspamd-controller', 'rspamd-proxy', 'opendkim', 'cyrus-sasl', 'ca-certificates', 'openssl',
 ] as const;
 
-export function packagesFor(distribution: string): readonly string[] {
-  return distribution === 'alpine' ? ALPINE_PACKAGES : DEBIAN_PACKAGES;
+/** ClamAV's daemons (clamd, freshclam, clamav-milter), for features.virus_scan=1. */
+export const CLAMAV_PACKAGES = {
+  debian: ['clamav-daemon', 'clamav-freshclam', 'clamav-milter'],
+  alpine: ['clamav-daemon', 'clamav-milter', 'freshclam'],
+} as const;
+
+export function packagesFor(distribution: string, { virusScan }: { virusScan: boolean }): readonly string[] {
+  const alpine = distribution === 'alpine';
+  return [...(alpine ? ALPINE_PACKAGES : DEBIAN_PACKAGES), ...(virusScan ? CLAMAV_PACKAGES[alpine ? 'alpine' : 'debian'] : [])];
 }
 
 export function rootfsArch(machine: string): string {
@@ -40,8 +48,11 @@ export interface ImageSpec {
 }
 
 /** Name of a prepared rootfs tarball: changes whenever what goes into it changes. */
+/** A prepared rootfs holds every package, ClamAV's too: it serves any settings offline. */
+export const CACHED_PACKAGES = { virusScan: true };
+
 export function cachedRootfsName(spec: ImageSpec): string {
-  const key = sha256Hex(JSON.stringify([spec.distribution, spec.release, spec.arch, packagesFor(spec.distribution), MAIL_ACCOUNT])).slice(0, 16);
+  const key = sha256Hex(JSON.stringify([spec.distribution, spec.release, spec.arch, packagesFor(spec.distribution, CACHED_PACKAGES), MAIL_ACCOUNT])).slice(0, 16);
   return `rootfs-${spec.distribution}-${spec.release}-${spec.arch}-${key}.tar.gz`;
 }
 

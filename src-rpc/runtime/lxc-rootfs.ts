@@ -23,8 +23,8 @@ export function makeRootfsWith(argv: string[], what: string): void {
 }
 
 /** Packages (of `packagesFor`) that dpkg inside the rootfs does not list as installed. */
-export function missingPackages(rootfs: string, distribution: string): string[] {
-  const wanted = packagesFor(distribution);
+export function missingPackages(rootfs: string, distribution: string, features: { virusScan: boolean }): string[] {
+  const wanted = packagesFor(distribution, features);
   if (distribution === 'alpine') {
     const world = new Set((readText(join(rootfs, 'etc/apk/world')) ?? '').split('\n'));
     return wanted.filter((p) => !world.has(p));
@@ -43,8 +43,8 @@ export function missingPackages(rootfs: string, distribution: string): string[] 
  * Install what is missing with the distribution's package manager, run in the rootfs. Debian's
  * maintainer scripts must not start daemons (policy-rc.d), and Postfix must not configure itself.
  */
-export function installPackages(rootfs: string, distribution: string): string[] {
-  const missing = missingPackages(rootfs, distribution);
+export function installPackages(rootfs: string, distribution: string, features: { virusScan: boolean }): string[] {
+  const missing = missingPackages(rootfs, distribution, features);
   if (missing.length === 0) return [];
   if (distribution === 'alpine') {
     checked(['chroot', rootfs, 'apk', 'add', '--no-cache', ...missing], 'apk add');

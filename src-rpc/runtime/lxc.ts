@@ -6,7 +6,7 @@
 // the daemons when the container starts, also when procd starts it with `lxc-start -F`.
 import { join, relative } from 'node:path';
 import { readText, writeAtomic, ensureDir, exists, removeTree, rename, statOrNull } from '../sys/fs.ts';
-import { run, runDetached, sleepSync, processesInNamespaceOf, type RunOptions, type RunResult } from '../sys/spawn.ts';
+import { run, runDetached, sleepSync, processesInNamespaceOf, signal, type RunOptions, type RunResult } from '../sys/spawn.ts';
 import { sandboxRoot } from '../sys/paths.ts';
 import { sha256File } from '../sys/crypto.ts';
 import { replaceSymlink } from '../sys/links.ts';
@@ -23,6 +23,8 @@ import type { DaemonFacts } from './facts.ts';
 import type { Service } from './converge.ts';
 import { signingPaths, wantedMilter, signerOf, rspamdArguments, rspamdPidFile, opendkimPidFile, opendkimInstances, prepareRspamdData } from './signing.ts';
 import { opendkimName } from '../render/opendkim.ts';
+import { clamavCommand, clamavConfigFile, clamavPidFile, clamavUser, clamdCanStart, prepareClamavData, type ClamavDaemon, type ClamavPlace } from './clamav.ts';
+import { missingPackages } from './lxc-rootfs.ts';
 
 export interface ContainerPaths {
   /** lxc.path on the host (LXC's -P). */
@@ -92,6 +94,9 @@ export function containerInfo(s: Settings): ContainerInfo {
 
 export const containerRunning = (s: Settings) => containerInfo(s).state === 'running';
 
+/** The container in the foreground: procd's instance on a router (lxc-start forwards procd's SIGTERM to our init). */
+export const containerForeground = (s: Settings) => lxc('lxc-start', s, '-F');
+
 /** What `status` shows of the container (the Overview codes against this shape). */
 export function containerStatus(s: Settings) {
   const info = containerInfo(s);
@@ -104,7 +109,11 @@ export function containerStatus(s: Settings) {
 // ---- the daemons inside ----
 
 /** The program behind each daemon's master (Postfix's is `master`). */
-const EXECUTABLES: Record<ContainerDaemon, string> = { dovecot: 'dovecot', postfix: 'master', rspamd: 'rspamd', opendkim: 'opendkim' };
+const EXECUTABLES: Record<ContainerDaemon, string> = {
+  dovecot: 'dovecot', postfix: 'master', rspamd: 'rspamd', opendkim: 'opendkim', clamd: 'clamd', 'clamav-milter': 'clamav-milter', freshclam: 'freshclam',
+};
+/** Not among the services (as on the host): status shows them as `virus`, and mail waits for clamd's signatures. */
+const isClamav = (d: ContainerDaemon): d is ClamavDaemon => d === 'clamd' || d === 'clamav-milter' || d === 'freshclam';
 
 interface ContainerDaemonCommands {
   name: ContainerDaemon;
@@ -125,7 +134,22 @@ const hangUpByPidFile = (pidFile: string) => ['start-stop-daemon', '--stop', '--
 /** The container's own Rspamd user (its Debian numbers it its own way). */
 const containerRspamdUser = (s: Settings) => signerOf('rspamd', false, containerPaths(s).rootfs);
 
-/** In the order the init starts them: Dovecot, the milter Postfix asks, Postfix. */
+/**
+ * ClamAV (virus_scan=1): freshclam, clamd (without signatures it exits at once: the init goes on,
+ * and a later start or apply starts it once freshclam has them), clamav-milter with Rspamd off.
+ * None of them re-reads its configuration: a reload restarts it.
+ */
+function clamavCommands(s: Settings, l: Layout): ContainerDaemonCommands[] {
+  if (!s.features.virusScan) return [];
+  const daemons: ClamavDaemon[] = ['freshclam', 'clamd', ...(s.features.spamFilter ? [] : ['clamav-milter' as const])];
+  return daemons.map((d) => {
+    const pid = clamavPidFile(d, { path: containerPath });
+    const start = clamavCommand(l, d, false, containerPath);
+    return { name: d, start, stop: stopByPidFile(pid), reload: [stopByPidFile(pid), start], needs: containerPath(clamavConfigFile(l, d)) };
+  });
+}
+
+/** In the order the init starts them: Dovecot, ClamAV (the milters ask clamd), the milter Postfix asks, Postfix. */
 function daemonCommands(s: Settings, l: Layout): ContainerDaemonCommands[] {
   const view = { dovecotConfigFile: containerPath(l.dovecotConfigFile), postfixConfigDir: containerPath(l.postfixConfigDir) };
   const p = signingPaths(l);
@@ -146,6 +170,7 @@ function daemonCommands(s: Settings, l: Layout): ContainerDaemonCommands[] {
   }
   return [
     { name: 'dovecot', start: ['dovecot', '-c', view.dovecotConfigFile], stop: ['dovecot', '-c', view.dovecotConfigFile, 'stop'], reload: [['dovecot', '-c', view.dovecotConfigFile, 'reload']] },
+    ...clamavCommands(s, l),
     ...milters,
     { name: 'postfix', start: ['postfix', '-c', view.postfixConfigDir, 'start'], stop: ['postfix', '-c', view.postfixConfigDir, 'stop'], reload: [['postfix', '-c', view.postfixConfigDir, 'reload']] },
   ];
@@ -163,15 +188,40 @@ function milterRunDirs(s: Settings, l: Layout): [string, string, string][] {
   return [];
 }
 
+/** ClamAV's directories on the container's /run: clamd's socket for its client (Rspamd, or clamav-milter as ClamAV's user), the milter's for Postfix. */
+function clamavRunDirs(s: Settings): [string, string, string][] {
+  if (!s.features.virusScan) return [];
+  const user = clamavUser(containerPaths(s).rootfs)?.name ?? 'clamav';
+  const client = s.features.spamFilter ? (containerRspamdUser(s)?.name ?? '_rspamd') : user;
+  const dirOf = (file: string) => file.slice(0, file.lastIndexOf('/'));
+  return [[dirOf(clamavPidFile('clamd', { path: containerPath })), '0750', `${user}:${client}`], [dirOf(clamavPidFile('clamav-milter', { path: containerPath })), '0750', `${user}:postfix`]];
+}
+
+/** The container's processes (host pids) per daemon, oldest first; none while it is not running. */
+function processesByDaemon(info: ContainerInfo): (d: ContainerDaemon) => number[] {
+  const inside = info.state === 'running' && info.pid !== null ? processesInNamespaceOf(info.pid) : [];
+  return (d) => inside.filter((p) => p.executable === EXECUTABLES[d]).map((p) => p.pid).sort((a, b) => a - b);
+}
+
+/** ClamAV in the container, for its state in status (its pid files are on the container's /run). */
+export function containerClamav(s: Settings): ClamavPlace {
+  let pids: ((d: ContainerDaemon) => number[]) | null = null;
+  return {
+    root: containerPaths(s).rootfs,
+    path: containerPath,
+    pid: (d) => (pids ??= processesByDaemon(containerInfo(s)))(d)[0] ?? null,
+  };
+}
+
 /** The daemons of the container as the host sees them (none while it is not running). */
 export function containerServiceStates(s: Settings): ServiceState[] {
   const info = containerInfo(s);
-  const inside = info.state === 'running' && info.pid !== null ? processesInNamespaceOf(info.pid) : [];
+  const processes = processesByDaemon(info);
   const commands = daemonCommands(s, layoutFor(s));
-  const names = [...new Set(commands.map((d) => d.name))];
+  const names = [...new Set(commands.map((d) => d.name))].filter((name): name is Exclude<ContainerDaemon, ClamavDaemon> => !isClamav(name));
   const states = names.map((name): ServiceState => {
     // The master: the oldest process running the daemon's program (workers come later).
-    const pids = inside.filter((p) => p.executable === EXECUTABLES[name]).map((p) => p.pid).sort((a, b) => a - b);
+    const pids = processes(name);
     // OpenDKIM runs one process per instance (algorithm): all must be there.
     const running = pids.length > 0 && (name !== 'opendkim' || pids.length >= commands.filter((d) => d.name === name).length);
     const state: ServiceState = { name, running, pid: pids[0] ?? null };
@@ -186,8 +236,12 @@ function checkedAttach(s: Settings, argv: string[], what: string): void {
   if (r.code !== 0) throw new MailError('daemon_error', `${what} failed in container '${s.main.container}': ${tail(r.stderr || r.stdout, 3) || `exit ${r.code}`}`);
 }
 
-/** The container in the foreground: procd's instance on a router (lxc-start forwards procd's SIGTERM to our init). */
-export const containerForegroundCommand = (s: Settings) => lxc('lxc-start', s, '-F');
+/** Whether a daemon runs now: the services from their states, ClamAV's daemons from their processes. */
+function runningNow(s: Settings): (d: ContainerDaemon) => boolean {
+  const states = containerServiceStates(s);
+  const clamav = containerClamav(s);
+  return (d) => (isClamav(d) ? clamav.pid(d) !== null : states.find((x) => x.name === d)?.running === true);
+}
 
 /**
  * Start the container when it is not running (its init starts the daemons): detached, or by
@@ -213,15 +267,21 @@ export function startContainer(s: Settings, launch?: () => void): boolean {
   return started;
 }
 
-/** Every daemon inside that is not running (a first start has no configuration before apply). */
-export function startContainerDaemons(s: Settings, l: Layout): Service[] {
-  const states = containerServiceStates(s);
-  const started: Service[] = [];
+/**
+ * Every daemon inside that is not running (a first start has no configuration before apply);
+ * `which`: only those.
+ */
+export function startContainerDaemons(s: Settings, l: Layout, which: (d: ContainerDaemon) => boolean = () => true): ContainerDaemon[] {
+  const running = runningNow(s);
+  const started: ContainerDaemon[] = [];
   for (const d of daemonCommands(s, l)) {
-    if (states.find((x) => x.name === d.name)?.running) continue;
+    if (!which(d.name) || running(d.name)) continue;
+    // clamd refuses to start without signatures, clamav-milter without clamd: mail waits (deferred).
+    if ((d.name === 'clamd' && !clamdCanStart(l)) || (d.name === 'clamav-milter' && !running('clamd') && !started.includes('clamd'))) continue;
     // The daemon forks and keeps its stdio: it goes to a log file, never to a pipe we wait on.
     const log = join(l.logDir, `${d.name}-start.log`);
-    const r = runDetached(attachArgv(s, d.start), log);
+    // clamd forks once its signatures are loaded: with the official set, a minute or more on a router.
+    const r = runDetached(attachArgv(s, d.start), log, undefined, 300_000);
     if (r.code !== 0) throw new MailError('daemon_error', `${d.name} did not start in container '${s.main.container}': ${tail(readText(log) ?? '', 3) || `exit ${r.code}`}`);
     if (!started.includes(d.name)) started.push(d.name);
   }
@@ -245,14 +305,26 @@ export function stopContainer(s: Settings): boolean {
 }
 
 export function reloadContainerDaemons(s: Settings, l: Layout, services: Service[]): Service[] {
-  const states = containerServiceStates(s);
+  const running = runningNow(s);
   const reloaded: Service[] = [];
-  for (const d of daemonCommands(s, l)) {
-    if (!services.includes(d.name) || !states.find((x) => x.name === d.name)?.running) continue;
-    for (const argv of d.reload) checkedAttach(s, argv, `${d.name} reload`);
-    if (!reloaded.includes(d.name)) reloaded.push(d.name);
+  for (const { name, reload } of daemonCommands(s, l)) {
+    if (name === 'freshclam' || !services.includes(name) || !running(name)) continue;
+    for (const argv of reload) checkedAttach(s, argv, `${name} reload`);
+    if (!reloaded.includes(name)) reloaded.push(name);
   }
   return reloaded;
+}
+
+/**
+ * The ClamAV daemons the settings want run in the running container, and no other (as
+ * reconcileClamav on the host): virus_scan switched, clamd stopped, signatures that arrived.
+ */
+export function reconcileContainerClamav(s: Settings, l: Layout): ContainerDaemon[] {
+  const clamav = containerClamav(s);
+  const wanted = new Set(clamavCommands(s, l).map((d) => d.name));
+  const stopped = (['clamav-milter', 'clamd', 'freshclam'] as const).filter((d) => !wanted.has(d) && clamav.pid(d) !== null);
+  for (const d of stopped) signal(clamav.pid(d)!, 'SIGTERM');
+  return [...stopped, ...startContainerDaemons(s, l, isClamav)];
 }
 
 export function flushContainerQueue(s: Settings, l: Layout): void {
@@ -347,7 +419,7 @@ function download(s: Settings, into: string): void {
 
 export function installContainerPackages(s: Settings): string[] {
   const rootfs = containerPaths(s).rootfs;
-  const added = installPackages(rootfs, s.lxc.distribution);
+  const added = installPackages(rootfs, s.lxc.distribution, s.features);
   return ensureMailAccount(rootfs) ? [...added, 'mail account 5000'] : added;
 }
 
@@ -367,7 +439,7 @@ export function configureContainer(s: Settings, l: Layout): string[] {
   const p = containerPaths(s);
   const init = renderContainerInit({
     daemons: daemonCommands(s, l),
-    runDirs: [[containerPath(l.dovecotBaseDir), '0755', 'root:root'], ...milterRunDirs(s, l)],
+    runDirs: [[containerPath(l.dovecotBaseDir), '0755', 'root:root'], ...clamavRunDirs(s), ...milterRunDirs(s, l)],
     dhcp: s.lxc.network === 'veth' && s.lxc.address === null,
   });
   const changed: string[] = [];
@@ -375,6 +447,12 @@ export function configureContainer(s: Settings, l: Layout): string[] {
   // Rspamd's database and log are on the host's data_path, owned by the container's _rspamd.
   const rspamd = wantedMilter(s) === 'rspamd' ? containerRspamdUser(s) : null;
   if (rspamd) prepareRspamdData(l, rspamd);
+  // ClamAV's signatures and logs too, owned by the container's clamav.
+  if (s.features.virusScan) {
+    const missing = missingPackages(p.rootfs, s.lxc.distribution, s.features);
+    if (missing.length) throw new MailError('unsupported', `features.virus_scan needs ClamAV in container '${s.main.container}', which lacks ${missing.join(', ')}: run \`mailctl install\`, which adds them`, 'features.virus_scan');
+    prepareClamavData(l, p.rootfs);
+  }
   const initPath = join(p.rootfs, CONTAINER_INIT.slice(1));
   if (writeAtomic(initPath, init, { mode: 0o755, uid: 0, gid: 0 })) changed.push(initPath);
   // Without an init system nothing links /etc/mtab, which Dovecot reads to see mount points.

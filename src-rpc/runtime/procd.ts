@@ -1,6 +1,7 @@
 // The host runtime under procd (OpenWrt): the instances /etc/init.d/mailserver declares, built
-// from the same command lines `mailctl start` runs (in their foreground form), and the hand-over
-// of start / stop / heal / milter switches to the init script when procd supervises the daemons.
+// from the same command lines `mailctl start` runs (in their foreground form; the lxc runtime's
+// are the container and the ban watcher), and the hand-over of start / stop / heal / milter
+// switches to the init script when procd supervises the daemons.
 import { join } from 'node:path';
 import { statOrNull, exists } from '../sys/fs.ts';
 import { run, startInBackground } from '../sys/spawn.ts';
@@ -9,7 +10,7 @@ import { MailError } from '../core/errors.ts';
 import { dovecotCommand } from './host.ts';
 import { wantedMilter, milterCommands, prepareMilterRun, rspamdPidFile } from './signing.ts';
 import { clamavCommand, prepareClamavRun, clamdCanStart } from './clamav.ts';
-import { containerForegroundCommand } from './lxc.ts';
+import { containerForeground } from './lxc.ts';
 import type { Layout } from '../core/layout.ts';
 import type { Settings } from '../config/settings.ts';
 
@@ -62,13 +63,13 @@ const POSTFIX_TERM_TIMEOUT = 30;
 
 /**
  * Every daemon the settings need, in the order procd starts them (its order of declaration).
- * lxc runtime: the container alone (its init starts the daemons inside). Host runtime: Dovecot
+ * lxc runtime: the container (its init starts the daemons inside), the ban watcher. Host runtime: Dovecot
  * (Postfix delivers to its LMTP socket), ClamAV (the milters ask clamd), the milter (mail waits
  * without it: milter_default_action = tempfail), Postfix, the ban watcher. Prepares the
  * directories each needs, as `mailctl start` does before starting them.
  */
 export function procdInstances(l: Layout, s: Settings, mailctl: string[]): ProcdInstance[] {
-  if (s.main.runtime === 'lxc') return [{ name: 'container', command: containerForegroundCommand(s), termTimeout: CONTAINER_TERM_TIMEOUT }];
+  if (s.main.runtime === 'lxc') return [{ name: 'container', command: containerForeground(s), termTimeout: CONTAINER_TERM_TIMEOUT }, ...banWatchInstances(s, mailctl)];
   const instances: ProcdInstance[] = [{ name: 'dovecot', command: dovecotCommand(l, true) }];
   if (s.features.virusScan) {
     prepareClamavRun(s, l);
@@ -89,8 +90,12 @@ export function procdInstances(l: Layout, s: Settings, mailctl: string[]): Procd
     }
   }
   instances.push({ name: 'postfix', command: ['/bin/sh', '-c', POSTFIX_FOREGROUND, 'postfix-start-fg', l.postfixConfigDir], termTimeout: POSTFIX_TERM_TIMEOUT });
-  if (s.features.fail2ban) instances.push({ name: 'banwatch', command: [...mailctl, 'ban-watch', '--supervised'] });
-  return instances;
+  return [...instances, ...banWatchInstances(s, mailctl)];
+}
+
+/** The ban watcher follows the daemons' logs on the router, beside them or beside their container. */
+export function banWatchInstances(s: Settings, mailctl: string[]): ProcdInstance[] {
+  return s.features.fail2ban ? [{ name: 'banwatch', command: [...mailctl, 'ban-watch', '--supervised'] }] : [];
 }
 
 /** A word busybox ash reads back unchanged with `eval "set -- $line"`. */

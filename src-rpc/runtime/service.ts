@@ -13,14 +13,14 @@ import { renderAll, writeGenerated, type ConvergeReport, type Service } from './
 import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates, flushQueue, type ServiceState } from './host.ts';
 import {
   lxcView, containerStatus, containerServiceStates, startContainer, startContainerDaemons, stopContainer, reloadContainerDaemons,
-  flushContainerQueue, configureContainer, assertContainerInstalled, assertOurContainer, ourContainer,
+  flushContainerQueue, configureContainer, assertContainerInstalled, assertOurContainer, ourContainer, containerRunning, containerClamav, reconcileContainerClamav,
   writeLxcConfig, makeRootfs, installContainerPackages, destroyContainer, containerPaths,
 } from './lxc.ts';
 import { rootfsPresent } from './lxc-rootfs.ts';
 import { machineFor, hostMachine } from './machine.ts';
-import { virusScanState } from './clamav.ts';
+import { virusScanState, hostClamav, type ClamavPlace } from './clamav.ts';
 import { unimplementedOptionNotices } from '../config/notices.ts';
-import { readBans } from './ban-watcher.ts';
+import { readBans, reconcileBans, stopBanWatcher } from './ban-watcher.ts';
 import { keepChangesSoFar } from '../core/write-lock.ts';
 import { markWanted, clearWanted, recentRestarts, restartText, heal as healDaemons, type Healable } from './supervise.ts';
 import { procdSupervises, procdInstances, instanceLines, runInitScript, startInBackgroundThroughProcd, type ProcdInstance } from './procd.ts';
@@ -53,6 +53,8 @@ interface Runtime {
   procdStop(): void;
   stop(): void;
   flushQueue(): void;
+  /** Where ClamAV runs (status shows its state). */
+  clamav: ClamavPlace;
   /** What `status` shows of the container (null on the host). */
   container(): ReturnType<typeof containerStatus> | null;
   /** Why mail is held now, or null. */
@@ -108,6 +110,7 @@ function hostRuntime(ctx: Context): Runtime {
     procdStop: clearWanted,
     stop: () => stopDaemons(l),
     flushQueue: () => flushQueue(l),
+    clamav: hostClamav,
     container: () => null,
     held: (services) => (services.find((d) => d.name === 'postfix')?.running ? mailHeldReason(l, s) : null),
     install: (rootfs) => {
@@ -133,13 +136,19 @@ function containerRuntime(ctx: Context): Runtime {
   const runtime: Runtime = {
     view: (facts) => lxcView(l, facts),
     states: () => containerServiceStates(s),
-    reload: (services) => reloadContainerDaemons(s, l, services),
+    reload: (services) => {
+      const reloaded = reloadContainerDaemons(s, l, services);
+      if (!containerRunning(s)) return reloaded;
+      // As on the host: ClamAV as the settings want it, and the bans beside the container.
+      const switched = reconcileContainerClamav(s, l).filter((d): d is 'clamd' | 'clamav-milter' => d !== 'freshclam' && !reloaded.includes(d));
+      reconcileBans(l, s, procdSupervises());
+      return [...reloaded, ...switched];
+    },
     prepareConverge: () => {
       assertContainerInstalled(s);
       configureContainer(s, l);
     },
     startServer: () => {
-      assertRuntimeSupports(ctx);
       runtime.prepareConverge();
       prepareDirectories(l);
       // The daemons' TLS listeners need a certificate the moment the container's init starts them.
@@ -151,9 +160,10 @@ function containerRuntime(ctx: Context): Runtime {
       // it from the container's facts, then whatever is down starts.
       const report = applyFull(ctx);
       startContainerDaemons(s, l);
+      reconcileBans(l, s, procdSupervises());
       return { changed: report.changed, certificateCreated, containerStarted };
     },
-    startWhatIsDown: () => (launch(), startContainerDaemons(s, l)),
+    startWhatIsDown: () => (launch(), startContainerDaemons(s, l), reconcileBans(l, s, procdSupervises())),
     // The init script declares the container only (it renders nothing): the rest under the lock.
     startThroughProcd: (locked) => locked((c) => runtimeOf(c).startServer()),
     // Without the lock: `start` and `install` run the init script while they hold it. The
@@ -164,8 +174,10 @@ function containerRuntime(ctx: Context): Runtime {
       // Cleanly, daemon by daemon, before procd's SIGTERM to lxc-start and its SIGKILL after.
       stopContainer(s);
     },
-    stop: () => stopContainer(s),
+    // The bans stay in the router's firewall (as on the host); their watcher ends with the daemons.
+    stop: () => (stopContainer(s), stopBanWatcher(l)),
     flushQueue: () => flushContainerQueue(s, l),
+    clamav: containerClamav(s),
     container: () => containerStatus(s),
     // Not known yet inside the container.
     held: () => null,
@@ -181,21 +193,10 @@ function containerRuntime(ctx: Context): Runtime {
 }
 
 /**
- * ClamAV runs beside the daemons on the host runtime only so far: in a container, Postfix would
- * wait for a milter nobody starts and defer every message.
- */
-export function assertRuntimeSupports(ctx: Pick<Context, 'settings'>): void {
-  if (ctx.settings.main.runtime === 'lxc' && ctx.settings.features.virusScan) {
-    throw new MailError('not_implemented', "features.virus_scan with main.runtime 'lxc' is not implemented yet (ClamAV is not started inside the container): set features.virus_scan=0 or main.runtime=host", 'features.virus_scan');
-  }
-}
-
-/**
  * Render and write every generated file; reload the running daemons whose files changed. A
  * stopped container renders nothing (its tools make the maps): `start` converges all first.
  */
 export function apply(ctx: Context, accounts: Accounts = loadAccounts(ctx.layout), known?: DaemonFacts, declaringInstances = false): ConvergeReport & { reloaded: string[] } {
-  assertRuntimeSupports(ctx);
   assertCurrentFormat(ctx.layout);
   const machine = machineFor(ctx.settings);
   if (!machine.available()) return { changed: [], reload: [], reloaded: [] };
@@ -215,7 +216,6 @@ export function reload(ctx: Context, services: Service[]): Service[] {
  * facts and the maps come from its tools): `start` runs the container first.
  */
 export function applyFull(ctx: Context, declaringInstances = false) {
-  assertRuntimeSupports(ctx);
   // Before anything touches the disk: preparing directories would re-own a legacy mail tree.
   assertCurrentFormat(ctx.layout);
   const machine = machineFor(ctx.settings);
@@ -261,11 +261,10 @@ async function waitFor(done: () => boolean, ms: number): Promise<boolean> {
 }
 
 /**
- * On a router (outside the write lock: the init script's mailctl renders under it): the init
- * script renders, declares the instances, and procd starts them.
+ * On a router: procd starts what the init script declares (host: the daemons, rendered by the
+ * script's mailctl under the write lock; lxc: the container, then converged under the lock).
  */
 export async function startThroughProcd(ctx: Context, locked: Locked) {
-  assertRuntimeSupports(ctx);
   assertEnabled(ctx.settings);
   await runtimeOf(ctx).startThroughProcd(locked);
   return { ...(await status(ctx)), changed: [] as string[], certificateCreated: false };
@@ -277,7 +276,6 @@ function assertEnabled(s: Context['settings']): void {
 
 /** On a router: procd ends the instances after the script returned (SIGTERM, SIGKILL after term_timeout). */
 export async function stopThroughProcd(ctx: Context) {
-  assertRuntimeSupports(ctx);
   runInitScript('stop');
   await waitFor(() => serverStates(ctx).every((s) => !s.running), PROCD_STOP_MS);
   return status(ctx);
@@ -319,7 +317,7 @@ export async function status(ctx: Context, bans = readBans(ctx.layout, ctx.setti
     ports: running ? await portStates(ctx.settings, portsAt ?? undefined) : [],
     bans: bans.summary,
     logDir: ctx.layout.logDir,
-    virus: virusScanState(ctx.settings, ctx.layout),
+    virus: virusScanState(ctx.settings, ctx.layout, runtime.clamav),
     /** Settings that have no effect here yet, and why. */
     notices: unimplementedOptionNotices(ctx.settings),
     // The last restarts tick made, newest last, each with the sentence the Overview shows.
@@ -360,7 +358,6 @@ export type InstallPhase = 'rootfs' | 'packages' | 'configure' | 'start';
 function installContainer(ctx: Context, runtime: Runtime, tarball: string | undefined): InstallReport {
   const s = ctx.settings;
   const l = ctx.layout;
-  assertRuntimeSupports(ctx);
   const done: string[] = [];
   let changed: string[] = [];
   const phase = (name: InstallPhase, percent: number, work: () => void) => {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually } from '../support/sandbox.ts';
 import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
+import { imapLogin as probeImapLogin, connects as probeConnects } from '../support/ban-probes.ts';
 
 const box = makeSandbox('mailserver-bans-');
 const root = box.root;
@@ -27,26 +28,8 @@ async function smtpAuth(source: string, password: string): Promise<number | null
   return r.ok && r.after_tls ? r.after_tls.auth.code : null;
 }
 
-async function imapLogin(source: string, password: string): Promise<'ok' | 'failed' | 'refused'> {
-  const r = await runMailClient({ action: 'imap_login', host: H, port: 143, tls: 'starttls', user: USER, password, source });
-  if (r.ok) return 'ok';
-  return r.code === 'AUTHENTICATIONFAILED' || /authenticat/i.test(r.error) ? 'failed' : 'refused';
-}
-
-/** Whether a TCP connection from `source` to `port` is accepted (a ban resets it). */
-function connects(source: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: H, port, localAddress: source, timeout: 3000 });
-    const done = (v: boolean) => {
-      s.destroy();
-      resolve(v);
-    };
-    s.once('data', () => done(true));
-    s.once('timeout', () => done(false));
-    s.once('error', () => done(false));
-    s.once('close', () => done(false));
-  });
-}
+const imapLogin = (source: string, password: string) => probeImapLogin(H, USER, source, password);
+const connects = (source: string, port: number) => probeConnects(H, source, port);
 
 function bans(): string[] {
   return JSON.parse(ok(root, ['ban', 'list', '--json']).stdout).items.map((b: { address: string }) => b.address);

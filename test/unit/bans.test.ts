@@ -6,6 +6,9 @@ import { FailureWindow, parseFailure } from '../../src-rpc/ban/failures.ts';
 import { neverBannedMatcher } from '../../src-rpc/ban/never.ts';
 import { renderBanRuleset } from '../../src-rpc/render/nftables.ts';
 import { ipNetwork } from '../../src-rpc/config/validate.ts';
+import { banRuleset } from '../../src-rpc/ban/nft.ts';
+import { settingsFrom } from '../../src-rpc/config/load.ts';
+import { parseUci } from '../../src-rpc/config/uci.ts';
 
 const NOW = new Date(2026, 11, 2, 12, 0, 0).getTime();
 
@@ -66,6 +69,27 @@ test('the ruleset: our own table, timeout sets, the mail ports refused to banned
   // Re-applied on every start and by fw4: the chain is emptied first, never grows.
   assert.ok(text.indexOf('flush chain inet mailserver input') < text.indexOf('add rule'));
   assert.not.match(text, /flush set inet mailserver banned/);
+  // Daemons on the router: nothing in the forward path is refused.
+  assert.match(text, /^flush chain inet mailserver forward$/m);
+  assert.not.match(text, /^add rule inet mailserver forward/m);
+});
+
+test('a veth container is reached through the forward path: its mail ports are refused to banned addresses there too', () => {
+  const text = renderBanRuleset([25, 143], ['127.0.0.1'], true);
+  assert.match(text, /chain forward \{ type filter hook forward priority filter - 10; policy accept; \}/);
+  assert.match(text, /^add rule inet mailserver forward ip saddr @allowed4 return$/m);
+  assert.match(text, /^add rule inet mailserver forward ip saddr @banned4 tcp dport \{ 25, 143 \} reject with tcp reset$/m);
+  assert.match(text, /^add rule inet mailserver input ip saddr @banned4 tcp dport \{ 25, 143 \} reject with tcp reset$/m);
+  // The allow-list is checked first in each chain.
+  assert.ok(text.indexOf('forward ip saddr @allowed4') < text.indexOf('forward ip saddr @banned4'));
+});
+
+test('the settings decide the forward rules: only a veth container is reached through the forward path', () => {
+  const rules = (main: string, lxc: string) => banRuleset(settingsFrom(parseUci(`config mailserver 'main'\n${main}\nconfig lxc 'lxc'\n${lxc}\n`)));
+  const forward = /^add rule inet mailserver forward ip saddr @banned4 /m;
+  assert.match(rules("\toption runtime 'lxc'", "\toption network 'veth'\n\toption bridge 'br-lan'\n\toption address '192.168.1.25/24'"), forward);
+  assert.not.match(rules("\toption runtime 'lxc'", "\toption network 'host'"), forward);
+  assert.not.match(rules("\toption runtime 'host'", "\toption network 'veth'\n\toption bridge 'br-lan'"), forward);
 });
 
 test.run();

@@ -5,9 +5,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseUci, setOption } from '../../src-rpc/config/uci.ts';
 import { settingsFrom } from '../../src-rpc/config/load.ts';
-import { rootfsArch, cachedRootfsName, rootfsCommand } from '../../src-rpc/runtime/lxc-image.ts';
+import { rootfsArch, cachedRootfsName, rootfsCommand, DEBIAN_PACKAGES, CLAMAV_PACKAGES } from '../../src-rpc/runtime/lxc-image.ts';
+import { missingPackages } from '../../src-rpc/runtime/lxc-rootfs.ts';
 import { renderLxcConfig, renderContainerInit } from '../../src-rpc/render/lxc.ts';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -61,6 +62,19 @@ test('the cached rootfs name changes with distribution, release and architecture
   assert.match(a, /^rootfs-debian-bookworm-amd64-[0-9a-f]{16}\.tar\.gz$/);
   assert.is.not(cachedRootfsName({ distribution: 'debian', release: 'trixie', arch: 'amd64' }).slice(-23), a.slice(-23));
   assert.is.not(cachedRootfsName({ distribution: 'debian', release: 'bookworm', arch: 'arm64' }).slice(-23), a.slice(-23));
+});
+
+test('ClamAV is installed in the container only with virus_scan=1: a rootfs with the mail packages lacks nothing without it', () => {
+  const rootfs = mkdtempSync(join(tmpdir(), 'mailserver-rootfs-'));
+  try {
+    mkdirSync(join(rootfs, 'var/lib/dpkg'), { recursive: true });
+    const stanza = (name: string) => `Package: ${name}\nStatus: install ok installed\nVersion: 1\n`;
+    writeFileSync(join(rootfs, 'var/lib/dpkg/status'), DEBIAN_PACKAGES.map(stanza).join('\n'));
+    assert.equal(missingPackages(rootfs, 'debian', { virusScan: false }), []);
+    assert.equal(missingPackages(rootfs, 'debian', { virusScan: true }), [...CLAMAV_PACKAGES.debian]);
+  } finally {
+    rmSync(rootfs, { recursive: true, force: true });
+  }
 });
 
 test('rootfs commands: debootstrap from the mirror for the architecture, or the download template', () => {

@@ -2,8 +2,8 @@
 // Configuration table (both parsed here, so a newly documented option is picked up) needs an
 // entry below, and its flip must change something observable:
 // - `flip(value, base?)`: the pure outputs (every renderer, the expected DNS records, the data
-//   layout, key expiry, status's notices about options not implemented yet, or the refusal of a
-//   combination this implementation does not support) differ between base and base + flip.
+//   layout, key expiry, status's notices about options not implemented yet) differ between base
+//   and base + flip.
 // - `provenBy(file, title)`: the effect is behaviour a named test proves (ACME, DNS publication,
 //   the init script); that test must exist and mention the option.
 // Adding an option = one line here.
@@ -26,7 +26,6 @@ import { expectedRecords } from '../../src-rpc/dns/records.ts';
 import { newSelector, expiredKeys } from '../../src-rpc/dkim/keys.ts';
 import { certificateNames } from '../../src-rpc/ssl/certificates.ts';
 import { milterAddress, opendkimInstances, wantedMilter } from '../../src-rpc/runtime/signing.ts';
-import { assertRuntimeSupports } from '../../src-rpc/runtime/service.ts';
 import { renderLxcConfig } from '../../src-rpc/render/lxc.ts';
 import { rootfsCommand } from '../../src-rpc/runtime/lxc-image.ts';
 import type { Settings } from '../../src-rpc/config/settings.ts';
@@ -170,12 +169,6 @@ const RSPAMD_SOCKETS = {
 
 /** Everything the settings decide that a test can see without daemons. */
 function observe(s: Settings): unknown {
-  let refused: string | null = null;
-  try {
-    assertRuntimeSupports({ settings: s });
-  } catch (e) {
-    refused = (e as Error).message;
-  }
   const container = s.main.runtime === 'lxc'
     ? {
         config: renderLxcConfig(s.lxc, { name: s.main.container, rootfs: `${s.lxc.path}/${s.main.container}/rootfs`, mounts: [], cgroupVersion: 2, logFile: '/var/log/lxc.log' }),
@@ -191,7 +184,6 @@ function observe(s: Settings): unknown {
   const milters = [milterAddress(s, layoutFor(s)), clamavMilterAddress(s, clamav)].filter((m) => m !== undefined).join(', ') || undefined;
   const retiring = { ...keys[0]!, publicKey: 'AAAA', state: 'retiring' as const, created: '2025-01-01T00:00:00Z', retired: '2025-12-10T00:00:00Z' };
   return {
-    refused,
     container,
     mainCf: renderPostfixMain(s, view, { relayCredentials: true, milter: milters }),
     masterCf: renderPostfixMaster(s, view),
