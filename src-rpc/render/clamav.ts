@@ -79,7 +79,9 @@ export function renderClamav(s: Settings, v: ClamavView): Record<string, string>
       line('User', v.user),
       line('PidFile', milterPidFile(v)),
       line('ClamdSocket', `unix:${clamdSocket(v)}`),
-      line('Foreground', 'no'),
+      // It has no command-line switch for this: procd needs it in the foreground (an instance
+      // it watches), and `mailctl start` puts it in the background itself.
+      line('Foreground', 'yes'),
       line('OnClean', 'Accept'),
       line('OnInfected', 'Reject'),
       // clamd unreachable or failing: 4xx, the client retries; never accepted unscanned.

@@ -3,7 +3,7 @@
 // files, start / stop / restart, and the state the Overview shows (signature age, memory).
 import { join } from 'node:path';
 import { readText, ensureDir, writeAtomic, statOrNull, listDir, exists } from '../sys/fs.ts';
-import { runDetached, processAlive, signal } from '../sys/spawn.ts';
+import { runDetached, spawnBackground, processAlive, signal } from '../sys/spawn.ts';
 import { systemUserId, systemGroupId } from '../sys/accounts.ts';
 import { hostPath } from '../sys/paths.ts';
 import { MailError } from '../core/errors.ts';
@@ -113,22 +113,44 @@ function assertInstalled(): { name: string; uid: number; gid: number } {
 }
 
 /**
- * A ClamAV daemon's command line: forking for `mailctl start`, in the foreground for procd
- * (clamav-milter has no such flag: procd does not run it).
+ * A ClamAV daemon's command line: clamd and freshclam fork for `mailctl start` and stay in the
+ * foreground for procd; clamav-milter always stays in the foreground (its configuration says so:
+ * it has no switch for it).
  */
-export function clamavCommand(l: Layout, d: 'clamd' | 'freshclam', foreground: boolean): string[];
-export function clamavCommand(l: Layout, d: ClamavDaemon, foreground: false): string[];
 export function clamavCommand(l: Layout, d: ClamavDaemon, foreground: boolean): string[] {
-  const fg = foreground ? ['--foreground'] : [];
+  const fg = foreground && d !== 'clamav-milter' ? ['--foreground'] : [];
   return d === 'freshclam' ? ['freshclam', `--config-file=${configFile(l, d)}`, '--daemon', ...fg] : [d, `--config-file=${configFile(l, d)}`, ...fg];
+}
+
+/**
+ * procd's clamav-milter instance: clamav-milter gives up at once when clamd does not answer, and
+ * procd starts it right after clamd, which loads its signatures first (a minute or more with the
+ * official set on a router). The shell waits for clamd's socket and live pid, then becomes the
+ * milter; a SIGTERM meanwhile ends the shell and leaves at most a `sleep 1` behind.
+ * $1: clamd's socket, $2: clamd's pid file, then the milter's command line.
+ */
+const CLAMAV_MILTER_AFTER_CLAMD =
+  'until [ -S "$1" ] && kill -0 "$(cat "$2" 2>/dev/null)" 2>/dev/null; do sleep 1; done; shift 2; exec "$@"';
+
+export function clamavMilterInstanceCommand(l: Layout): string[] {
+  const v = runDirs();
+  return ['/bin/sh', '-c', CLAMAV_MILTER_AFTER_CLAMD, 'clamav-milter-after-clamd', clamdSocket(v), clamdPidFile(v), ...clamavCommand(l, 'clamav-milter', true)];
 }
 
 function start(l: Layout, d: ClamavDaemon): void {
   const log = join(l.logDir, `${d}-start.log`);
   const argv = clamavCommand(l, d, false);
+  if (d === 'clamav-milter') return startInForeground(argv, log);
   // clamd forks once its signatures are loaded: with the official set, a minute or more on a router.
   const r = runDetached(argv, log, undefined, 300_000);
   if (r.code !== 0) throw new MailError('daemon_error', `${d} did not start: ${lastLines(log)}`);
+}
+
+/** clamav-milter (in the foreground for procd) in a session of its own, until its pid file shows. */
+function startInForeground(argv: string[], log: string): void {
+  const pid = spawnBackground(argv, log);
+  for (let i = 0; i < 300 && daemonPid('clamav-milter') === null && processAlive(pid); i++) sleep(100);
+  if (daemonPid('clamav-milter') === null) throw new MailError('daemon_error', `clamav-milter did not start: ${lastLines(log)}`);
 }
 
 function stop(d: ClamavDaemon): boolean {
