@@ -22,6 +22,12 @@ export interface ClamavView {
   logDir: string;
   /** Path of the rendered clamd.conf as freshclam sees it (it tells clamd to reload). */
   clamdConfigFile: string;
+  /**
+   * clamav-milter stays in the foreground (it has no command-line switch for it): on the host
+   * procd runs it as an instance and `mailctl start` puts it in the background itself; in a
+   * container our init starts it, and it must fork.
+   */
+  milterForeground: boolean;
 }
 
 /** Official databases (main, daily, bytecode) need about this much memory in clamd. */
@@ -79,7 +85,7 @@ export function renderClamav(s: Settings, v: ClamavView): Record<string, string>
       line('User', v.user),
       line('PidFile', milterPidFile(v)),
       line('ClamdSocket', `unix:${clamdSocket(v)}`),
-      line('Foreground', 'no'),
+      line('Foreground', v.milterForeground ? 'yes' : 'no'),
       line('OnClean', 'Accept'),
       line('OnInfected', 'Reject'),
       // clamd unreachable or failing: 4xx, the client retries; never accepted unscanned.

@@ -4,7 +4,7 @@
 // start / stop / restart on the host runtime (the container's init starts them in a container).
 import { join } from 'node:path';
 import { readText, ensureDir, writeAtomic, statOrNull, listDir, exists } from '../sys/fs.ts';
-import { runDetached, processAlive, signal } from '../sys/spawn.ts';
+import { runDetached, spawnBackground, processAlive, signal } from '../sys/spawn.ts';
 import { systemUserId, systemGroupId } from '../sys/accounts.ts';
 import { hostPath } from '../sys/paths.ts';
 import { MailError } from '../core/errors.ts';
@@ -18,7 +18,7 @@ import type { Settings } from '../config/settings.ts';
 import type { Machine } from './machine.ts';
 
 /** Where ClamAV runs: its users' root filesystem, host paths as it sees them, its daemons' pids (host pids). */
-export interface ClamavPlace extends Pick<Machine, 'root' | 'path'> {
+export interface ClamavPlace extends Pick<Machine, 'kind' | 'root' | 'path'> {
   pid(d: ClamavDaemon): number | null;
 }
 
@@ -28,7 +28,7 @@ export type ClamavDaemon = 'clamd' | 'clamav-milter' | 'freshclam';
 export const CLAMAV_PACKAGES_HINT =
   'install ClamAV (OpenWrt: `opkg install clamav freshclam`; Debian: `apt-get install clamav-daemon clamav-freshclam clamav-milter`) or set features.virus_scan=0';
 
-export const hostClamav: ClamavPlace = { root: '/', path: (p) => p, pid: (d) => daemonPid(d) };
+export const hostClamav: ClamavPlace = { kind: 'host', root: '/', path: (p) => p, pid: (d) => daemonPid(d) };
 
 const configDir = (l: Layout) => join(l.configDir, 'clamav');
 export const clamavConfigFile = (l: Layout, d: ClamavDaemon) => join(configDir(l), `${d}.conf`);
@@ -51,7 +51,7 @@ function clamdClientGid(s: Settings, clamav: { gid: number }): number {
 const runDirs = () => ({ clamdRunDir: hostPath('/var/run/mailserver/clamd'), milterRunDir: hostPath('/var/run/mailserver/clamav-milter') });
 
 /** Paths as ClamAV sees them where it runs (`at`), with that machine's user. */
-export function clamavView(s: Settings, l: Layout, at: Pick<ClamavPlace, 'root' | 'path'> = hostClamav): ClamavView {
+export function clamavView(s: Settings, l: Layout, at: Pick<ClamavPlace, 'kind' | 'root' | 'path'> = hostClamav): ClamavView {
   const dirs = runDirs();
   return {
     clamdRunDir: at.path(dirs.clamdRunDir),
@@ -60,6 +60,7 @@ export function clamavView(s: Settings, l: Layout, at: Pick<ClamavPlace, 'root' 
     databaseDir: at.path(databaseDir(l)),
     logDir: at.path(l.logDir),
     clamdConfigFile: at.path(clamavConfigFile(l, 'clamd')),
+    milterForeground: at.kind === 'host',
   };
 }
 
@@ -70,7 +71,7 @@ export interface ClamavFile {
 }
 
 /** ClamAV's files (only with virus_scan=1) and Rspamd's antivirus rules (whenever Rspamd runs). */
-export function prepareClamav(s: Settings, l: Layout, at: Pick<ClamavPlace, 'root' | 'path'>): ClamavFile[] {
+export function prepareClamav(s: Settings, l: Layout, at: Pick<ClamavPlace, 'kind' | 'root' | 'path'>): ClamavFile[] {
   const v = clamavView(s, l, at);
   const files: ClamavFile[] = [];
   if (s.features.virusScan) {
@@ -87,7 +88,7 @@ export function prepareClamav(s: Settings, l: Layout, at: Pick<ClamavPlace, 'roo
 }
 
 /** smtpd_milters entry of clamav-milter (virus_scan=1, spam_filter=0), else undefined. */
-export function clamavMilter(s: Settings, l: Layout, at: Pick<ClamavPlace, 'root' | 'path'>): string | undefined {
+export function clamavMilter(s: Settings, l: Layout, at: Pick<ClamavPlace, 'kind' | 'root' | 'path'>): string | undefined {
   return clamavMilterAddress(s, clamavView(s, l, at));
 }
 
@@ -124,13 +125,12 @@ function assertInstalled(root = '/'): { name: string; uid: number; gid: number }
 }
 
 /**
- * A ClamAV daemon's command line: forking for `mailctl start`, in the foreground for procd
- * (clamav-milter has no such flag: procd does not run it).
+ * A ClamAV daemon's command line: clamd and freshclam fork for `mailctl start` and stay in the
+ * foreground for procd; clamav-milter always stays in the foreground (its configuration says so:
+ * it has no switch for it).
  */
-export function clamavCommand(l: Layout, d: 'clamd' | 'freshclam', foreground: boolean): string[];
-export function clamavCommand(l: Layout, d: ClamavDaemon, foreground: false, path?: (hostPath: string) => string): string[];
 export function clamavCommand(l: Layout, d: ClamavDaemon, foreground: boolean, path = (p: string) => p): string[] {
-  const fg = foreground ? ['--foreground'] : [];
+  const fg = foreground && d !== 'clamav-milter' ? ['--foreground'] : [];
   const config = `--config-file=${path(clamavConfigFile(l, d))}`;
   return d === 'freshclam' ? ['freshclam', config, '--daemon', ...fg] : [d, config, ...fg];
 }
@@ -141,12 +141,35 @@ export function clamavPidFile(d: ClamavDaemon, at: Pick<ClamavPlace, 'path'> = h
   return d === 'clamd' ? clamdPidFile(v) : d === 'clamav-milter' ? milterPidFile(v) : freshclamPidFile(v);
 }
 
+/**
+ * procd's clamav-milter instance: clamav-milter gives up at once when clamd does not answer, and
+ * procd starts it right after clamd, which loads its signatures first (a minute or more with the
+ * official set on a router). The shell waits for clamd's socket and live pid, then becomes the
+ * milter; a SIGTERM meanwhile ends the shell and leaves at most a `sleep 1` behind.
+ * $1: clamd's socket, $2: clamd's pid file, then the milter's command line.
+ */
+const CLAMAV_MILTER_AFTER_CLAMD =
+  'until [ -S "$1" ] && kill -0 "$(cat "$2" 2>/dev/null)" 2>/dev/null; do sleep 1; done; shift 2; exec "$@"';
+
+export function clamavMilterInstanceCommand(l: Layout): string[] {
+  const v = runDirs();
+  return ['/bin/sh', '-c', CLAMAV_MILTER_AFTER_CLAMD, 'clamav-milter-after-clamd', clamdSocket(v), clamdPidFile(v), ...clamavCommand(l, 'clamav-milter', true)];
+}
+
 function start(l: Layout, d: ClamavDaemon): void {
   const log = join(l.logDir, `${d}-start.log`);
   const argv = clamavCommand(l, d, false);
+  if (d === 'clamav-milter') return startInForeground(argv, log);
   // clamd forks once its signatures are loaded: with the official set, a minute or more on a router.
   const r = runDetached(argv, log, undefined, 300_000);
   if (r.code !== 0) throw new MailError('daemon_error', `${d} did not start: ${lastLines(log)}`);
+}
+
+/** clamav-milter (in the foreground for procd) in a session of its own, until its pid file shows. */
+function startInForeground(argv: string[], log: string): void {
+  const pid = spawnBackground(argv, log);
+  for (let i = 0; i < 300 && daemonPid('clamav-milter') === null && processAlive(pid); i++) sleep(100);
+  if (daemonPid('clamav-milter') === null) throw new MailError('daemon_error', `clamav-milter did not start: ${lastLines(log)}`);
 }
 
 function stop(d: ClamavDaemon): boolean {

@@ -177,8 +177,7 @@ export function reloadDaemons(l: Layout, services: Service[], settings?: Setting
     }
     if (!states.find((x) => x.name === s)?.running || switched.includes(s)) continue;
     if (s === 'rspamd' || s === 'opendkim') {
-      if (procd && s === 'opendkim') (stopMilter(l, s), reloaded.push(s));
-      else if (settings && reloadMilter(l, s, settings)) reloaded.push(s);
+      if (reloadMilter(l, s)) reloaded.push(s);
       continue;
     }
     if (s === 'postfix') checked(['postfix', '-c', l.postfixConfigDir, 'reload'], 'postfix reload');

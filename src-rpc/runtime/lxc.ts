@@ -207,6 +207,7 @@ function processesByDaemon(info: ContainerInfo): (d: ContainerDaemon) => number[
 export function containerClamav(s: Settings): ClamavPlace {
   let pids: ((d: ContainerDaemon) => number[]) | null = null;
   return {
+    kind: 'container',
     root: containerPaths(s).rootfs,
     path: containerPath,
     pid: (d) => (pids ??= processesByDaemon(containerInfo(s)))(d)[0] ?? null,

@@ -9,7 +9,7 @@ import { hostPath } from '../sys/paths.ts';
 import { MailError } from '../core/errors.ts';
 import { dovecotCommand } from './host.ts';
 import { wantedMilter, milterCommands, prepareMilterRun, rspamdPidFile } from './signing.ts';
-import { clamavCommand, prepareClamavRun, clamdCanStart } from './clamav.ts';
+import { clamavCommand, clamavMilterInstanceCommand, prepareClamavRun, clamdCanStart } from './clamav.ts';
 import { containerForeground } from './lxc.ts';
 import type { Layout } from '../core/layout.ts';
 import type { Settings } from '../config/settings.ts';
@@ -63,9 +63,10 @@ const POSTFIX_TERM_TIMEOUT = 30;
 
 /**
  * Every daemon the settings need, in the order procd starts them (its order of declaration).
- * lxc runtime: the container (its init starts the daemons inside), the ban watcher. Host runtime: Dovecot
- * (Postfix delivers to its LMTP socket), ClamAV (the milters ask clamd), the milter (mail waits
- * without it: milter_default_action = tempfail), Postfix, the ban watcher. Prepares the
+ * lxc runtime: the container (its init starts the daemons inside), the ban watcher. Host
+ * runtime: Dovecot (Postfix delivers to its LMTP socket), ClamAV (the milters ask clamd; with
+ * Rspamd off, clamav-milter is one of Postfix's milters), the signing milter (mail waits without
+ * the milters: milter_default_action = tempfail), Postfix, the ban watcher. Prepares the
  * directories each needs, as `mailctl start` does before starting them.
  */
 export function procdInstances(l: Layout, s: Settings, mailctl: string[]): ProcdInstance[] {
@@ -76,7 +77,11 @@ export function procdInstances(l: Layout, s: Settings, mailctl: string[]): Procd
     instances.push({ name: 'freshclam', command: clamavCommand(l, 'freshclam', true) });
     // clamd refuses to start without signatures: it is declared by the first start (or reload,
     // or tick) after freshclam downloaded them.
-    if (clamdCanStart(l)) instances.push({ name: 'clamd', command: clamavCommand(l, 'clamd', true) });
+    if (clamdCanStart(l)) {
+      instances.push({ name: 'clamd', command: clamavCommand(l, 'clamd', true) });
+      // Postfix's milter when Rspamd is off (Rspamd asks clamd itself).
+      if (!s.features.spamFilter) instances.push({ name: 'clamav-milter', command: clamavMilterInstanceCommand(l) });
+    }
   }
   const milter = wantedMilter(s);
   if (milter) {

@@ -3,7 +3,7 @@
 // users, and start / stop / reload / state, beside Postfix and Dovecot in host.ts.
 import { join } from 'node:path';
 import { readText, ensureDir, writeAtomic, statOrNull, exists } from '../sys/fs.ts';
-import { runDetached, spawnBackground, processAlive, signal, sleepSync, pidFileProcess, forgetForeignPidFile, endOrphanedWorkers, processExecutable, processIds, processOpenFiles, parentPid, type PidFileProcess } from '../sys/spawn.ts';
+import { runDetached, spawnBackground, processAlive, signal, handlesSignal, sleepSync, pidFileProcess, forgetForeignPidFile, endOrphanedWorkers, processExecutable, processIds, processOpenFiles, parentPid, type PidFileProcess } from '../sys/spawn.ts';
 import { systemUserId, systemGroupId } from '../sys/accounts.ts';
 import { systemNameservers } from '../sys/dns.ts';
 import { hostPath } from '../sys/paths.ts';
@@ -326,8 +326,12 @@ export function stopMilter(l: Layout, m: Milter): void {
   }
 }
 
-/** Rspamd re-reads its configuration on SIGHUP; OpenDKIM is restarted (it starts in a moment). */
-export function reloadMilter(l: Layout, m: Milter, s: Settings): boolean {
+/**
+ * Rspamd re-reads its configuration on SIGHUP, OpenDKIM on SIGUSR1: neither is restarted, so
+ * procd, which supervises them on a router, never counts a configuration change as a crash
+ * (five in a row and it gives the instance up).
+ */
+export function reloadMilter(l: Layout, m: Milter): boolean {
   const pid = milterPid(l, m);
   if (pid === null) return false;
   if (m === 'rspamd') {
@@ -336,9 +340,16 @@ export function reloadMilter(l: Layout, m: Milter, s: Settings): boolean {
     const old = childPids(pid);
     signal(pid, 'SIGHUP');
     for (let i = 0; i < 300 && childPids(pid).some((c) => old.includes(c)); i++) sleepSync(100);
-  } else {
-    stopMilter(l, m);
-    startMilter(l, m, s);
+    return true;
+  }
+  for (const i of OPENDKIM_INSTANCES) {
+    const instance = opendkimPid(l, i);
+    if (instance === null) continue;
+    // opendkim(8): on SIGUSR1 it re-reads its configuration file, and with it the key and
+    // signing tables, before its next message. One that is still starting would die of it:
+    // it gets a moment to install its handler (were it to die anyway, it restarts with the new files).
+    for (let n = 0; n < 100 && !handlesSignal(instance, 'SIGUSR1'); n++) sleepSync(100);
+    signal(instance, 'SIGUSR1');
   }
   return true;
 }

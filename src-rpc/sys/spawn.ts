@@ -2,6 +2,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { openSync, closeSync, readlinkSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
+import { constants as osConstants } from 'node:os';
 
 export interface RunResult {
   code: number;
@@ -232,6 +233,28 @@ export function signal(pid: number, sig: NodeJS.Signals): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * The process blocks or catches `sig` (Linux /proc: SigBlk, SigCgt), so sending it is safe. A
+ * daemon that reloads on a signal whose default action ends the process (SIGUSR1) installs its
+ * handler only after its start-up: until then, the signal would kill it.
+ */
+export function handlesSignal(pid: number, sig: NodeJS.Signals): boolean {
+  const bit = 1n << BigInt(osConstants.signals[sig] - 1);
+  const status = readStatus(pid);
+  return ['SigBlk', 'SigCgt'].some((key) => {
+    const m = new RegExp(`^${key}:\\s*([0-9a-f]+)$`, 'm').exec(status);
+    return m !== null && (BigInt(`0x${m[1]}`) & bit) !== 0n;
+  });
+}
+
+function readStatus(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return '';
   }
 }
 

@@ -6,20 +6,20 @@
 // stopped.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
-import { makeSandbox, insideTestNetns, eventually, waitForSubject, runMailClient } from '../support/sandbox.ts';
+import { makeSandbox, insideTestNetns, eventually } from '../support/sandbox.ts';
 import { ok } from '../support/mailctl.ts';
 import { setUci } from '../support/dns.ts';
 import { cachedRootfs } from '../support/lxc.ts';
-import { ProcdDouble } from '../support/procd/harness.ts';
+import { procdDouble, descendsFrom, sendAndReceive } from '../support/procd/harness.ts';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const box = makeSandbox('mailserver-procd-lxc-');
 const root = box.root;
-const procd = new ProcdDouble(root);
+const procd = procdDouble(root);
 const lxcPath = join(root, 'srv/lxc');
 const BOB = { user: 'bob@example.com', password: 'bob-pass-procd-lxc' };
 
@@ -37,26 +37,16 @@ function initPid(): number | null {
   return r.status === 0 && pid > 0 ? pid : null;
 }
 
-const parentOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
-
 /** The container runs as procd's instance: its init is the child of the instance's lxc-start. */
 function containerSupervised(): string | null {
   const instance = procd.instances().container;
   if (!instance?.running || !instance.pid) return 'the container is not a running procd instance';
   const init = initPid();
   if (init === null) return 'no container init';
-  return parentOf(init) === instance.pid ? null : `the container's init ${init} is not below the instance ${instance.pid}`;
+  return descendsFrom(init, instance.pid) ? null : `the container's init ${init} is not below the instance ${instance.pid}`;
 }
 
-async function send(subject: string): Promise<void> {
-  // Like any MTA: a 4xx (while Rspamd loads) is retried.
-  const accepted = await eventually(async () => {
-    const r = await runMailClient({ action: 'send', host: '127.0.0.1', port: 25, tls: 'none', from: 'carol@example.net', to: [BOB.user], subject, body: 'into the container, under procd\r\n' });
-    return r.ok;
-  }, 600_000, 3000);
-  assert.ok(accepted, `${subject}: accepted`);
-  assert.ok(await waitForSubject(BOB.user, BOB.password, subject, 120_000), `${subject}: delivered`);
-}
+const send = (subject: string) => sendAndReceive(BOB, subject);
 
 test.before(async () => {
   if (!insideTestNetns()) throw new Error('run through test/run.mjs (needs the test network namespace)');
@@ -70,7 +60,7 @@ test.before(async () => {
 
 test.after(async () => {
   ok(root, ['stop']);
-  await procd.stop();
+  await procd.shutdown();
   box.cleanup();
 });
 

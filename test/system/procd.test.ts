@@ -8,57 +8,22 @@
 // still gives the directories their modes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { makeSandbox, waitForPort, insideTestNetns, eventually, waitForSubject, runMailClient } from '../support/sandbox.ts';
-import { MAILCTL, ok } from '../support/mailctl.ts';
+import { makeSandbox, waitForPort, insideTestNetns, eventually } from '../support/sandbox.ts';
+import { ok } from '../support/mailctl.ts';
 import { setUci } from '../support/dns.ts';
+import { procdDouble, processes, descendsFrom, lockHolders, sendAndReceive } from '../support/procd/harness.ts';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const DOUBLE = join(REPO, 'test/support/procd');
 // OpenDKIM and Rspamd refuse keys below a world-writable directory (/tmp): the sandbox lives in /run.
 const box = makeSandbox('mailserver-procd-', '/run');
 const root = box.root;
-const work = join(root, 'procd-double');
+const procd = procdDouble(root);
+const { ubus, instances, initd, mailctlUmask077 } = procd;
 const H = '127.0.0.1';
 const BOB = { user: 'bob@example.com', password: 'bob-pass-procd-1' };
-let procd: ChildProcess | null = null;
-
-interface InstanceState {
-  running: boolean;
-  pid?: number;
-  command: string[];
-  term_timeout: number;
-  respawn?: { threshold: number; timeout: number; retry: number };
-}
-
-const doubleEnv = () => ({ ...process.env, MAILSERVER_ROOT: root, PROCD_DOUBLE_SOCKET: join(work, 'ubus.sock') });
-
-function ubus(method: string, args: object): string {
-  const r = spawnSync(join(DOUBLE, 'ubus.mjs'), ['call', 'service', method, JSON.stringify(args)], { env: doubleEnv(), encoding: 'utf8', timeout: 30_000 });
-  assert.is(r.status, 0, `ubus call service ${method}: ${r.stderr}`);
-  return r.stdout;
-}
-
-function instances(): Record<string, InstanceState> {
-  const out = ubus('list', { name: 'mailserver' }).trim();
-  if (!out) return {};
-  return (JSON.parse(out) as Record<string, { instances: Record<string, InstanceState> }>).mailserver?.instances ?? {};
-}
-
-/** `/etc/init.d/mailserver ACTION` as a person types it; its exit code and how long it took. */
-function initd(action: string, timeoutMs = 180_000): { code: number | null; output: string } {
-  const r = spawnSync(join(root, 'etc/init.d/mailserver'), [action], { env: doubleEnv(), encoding: 'utf8', timeout: timeoutMs });
-  return { code: r.status, output: `${r.stdout}${r.stderr}${r.error ? ` (${r.error.message})` : ''}` };
-}
-
-/** mailctl as rpcd runs it: umask 077. */
-function mailctlUmask077(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('/bin/sh', ['-c', 'umask 077; exec "$0" "$@"', MAILCTL, ...args], { env: doubleEnv(), encoding: 'utf8', timeout: 300_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 interface Status {
   running: boolean;
@@ -68,47 +33,8 @@ interface Status {
 }
 const status = (): Status => JSON.parse(ok(root, ['status', '--json']).stdout) as Status;
 
-/** Processes of this test's PID namespace (netns.sh): every daemon here is ours. */
-function processes(): { pid: number; ppid: number; comm: string; cmdline: string }[] {
-  const out = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      out.push({ pid: Number(name), ppid, comm, cmdline: readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ') });
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return out;
-}
-
 const DAEMONS = /^(master|dovecot|rspamd|opendkim|postfix-script|qmgr|pickup|smtpd|anvil|imap-login|pop3-login|auth|config|log|lmtp|stats)$/;
 const ourDaemons = () => processes().filter((p) => DAEMONS.test(p.comm) || p.cmdline.includes('ban-watch'));
-
-/** pid descends from ancestor. */
-function descendsFrom(pid: number, ancestor: number): boolean {
-  const byPid = new Map(processes().map((p) => [p.pid, p]));
-  for (let p = byPid.get(pid); p; p = byPid.get(p.ppid)) if (p.pid === ancestor) return true;
-  return false;
-}
-
-/** Processes that hold procd.sh's lock file open (/run/lock/procd_mailserver.lock in the double's namespace). */
-function lockHolders(): number[] {
-  const holders: number[] = [];
-  for (const p of processes()) {
-    try {
-      for (const fd of readdirSync(`/proc/${p.pid}/fd`)) {
-        if (readlinkSync(`/proc/${p.pid}/fd/${fd}`).endsWith('/procd_mailserver.lock')) holders.push(p.pid);
-      }
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return holders;
-}
 
 const pidFile = (rel: string) => (existsSync(join(root, rel)) ? Number(readFileSync(join(root, rel), 'utf8').trim()) : null);
 const MILTER_DIR = 'var/run/mailserver/rspamd-milter';
@@ -126,15 +52,7 @@ function supervised(): string | null {
   return null;
 }
 
-async function send(subject: string): Promise<void> {
-  // Like any MTA: a 4xx (mail held while Rspamd loads) is retried.
-  const accepted = await eventually(async () => {
-    const r = await runMailClient({ action: 'send', host: H, port: 25, tls: 'none', from: 'carol@example.net', to: [BOB.user], subject, body: 'over procd\r\n' });
-    return r.ok;
-  }, 600_000, 3000);
-  assert.ok(accepted, `${subject}: accepted`);
-  assert.ok(await waitForSubject(BOB.user, BOB.password, subject, 120_000), `${subject}: delivered`);
-}
+const send = (subject: string) => sendAndReceive(BOB, subject);
 
 test.before(async () => {
   if (!insideTestNetns()) throw new Error('run through test/run.mjs (needs the test network namespace)');
@@ -144,19 +62,12 @@ test.before(async () => {
   setUci(root, 'main', 'enabled', '1');
   setUci(root, 'main', 'runtime', 'host');
   setUci(root, 'main', 'worker_idle', '0');
-  mkdirSync(work, { recursive: true });
-  procd = spawn('bash', [join(DOUBLE, 'start.sh'), work, root], { stdio: ['ignore', 'inherit', 'inherit'] });
-  assert.ok(await eventually(async () => existsSync(join(work, 'ubus.sock')), 60_000), 'procd double up');
+  await procd.start();
   ok(root, ['user', 'add', BOB.user, '--password-stdin'], `${BOB.password}\n`);
 });
 
 test.after(async () => {
-  // procd at shutdown: SIGTERM to every instance, SIGKILL after term_timeout; then it exits.
-  if (procd && procd.exitCode === null) {
-    const exited = new Promise((resolve) => procd!.once('exit', resolve));
-    procd.kill('SIGTERM');
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 60_000))]);
-  }
+  await procd.shutdown();
   box.cleanup();
 });
 
@@ -206,14 +117,11 @@ test('reload after a configuration change (procd trigger) never blocks a followi
   assert.ok(await eventually(async () => supervised() === null, 600_000, 1000), `supervised after start: ${supervised()}`);
 });
 
-/** Triggered reloads that have run to their end (the double logs each). */
-const reloadsDone = () => (readFileSync(join(work, 'procd.log'), 'utf8').match(/trigger: \/etc\/init.d\/mailserver reload exited/g) ?? []).length;
-
 async function commitAndReload(section: string, option: string, value: string): Promise<void> {
-  const before = reloadsDone();
+  const before = procd.reloadsDone();
   setUci(root, section, option, value);
   ubus('event', { type: 'config.change', data: { package: 'mailserver' } });
-  assert.ok(await eventually(async () => reloadsDone() > before, 300_000, 500), `reload after ${section}.${option}=${value} ran`);
+  assert.ok(await eventually(async () => procd.reloadsDone() > before, 300_000, 500), `reload after ${section}.${option}=${value} ran`);
 }
 
 test('a configuration that cannot be rendered keeps what runs', async () => {

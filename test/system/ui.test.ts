@@ -757,6 +757,27 @@ test('every screen, light and dark, desktop and phone: screenshots, nothing wide
   }
 });
 
+test('mail held: the Overview says why while the milter is down, and nothing once it runs again', async () => {
+  // DKIM is on since the screenshots: OpenDKIM is Postfix's milter, and without it every
+  // message is refused with 4xx (milter_default_action = tempfail).
+  const opendkim = () => (JSON.parse(ok(root, ['status', '--json']).stdout).services as { name: string; pid: number | null }[]).find((x) => x.name === 'opendkim');
+  process.kill(opendkim()!.pid!, 'SIGTERM');
+  assert.ok(await eventually(async () => opendkim()?.pid === null, 15_000), 'OpenDKIM stopped');
+  const o = await open('admin');
+  const p = o.page;
+  const banner = await waitFor(p, '[data-held]');
+  assert.match((await banner.textContent()) ?? '', /^Mail is held \(refused for now; senders retry\): OpenDKIM is not running/);
+  const refused = await runMailClient({ action: 'send', host: H, port: 25, tls: 'starttls', from: 'someone@example.net', to: ['bob@example.com'], subject: 'while held', body: 'hello' });
+  assert.ok(!refused.ok && typeof refused.code === 'number' && Math.floor(refused.code / 100) === 4, `4xx while held: ${JSON.stringify(refused)}`);
+  await p.screenshot({ path: join(SHOTS, 'overview-held-light-desktop.png'), fullPage: true });
+  ok(root, ['start']);
+  await p.click('button:has-text("Refresh")');
+  await waitFor(p, '[data-held]', { state: 'detached' });
+  await o.settle();
+  await sendMail('bob@example.com', 'after the milter came back');
+  assert.ok(await waitForSubject('bob@example.com', 'bob-pass-123', 'after the milter came back'), 'delivered');
+});
+
 test('many mailboxes: the first Mailboxes page is one page of user_list, not the whole list', async () => {
   const users = join(root, 'srv/mailserver/config/users');
   const text = readFileSync(users, 'utf8');

@@ -5,20 +5,18 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { httpGetUnix } from '../support/unix-socket.ts';
 import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually, waitForSubject } from '../support/sandbox.ts';
 import { MAILCTL, mailctl, ok, writeConfig } from '../support/mailctl.ts';
 import { setUci } from '../support/dns.ts';
+import { EICAR, DETECTION, DEAD_MIRROR, installSignatures } from '../support/clamav.ts';
 
 const box = makeSandbox('mailserver-virus-', '/run');
 const root = box.root;
 const H = '127.0.0.1';
 const BOB = { user: 'bob@example.com', password: 'bob-pass-22' };
-const EICAR = 'X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*';
-/** clamd names unsigned (custom) signatures with this suffix. */
-const DETECTION = 'Mailserver.Test.EICAR.UNOFFICIAL';
 const json = (args: string[]) => JSON.parse(ok(root, [...args, '--json']).stdout);
 const virus = () => json(['status']).virus;
 let n = 0;
@@ -74,16 +72,6 @@ function clamavProcesses(): string[] {
   return r.stdout.trim().split('\n').filter((x) => x !== '');
 }
 
-/** The custom signature database: ClamAV's documented .ndb format, Name:Target:Offset:HexSignature. */
-function installSignatures(): void {
-  const dir = join(root, 'srv/mailserver/state/clamav');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'mailserver-test.ndb');
-  writeFileSync(file, `Mailserver.Test.EICAR:0:*:${Buffer.from(EICAR).toString('hex')}\n`);
-  const uid = Number(spawnSync('id', ['-u', 'clamav'], { encoding: 'utf8' }).stdout);
-  chownSync(file, uid, uid);
-}
-
 function stopClamd(): void {
   const pid = virus().clamd.pid as number;
   process.kill(pid, 'SIGTERM');
@@ -102,7 +90,7 @@ test.before(async () => {
   writeConfig(root, { dkim: false, spamFilter: false });
   setUci(root, 'features', 'virus_scan', '0');
   // freshclam must never reach the internet: a loopback mirror where nothing listens.
-  setUci(root, 'features', 'virus_mirror', 'http://127.0.0.1:9');
+  setUci(root, 'features', 'virus_mirror', DEAD_MIRROR);
   setUci(root, 'features', 'spam_remote', '0');
   ok(root, ['start']);
   await waitForPort(H, 25, 15_000);
@@ -138,7 +126,7 @@ test('virus_scan=1 without signatures: status says so, freshclam fails clearly, 
 });
 
 test('clamav-milter (spam_filter=0): EICAR refused at SMTP time with 5xx naming the detection; clean mail delivered', async () => {
-  installSignatures();
+  installSignatures(root);
   apply();
   assert.ok(await eventually(async () => virus().state === 'running' && virus().milter?.running === true, 60_000), JSON.stringify(virus()));
   const v = virus();

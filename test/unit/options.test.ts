@@ -180,7 +180,7 @@ function observe(s: Settings): unknown {
   const now = new Date('2026-01-01T00:00:00Z');
   const keys = s.dns.dkimAlgorithms.map((algorithm) => ({ domain: s.main.domain, algorithm, selector: newSelector(s.dns.dkimSelector, algorithm, [], now, false) }));
   const signing = keys.map((k) => ({ ...k, path: `/srv/mailserver/secrets/dkim/${k.domain}/${k.selector}.pem` }));
-  const clamav: ClamavView = { user: 'clamav', databaseDir: '/srv/mailserver/state/clamav', clamdRunDir: '/var/run/mailserver/clamd', milterRunDir: '/var/run/mailserver/clamav-milter', logDir: view.logDir, clamdConfigFile: '/srv/mailserver/config/clamav/clamd.conf' };
+  const clamav: ClamavView = { user: 'clamav', databaseDir: '/srv/mailserver/state/clamav', clamdRunDir: '/var/run/mailserver/clamd', milterRunDir: '/var/run/mailserver/clamav-milter', logDir: view.logDir, clamdConfigFile: '/srv/mailserver/config/clamav/clamd.conf', milterForeground: true };
   const milters = [milterAddress(s, layoutFor(s)), clamavMilterAddress(s, clamav)].filter((m) => m !== undefined).join(', ') || undefined;
   const retiring = { ...keys[0]!, publicKey: 'AAAA', state: 'retiring' as const, created: '2025-01-01T00:00:00Z', retired: '2025-12-10T00:00:00Z' };
   return {
