@@ -5,7 +5,7 @@ import { MailError } from '../core/errors.ts';
 import { assertDovecotSupported } from '../render/dovecot.ts';
 import { loadAccounts, assertCurrentFormat, markFormat } from '../store/files.ts';
 import { mailHost, postmasterAddress } from '../config/settings.ts';
-import { readText, removeTree } from '../sys/fs.ts';
+import { readText, removeTree, NoSpaceError } from '../sys/fs.ts';
 import { deliveryOutcome } from './mail-log.ts';
 import { learnFacts, knownFacts, type DaemonFacts } from './facts.ts';
 import { ensureCertificate } from './certificate.ts';
@@ -14,7 +14,7 @@ import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons,
 import {
   lxcView, containerStatus, containerServiceStates, startContainer, startContainerDaemons, stopContainer, reloadContainerDaemons,
   flushContainerQueue, configureContainer, assertContainerInstalled, assertOurContainer, ourContainer,
-  writeLxcConfig, makeRootfs, installContainerPackages, destroyContainer, containerPaths,
+  writeLxcConfig, makeRootfs, installContainerPackages, destroyContainer, containerPaths, containerMilterProbe,
 } from './lxc.ts';
 import { rootfsPresent } from './lxc-rootfs.ts';
 import { machineFor, hostMachine } from './machine.ts';
@@ -132,8 +132,7 @@ function containerRuntime(ctx: Context): Runtime {
     stop: () => stopContainer(s),
     flushQueue: () => flushContainerQueue(s, l),
     container: () => containerStatus(s),
-    // Not known yet inside the container.
-    held: () => null,
+    held: (services) => (services.find((d) => d.name === 'postfix')?.running ? mailHeldReason(l, s, containerMilterProbe(s, l)) : null),
     install: (rootfs) => installContainer(ctx, runtime, rootfs),
     uninstall: (purge) => {
       clearWanted();
@@ -347,15 +346,22 @@ function installContainer(ctx: Context, runtime: Runtime, tarball: string | unde
         }
       }
       const message = `install failed in phase ${name}: ${e instanceof Error ? e.message : String(e)}`;
+      if (e instanceof NoSpaceError) throw new NoSpaceError(message);
       throw e instanceof MailError ? new MailError(e.code, message, e.field) : new MailError('daemon_error', message);
     }
   };
   phase('rootfs', 5, () => {
     assertOurContainer(s);
+    const begun = !ourContainer(s);
     if (writeLxcConfig(s, l)) done.push(`container configuration written (${containerPaths(s).config})`);
-    // The name is ours from now on, whatever happens to the rootfs.
     keepChangesSoFar();
-    if (!rootfsPresent(containerPaths(s).rootfs)) done.push(`rootfs made from ${makeRootfs(s, tarball)}`);
+    try {
+      if (!rootfsPresent(containerPaths(s).rootfs)) done.push(`rootfs made from ${makeRootfs(s, tarball)}`);
+    } catch (e) {
+      // A container this install only began is not left registered without a rootfs (lxc-ls).
+      if (begun) removeTree(containerPaths(s).dir);
+      throw e;
+    }
   });
   phase('packages', 30, () => {
     const added = installContainerPackages(s);
