@@ -232,6 +232,17 @@ export function startContainerDaemons(s: Settings, l: Layout, only?: Service[]):
   return started;
 }
 
+/**
+ * Stop and start these daemons inside (those running): for what a reload does not take, such as
+ * Postfix's inet_interfaces, read only when it starts.
+ */
+export function restartContainerDaemons(s: Settings, l: Layout, services: Service[]): Service[] {
+  const states = containerServiceStates(s);
+  const restart = daemonCommands(s, l).filter((d) => services.includes(d.name) && states.find((x) => x.name === d.name)?.running);
+  for (const d of restart) checkedAttach(s, d.stop, `${d.name} stop`);
+  return startContainerDaemons(s, l, restart.map((d) => d.name));
+}
+
 /** LXC's last errors about the container (its log also holds warnings of every attach). */
 function lastLog(s: Settings): string {
   const errors = (readText(containerPaths(s).log) ?? '').split('\n').filter((line) => / ERROR /.test(line));

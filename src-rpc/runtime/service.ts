@@ -12,7 +12,7 @@ import { ensureCertificate } from './certificate.ts';
 import { renderAll, writeGenerated, type ConvergeReport, type Service } from './converge.ts';
 import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates, flushQueue, type ServiceState } from './host.ts';
 import {
-  lxcView, containerStatus, containerServiceStates, startContainer, startContainerDaemons, stopContainer, reloadContainerDaemons,
+  lxcView, containerStatus, containerServiceStates, startContainer, startContainerDaemons, restartContainerDaemons, stopContainer, reloadContainerDaemons,
   flushContainerQueue, configureContainer, assertContainerInstalled, assertOurContainer, ourContainer,
   writeLxcConfig, makeRootfs, installContainerPackages, destroyContainer, containerPaths, containerMilterProbe,
 } from './lxc.ts';
@@ -125,6 +125,9 @@ function containerRuntime(ctx: Context): Runtime {
       // A first start has no configuration yet: the init could not start the daemons, apply writes
       // it from the container's facts, then whatever is down starts.
       const report = applyFull(ctx);
+      // The init started the daemons from the files of the container's last run: what apply
+      // changed in them takes a restart (a reload leaves Postfix on its old listen addresses).
+      if (containerStarted) restartContainerDaemons(s, l, report.reload.filter((d) => d === 'postfix' || d === 'dovecot'));
       startContainerDaemons(s, l);
       return { changed: report.changed, certificateCreated, containerStarted };
     },
