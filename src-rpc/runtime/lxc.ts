@@ -14,7 +14,7 @@ import { MailError } from '../core/errors.ts';
 import { GENERATED } from '../render/text.ts';
 import { renderLxcConfig, renderContainerInit, CONTAINER_INIT, INIT_READY, type BindMount, type ContainerDaemon } from '../render/lxc.ts';
 import { hostView, type ServiceState } from './host.ts';
-import { makeRootfsWith, installPackages, ensureMailAccount, rootfsPresent, tail } from './lxc-rootfs.ts';
+import { debootstrapRootfs, installPackages, ensureMailAccount, rootfsPresent, tail } from './lxc-rootfs.ts';
 import { machineArch, rootfsCommand, type ImageSpec } from './lxc-image.ts';
 import { layoutFor, SECRETS_DIR_MODE, type Layout } from '../core/layout.ts';
 import { dkimSecretsDir } from '../dkim/keys.ts';
@@ -377,9 +377,8 @@ export function makeRootfs(s: Settings, tarball: string | undefined): string {
     if (tarball !== undefined) {
       extractTarball(tarball, partial);
     } else if (s.lxc.rootfs === 'debootstrap') {
-      if (s.lxc.distribution !== 'debian' && s.lxc.distribution !== 'ubuntu') throw new MailError('invalid_argument', `lxc.rootfs debootstrap makes Debian or Ubuntu, not ${s.lxc.distribution}`, 'lxc.distribution');
       ensureDir(partial, { mode: 0o755 });
-      makeRootfsWith(rootfsCommand(s.lxc, imageSpec(s).arch, { dir: partial, lxcPath: p.lxcPath, scratch: '' }), `debootstrap ${s.lxc.release} from ${s.lxc.mirror}`);
+      debootstrapRootfs(s.lxc, imageSpec(s).arch, partial);
     } else {
       download(s, partial);
     }
