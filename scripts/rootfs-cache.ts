@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { machine } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { cachedRootfsName, rootfsArch, CACHED_PACKAGES } from '../src-rpc/runtime/lxc-image.ts';
-import { makeRootfsWith, installPackages, ensureMailAccount } from '../src-rpc/runtime/lxc-rootfs.ts';
-import { rootfsCommand } from '../src-rpc/runtime/lxc-image.ts';
+import { debootstrapRootfs, installPackages, ensureMailAccount } from '../src-rpc/runtime/lxc-rootfs.ts';
 import { settingsFrom } from '../src-rpc/config/load.ts';
 import { parseUci } from '../src-rpc/config/uci.ts';
 import { sha256File } from '../src-rpc/sys/crypto.ts';
@@ -31,8 +30,8 @@ function build(mirror: string): string {
   try {
     const rootfs = join(work, 'rootfs');
     mkdirSync(rootfs);
-    const lxc = { ...settingsFrom(parseUci('')).lxc, rootfs: 'debootstrap' as const, release: TEST_IMAGE.release, mirror };
-    makeRootfsWith(rootfsCommand(lxc, TEST_IMAGE.arch, { dir: rootfs, lxcPath: '', scratch: '' }), `debootstrap ${lxc.release} from ${mirror}`);
+    // The same code as `install` with lxc.rootfs debootstrap (then its packages phase).
+    debootstrapRootfs({ ...settingsFrom(parseUci('')).lxc, release: TEST_IMAGE.release, mirror }, TEST_IMAGE.arch, rootfs);
     installPackages(rootfs, TEST_IMAGE.distribution, CACHED_PACKAGES);
     ensureMailAccount(rootfs);
     rmSync(join(rootfs, 'var/lib/apt/lists'), { recursive: true, force: true });

@@ -52,7 +52,7 @@ export const dnsMethods = [
     handler: async (_a, ctx) => {
       ctx.progress(2, 'DKIM keys');
       await withWriteLock(() => {
-        if (ensureDkimKeys(ctx.settings, ctx.layout).changed && ctx.settings.main.runtime === 'host') apply(ctx);
+        if (ensureDkimKeys(ctx.settings, ctx.layout).changed) apply(ctx);
       });
       return dnsSetup(ctx.settings, ctx.layout, ctx.progress);
     },

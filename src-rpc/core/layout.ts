@@ -20,6 +20,11 @@ export interface Layout {
   mailDir: string;
   sslDir: string;
   secretsDir: string;
+  /**
+   * Postfix's secrets (the relay's password map and its database): with secrets/dkim the only part
+   * of secrets/ the daemons read, so the only part a container sees.
+   */
+  postfixSecretsDir: string;
   stateDir: string;
   postfixConfigDir: string;
   postfixQueueDir: string;
@@ -49,6 +54,7 @@ export function layoutFor(s: Settings): Layout {
     mailDir: join(data, 'mail'),
     sslDir: join(data, 'ssl'),
     secretsDir: join(data, 'secrets'),
+    postfixSecretsDir: join(data, 'secrets', 'postfix'),
     stateDir: state,
     postfixConfigDir: join(config, 'postfix'),
     postfixQueueDir: join(state, 'postfix'),

@@ -62,7 +62,7 @@ export async function rotateDkim(ctx: Context, only?: string): Promise<RotateRes
   const now = new Date();
   const result = await withWriteLock(() => {
     const switched = domains.map((d) => ({ domain: d, ...switchKeys(ctx.layout, d, now) }));
-    if (s.main.runtime === 'host') ctx.daemons.apply(ctx);
+    ctx.daemons.apply(ctx);
     return switched;
   });
   return {

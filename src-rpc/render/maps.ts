@@ -191,7 +191,7 @@ export function renderSendersSelf(s: Settings, mailboxes: MailboxView[], aliases
 }
 
 /**
- * data_path/secrets/relay_passwd (smtp_sasl_password_maps source): `<relayhost> user:password`.
+ * data_path/secrets/postfix/relay_passwd (smtp_sasl_password_maps source): `<relayhost> user:password`.
  * The key must be spelled exactly like main.cf's relayhost.
  */
 export function renderRelayPasswd(relayhost: string, user: string, password: string): string {

@@ -18,7 +18,7 @@ export const MESSAGE_SIZE_LIMIT = 26_214_400;
 export const MYNETWORKS = ['127.0.0.1/32', '[::1]/128'] as const;
 
 export interface PostfixMainOptions {
-  /** data_path/secrets/relay_passwd exists (and is postmapped): authenticate to the relayhost. */
+  /** data_path/secrets/postfix/relay_passwd exists (and is postmapped): authenticate to the relayhost. */
   relayCredentials: boolean;
   /** The milter every message passes (Rspamd or OpenDKIM), e.g. `unix:/var/run/mailserver/rspamd-milter/milter.sock`. */
   milter?: string;
@@ -147,7 +147,7 @@ export function renderPostfixMain(s: Settings, v: RuntimeView, opts: PostfixMain
   if (relay !== '' && opts.relayCredentials) {
     outbound.push(
       kv('smtp_sasl_auth_enable', 'yes'),
-      kv('smtp_sasl_password_maps', `${t}:${v.secretsDir}/relay_passwd`),
+      kv('smtp_sasl_password_maps', `${t}:${v.postfixSecretsDir}/relay_passwd`),
       kv('smtp_sasl_security_options', 'noanonymous'),
       kv('smtp_sasl_tls_security_options', 'noanonymous'),
       // Credentials only go to a relay whose certificate a CA vouches for and names the

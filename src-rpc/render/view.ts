@@ -10,8 +10,8 @@ export interface RuntimeView {
   mailDir: string;
   /** data_path/ssl: fullchain.pem, privkey.pem. */
   sslDir: string;
-  /** data_path/secrets: 0600 files (relay credentials, ...). */
-  secretsDir: string;
+  /** data_path/secrets/postfix: Postfix's own secrets (the relay's password map), 0600 files. */
+  postfixSecretsDir: string;
   /** Directory holding main.cf and master.cf (postfix -c DIR). */
   postfixConfigDir: string;
   postfixQueueDir: string;

@@ -66,7 +66,7 @@ export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts, m
   for (const f of signing.files) files.push({ path: f.path, text: f.text, mode: 0o644, reloads: f.reloads });
   for (const f of prepareClamav(s, l, machine)) files.push({ path: f.path, text: f.text, mode: 0o644, reloads: f.reloads });
   if (relay && s.main.relayhost) {
-    files.push({ path: join(l.secretsDir, 'relay_passwd'), text: renderRelayPasswd(s.main.relayhost, relay.user, relay.password), mode: 0o600, map: true });
+    files.push({ path: join(l.postfixSecretsDir, 'relay_passwd'), text: renderRelayPasswd(s.main.relayhost, relay.user, relay.password), mode: 0o600, map: true });
   }
   if (s.autoconfig.enabled) files.push(...autoconfigFiles(ctx));
   return files;

@@ -36,7 +36,7 @@ export function hostView(l: Layout, facts: Pick<DaemonFacts, 'mapType' | 'postfi
     configDir: l.configDir,
     mailDir: l.mailDir,
     sslDir: l.sslDir,
-    secretsDir: l.secretsDir,
+    postfixSecretsDir: l.postfixSecretsDir,
     postfixConfigDir: l.postfixConfigDir,
     postfixQueueDir: l.postfixQueueDir,
     postfixDataDir: l.postfixDataDir,

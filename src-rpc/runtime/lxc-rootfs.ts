@@ -4,7 +4,9 @@
 import { join } from 'node:path';
 import { readText, writeAtomic, removeFile, exists } from '../sys/fs.ts';
 import { run } from '../sys/spawn.ts';
-import { packagesFor, MAIL_ACCOUNT } from './lxc-image.ts';
+import { packagesFor, rootfsCommand, MAIL_ACCOUNT } from './lxc-image.ts';
+import { MailError } from '../core/errors.ts';
+import type { LxcSettings } from '../config/lxc.ts';
 
 export class RootfsError extends Error {}
 
@@ -17,9 +19,13 @@ export function tail(text: string, lines = 4): string {
   return text.trim().split('\n').slice(-lines).join(' / ');
 }
 
-/** Run the command that makes a rootfs (rootfsCommand), its failure in words. */
-export function makeRootfsWith(argv: string[], what: string): void {
-  checked(argv, what);
+/**
+ * Debian or Ubuntu by debootstrap into `into` (an empty directory): the rootfs source
+ * `debootstrap` of `install`, and the cached rootfs scripts/setup.sh builds on every machine.
+ */
+export function debootstrapRootfs(lxc: LxcSettings, arch: string, into: string): void {
+  if (lxc.distribution !== 'debian' && lxc.distribution !== 'ubuntu') throw new MailError('invalid_argument', `lxc.rootfs debootstrap makes Debian or Ubuntu, not ${lxc.distribution}`, 'lxc.distribution');
+  checked(rootfsCommand({ ...lxc, rootfs: 'debootstrap' }, arch, { dir: into, lxcPath: '', scratch: '' }), `debootstrap ${lxc.release} from ${lxc.mirror}`);
 }
 
 /** Packages (of `packagesFor`) that dpkg inside the rootfs does not list as installed. */

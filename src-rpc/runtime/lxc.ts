@@ -5,7 +5,7 @@
 // command inside goes through `lxc-attach -- argv`; the container's init (render/lxc.ts) starts
 // the daemons when the container starts, also when procd starts it with `lxc-start -F`.
 import { join, relative } from 'node:path';
-import { readText, writeAtomic, ensureDir, exists, removeTree, rename, statOrNull } from '../sys/fs.ts';
+import { readText, writeAtomic, ensureDir, exists, removeTree, rename, statOrNull, noSpaceFor } from '../sys/fs.ts';
 import { run, runDetached, sleepSync, processesInNamespaceOf, signal, type RunOptions, type RunResult } from '../sys/spawn.ts';
 import { sandboxRoot } from '../sys/paths.ts';
 import { sha256File } from '../sys/crypto.ts';
@@ -14,14 +14,15 @@ import { MailError } from '../core/errors.ts';
 import { GENERATED } from '../render/text.ts';
 import { renderLxcConfig, renderContainerInit, CONTAINER_INIT, INIT_READY, type BindMount, type ContainerDaemon } from '../render/lxc.ts';
 import { hostView, type ServiceState } from './host.ts';
-import { makeRootfsWith, installPackages, ensureMailAccount, rootfsPresent, tail } from './lxc-rootfs.ts';
+import { debootstrapRootfs, installPackages, ensureMailAccount, rootfsPresent, tail } from './lxc-rootfs.ts';
 import { machineArch, rootfsCommand, type ImageSpec } from './lxc-image.ts';
-import { layoutFor, type Layout } from '../core/layout.ts';
+import { layoutFor, SECRETS_DIR_MODE, type Layout } from '../core/layout.ts';
+import { dkimSecretsDir } from '../dkim/keys.ts';
 import type { Settings } from '../config/settings.ts';
 import type { RuntimeView } from '../render/view.ts';
 import type { DaemonFacts } from './facts.ts';
 import type { Service } from './converge.ts';
-import { signingPaths, wantedMilter, signerOf, rspamdArguments, rspamdPidFile, opendkimPidFile, opendkimInstances, prepareRspamdData } from './signing.ts';
+import { signingPaths, wantedMilter, signerOf, rspamdArguments, rspamdPidFile, opendkimPidFile, opendkimInstances, prepareRspamdData, milterAddress, hangUpRspamd, OPENDKIM_INSTANCES, type Milter, type MilterProbe } from './signing.ts';
 import { opendkimName } from '../render/opendkim.ts';
 import { clamavCommand, clamavConfigFile, clamavPidFile, clamavUser, clamdCanStart, prepareClamavData, type ClamavDaemon, type ClamavPlace } from './clamav.ts';
 import { missingPackages } from './lxc-rootfs.ts';
@@ -54,8 +55,14 @@ export function lxcView(l: Layout, facts: Pick<DaemonFacts, 'mapType' | 'postfix
   return view;
 }
 
+/**
+ * Of secrets/, only what the daemons read: the DKIM keys and Postfix's relay password map. The
+ * rest (backup, mesh, ACME and DNS keys) is the host's alone: a compromised daemon must not own it.
+ */
+const daemonSecretsDirs = (l: Layout) => [dkimSecretsDir(l), l.postfixSecretsDir];
+
 function mounts(l: Layout): BindMount[] {
-  return [l.configDir, l.mailDir, l.sslDir, l.secretsDir, l.stateDir, l.logDir].map((host) => ({ host, container: containerPath(host) }));
+  return [l.configDir, l.mailDir, l.sslDir, ...daemonSecretsDirs(l), l.stateDir, l.logDir].map((host) => ({ host, container: containerPath(host) }));
 }
 
 // ---- LXC's tools ----
@@ -108,6 +115,8 @@ export function containerStatus(s: Settings) {
 
 // ---- the daemons inside ----
 
+const MILTERS: Milter[] = ['rspamd', 'opendkim'];
+
 /** The program behind each daemon's master (Postfix's is `master`). */
 const EXECUTABLES: Record<ContainerDaemon, string> = {
   dovecot: 'dovecot', postfix: 'master', rspamd: 'rspamd', opendkim: 'opendkim', clamd: 'clamd', 'clamav-milter': 'clamav-milter', freshclam: 'freshclam',
@@ -125,11 +134,12 @@ interface ContainerDaemonCommands {
   needs?: string;
 }
 
-/** A milter through its pid file (dpkg's start-stop-daemon, also a busybox applet): no shell needed. */
-const startByPidFile = (pidFile: string, program: string, args: string[]) => ['start-stop-daemon', '--start', '--quiet', '--pidfile', pidFile, '--startas', program, '--', ...args];
-const stopByPidFile = (pidFile: string) => ['start-stop-daemon', '--stop', '--quiet', '--retry', '10', '--pidfile', pidFile];
-/** A Rspamd still loading has no pid file yet, and reads the new configuration anyway. */
-const hangUpByPidFile = (pidFile: string) => ['start-stop-daemon', '--stop', '--quiet', '--oknodo', '--signal', 'HUP', '--pidfile', pidFile];
+/**
+ * A milter through its pid file (dpkg's start-stop-daemon, also a busybox applet): no shell
+ * needed. --oknodo: one already running (started) or already gone (stopped) is what was asked.
+ */
+const startByPidFile = (pidFile: string, program: string, args: string[]) => ['start-stop-daemon', '--start', '--quiet', '--oknodo', '--pidfile', pidFile, '--startas', program, '--', ...args];
+const stopByPidFile = (pidFile: string) => ['start-stop-daemon', '--stop', '--quiet', '--oknodo', '--retry', '10', '--pidfile', pidFile];
 
 /** The container's own Rspamd user (its Debian numbers it its own way). */
 const containerRspamdUser = (s: Settings) => signerOf('rspamd', false, containerPaths(s).rootfs);
@@ -158,8 +168,8 @@ function daemonCommands(s: Settings, l: Layout): ContainerDaemonCommands[] {
   if (milter === 'rspamd') {
     const pid = containerPath(rspamdPidFile(l));
     const user = containerRspamdUser(s)?.name ?? '_rspamd';
-    // SIGHUP: Rspamd starts workers with the new configuration (new DKIM selectors), then ends the old.
-    milters.push({ name: 'rspamd', start: startByPidFile(pid, '/usr/bin/rspamd', rspamdArguments(l, user, containerPath)), stop: stopByPidFile(pid), reload: [hangUpByPidFile(pid)], needs: containerPath(p.rspamdConfigDir) });
+    // Reloaded with SIGHUP from the host (reloadContainerDaemons), waiting for its old workers to end.
+    milters.push({ name: 'rspamd', start: startByPidFile(pid, '/usr/bin/rspamd', rspamdArguments(l, user, containerPath)), stop: stopByPidFile(pid), reload: [], needs: containerPath(p.rspamdConfigDir) });
   } else if (milter === 'opendkim') {
     for (const i of opendkimInstances(s)) {
       const pid = containerPath(opendkimPidFile(l, i));
@@ -219,7 +229,10 @@ export function containerServiceStates(s: Settings): ServiceState[] {
   const info = containerInfo(s);
   const processes = processesByDaemon(info);
   const commands = daemonCommands(s, layoutFor(s));
+  // Also a milter the settings no longer want that still runs (as on the host).
+  const leftOver = MILTERS.filter((m) => m !== wantedMilter(s) && processes(m).length > 0);
   const names = [...new Set(commands.map((d) => d.name))].filter((name): name is Exclude<ContainerDaemon, ClamavDaemon> => !isClamav(name));
+  names.splice(names.indexOf('postfix'), 0, ...leftOver);
   const states = names.map((name): ServiceState => {
     // The master: the oldest process running the daemon's program (workers come later).
     const pids = processes(name);
@@ -291,6 +304,18 @@ export function startContainerDaemons(s: Settings, l: Layout, which: (d: Contain
   return started;
 }
 
+/**
+ * Stop and start these daemons inside (those running): for what a reload does not take, such as
+ * Postfix's inet_interfaces, read only when it starts.
+ */
+export function restartContainerDaemons(s: Settings, l: Layout, services: Service[]): ContainerDaemon[] {
+  const states = containerServiceStates(s);
+  const restart = daemonCommands(s, l).filter((d) => !isClamav(d.name) && services.includes(d.name) && states.find((x) => x.name === d.name)?.running);
+  for (const d of restart) checkedAttach(s, d.stop, `${d.name} stop`);
+  const names = restart.map((d) => d.name);
+  return startContainerDaemons(s, l, (d) => names.includes(d));
+}
+
 /** LXC's last errors about the container (its log also holds warnings of every attach). */
 function lastLog(s: Settings): string {
   const errors = (readText(containerPaths(s).log) ?? '').split('\n').filter((line) => / ERROR /.test(line));
@@ -305,14 +330,31 @@ export function stopContainer(s: Settings): boolean {
   return true;
 }
 
+/**
+ * Reload the running daemons whose files changed. While Postfix runs, the milter the settings
+ * want runs and no other (a switch of spam_filter or dkim); the init's script follows the settings
+ * too, for the container's next start. Done once the milter answers on its socket: the next
+ * message is not deferred for a milter still starting, nor signed by an Rspamd's old workers.
+ */
 export function reloadContainerDaemons(s: Settings, l: Layout, services: Service[]): Service[] {
+  configureContainer(s, l);
+  const states = containerServiceStates(s);
   const running = runningNow(s);
-  const reloaded: Service[] = [];
-  for (const { name, reload } of daemonCommands(s, l)) {
-    if (name === 'freshclam' || !services.includes(name) || !running(name)) continue;
-    for (const argv of reload) checkedAttach(s, argv, `${name} reload`);
-    if (!reloaded.includes(name)) reloaded.push(name);
+  const switched = running('postfix') ? reconcileContainerMilters(s, l, states) : [];
+  const reloaded: Service[] = [...switched];
+  for (const d of daemonCommands(s, l)) {
+    if (d.name === 'freshclam' || !services.includes(d.name) || !running(d.name) || switched.includes(d.name)) continue;
+    if (d.name === 'rspamd') {
+      // A Rspamd still loading has no pid file yet, and reads the new configuration anyway.
+      const master = states.find((x) => x.name === 'rspamd')?.pid ?? null;
+      if (master === null || attach(s, ['test', '-s', containerPath(rspamdPidFile(l))]).code !== 0) continue;
+      hangUpRspamd(master);
+    } else {
+      for (const argv of d.reload) checkedAttach(s, argv, `${d.name} reload`);
+    }
+    if (!reloaded.includes(d.name)) reloaded.push(d.name);
   }
+  if (reloaded.some((d) => d === 'opendkim' || d === 'rspamd')) awaitMilterListening(s, l);
   return reloaded;
 }
 
@@ -326,6 +368,50 @@ export function reconcileContainerClamav(s: Settings, l: Layout): ContainerDaemo
   const stopped = (['clamav-milter', 'clamd', 'freshclam'] as const).filter((d) => !wanted.has(d) && clamav.pid(d) !== null);
   for (const d of stopped) signal(clamav.pid(d)!, 'SIGTERM');
   return [...stopped, ...startContainerDaemons(s, l, isClamav)];
+}
+
+/** Stop the milters the settings do not want (and OpenDKIM instances of a dropped algorithm), start the one they want. */
+function reconcileContainerMilters(s: Settings, l: Layout, states: ServiceState[]): Service[] {
+  const wanted = wantedMilter(s);
+  const changed: Service[] = [];
+  for (const m of MILTERS) {
+    if (!states.some((x) => x.name === m && (x.running || x.pid !== null))) continue;
+    const unwanted = m === 'rspamd' ? (wanted === m ? [] : [rspamdPidFile(l)]) : OPENDKIM_INSTANCES.filter((i) => wanted !== m || !opendkimInstances(s).includes(i)).map((i) => opendkimPidFile(l, i));
+    for (const pidFile of unwanted) checkedAttach(s, stopByPidFile(containerPath(pidFile)), `${m} stop`);
+    if (m !== wanted) changed.push(m);
+  }
+  if (wanted && !states.find((x) => x.name === wanted)?.running) {
+    // The init made the milter's directories on /run for the milter of its time only.
+    for (const [dir, mode, owner] of milterRunDirs(s, l)) {
+      for (const argv of [['mkdir', '-p', dir], ['chmod', mode, dir], ['chown', owner, dir]]) checkedAttach(s, argv, `preparing ${dir}`);
+    }
+    changed.push(...startContainerDaemons(s, l, (d) => d === wanted).filter((d): d is Service => d !== 'freshclam'));
+  }
+  return changed;
+}
+
+/** Rspamd starts in a moment once its rules are compiled (a first start compiles for minutes: status says so meanwhile). */
+const MILTER_SOCKET_WAIT_MS = 10_000;
+
+function awaitMilterListening(s: Settings, l: Layout): void {
+  for (const deadline = Date.now() + MILTER_SOCKET_WAIT_MS; !milterListening(s, l) && Date.now() < deadline; ) sleepSync(200);
+}
+
+/** Every socket Postfix asks the wanted milter on is there, inside the container. */
+function milterListening(s: Settings, l: Layout): boolean {
+  const sockets = (milterAddress(s, l, containerPath) ?? '').split(', ').filter((a) => a !== '').map((a) => a.replace(/^unix:/, ''));
+  return sockets.every((socket) => attach(s, ['test', '-S', socket]).code === 0);
+}
+
+/** The wanted milter as status sees it inside the container: a loading Rspamd's process already runs there. */
+export function containerMilterProbe(s: Settings, l: Layout): MilterProbe {
+  const m = wantedMilter(s);
+  return {
+    root: containerPaths(s).rootfs,
+    running: () => containerServiceStates(s).some((x) => x.name === m && x.running),
+    listening: () => milterListening(s, l),
+    loading: () => false,
+  };
 }
 
 export function flushContainerQueue(s: Settings, l: Layout): void {
@@ -376,9 +462,8 @@ export function makeRootfs(s: Settings, tarball: string | undefined): string {
     if (tarball !== undefined) {
       extractTarball(tarball, partial);
     } else if (s.lxc.rootfs === 'debootstrap') {
-      if (s.lxc.distribution !== 'debian' && s.lxc.distribution !== 'ubuntu') throw new MailError('invalid_argument', `lxc.rootfs debootstrap makes Debian or Ubuntu, not ${s.lxc.distribution}`, 'lxc.distribution');
       ensureDir(partial, { mode: 0o755 });
-      makeRootfsWith(rootfsCommand(s.lxc, imageSpec(s).arch, { dir: partial, lxcPath: p.lxcPath, scratch: '' }), `debootstrap ${s.lxc.release} from ${s.lxc.mirror}`);
+      debootstrapRootfs(s.lxc, imageSpec(s).arch, partial);
     } else {
       download(s, partial);
     }
@@ -399,6 +484,9 @@ function extractTarball(file: string, into: string): void {
   }
   ensureDir(into, { mode: 0o755 });
   const r = run(['tar', '--numeric-owner', '-xf', file, '-C', into], { timeoutMs: 600_000 });
+  // tar names the first file it could not write: a full disk is said as such, with that file.
+  const full = /^tar: (.+?): .*No space left on device$/m.exec(r.stderr)?.[1];
+  if (r.code !== 0 && full !== undefined) throw noSpaceFor(join(into, full), { code: 'ENOSPC' });
   if (r.code !== 0) throw new MailError('daemon_error', `unpacking ${file} failed: ${tail(r.stderr)}`);
   if (!rootfsPresent(into)) throw new MailError('invalid_argument', `${file} is not a root filesystem (no /bin/sh or /etc/os-release in it)`);
 }
@@ -432,6 +520,9 @@ function cgroupVersion(): 1 | 2 {
 export function writeLxcConfig(s: Settings, l: Layout): boolean {
   const p = containerPaths(s);
   ensureDir(p.dir, { mode: 0o755 });
+  // LXC refuses to start a container whose bind mount has no source (no DKIM key made yet).
+  ensureDir(l.secretsDir, { mode: SECRETS_DIR_MODE, uid: 0, gid: 0 });
+  for (const dir of daemonSecretsDirs(l)) ensureDir(dir, { mode: SECRETS_DIR_MODE, uid: 0, gid: 0 });
   return writeAtomic(p.config, renderLxcConfig(s.lxc, { name: s.main.container, rootfs: p.rootfs, mounts: mounts(l), cgroupVersion: cgroupVersion(), logFile: p.log }), { mode: 0o644 });
 }
 

@@ -18,7 +18,9 @@ export function writeRelayCredentials(l: Layout, user: string, password: string)
 }
 
 export function clearRelayCredentials(l: Layout): void {
-  for (const name of ['relay-credentials', 'relay_passwd', 'relay_passwd.db', 'relay_passwd.cdb', 'relay_passwd.lmdb']) {
-    removeFile(join(l.secretsDir, name));
+  removeFile(file(l));
+  // The password map: in secrets/postfix, and where versions before it kept it.
+  for (const dir of [l.postfixSecretsDir, l.secretsDir]) {
+    for (const name of ['relay_passwd', 'relay_passwd.db', 'relay_passwd.cdb', 'relay_passwd.lmdb']) removeFile(join(dir, name));
   }
 }

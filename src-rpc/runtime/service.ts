@@ -5,16 +5,16 @@ import { MailError } from '../core/errors.ts';
 import { assertDovecotSupported } from '../render/dovecot.ts';
 import { loadAccounts, assertCurrentFormat, markFormat, ownUsersFile } from '../store/files.ts';
 import { mailHost, postmasterAddress } from '../config/settings.ts';
-import { readText, removeTree } from '../sys/fs.ts';
+import { readText, removeTree, NoSpaceError } from '../sys/fs.ts';
 import { deliveryOutcome } from './mail-log.ts';
 import { learnFacts, knownFacts, type DaemonFacts } from './facts.ts';
 import { ensureCertificate } from './certificate.ts';
 import { renderAll, writeGenerated, type ConvergeReport, type Service } from './converge.ts';
 import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates, flushQueue, type ServiceState } from './host.ts';
 import {
-  lxcView, containerStatus, containerServiceStates, startContainer, startContainerDaemons, stopContainer, reloadContainerDaemons,
+  lxcView, containerStatus, containerServiceStates, startContainer, startContainerDaemons, restartContainerDaemons, stopContainer, reloadContainerDaemons,
   flushContainerQueue, configureContainer, assertContainerInstalled, assertOurContainer, ourContainer, containerRunning, containerClamav, reconcileContainerClamav,
-  writeLxcConfig, makeRootfs, installContainerPackages, destroyContainer, containerPaths,
+  writeLxcConfig, makeRootfs, installContainerPackages, destroyContainer, containerPaths, containerMilterProbe,
 } from './lxc.ts';
 import { rootfsPresent } from './lxc-rootfs.ts';
 import { machineFor, hostMachine } from './machine.ts';
@@ -159,6 +159,9 @@ function containerRuntime(ctx: Context): Runtime {
       // A first start has no configuration yet: the init could not start the daemons, apply writes
       // it from the container's facts, then whatever is down starts.
       const report = applyFull(ctx);
+      // The init started the daemons from the files of the container's last run: what apply
+      // changed in them takes a restart (a reload leaves Postfix on its old listen addresses).
+      if (containerStarted) restartContainerDaemons(s, l, report.reload.filter((d) => d === 'postfix' || d === 'dovecot'));
       startContainerDaemons(s, l);
       reconcileBans(l, s, procdSupervises());
       return { changed: report.changed, certificateCreated, containerStarted };
@@ -179,8 +182,7 @@ function containerRuntime(ctx: Context): Runtime {
     flushQueue: () => flushContainerQueue(s, l),
     clamav: containerClamav(s),
     container: () => containerStatus(s),
-    // Not known yet inside the container.
-    held: () => null,
+    held: (services) => (services.find((d) => d.name === 'postfix')?.running ? mailHeldReason(l, s, containerMilterProbe(s, l)) : null),
     install: (rootfs) => installContainer(ctx, runtime, rootfs),
     uninstall: (purge) => {
       clearWanted();
@@ -377,15 +379,22 @@ function installContainer(ctx: Context, runtime: Runtime, tarball: string | unde
         }
       }
       const message = `install failed in phase ${name}: ${e instanceof Error ? e.message : String(e)}`;
+      if (e instanceof NoSpaceError) throw new NoSpaceError(message);
       throw e instanceof MailError ? new MailError(e.code, message, e.field) : new MailError('daemon_error', message);
     }
   };
   phase('rootfs', 5, () => {
     assertOurContainer(s);
+    const begun = !ourContainer(s);
     if (writeLxcConfig(s, l)) done.push(`container configuration written (${containerPaths(s).config})`);
-    // The name is ours from now on, whatever happens to the rootfs.
     keepChangesSoFar();
-    if (!rootfsPresent(containerPaths(s).rootfs)) done.push(`rootfs made from ${makeRootfs(s, tarball)}`);
+    try {
+      if (!rootfsPresent(containerPaths(s).rootfs)) done.push(`rootfs made from ${makeRootfs(s, tarball)}`);
+    } catch (e) {
+      // A container this install only began is not left registered without a rootfs (lxc-ls).
+      if (begun) removeTree(containerPaths(s).dir);
+      throw e;
+    }
   });
   phase('packages', 30, () => {
     const added = installContainerPackages(s);

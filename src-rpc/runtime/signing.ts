@@ -35,12 +35,13 @@ export interface SigningPaths {
 
 /** Ask the Rspamd controller here (as root): `curl --unix-socket <this> http://localhost/ping`. */
 export const rspamdControllerSocket = (l: Layout) => join(signingPaths(l).rspamdRunDir, 'controller.sock');
-const rspamdMilterSocket = (l: Layout) => join(signingPaths(l).rspamdMilterDir, 'milter.sock');
+export const rspamdMilterSocket = (l: Layout) => join(signingPaths(l).rspamdMilterDir, 'milter.sock');
 
 /** `alias/login` lines the signers check an authenticated From: against. */
 export const senderOwnersFile = (l: Layout) => join(l.configDir, 'sender-owners');
 
-const OPENDKIM_INSTANCES: OpendkimInstance[] = ['rsa', 'ed25519'];
+/** Every OpenDKIM instance there may be (one per DKIM algorithm). */
+export const OPENDKIM_INSTANCES: OpendkimInstance[] = ['rsa', 'ed25519'];
 
 /** The OpenDKIM processes the settings need: one per DKIM algorithm. */
 export function opendkimInstances(s: Settings): OpendkimInstance[] {
@@ -335,11 +336,7 @@ export function reloadMilter(l: Layout, m: Milter): boolean {
   const pid = milterPid(l, m);
   if (pid === null) return false;
   if (m === 'rspamd') {
-    // Rspamd answers SIGHUP by starting workers with the new configuration, then ending the old
-    // ones; until then mail still meets the old configuration (the old DKIM selectors).
-    const old = childPids(pid);
-    signal(pid, 'SIGHUP');
-    for (let i = 0; i < 300 && childPids(pid).some((c) => old.includes(c)); i++) sleepSync(100);
+    hangUpRspamd(pid);
     return true;
   }
   for (const i of OPENDKIM_INSTANCES) {
@@ -352,6 +349,17 @@ export function reloadMilter(l: Layout, m: Milter): boolean {
     signal(instance, 'SIGUSR1');
   }
   return true;
+}
+
+/**
+ * Rspamd answers SIGHUP by starting workers with the new configuration, then ending the old ones;
+ * until then mail still meets the old configuration (the old DKIM selectors). Returns once the old
+ * workers are gone. `pid`: its main process as this machine numbers it (also one in a container).
+ */
+export function hangUpRspamd(pid: number): void {
+  const old = childPids(pid);
+  signal(pid, 'SIGHUP');
+  for (let i = 0; i < 300 && childPids(pid).some((c) => old.includes(c)); i++) sleepSync(100);
 }
 
 /** The first directory above `path` that group or others may write to (OpenDKIM's RequireSafeKeys). */
@@ -373,21 +381,43 @@ function lastLines(file: string): string {
 }
 
 
+/** How the wanted milter looks where it runs (the host's processes, or a container's). */
+export interface MilterProbe {
+  /** The root filesystem its users are in. */
+  root: string;
+  /** Its main process runs (for OpenDKIM: every instance the settings need). */
+  running(): boolean;
+  /** Rspamd's milter socket is there: its rules are loaded. */
+  listening(): boolean;
+  /** An Rspamd of ours is loading that `running` does not count yet. */
+  loading(): boolean;
+}
+
+export function hostMilterProbe(l: Layout, s: Settings): MilterProbe {
+  const m = wantedMilter(s);
+  return {
+    root: '/',
+    running: () => m !== null && milterPid(l, m, s) !== null,
+    listening: () => exists(rspamdMilterSocket(l)),
+    loading: () => rspamdLoading(l),
+  };
+}
+
 /**
  * Why Postfix holds mail now, or null: the milter the settings need is missing or not running,
  * and Postfix's milter_default_action = tempfail answers every message with a 4xx (senders
  * retry; nothing is lost, nothing arrives).
  */
-export function mailHeldReason(l: Layout, s: Settings): string | null {
+export function mailHeldReason(l: Layout, s: Settings, probe: MilterProbe = hostMilterProbe(l, s)): string | null {
   const m = wantedMilter(s);
   if (!m) return null;
   const name = m === 'rspamd' ? 'Rspamd' : 'OpenDKIM';
   const feature = m === 'rspamd' ? 'features.spam_filter' : 'features.dkim';
-  if (!signerOf(m, false)) return `${name} is not installed (${feature}=1): install ${m}, or set ${feature}=0`;
+  if (!signerOf(m, false, probe.root)) return `${name} is not installed (${feature}=1): install ${m}, or set ${feature}=0`;
   const loading = 'Rspamd is loading its rules (the first start takes minutes on a busy router)';
   // Its milter socket shows up once the rules are loaded.
-  if (milterPid(l, m, s) !== null) return m === 'rspamd' && !exists(rspamdMilterSocket(l)) ? loading : null;
-  if (m === 'rspamd' && rspamdLoading(l)) return loading;
+  if (probe.running()) return m === 'rspamd' && !probe.listening() ? loading : null;
+  if (m === 'rspamd' && probe.loading()) return loading;
   const log = m === 'rspamd' ? signingPaths(l).rspamdLog : join(l.logDir, 'opendkim-start.log');
   const last = lastLines(log).split(' / ').pop();
   return `${name} is not running${last ? ` (last log line: ${last})` : ''}`;

@@ -208,7 +208,7 @@ test('golden: opendkim, one instance per algorithm on a Unix socket', () => {
 });
 
 test('main.cf: the milter only when one is given, deferring mail when it does not answer', () => {
-  const v = { configDir: '/c', mailDir: '/m', sslDir: '/s', secretsDir: '/x', postfixConfigDir: '/p', postfixQueueDir: '/q', postfixDataDir: '/d', dovecotConfigFile: '/dc', dovecotBaseDir: '/db', dovecotStateDir: '/ds', logDir: '/l', mailUid: 5000, mailGid: 5000, mapType: 'hash', postfixVersion: '3.7.11' } as RuntimeView;
+  const v = { configDir: '/c', mailDir: '/m', sslDir: '/s', postfixSecretsDir: '/x', postfixConfigDir: '/p', postfixQueueDir: '/q', postfixDataDir: '/d', dovecotConfigFile: '/dc', dovecotBaseDir: '/db', dovecotStateDir: '/ds', logDir: '/l', mailUid: 5000, mailGid: 5000, mapType: 'hash', postfixVersion: '3.7.11' } as RuntimeView;
   assert.not.match(renderPostfixMain(uci(), v, { relayCredentials: false }), /milter/);
   const cf = renderPostfixMain(uci(), v, { relayCredentials: false, milter: 'unix:/r/opendkim.sock, unix:/r/opendkim-ed25519.sock' });
   assert.match(cf, /^smtpd_milters = unix:\/r\/opendkim\.sock, unix:\/r\/opendkim-ed25519\.sock$/m);

@@ -157,7 +157,7 @@ function settingsWith(values: Record<string, string>): Settings {
 }
 
 const view: RuntimeView = {
-  configDir: '/srv/mailserver/config', mailDir: '/srv/mailserver/mail', sslDir: '/srv/mailserver/ssl', secretsDir: '/srv/mailserver/secrets',
+  configDir: '/srv/mailserver/config', mailDir: '/srv/mailserver/mail', sslDir: '/srv/mailserver/ssl', postfixSecretsDir: '/srv/mailserver/secrets/postfix',
   postfixConfigDir: '/srv/mailserver/config/postfix', postfixQueueDir: '/srv/mailserver/state/postfix', postfixDataDir: '/srv/mailserver/state/postfix-data',
   dovecotConfigFile: '/srv/mailserver/config/dovecot/dovecot.conf', dovecotBaseDir: '/var/run/mailserver/dovecot', dovecotStateDir: '/srv/mailserver/state/dovecot',
   logDir: '/var/log/mailserver', mailUid: 5000, mailGid: 5000, mapType: 'cdb', postfixVersion: '3.7.11',

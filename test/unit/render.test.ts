@@ -67,7 +67,7 @@ function view(root = '/srv/mailserver', mapType: RuntimeView['mapType'] = 'hash'
     configDir: `${root}/config`,
     mailDir: `${root}/mail`,
     sslDir: `${root}/ssl`,
-    secretsDir: `${root}/secrets`,
+    postfixSecretsDir: `${root}/secrets/postfix`,
     postfixConfigDir: `${root}/run/postfix/etc`,
     postfixQueueDir: `${root}/run/postfix/spool`,
     postfixDataDir: `${root}/run/postfix/lib`,
@@ -315,7 +315,7 @@ test('main.cf: relay credentials only with a relayhost, and only over TLS', () =
 
   const relay = settingsOf(renderPostfixMain(B, view(), { relayCredentials: true }));
   assert.is(relay.get('smtp_sasl_auth_enable'), 'yes');
-  assert.is(relay.get('smtp_sasl_password_maps'), 'hash:/srv/mailserver/secrets/relay_passwd');
+  assert.is(relay.get('smtp_sasl_password_maps'), 'hash:/srv/mailserver/secrets/postfix/relay_passwd');
   // The relay's certificate is verified before the credentials go out: system CAs or main.relay_ca_file.
   assert.is(relay.get('smtp_tls_security_level'), 'secure');
   assert.is(relay.get('smtp_tls_CAfile'), SYSTEM_CA_BUNDLE);
@@ -478,7 +478,7 @@ function realCheck(label: string, s: Settings, relayCredentials: boolean): void 
       mkdirSync(d, { recursive: true, mode: 0o755 });
       chmodSync(d, 0o755);
     }
-    mkdirSync(v.secretsDir, { recursive: true, mode: 0o700 });
+    mkdirSync(v.postfixSecretsDir, { recursive: true, mode: 0o700 });
 
     const files = rendered(s, v, relayCredentials);
     writeFileSync(join(v.postfixConfigDir, 'main.cf'), files['main.cf']!, { mode: 0o644 });
@@ -489,7 +489,7 @@ function realCheck(label: string, s: Settings, relayCredentials: boolean): void 
 
     const mapFiles: [string, string][] = Object.entries(maps(s)).map(([n, t]) => [join(v.configDir, n), t]);
     if (relayCredentials) {
-      mapFiles.push([join(v.secretsDir, 'relay_passwd'), renderRelayPasswd(s.main.relayhost!, 'relayuser', 's3cr:et!')]);
+      mapFiles.push([join(v.postfixSecretsDir, 'relay_passwd'), renderRelayPasswd(s.main.relayhost!, 'relayuser', 's3cr:et!')]);
     }
     for (const [file, text] of mapFiles) {
       writeFileSync(file, text, { mode: 0o600 });
