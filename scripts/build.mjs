@@ -4,6 +4,7 @@ import { build } from 'esbuild';
 import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -37,12 +38,24 @@ async function bundle(entry, outfile, extra = {}) {
 // The executables are CommonJS without an extension; this keeps Node from reading them as ESM here.
 put(`${out}/package.json`, '{ "type": "commonjs" }\n');
 
-const bundles = { mailctl: 'src-rpc/cli/main.ts', 'luci.mailserver.js': 'src-rpc/rpcd/main.ts' };
-for (const [name, entry] of Object.entries(bundles)) {
-  await bundle(entry, `${out}/${name}`, {
-    banner: { js: '#!/usr/bin/env node' },
+/** lib/<name> that the executable <name> runs. */
+const bundleOf = (executable) => `${executable.replace(/\.js$/, '')}-main.js`;
+
+// Each executable is a few lines (src-rpc/rpcd/boot.ts) that run its bundle under lib/ from V8's
+// code cache, keyed by the bundle's hash: a cold call then skips most of compiling it.
+const executables = { mailctl: 'src-rpc/cli/main.ts', 'luci.mailserver.js': 'src-rpc/rpcd/main.ts' };
+for (const [name, entry] of Object.entries(executables)) {
+  const code = bundleOf(name);
+  await bundle(entry, `${out}/lib/${code}`, {
     // ssl/load-acme.ts, mesh/load-engine.ts: load the bundles below at run time instead of bundling them.
     define: { MAILSERVER_BUNDLE: 'true' },
+    // A script run by node:vm has no loader for import() (Node 18); require() is the same module.
+    supported: { 'dynamic-import': false },
+  });
+  const hash = createHash('sha256').update(readFileSync(`${out}/lib/${code}`)).digest('hex');
+  await bundle('src-rpc/rpcd/boot.ts', `${out}/${name}`, {
+    banner: { js: '#!/usr/bin/env node' },
+    define: { BOOT_BUNDLE: JSON.stringify(code), BOOT_BUNDLE_HASH: JSON.stringify(hash) },
   });
 }
 
@@ -62,7 +75,9 @@ await bundle('src-rpc/mesh/engine.ts', `${out}/lib/mesh.js`, { plugins: [nativeC
 // rpcd runs `list` synchronously at every start and reload: answer it from a file made here,
 // in sh, without starting Node. The front (src-rpc/rpcd/front.sh) also hands calls to the warm
 // worker. LIB is rewritten to the installed path by the package build.
-const signature = execFileSync(process.execPath, [`${out}/luci.mailserver.js`, 'list'], { encoding: 'utf8' });
+// The bundle itself, not the executable: a code cache made by `list` would hold little of a call.
+const plugin = `${out}/lib/${bundleOf('luci.mailserver.js')}`;
+const signature = execFileSync(process.execPath, [plugin, 'list'], { encoding: 'utf8' });
 put(`${out}/luci.mailserver.list.json`, `${signature}\n`);
 put(`${out}/luci.mailserver`, readFileSync(`${root}src-rpc/rpcd/front.sh`), 0o755);
 
@@ -70,7 +85,7 @@ put(`${out}/luci.mailserver`, readFileSync(`${root}src-rpc/rpcd/front.sh`), 0o75
 // accounts group gets the mailbox and alias methods only. UCI is granted for reading alone: a raw
 // `uci set` on mailserver would bypass every method's checks and the write lock, so every change
 // goes through a write method.
-const table = JSON.parse(execFileSync(process.execPath, [`${out}/luci.mailserver.js`, 'describe'], { encoding: 'utf8' }));
+const table = JSON.parse(execFileSync(process.execPath, [plugin, 'describe'], { encoding: 'utf8' }));
 const names = (pick) => table.filter(pick).map((m) => m.name);
 const acl = {
   'luci-app-mailserver': {
