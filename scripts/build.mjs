@@ -41,6 +41,23 @@ put(`${out}/package.json`, '{ "type": "commonjs" }\n');
 /** lib/<name> that the executable <name> runs. */
 const bundleOf = (executable) => `${executable.replace(/\.js$/, '')}-main.js`;
 
+// Node's heavier modules load when the bundle first uses them, not when it starts: loading
+// child_process and crypto costs a cold call ~15% of Node's own start, and `user_list` needs
+// neither. Each becomes a module of getters (its export names as this Node has them) that
+// require the real one on first access; the bundle reaches imports through such property reads.
+const LAZY_BUILTINS = /^node:(child_process|os)$/;
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    b.onResolve({ filter: LAZY_BUILTINS }, (a) => (a.namespace === 'lazy-builtin' ? { path: a.path, external: true } : { path: a.path, namespace: 'lazy-builtin' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, async (a) => {
+      const names = Object.keys(await import(a.path)).filter((k) => k !== 'default');
+      const getters = names.map((k) => `${JSON.stringify(k)}: { enumerable: true, get: () => load()[${JSON.stringify(k)}] }`);
+      return { contents: `let real;\nconst load = () => (real ??= require(${JSON.stringify(a.path)}));\nObject.defineProperties(module.exports, {${getters.join(',\n')}});\n`, loader: 'js' };
+    });
+  },
+};
+
 // Each executable is a few lines (src-rpc/rpcd/boot.ts) that run its bundle under lib/ from V8's
 // code cache, keyed by the bundle's hash: a cold call then skips most of compiling it.
 const executables = { mailctl: 'src-rpc/cli/main.ts', 'luci.mailserver.js': 'src-rpc/rpcd/main.ts' };
@@ -51,6 +68,7 @@ for (const [name, entry] of Object.entries(executables)) {
     define: { MAILSERVER_BUNDLE: 'true' },
     // A script run by node:vm has no loader for import() (Node 18); require() is the same module.
     supported: { 'dynamic-import': false },
+    plugins: [lazyBuiltins],
   });
   const hash = createHash('sha256').update(readFileSync(`${out}/lib/${code}`)).digest('hex');
   await bundle('src-rpc/rpcd/boot.ts', `${out}/${name}`, {

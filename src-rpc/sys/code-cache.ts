@@ -1,13 +1,15 @@
 // A cold call spends much of its time compiling the bundle before it runs a line of it. V8 can
 // instead take the code it compiled on an earlier run (a code cache): the first run of a bundle
 // writes that cache beside it, at exit, so it also holds the functions the run compiled lazily;
-// later runs start from it. V8 refuses a cache made by another V8 version or set of flags, or from
-// a source of another length (the run then compiles as usual and writes a fresh one), but it does
-// not check the cache's own bytes: Node 20 aborts on a damaged one. So the header line carries the
-// SHA-256 of the cache besides the bundle's hash and Node's version and architecture: a damaged
-// cache, or one made for another bundle of the same length, is never handed to V8. The cache is
-// as trusted as the bundle beside it: whoever can write one can write the other. Where the
-// directory is not writable (a read-only image, a user other than root) every run compiles.
+// later runs start from it. One file per Node version and architecture (a cache fits only the V8
+// that made it; two Nodes on one machine would otherwise replace each other's at every run). V8
+// refuses a cache made by another V8 or set of flags, or from a source of another length (the run
+// then compiles as usual and writes a fresh one), but it does not check the cache's own bytes:
+// Node 20 aborts on a damaged one. So the header line carries the SHA-256 of the cache besides the
+// bundle's hash: a damaged cache, or one made for another bundle of the same length, is never
+// handed to V8. The cache is as trusted as the bundle beside it: whoever can write one can write
+// the other. Where the directory is not writable (a read-only image, a user other than root)
+// every run compiles.
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { Script } from 'node:vm';
@@ -22,7 +24,7 @@ export interface ModuleScope {
 
 /** Runs the CommonJS bundle `file` (content hash `hash`) in this module's scope, from its code cache when that fits. */
 export function runWithCodeCache(file: string, hash: string, scope: ModuleScope): void {
-  const cacheFile = `${file}.v8cache`;
+  const cacheFile = `${file}.${process.version}-${process.arch}.v8cache`;
   const key = `${hash} ${process.version} ${process.arch}`;
   const cached = readCache(cacheFile, key);
   // Node's own module wrapper, on one line: line numbers in stack traces stay the bundle's.

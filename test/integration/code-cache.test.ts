@@ -20,7 +20,7 @@ const box = makeSandbox('mailserver-code-cache-');
 const bin = mkdtempSync('/tmp/mailserver-code-cache-bin-');
 const MAILCTL = join(bin, 'mailctl');
 const BUNDLE = join(bin, 'lib', 'mailctl-main.js');
-const CACHE = `${BUNDLE}.v8cache`;
+let CACHE = '';
 test.after(() => {
   box.cleanup();
   rmSync(bin, { recursive: true, force: true });
@@ -28,6 +28,7 @@ test.after(() => {
 test.before(() => {
   mkdirSync(join(bin, 'lib'));
   for (const f of ['mailctl', 'package.json', 'lib/mailctl-main.js']) copyFileSync(join(REPO, 'rpcd', f), join(bin, f));
+  CACHE = `${BUNDLE}.${nodeVersion().replace(' ', '-')}.v8cache`;
   writeConfig(box.root);
   ok(box.root, ['user', 'add', 'cache@example.com', '--password-stdin'], 'a-long-password-1\n');
 });
@@ -69,7 +70,7 @@ test('a damaged cache is never handed to V8: the run answers the same and writes
   run();
   const bytes = readFileSync(CACHE);
   const end = bytes.indexOf(10);
-  for (let i = end + 200; i < bytes.length; i += 97) bytes[i] ^= 0xff;
+  for (let i = end + 200; i < bytes.length; i += 97) bytes[i] = bytes[i]! ^ 0xff;
   writeFileSync(CACHE, bytes);
   assert.is(run(), answer);
   assert.equal(cacheState(), { key: expectedKey(), sound: true });
