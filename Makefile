@@ -50,6 +50,7 @@ endef
 
 define Build/Prepare
 	@test -f ./rpcd/mailctl -a -f ./rpcd/luci.mailserver.js -a -f ./rpcd/luci.mailserver.list.json -a -f ./rpcd/lib/acme.js -a -f ./rpcd/lib/mesh.js \
+		-a -f ./rpcd/lib/mailctl-main.js -a -f ./rpcd/lib/luci.mailserver-main.js \
 		-a -f ./acl.d/luci-app-mailserver.json || { \
 		echo "$(PKG_NAME): the prebuilt bundles are missing: run 'npm ci && node scripts/build.mjs' in $(CURDIR) first" >&2; \
 		false; }
@@ -73,6 +74,8 @@ define Package/secubox-app-mailserver/install
 	$(INSTALL_DIR) $(1)/usr/lib/mailserver/lib
 	$(INSTALL_DATA) $(PKG_BUILD_DIR)/rpcd/lib/acme.js $(1)/usr/lib/mailserver/lib/
 	$(INSTALL_DATA) $(PKG_BUILD_DIR)/rpcd/lib/mesh.js $(1)/usr/lib/mailserver/lib/
+	$(INSTALL_DATA) $(PKG_BUILD_DIR)/rpcd/lib/mailctl-main.js $(1)/usr/lib/mailserver/lib/
+	$(INSTALL_DATA) $(PKG_BUILD_DIR)/rpcd/lib/luci.mailserver-main.js $(1)/usr/lib/mailserver/lib/
 	$(INSTALL_DIR) $(1)/usr/libexec/rpcd
 	$(INSTALL_BIN) $(PKG_BUILD_DIR)/rpcd/luci.mailserver $(1)/usr/libexec/rpcd/luci.mailserver
 	$(SED) 's|^LIB=.*|LIB=/usr/lib/mailserver|' $(1)/usr/libexec/rpcd/luci.mailserver

@@ -4,6 +4,7 @@ import { build } from 'esbuild';
 import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -37,12 +38,42 @@ async function bundle(entry, outfile, extra = {}) {
 // The executables are CommonJS without an extension; this keeps Node from reading them as ESM here.
 put(`${out}/package.json`, '{ "type": "commonjs" }\n');
 
-const bundles = { mailctl: 'src-rpc/cli/main.ts', 'luci.mailserver.js': 'src-rpc/rpcd/main.ts' };
-for (const [name, entry] of Object.entries(bundles)) {
-  await bundle(entry, `${out}/${name}`, {
-    banner: { js: '#!/usr/bin/env node' },
+/** lib/<name> that the executable <name> runs. */
+const bundleOf = (executable) => `${executable.replace(/\.js$/, '')}-main.js`;
+
+// Node's heavier modules load when the bundle first uses them, not when it starts: loading
+// child_process and crypto costs a cold call ~15% of Node's own start, and `user_list` needs
+// neither. Each becomes a module of getters (its export names as this Node has them) that
+// require the real one on first access; the bundle reaches imports through such property reads.
+const LAZY_BUILTINS = /^node:(child_process|os)$/;
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    b.onResolve({ filter: LAZY_BUILTINS }, (a) => (a.namespace === 'lazy-builtin' ? { path: a.path, external: true } : { path: a.path, namespace: 'lazy-builtin' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, async (a) => {
+      const names = Object.keys(await import(a.path)).filter((k) => k !== 'default');
+      const getters = names.map((k) => `${JSON.stringify(k)}: { enumerable: true, get: () => load()[${JSON.stringify(k)}] }`);
+      return { contents: `let real;\nconst load = () => (real ??= require(${JSON.stringify(a.path)}));\nObject.defineProperties(module.exports, {${getters.join(',\n')}});\n`, loader: 'js' };
+    });
+  },
+};
+
+// Each executable is a few lines (src-rpc/rpcd/boot.ts) that run its bundle under lib/ from V8's
+// code cache, keyed by the bundle's hash: a cold call then skips most of compiling it.
+const executables = { mailctl: 'src-rpc/cli/main.ts', 'luci.mailserver.js': 'src-rpc/rpcd/main.ts' };
+for (const [name, entry] of Object.entries(executables)) {
+  const code = bundleOf(name);
+  await bundle(entry, `${out}/lib/${code}`, {
     // ssl/load-acme.ts, mesh/load-engine.ts: load the bundles below at run time instead of bundling them.
     define: { MAILSERVER_BUNDLE: 'true' },
+    // A script run by node:vm has no loader for import() (Node 18); require() is the same module.
+    supported: { 'dynamic-import': false },
+    plugins: [lazyBuiltins],
+  });
+  const hash = createHash('sha256').update(readFileSync(`${out}/lib/${code}`)).digest('hex');
+  await bundle('src-rpc/rpcd/boot.ts', `${out}/${name}`, {
+    banner: { js: '#!/usr/bin/env node' },
+    define: { BOOT_BUNDLE: JSON.stringify(code), BOOT_BUNDLE_HASH: JSON.stringify(hash) },
   });
 }
 
@@ -62,7 +93,9 @@ await bundle('src-rpc/mesh/engine.ts', `${out}/lib/mesh.js`, { plugins: [nativeC
 // rpcd runs `list` synchronously at every start and reload: answer it from a file made here,
 // in sh, without starting Node. The front (src-rpc/rpcd/front.sh) also hands calls to the warm
 // worker. LIB is rewritten to the installed path by the package build.
-const signature = execFileSync(process.execPath, [`${out}/luci.mailserver.js`, 'list'], { encoding: 'utf8' });
+// The bundle itself, not the executable: a code cache made by `list` would hold little of a call.
+const plugin = `${out}/lib/${bundleOf('luci.mailserver.js')}`;
+const signature = execFileSync(process.execPath, [plugin, 'list'], { encoding: 'utf8' });
 put(`${out}/luci.mailserver.list.json`, `${signature}\n`);
 put(`${out}/luci.mailserver`, readFileSync(`${root}src-rpc/rpcd/front.sh`), 0o755);
 
@@ -70,7 +103,7 @@ put(`${out}/luci.mailserver`, readFileSync(`${root}src-rpc/rpcd/front.sh`), 0o75
 // accounts group gets the mailbox and alias methods only. UCI is granted for reading alone: a raw
 // `uci set` on mailserver would bypass every method's checks and the write lock, so every change
 // goes through a write method.
-const table = JSON.parse(execFileSync(process.execPath, [`${out}/luci.mailserver.js`, 'describe'], { encoding: 'utf8' }));
+const table = JSON.parse(execFileSync(process.execPath, [plugin, 'describe'], { encoding: 'utf8' }));
 const names = (pick) => table.filter(pick).map((m) => m.name);
 const acl = {
   'luci-app-mailserver': {

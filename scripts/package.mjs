@@ -88,6 +88,10 @@ const packages = [
       { path: '/usr/libexec/rpcd/luci.mailserver', text: rpcdFront(), exec: true },
       { path: `${LIB}/luci.mailserver.js`, ...src('rpcd/luci.mailserver.js'), exec: true },
       { path: `${LIB}/luci.mailserver.list.json`, ...src('rpcd/luci.mailserver.list.json') },
+      // What the two executables above run (src-rpc/rpcd/boot.ts); each keeps its V8 code cache
+      // beside it once it has run (lib/*.v8cache, one per Node version, written by the router's Node, not shipped).
+      { path: `${LIB}/lib/mailctl-main.js`, ...src('rpcd/lib/mailctl-main.js') },
+      { path: `${LIB}/lib/luci.mailserver-main.js`, ...src('rpcd/lib/luci.mailserver-main.js') },
       // The ACME client, required only by ssl-setup/ssl-renew (src-rpc/ssl/load-acme.ts).
       { path: `${LIB}/lib/acme.js`, ...src('rpcd/lib/acme.js') },
       // The backup engine (age, tar), required only by the mesh methods (src-rpc/mesh/load-engine.ts).

@@ -7,8 +7,12 @@ import { exists } from '../sys/fs.ts';
 import { MailError } from './errors.ts';
 
 /** lib/<name> next to the executable (the build tree, /usr/lib/mailserver), else where the package puts it. */
+export function bundleCandidates(name: string): string[] {
+  return [join(__dirname, 'lib', name), `/usr/lib/mailserver/lib/${name}`];
+}
+
 export function requireBundle<T>(name: string, what: string): T {
-  const candidates = [join(__dirname, 'lib', name), `/usr/lib/mailserver/lib/${name}`];
+  const candidates = bundleCandidates(name);
   const file = candidates.find(exists);
   if (!file) throw new MailError('unsupported', `${what} is not installed (looked for ${candidates.join(', ')})`);
   return require(file) as T;

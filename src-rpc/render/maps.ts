@@ -24,12 +24,18 @@ function table(entries: Map<string, string>): string {
   if (keys.some((k, i) => i > 0 && keys[i - 1]! > k)) keys.sort();
   let out = '';
   for (const k of keys) out += `${k} ${entries.get(k) ?? ''}\n`;
-  // One scan of the text rather than two per entry: every line is `key value` with both
-  // non-empty and without whitespace exactly when no line breaks that form and there is one
-  // line per entry (a line break inside a value would make two good-looking lines).
-  if (!BAD_LINE.test(out) && lineCount(out) === keys.length) return out;
-  for (const k of keys) {
-    const v = entries.get(k) ?? '';
+  return checkedLines(out, keys.length, () => keys.map((k) => [k, entries.get(k) ?? '']));
+}
+
+/**
+ * `text` when it is `count` lines of `key value`, else an error naming the bad entry. One scan of
+ * the text rather than two per entry: every line is `key value` with both non-empty and without
+ * whitespace exactly when no line breaks that form and there is one line per entry (a line break
+ * inside a value would make two good-looking lines).
+ */
+function checkedLines(text: string, count: number, entries: () => [string, string][]): string {
+  if (!BAD_LINE.test(text) && lineCount(text) === count) return text;
+  for (const [k, v] of entries()) {
     if (k === '' || /\s/.test(k)) throw new Error(`render: bad map key ${JSON.stringify(k)}`);
     if (v === '' || /\s/.test(v)) throw new Error(`render: bad map value for ${k}: ${JSON.stringify(v)}`);
   }
@@ -90,13 +96,23 @@ export function renderVdomains(s: Settings, _mailboxes: MailboxView[] = [], _ali
 
 /** virtual_mailbox_maps: `email domain/user/` (the maildir under mailDir; the value is informational for LMTP). */
 export function renderVmailbox(_s: Settings, mailboxes: MailboxView[], _aliases: AliasView[] = []): string {
-  const m = new Map<string, string>();
+  // As long as the store and rendered at every `user add`: the store hands the mailboxes sorted
+  // and unique, so the lines are written in one pass, without the Map table() sorts and dedupes.
+  let out = '';
+  let previous = '';
   for (const mb of mailboxes) {
     const email = key(mb.email);
-    const { local, domain } = splitAddress(email);
-    m.set(email, `${domain}/${local}/`);
+    if (email <= previous) return table(new Map(mailboxes.map((m) => [key(m.email), maildirOf(key(m.email))])));
+    previous = email;
+    out += `${email} ${maildirOf(email)}\n`;
   }
-  return table(m);
+  return checkedLines(out, mailboxes.length, () => mailboxes.map((m) => [key(m.email), maildirOf(key(m.email))]));
+}
+
+/** `domain/user/`: where the mailbox's maildir is under mailDir. */
+function maildirOf(email: string): string {
+  const { local, domain } = splitAddress(email);
+  return `${domain}/${local}/`;
 }
 
 /**

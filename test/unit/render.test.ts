@@ -437,6 +437,9 @@ test('maps: catch-all does not swallow mailboxes; postmaster/abuse defaults; sen
 
   assert.is(renderVdomains(A, [], []), 'example.com OK\nexample.org OK\n');
   assert.is(renderVmailbox(A, MAILBOXES, []), 'alice@example.com example.com/alice/\nbob@example.com example.com/bob/\ncarol@example.org example.org/carol/\n');
+  // Out of order or twice (a users file edited by hand): the same sorted lines, each address once.
+  assert.is(renderVmailbox(A, [MAILBOXES[2]!, MAILBOXES[0]!, MAILBOXES[1]!, { email: 'ALICE@example.com', quota: null }], []), renderVmailbox(A, MAILBOXES, []));
+  assert.throws(() => renderVmailbox(A, [{ email: 'eve smith@example.com', quota: null }], []), /bad map key "eve smith@example.com"/);
 });
 
 test('dovecot: version gate and per-user quota field', () => {

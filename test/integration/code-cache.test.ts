@@ -1,0 +1,98 @@
+// The executables run their bundle from a V8 code cache kept beside it (src-rpc/sys/code-cache.ts).
+// A cache is only ever a shortcut: a damaged one, or one made for another bundle, must neither
+// change an answer nor crash the run (Node 20 aborts on damaged cache bytes given to V8), and is
+// replaced by a good one. NODE_BIN: the Node the executable runs on (test/run.mjs runs this file
+// again with Node 18).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeSandbox } from '../support/sandbox.ts';
+import { ok, writeConfig } from '../support/mailctl.ts';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const NODE_BIN = process.env.NODE_BIN || process.execPath;
+const box = makeSandbox('mailserver-code-cache-');
+// A copy of the executable and its bundle: the tree's own cache is left to the other tests.
+const bin = mkdtempSync('/tmp/mailserver-code-cache-bin-');
+const MAILCTL = join(bin, 'mailctl');
+const BUNDLE = join(bin, 'lib', 'mailctl-main.js');
+let CACHE = '';
+test.after(() => {
+  box.cleanup();
+  rmSync(bin, { recursive: true, force: true });
+});
+test.before(() => {
+  mkdirSync(join(bin, 'lib'));
+  for (const f of ['mailctl', 'package.json', 'lib/mailctl-main.js']) copyFileSync(join(REPO, 'rpcd', f), join(bin, f));
+  CACHE = `${BUNDLE}.${nodeVersion().replace(' ', '-')}.v8cache`;
+  writeConfig(box.root);
+  ok(box.root, ['user', 'add', 'cache@example.com', '--password-stdin'], 'a-long-password-1\n');
+});
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+function run(): string {
+  const r = spawnSync(NODE_BIN, [MAILCTL, 'user', 'list', '--json'], { encoding: 'utf8', env: { ...process.env, MAILSERVER_ROOT: box.root } });
+  assert.is(r.status, 0, `exit ${r.status} ${r.signal ?? ''}: ${r.stderr}`);
+  assert.is(r.stderr, '');
+  return r.stdout;
+}
+
+/** The header line of the cache and whether the SHA-256 it names is the one of the bytes after it. */
+function cacheState(): { key: string; sound: boolean } {
+  const bytes = readFileSync(CACHE);
+  const end = bytes.indexOf(10);
+  const fields = bytes.toString('latin1', 0, end).split(' ');
+  return { key: fields.slice(0, 3).join(' '), sound: fields[3] === sha256(bytes.subarray(end + 1)) };
+}
+
+const nodeVersion = () => spawnSync(NODE_BIN, ['-p', 'process.version + " " + process.arch'], { encoding: 'utf8' }).stdout.trim();
+const expectedKey = () => `${sha256(readFileSync(BUNDLE))} ${nodeVersion()}`;
+let answer = '';
+
+test('the first run writes the cache for this bundle and this Node; the next run takes it and answers the same', () => {
+  rmSync(CACHE, { force: true });
+  answer = run();
+  assert.ok(answer.includes('"cache@example.com"'), answer);
+  assert.equal(cacheState(), { key: expectedKey(), sound: true });
+  const written = statSync(CACHE).mtimeMs;
+  const bytes = readFileSync(CACHE);
+  assert.is(run(), answer);
+  assert.is(statSync(CACHE).mtimeMs, written, 'a cache that fits is not written again');
+  assert.ok(readFileSync(CACHE).equals(bytes));
+});
+
+test('a damaged cache is never handed to V8: the run answers the same and writes a good cache', () => {
+  run();
+  const bytes = readFileSync(CACHE);
+  const end = bytes.indexOf(10);
+  for (let i = end + 200; i < bytes.length; i += 97) bytes[i] = bytes[i]! ^ 0xff;
+  writeFileSync(CACHE, bytes);
+  assert.is(run(), answer);
+  assert.equal(cacheState(), { key: expectedKey(), sound: true });
+  assert.is(run(), answer);
+});
+
+test('a cache made for another bundle is ignored and replaced', () => {
+  run();
+  const bytes = readFileSync(CACHE);
+  const end = bytes.indexOf(10);
+  const data = bytes.subarray(end + 1);
+  writeFileSync(CACHE, Buffer.concat([Buffer.from(`${'0'.repeat(64)} ${nodeVersion()} ${sha256(data)}\n`), data]));
+  assert.is(run(), answer);
+  assert.equal(cacheState(), { key: expectedKey(), sound: true });
+});
+
+test('a cache cut short is ignored and replaced', () => {
+  run();
+  const bytes = readFileSync(CACHE);
+  writeFileSync(CACHE, bytes.subarray(0, bytes.length >> 1));
+  assert.is(run(), answer);
+  assert.equal(cacheState(), { key: expectedKey(), sound: true });
+});
+
+test.run();
