@@ -6,17 +6,13 @@
 // stopped.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { makeSandbox, insideTestNetns, eventually } from '../support/sandbox.ts';
 import { ok } from '../support/mailctl.ts';
-import { setUci } from '../support/dns.ts';
 import { cachedRootfs } from '../support/lxc.ts';
-import { procdDouble, descendsFrom, sendAndReceive } from '../support/procd/harness.ts';
+import { procdDouble, descendsFrom, sendAndReceive, routerConfig } from '../support/procd/harness.ts';
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const box = makeSandbox('mailserver-procd-lxc-');
 const root = box.root;
 const procd = procdDouble(root);
@@ -50,10 +46,7 @@ const send = (subject: string) => sendAndReceive(BOB, subject);
 
 test.before(async () => {
   if (!insideTestNetns()) throw new Error('run through test/run.mjs (needs the test network namespace)');
-  mkdirSync(join(root, 'etc/config'), { recursive: true });
-  copyFileSync(join(REPO, 'files/etc/config/mailserver'), join(root, 'etc/config/mailserver'));
-  setUci(root, 'main', 'enabled', '1');
-  setUci(root, 'main', 'worker_idle', '0');
+  routerConfig(root);
   await procd.start();
   ok(root, ['user', 'add', BOB.user, '--password-stdin'], `${BOB.password}\n`);
 });

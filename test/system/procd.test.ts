@@ -8,15 +8,13 @@
 // still gives the directories their modes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { makeSandbox, waitForPort, insideTestNetns, eventually } from '../support/sandbox.ts';
 import { ok } from '../support/mailctl.ts';
 import { setUci } from '../support/dns.ts';
-import { procdDouble, processes, descendsFrom, lockHolders, sendAndReceive } from '../support/procd/harness.ts';
+import { procdDouble, processes, descendsFrom, lockHolders, sendAndReceive, routerConfig } from '../support/procd/harness.ts';
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // OpenDKIM and Rspamd refuse keys below a world-writable directory (/tmp): the sandbox lives in /run.
 const box = makeSandbox('mailserver-procd-', '/run');
 const root = box.root;
@@ -57,11 +55,7 @@ const send = (subject: string) => sendAndReceive(BOB, subject);
 test.before(async () => {
   if (!insideTestNetns()) throw new Error('run through test/run.mjs (needs the test network namespace)');
   // The package's own configuration, enabled, on the host daemons (the package default may be lxc).
-  mkdirSync(join(root, 'etc/config'), { recursive: true });
-  copyFileSync(join(REPO, 'files/etc/config/mailserver'), join(root, 'etc/config/mailserver'));
-  setUci(root, 'main', 'enabled', '1');
-  setUci(root, 'main', 'runtime', 'host');
-  setUci(root, 'main', 'worker_idle', '0');
+  routerConfig(root, { 'main.runtime': 'host' });
   await procd.start();
   ok(root, ['user', 'add', BOB.user, '--password-stdin'], `${BOB.password}\n`);
 });

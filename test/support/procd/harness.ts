@@ -2,14 +2,26 @@
 // `ubus call service ...`, the package's init script run as a person types it, and the
 // processes of the test's PID namespace (netns.sh), where every daemon is the test's own.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import { eventually, runMailClient, waitForSubject } from '../sandbox.ts';
 import { MAILCTL } from '../mailctl.ts';
+import { setUci } from '../dns.ts';
 
 const DOUBLE = dirname(fileURLToPath(import.meta.url));
+const REPO = join(DOUBLE, '..', '..', '..');
+
+/** The package's own configuration (files/etc/config/mailserver) in the sandbox, as a router that enabled the service has it. */
+export function routerConfig(root: string, options: Record<string, string> = {}): void {
+  mkdirSync(join(root, 'etc/config'), { recursive: true });
+  copyFileSync(join(REPO, 'files/etc/config/mailserver'), join(root, 'etc/config/mailserver'));
+  for (const [name, value] of Object.entries({ 'main.enabled': '1', 'main.worker_idle': '0', ...options })) {
+    const [section, option] = name.split('.') as [string, string];
+    setUci(root, section, option, value);
+  }
+}
 
 export interface InstanceState {
   running: boolean;
