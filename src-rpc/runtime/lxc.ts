@@ -4,7 +4,7 @@
 // at the paths the product uses on a router (data_path itself, /var/log/mailserver). Every
 // command inside goes through `lxc-attach -- argv`; the container's init (render/lxc.ts) starts
 // the daemons when the container starts, also when procd starts it with `lxc-start -F`.
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { readText, writeAtomic, ensureDir, exists, removeTree, rename, statOrNull, noSpaceFor } from '../sys/fs.ts';
 import { run, runDetached, sleepSync, processesInNamespaceOf, signal, type RunOptions, type RunResult } from '../sys/spawn.ts';
 import { sandboxRoot } from '../sys/paths.ts';
@@ -14,7 +14,7 @@ import { MailError } from '../core/errors.ts';
 import { GENERATED } from '../render/text.ts';
 import { renderLxcConfig, renderContainerInit, CONTAINER_INIT, INIT_READY, type BindMount, type ContainerDaemon } from '../render/lxc.ts';
 import { hostView, type ServiceState } from './host.ts';
-import { debootstrapRootfs, installPackages, ensureMailAccount, rootfsPresent, tail } from './lxc-rootfs.ts';
+import { debootstrapRootfs, installPackages, ensureMailAccount, rootfsPresent, missingPackages, tail } from './lxc-rootfs.ts';
 import { machineArch, rootfsCommand, type ImageSpec } from './lxc-image.ts';
 import { layoutFor, SECRETS_DIR_MODE, type Layout } from '../core/layout.ts';
 import { dkimSecretsDir } from '../dkim/keys.ts';
@@ -25,7 +25,6 @@ import type { Service } from './converge.ts';
 import { signingPaths, wantedMilter, signerOf, rspamdArguments, rspamdPidFile, opendkimPidFile, opendkimInstances, prepareRspamdData, milterAddress, hangUpRspamd, OPENDKIM_INSTANCES, type Milter, type MilterProbe } from './signing.ts';
 import { opendkimName } from '../render/opendkim.ts';
 import { clamavCommand, clamavConfigFile, clamavPidFile, clamavUser, clamdCanStart, prepareClamavData, type ClamavDaemon, type ClamavPlace } from './clamav.ts';
-import { missingPackages } from './lxc-rootfs.ts';
 
 export interface ContainerPaths {
   /** lxc.path on the host (LXC's -P). */
@@ -203,8 +202,7 @@ function clamavRunDirs(s: Settings): [string, string, string][] {
   if (!s.features.virusScan) return [];
   const user = clamavUser(containerPaths(s).rootfs)?.name ?? 'clamav';
   const client = s.features.spamFilter ? (containerRspamdUser(s)?.name ?? '_rspamd') : user;
-  const dirOf = (file: string) => file.slice(0, file.lastIndexOf('/'));
-  return [[dirOf(clamavPidFile('clamd', { path: containerPath })), '0750', `${user}:${client}`], [dirOf(clamavPidFile('clamav-milter', { path: containerPath })), '0750', `${user}:postfix`]];
+  return [[dirname(clamavPidFile('clamd', { path: containerPath })), '0750', `${user}:${client}`], [dirname(clamavPidFile('clamav-milter', { path: containerPath })), '0750', `${user}:postfix`]];
 }
 
 /** The container's processes (host pids) per daemon, oldest first; none while it is not running. */
@@ -251,8 +249,7 @@ function checkedAttach(s: Settings, argv: string[], what: string): void {
 }
 
 /** Whether a daemon runs now: the services from their states, ClamAV's daemons from their processes. */
-function runningNow(s: Settings): (d: ContainerDaemon) => boolean {
-  const states = containerServiceStates(s);
+function runningNow(s: Settings, states = containerServiceStates(s)): (d: ContainerDaemon) => boolean {
   const clamav = containerClamav(s);
   return (d) => (isClamav(d) ? clamav.pid(d) !== null : states.find((x) => x.name === d)?.running === true);
 }
@@ -339,7 +336,7 @@ export function stopContainer(s: Settings): boolean {
 export function reloadContainerDaemons(s: Settings, l: Layout, services: Service[]): Service[] {
   configureContainer(s, l);
   const states = containerServiceStates(s);
-  const running = runningNow(s);
+  const running = runningNow(s, states);
   const switched = running('postfix') ? reconcileContainerMilters(s, l, states) : [];
   const reloaded: Service[] = [...switched];
   for (const d of daemonCommands(s, l)) {
