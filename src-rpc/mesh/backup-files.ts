@@ -7,8 +7,8 @@ import type { Layout } from '../core/layout.ts';
 
 export const backupsDir = (l: Layout) => join(l.dataPath, 'backups');
 
-const stampOf = (name: string) => /-(\d{8}T\d{6}Z)\.tar/.exec(name)?.[1] ?? '';
-const dateOf = (stamp: string) => stamp.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z');
+const stampOf = (name: string) => /-(\d{8}T\d{6}(?:\.\d{3})?Z)\.tar/.exec(name)?.[1] ?? '';
+const dateOf = (stamp: string) => stamp.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)(\.\d{3})?Z$/, '$1-$2-$3T$4:$5:$6$7Z');
 
 /** Oldest first. */
 function backupNames(l: Layout): string[] {

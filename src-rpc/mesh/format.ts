@@ -106,13 +106,15 @@ export function sameEntry(seen: ManifestEntry, listed: ManifestEntry | undefined
   return null;
 }
 
-/** `mailserver-<node>-<UTC stamp>.tar.age` (or `.tar` with --no-encrypt); sorting names sorts by date. */
+/** `mailserver-<node>-<UTC stamp>.tar.age` (or `.tar` with --no-encrypt); sorting names sorts by date.
+ *  The stamp keeps milliseconds: two backups within one second must not share a name. */
 export function backupFileName(node: string, date: Date, encrypted: boolean): string {
-  const stamp = date.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = date.toISOString().replace(/[-:]/g, '');
   return `mailserver-${node}-${stamp}.tar${encrypted ? '.age' : ''}`;
 }
 
-export const BACKUP_FILE_PATTERN = /^mailserver-[A-Za-z0-9.-]+-\d{8}T\d{6}Z\.tar(\.age)?$/;
+/** Names written before milliseconds were kept (`...T093810Z`) still count. */
+export const BACKUP_FILE_PATTERN = /^mailserver-[A-Za-z0-9.-]+-\d{8}T\d{6}(\.\d{3})?Z\.tar(\.age)?$/;
 
 /** Maildir message files: <mail>/<domain>/<user>/[.<folder>/](cur|new)/<name>. */
 export function mailboxOfMessage(path: string): string | null {
