@@ -6,6 +6,7 @@ import { renderPostfixMaster, NULL_SENDER_TABLE, NULL_SENDER_REJECT } from '../r
 import { renderDovecot } from '../render/dovecot.ts';
 import { renderVdomains, renderVmailbox, renderVirtual, renderSenders, renderSenderOwners, renderRelayPasswd, renderSendersSelf } from '../render/maps.ts';
 import { writeAtomic, readText, exists, ensureDir, backdate, removeTree, replaceFile, copyFile, noSpaceFor, NoSpaceError } from '../sys/fs.ts';
+import { encodeCdb, mapSourceEntries } from '../sys/cdb.ts';
 import { MailError } from '../core/errors.ts';
 import { renderThunderbirdConfig, renderAutodiscoverCgi } from '../render/autoconfig.ts';
 import { readRelayCredentials } from './relay.ts';
@@ -94,7 +95,7 @@ export function writeGenerated(files: GeneratedFile[], mapType: MapType, postfix
   const changed: string[] = [];
   const reload = new Set<Service>();
   const postmap = postmapOn(machine, postfixConfigDir);
-  const canPostmap = files.some((f) => f.map) && machine.available();
+  const canPostmap = mapType === 'cdb' || (files.some((f) => f.map) && machine.available());
   for (const f of files) {
     ensureDir(join(f.path, '..'), { mode: f.mode === 0o600 ? SECRETS_DIR_MODE : 0o755 });
     const own = { mode: f.mode, uid: 0, gid: f.gid ?? 0 };
@@ -102,9 +103,10 @@ export function writeGenerated(files: GeneratedFile[], mapType: MapType, postfix
     if (f.map) {
       const old = exists(mapDatabase(f.path, mapType)) ? readText(f.path) : null;
       if (old === f.text) continue;
-      const diff = old === null ? null : smallDiff(old, f.text);
+      const diff = old === null || mapType === 'cdb' ? null : smallDiff(old, f.text);
       try {
-        if (diff) updateMap(f.path, f.text, diff, mapType, own.mode, postmap);
+        if (mapType === 'cdb') buildCdb(f.path, f.text, own.mode);
+        else if (diff) updateMap(f.path, f.text, diff, mapType, own.mode, postmap);
         else buildMap(f.path, f.text, mapType, own.mode, postmap);
       } catch (e) {
         // Name the map, not the temp file it was being built in.
@@ -138,6 +140,12 @@ function buildMap(path: string, text: string, mapType: MapType, mode: number, po
     removeTree(temp);
     removeTree(mapDatabase(temp, mapType));
   }
+  writeAtomic(path, text, { mode, uid: 0, gid: 0 });
+}
+
+/** A cdb table is built here, not by postmap: the database, then its source (which says it is current). */
+function buildCdb(path: string, text: string, mode: number): void {
+  writeAtomic(mapDatabase(path, 'cdb'), encodeCdb(mapSourceEntries(text)), { mode, uid: 0, gid: 0 });
   writeAtomic(path, text, { mode, uid: 0, gid: 0 });
 }
 

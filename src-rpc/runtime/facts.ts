@@ -20,7 +20,8 @@ export function learnFacts(l: Layout, machine: Machine): DaemonFacts {
   const postconf = machine.run(['postconf', '-d', '-h', 'default_database_type', 'mail_version']);
   if (postconf.code === 127) throw new MailError('unsupported', 'Postfix is not installed (postconf not found)');
   if (postconf.code !== 0) throw new MailError('daemon_error', `postconf failed: ${(postconf.stderr || postconf.stdout).trim().split('\n').pop() ?? ''}`);
-  const [mapType, postfixVersion] = postconf.stdout.trim().split('\n');
+  const [defaultMapType, postfixVersion] = postconf.stdout.trim().split('\n');
+  const mapType = readsCdb(l, machine) ? 'cdb' : defaultMapType;
   const dovecot = machine.run(['dovecot', '--version']);
   if (dovecot.code === 127) throw new MailError('unsupported', 'Dovecot is not installed (dovecot not found)');
   const facts = {
@@ -31,6 +32,19 @@ export function learnFacts(l: Layout, machine: Machine): DaemonFacts {
   ensureDir(l.stateDir, { mode: 0o755 });
   writeAtomic(factsFile(l), JSON.stringify(facts) + '\n');
   return facts;
+}
+
+/**
+ * cdb when this Postfix reads it (OpenWrt's default; Debian's with postfix-cdb): we write cdb
+ * tables ourselves, the other types need a postmap process per change. `postconf -m` reads a
+ * main.cf before it lists the types, and ours may not exist yet: it gets an empty one in state/.
+ */
+function readsCdb(l: Layout, machine: Machine): boolean {
+  const probe = join(l.stateDir, 'postconf-probe');
+  ensureDir(probe, { mode: 0o755 });
+  writeAtomic(join(probe, 'main.cf'), '');
+  const r = machine.run(['postconf', '-c', machine.path(probe), '-m']);
+  return r.code === 0 && r.stdout.split('\n').includes('cdb');
 }
 
 export function knownFacts(l: Layout, machine: Machine): DaemonFacts {

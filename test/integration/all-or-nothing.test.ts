@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeSandbox } from '../support/sandbox.ts';
+import { tableType } from '../support/postfix-tables.ts';
 import { MAILCTL, mailctl, ok, writeConfig } from '../support/mailctl.ts';
 
 const box = makeSandbox('mailserver-full-');
@@ -103,17 +104,12 @@ function consistent(when: string): void {
   const uci = readFileSync(join(root, 'etc/config/mailserver'), 'utf8');
   const inUci = /list extra_domain 'kill\.example'/.test(uci);
   const vdomains = readFileSync(join(data, 'config/vdomains'), 'utf8').split('\n').some((l) => l.startsWith('kill.example '));
-  const query = spawnSync('postmap', ['-c', join(data, 'config/postfix'), '-q', 'kill.example', `${mapType()}:${join(data, 'config/vdomains')}`]);
+  const query = spawnSync('postmap', ['-c', join(data, 'config/postfix'), '-q', 'kill.example', `${tableType(join(data, 'config'))}:${join(data, 'config/vdomains')}`]);
   assert.is(vdomains, inUci, `${when}: vdomains source and UCI disagree about kill.example`);
   assert.is(query.status === 0, inUci, `${when}: vdomains database and UCI disagree about kill.example`);
   const credentials = existsSync(join(data, 'secrets/relay-credentials'));
   assert.is(relay.relayhost !== null, credentials, `${when}: relay host ${relay.relayhost} with credentials ${credentials}`);
   if (relay.relayhost) assert.is(relay.user, `user-${relay.relayhost.slice(1, relay.relayhost.indexOf('.'))}`, `${when}: credentials of another relay host`);
-}
-
-let mapTypeCache: string | undefined;
-function mapType(): string {
-  return (mapTypeCache ??= spawnSync('postconf', ['-d', '-h', 'default_database_type'], { encoding: 'utf8' }).stdout.trim() || 'hash');
 }
 
 function killedAfter(args: string[], input: string, delayMs: number): Promise<boolean> {

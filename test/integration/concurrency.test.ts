@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeSandbox, type Sandbox } from '../support/sandbox.ts';
+import { databaseOf, dumpTable, tableType } from '../support/postfix-tables.ts';
 import { MAILCTL, mailctl, mailctlAsync, ok, writeConfig } from '../support/mailctl.ts';
 
 const boxes: Sandbox[] = [];
@@ -22,24 +23,20 @@ function sandbox(): string {
 const configDir = (root: string) => join(root, 'srv/mailserver/config');
 const uciFile = (root: string) => join(root, 'etc/config/mailserver');
 
-/** The map type Postfix uses here (Debian: hash; OpenWrt: cdb; Alpine: lmdb). */
-const MAP_TYPE = spawnSync('postconf', ['-d', '-h', 'default_database_type'], { encoding: 'utf8' }).stdout.trim() || 'hash';
-const DB_SUFFIX = MAP_TYPE === 'hash' || MAP_TYPE === 'btree' ? 'db' : MAP_TYPE;
+/** The table type mailctl chose on this machine, the same for every sandbox. */
+let typeSeen: string | undefined;
+const mapType = (root: string) => (typeSeen ??= tableType(configDir(root)));
 const MAPS = ['vdomains', 'vmailbox', 'virtual', 'senders'];
 
 function postmapQuery(root: string, map: string, key: string): string | null {
-  const r = spawnSync('postmap', ['-c', join(configDir(root), 'postfix'), '-q', key, `${MAP_TYPE}:${join(configDir(root), map)}`], { encoding: 'utf8' });
+  const r = spawnSync('postmap', ['-c', join(configDir(root), 'postfix'), '-q', key, `${mapType(root)}:${join(configDir(root), map)}`], { encoding: 'utf8' });
   if (r.status === 0) return r.stdout.trim();
   if (r.status === 1) return null;
   throw new Error(`postmap -q ${key} ${map}: exit ${r.status} ${r.stderr}`);
 }
 
-/** Every key → value of a built map database (postmap -s), or throws when it cannot be read. */
-function postmapDump(root: string, map: string): Map<string, string> {
-  const r = spawnSync('postmap', ['-c', join(configDir(root), 'postfix'), '-s', `${MAP_TYPE}:${join(configDir(root), map)}`], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`postmap -s ${map}: exit ${r.status} ${r.stderr}`);
-  return new Map(r.stdout.split('\n').filter((l) => l !== '').map((l) => /^(\S+)\s+(.*)$/.exec(l)!.slice(1, 3) as [string, string]));
-}
+/** Every key → value of a built map database, or throws when it cannot be read. */
+const postmapDump = (root: string, map: string) => dumpTable(join(configDir(root), 'postfix'), mapType(root), join(configDir(root), map));
 
 // --- the store files as a user (or Dovecot, or postmap) reads them -------------------
 
@@ -176,11 +173,13 @@ function snapshotFiles(root: string): Map<string, Buffer> {
 /** A writer's temp file: ours are `.tmp-<name>...`; Berkeley DB's (postmap) `__db.<name>`. */
 const isTemp = (path: string) => /^\.|^__db\.|\.tmp-/.test(path.split('/').pop()!);
 
+const databases = (root: string, maps: string[]) => maps.map((m) => databaseOf(m, mapType(root)));
+
 /** Files that must exist once written (others, such as temp files and markers, may come and go). */
-const ESSENTIAL = new Set(['users', 'valias', 'format', 'main.cf', 'master.cf', 'dovecot.conf', ...MAPS, ...MAPS.map((m) => `${m}.${DB_SUFFIX}`)]);
+const essential = (root: string) => new Set(['users', 'valias', 'format', 'main.cf', 'master.cf', 'dovecot.conf', ...MAPS, ...databases(root, MAPS)]);
 
 /** Files these account commands never change: settings, daemon configuration, the format mark. */
-const UNTOUCHED = new Set(['etc/config/mailserver', 'format', 'main.cf', 'master.cf', 'dovecot.conf', 'vdomains', `vdomains.${DB_SUFFIX}`]);
+const untouched = (root: string) => new Set(['etc/config/mailserver', 'format', 'main.cf', 'master.cf', 'dovecot.conf', 'vdomains', ...databases(root, ['vdomains'])]);
 
 /**
  * After a kill: every file is its bytes from before the command, or the complete result of
@@ -188,6 +187,9 @@ const UNTOUCHED = new Set(['etc/config/mailserver', 'format', 'main.cf', 'master
  */
 function checkAfterKill(root: string, op: Op, before: Map<string, Buffer>, accountsBefore: Accounts): void {
   const now = snapshotFiles(root);
+  const ESSENTIAL = essential(root);
+  const UNTOUCHED = untouched(root);
+  const database = databases(root, MAPS);
   const want = expectedAfter(op, accountsBefore);
   const where = `after killing \`${argvOf(op).args.join(' ')}\``;
   for (const path of before.keys()) {
@@ -228,8 +230,8 @@ function checkAfterKill(root: string, op: Op, before: Map<string, Buffer>, accou
           assert.ok(isAccount(k), `senders: unexpected key ${k}`);
           for (const login of v.split(',')) assert.ok(want.users.has(login), `senders: ${k} owned by ${login}, no mailbox after the command`);
         }
-      } else if (ESSENTIAL.has(name) && name.endsWith(`.${DB_SUFFIX}`)) {
-        postmapDump(root, path.slice(0, -DB_SUFFIX.length - 1).split('/').pop()!); // readable, not torn
+      } else if (database.includes(name)) {
+        postmapDump(root, MAPS[database.indexOf(name)]!); // readable, not torn
       } else {
         completeLines(name, text); // any other text file we render: at least not torn
       }
