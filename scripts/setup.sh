@@ -25,6 +25,7 @@ packages=(
     dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd dovecot-managesieved
     libsasl2-modules openssl iproute2 bind9 bind9-dnsutils util-linux python3
     ca-certificates
+    testssl.sh  # the TLS cipher scans of tls-ciphers.test
     pebble
     opendkim opendkim-tools rspamd python3-dkim
     clamav-daemon clamav-freshclam clamav-milter
