@@ -32,6 +32,8 @@ packages=(
     chromium fonts-liberation
     roundcube-core roundcube-sqlite3 roundcube-plugins php-cli php-sqlite3
     busybox  # the plugin front is tested under busybox ash, as on OpenWrt
+    shellcheck  # the init script and uci-defaults are POSIX sh
+    nftables  # features.fail2ban's table (also a dependency of lxc, named here for the bans)
     restic openssh-client openssh-server  # mesh sync; the tests start their own sshd as the peer (the system's is left as it is)
     lxc debootstrap lxc-templates  # main.runtime lxc: the container and its rootfs
 )
