@@ -28,6 +28,8 @@ interface GeneratedFile {
   gid?: number;
   /** The daemon that must reload when this file changes (maps are re-read by Postfix itself). */
   reloads?: Service;
+  /** Lines a reload does not apply: when one of them changes, that daemon restarts instead. */
+  restartOn?: RegExp;
   /** A Postfix lookup table source: postmap it into the map type's database. */
   map?: boolean;
 }
@@ -35,6 +37,8 @@ interface GeneratedFile {
 export interface ConvergeReport {
   changed: string[];
   reload: Service[];
+  /** Running daemons to stop and start: their change takes more than a reload. */
+  restart: Service[];
 }
 
 export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts, machine: Machine): GeneratedFile[] {
@@ -51,7 +55,8 @@ export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts, m
   const relayCa = s.main.relayCaFile && machine.kind === 'container' ? readText(s.main.relayCaFile) : null;
   const relayCaCopy = join(l.postfixConfigDir, 'relay-ca.pem');
   const files: GeneratedFile[] = [
-    { path: join(l.postfixConfigDir, 'main.cf'), text: renderPostfixMain(s, view, { relayCredentials: relay !== null, milter: milters, ...(relayCa !== null ? { relayCaFile: machine.path(relayCaCopy) } : {}) }), mode: 0o644, reloads: 'postfix' },
+    // Postfix binds its listeners once: `postfix reload` keeps the old addresses (postconf(5)).
+    { path: join(l.postfixConfigDir, 'main.cf'), text: renderPostfixMain(s, view, { relayCredentials: relay !== null, milter: milters, ...(relayCa !== null ? { relayCaFile: machine.path(relayCaCopy) } : {}) }), mode: 0o644, reloads: 'postfix', restartOn: /^inet_(interfaces|protocols)\s*=.*$/gm },
     ...(relayCa !== null ? [{ path: relayCaCopy, text: relayCa, mode: 0o644, reloads: 'postfix' as const }] : []),
     { path: join(l.postfixConfigDir, 'master.cf'), text: renderPostfixMaster(s, view), mode: 0o644, reloads: 'postfix' },
     { path: l.dovecotConfigFile, text: renderDovecot(s, view), mode: 0o640, gid: machine.groupId('dovecot') ?? 0, reloads: 'dovecot' },
@@ -94,6 +99,7 @@ function autoconfigFiles(ctx: Context): GeneratedFile[] {
 export function writeGenerated(files: GeneratedFile[], mapType: MapType, postfixConfigDir: string, machine: Machine): ConvergeReport {
   const changed: string[] = [];
   const reload = new Set<Service>();
+  const restart = new Set<Service>();
   const postmap = postmapOn(machine, postfixConfigDir);
   const canPostmap = mapType === 'cdb' || (files.some((f) => f.map) && machine.available());
   for (const f of files) {
@@ -112,17 +118,24 @@ export function writeGenerated(files: GeneratedFile[], mapType: MapType, postfix
         // Name the map, not the temp file it was being built in.
         throw e instanceof NoSpaceError ? noSpaceFor(f.path, { code: 'ENOSPC' }) : e;
       }
-    } else if (!writeAtomic(f.path, f.text, own)) {
-      continue;
-    } else if (f.reloads === 'postfix') {
+    } else {
+      const restarts = f.reloads && f.restartOn && needsRestart(f.restartOn, readText(f.path), f.text);
+      if (!writeAtomic(f.path, f.text, own)) continue;
       // Postfix tools wait (up to seconds) for a config file younger than a second to settle,
       // in case an editor is still writing it; ours is complete the moment it is renamed.
-      backdate(f.path, 2);
+      if (f.reloads === 'postfix') backdate(f.path, 2);
+      if (restarts) restart.add(f.reloads!);
     }
     changed.push(f.path);
     if (f.reloads) reload.add(f.reloads);
   }
-  return { changed, reload: [...reload] };
+  return { changed, reload: [...reload].filter((d) => !restart.has(d)), restart: [...restart] };
+}
+
+/** The lines `restartOn` picks differ between the file as it was (if it was) and as it will be. */
+function needsRestart(restartOn: RegExp, old: string | null, next: string): boolean {
+  const picked = (text: string) => (text.match(restartOn) ?? []).join('\n');
+  return old !== null && picked(old) !== picked(next);
 }
 
 /**

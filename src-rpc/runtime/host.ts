@@ -2,6 +2,7 @@
 // (OpenWrt's own packages on a router; Debian's in dev and tests).
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { readText, ensureDir } from '../sys/fs.ts';
 import { run, runDetached, pidFileProcess, forgetForeignPidFile, endOrphanedWorkers, type PidFileProcess } from '../sys/spawn.ts';
 import { systemUserId } from '../sys/accounts.ts';
@@ -14,6 +15,7 @@ import { ensureMailRoot } from '../store/mailbox-files.ts';
 import { reconcileBans, stopBanWatcher } from './ban-watcher.ts';
 import { milterProcess, milterPid, wantedMilter, startMilter, stopMilter, reloadMilter, stopStaleInstances, type Milter } from './signing.ts';
 import type { RuntimeView } from '../render/view.ts';
+import { bareAddress, listenAddresses } from '../render/text.ts';
 import type { DaemonFacts } from './facts.ts';
 import type { Settings, PortName } from '../config/settings.ts';
 
@@ -131,6 +133,7 @@ export function startDaemons(l: Layout, s?: Settings): void {
   if (s) reconcileClamav(s, l);
   if (s) reconcileMilters(l, s);
   if (!postfix!.running) {
+    if (s) assertListenAddressesLocal(s);
     forgetForeignPidFile(postfixPidFile(l), POSTFIX_EXECUTABLE);
     const r = runDetached(['postfix', '-c', l.postfixConfigDir, 'start'], join(l.logDir, 'postfix-start.log'));
     if (r.code !== 0) throw new MailError('daemon_error', `postfix did not start: ${readText(join(l.logDir, 'postfix-start.log'))?.trim().split('\n').slice(-2).join(' / ') ?? ''}`);
@@ -185,6 +188,34 @@ export function reloadDaemons(l: Layout, services: Service[], settings?: Setting
     reloaded.push(s);
   }
   return reloaded;
+}
+
+/**
+ * Stop and start Postfix where a reload is not enough (its listen addresses). Under procd, the
+ * init script's reload declares a postfix instance with the new addresses, which procd restarts.
+ */
+export function restartDaemons(l: Layout, s: Settings, services: Service[], declaringInstances = false): Service[] {
+  if (!services.includes('postfix') || !serviceStates(l)[1]!.running) return [];
+  assertListenAddressesLocal(s);
+  if (procdSupervises()) {
+    if (!declaringInstances) reloadThroughProcd(l);
+    return ['postfix'];
+  }
+  checked(['postfix', '-c', l.postfixConfigDir, 'stop'], 'postfix stop');
+  checked(['postfix', '-c', l.postfixConfigDir, 'start'], 'postfix start');
+  return ['postfix'];
+}
+
+/**
+ * Postfix will not start on an address no interface of this machine has, and without a terminal
+ * says so only in its log: refused here, by name, before anything is stopped.
+ */
+function assertListenAddressesLocal(s: Settings): void {
+  const local = new Set(Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address)));
+  const missing = listenAddresses(s).map(bareAddress).filter((a) => a !== '0.0.0.0' && a !== '::' && !local.has(a));
+  if (missing.length) {
+    throw new MailError('invalid_argument', `main.listen: ${missing.join(', ')} is not an address of an interface here, and Postfix listens only on those: add it to an interface or change main.listen`, 'main.listen');
+  }
 }
 
 /** The milter and ClamAV daemons that run are those the settings need (procd declared them). */

@@ -8,6 +8,7 @@ import { run, startInBackground } from '../sys/spawn.ts';
 import { hostPath } from '../sys/paths.ts';
 import { MailError } from '../core/errors.ts';
 import { dovecotCommand } from './host.ts';
+import { postfixInetInterfaces } from '../render/postfix-main.ts';
 import { wantedMilter, milterCommands, prepareMilterRun, rspamdPidFile } from './signing.ts';
 import { clamavCommand, clamavMilterInstanceCommand, prepareClamavRun, clamdCanStart } from './clamav.ts';
 import { containerForeground } from './lxc.ts';
@@ -94,7 +95,10 @@ export function procdInstances(l: Layout, s: Settings, mailctl: string[]): Procd
       instances.push({ name: c.name, command });
     }
   }
-  instances.push({ name: 'postfix', command: ['/bin/sh', '-c', POSTFIX_FOREGROUND, 'postfix-start-fg', l.postfixConfigDir], termTimeout: POSTFIX_TERM_TIMEOUT });
+  // The listen addresses ride along as an unused argument: Postfix binds them only when it starts,
+  // and procd's reload restarts an instance whose command changed (and no other).
+  const listen = `inet_interfaces=${postfixInetInterfaces(s)}`;
+  instances.push({ name: 'postfix', command: ['/bin/sh', '-c', POSTFIX_FOREGROUND, 'postfix-start-fg', l.postfixConfigDir, listen], termTimeout: POSTFIX_TERM_TIMEOUT });
   return [...instances, ...banWatchInstances(s, mailctl)];
 }
 

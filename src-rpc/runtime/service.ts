@@ -10,7 +10,7 @@ import { deliveryOutcome } from './mail-log.ts';
 import { learnFacts, knownFacts, type DaemonFacts } from './facts.ts';
 import { ensureCertificate } from './certificate.ts';
 import { renderAll, writeGenerated, type ConvergeReport, type Service } from './converge.ts';
-import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, serviceStates, portStates, flushQueue, type ServiceState } from './host.ts';
+import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, restartDaemons, serviceStates, portStates, flushQueue, type ServiceState } from './host.ts';
 import {
   lxcView, containerStatus, containerServiceStates, startContainer, startContainerDaemons, restartContainerDaemons, stopContainer, reloadContainerDaemons,
   flushContainerQueue, configureContainer, assertContainerInstalled, assertOurContainer, ourContainer, containerRunning, containerClamav, reconcileContainerClamav,
@@ -39,6 +39,8 @@ interface Runtime {
   /** The daemons' states, wherever they run. */
   states(): ServiceState[];
   reload(services: Service[], declaringInstances?: boolean): Service[];
+  /** Stop and start those running, for a change a reload does not apply. */
+  restart(services: Service[], declaringInstances?: boolean): Service[];
   /** Before the daemons' facts are learnt: the container must exist with its configuration. */
   prepareConverge(): void;
   /** Converge and start whatever is down (the container first). */
@@ -81,6 +83,7 @@ function hostRuntime(ctx: Context): Runtime {
     view: (facts) => hostView(l, facts),
     states: () => serviceStates(l, s),
     reload: (services, declaringInstances = false) => reloadDaemons(l, services, s, declaringInstances),
+    restart: (services, declaringInstances = false) => restartDaemons(l, s, services, declaringInstances),
     prepareConverge: () => {},
     startServer: () => {
       const report = applyFull(ctx);
@@ -144,6 +147,7 @@ function containerRuntime(ctx: Context): Runtime {
       reconcileBans(l, s, procdSupervises());
       return [...reloaded, ...switched];
     },
+    restart: (services) => (containerRunning(s) ? restartContainerDaemons(s, l, services).filter((d): d is Service => d !== 'freshclam') : []),
     prepareConverge: () => {
       assertContainerInstalled(s);
       configureContainer(s, l);
@@ -201,11 +205,12 @@ function containerRuntime(ctx: Context): Runtime {
 export function apply(ctx: Context, accounts: Accounts = loadAccounts(ctx.layout), known?: DaemonFacts, declaringInstances = false): ConvergeReport & { reloaded: string[] } {
   assertCurrentFormat(ctx.layout);
   const machine = machineFor(ctx.settings);
-  if (!machine.available()) return { changed: [], reload: [], reloaded: [] };
+  if (!machine.available()) return { changed: [], reload: [], restart: [], reloaded: [] };
   const facts = known ?? knownFacts(ctx.layout, machine);
   const runtime = runtimeOf(ctx);
   const report = writeGenerated(renderAll(ctx, runtime.view(facts), accounts, machine), facts.mapType, ctx.layout.postfixConfigDir, machine);
-  return { ...report, reloaded: runtime.reload(report.reload, declaringInstances) };
+  const reloaded = runtime.reload(report.reload, declaringInstances);
+  return { ...report, reloaded: [...reloaded, ...runtime.restart(report.restart, declaringInstances)] };
 }
 
 /** Reload running daemons (no restart): they re-read their configuration and certificate files. */

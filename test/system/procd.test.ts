@@ -8,7 +8,8 @@
 // still gives the directories their modes.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeSandbox, waitForPort, insideTestNetns, eventually } from '../support/sandbox.ts';
 import { ok } from '../support/mailctl.ts';
@@ -124,6 +125,37 @@ test('a configuration that cannot be rendered keeps what runs', async () => {
   assert.equal(Object.fromEntries(Object.entries(instances()).map(([n, i]) => [n, i.pid])), pids, 'every instance kept');
   await commitAndReload('ports', 'smtp', '25');
   assert.is(supervised(), null);
+});
+
+/** main.listen: one address (null: none, every address), committed as `uci commit` announces it. */
+async function commitListen(address: string | null): Promise<void> {
+  const before = procd.reloadsDone();
+  const file = join(root, 'etc/config/mailserver');
+  const text = readFileSync(file, 'utf8').replace(/^\tlist listen '[^']*'\n/gm, '');
+  writeFileSync(file, address === null ? text : text.replace(/^(config mailserver 'main'\n)/m, `$1\tlist listen '${address}'\n`));
+  ubus('event', { type: 'config.change', data: { package: 'mailserver' } });
+  assert.ok(await eventually(async () => procd.reloadsDone() > before, 300_000, 500), `reload after main.listen=${address} ran`);
+}
+
+const accepting = (host: string, port: number) => waitForPort(host, port, 500).then(() => true, () => false);
+
+test('a new main.listen: procd restarts the postfix instance (a reload keeps its old addresses), and only it', async () => {
+  // Postfix listens only on addresses of an interface (lo has 127.0.0.1/8 alone here).
+  const added = spawnSync('ip', ['addr', 'add', '127.0.0.3/8', 'dev', 'lo'], { encoding: 'utf8' });
+  assert.ok(added.status === 0 || /File exists/.test(added.stderr), added.stderr);
+  const pids = Object.fromEntries(Object.entries(instances()).map(([n, i]) => [n, i.pid]));
+  await commitListen('127.0.0.3');
+  await waitForPort('127.0.0.3', 25, 60_000);
+  await waitForPort('127.0.0.3', 143, 15_000);
+  // (The old master's children let go of the listener a moment after it ended.)
+  const listeners = () => `${spawnSync('ss', ['-ltnp'], { encoding: 'utf8' }).stdout}\n${processes().filter((p) => /master|postfix|smtpd|postscreen/.test(p.comm)).map((p) => `${p.pid} ${p.ppid} ${p.comm} ${p.cmdline}`).join('\n')}\n${JSON.stringify(instances().postfix)} was ${pids.postfix}`;
+  assert.ok(await eventually(async () => !(await accepting(H, 25)), 30_000, 500), `Postfix still listens on the old address: ${listeners()}`);
+  assert.is.not(instances().postfix!.pid, pids.postfix, 'the postfix instance was not restarted');
+  assert.is(instances().dovecot!.pid, pids.dovecot, 'Dovecot was restarted (a reload moves it)');
+  await commitListen(null);
+  await waitForPort(H, 25, 60_000);
+  assert.ok(await eventually(async () => supervised() === null, 120_000, 1000), `supervised after moving back: ${supervised()}`);
+  await send('after moving main.listen back');
 });
 
 test('kill -9 of every instance in turn (the postfix wrapper too): each daemon is supervised again and mail flows', async () => {

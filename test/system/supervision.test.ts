@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { makeSandbox, waitForPort, insideTestNetns, eventually, waitForSubject } from '../support/sandbox.ts';
@@ -161,6 +161,47 @@ test('a pid file naming an unrelated live process: status says stopped, start st
   } finally {
     stranger.kill('SIGKILL');
   }
+});
+
+/** Something accepts connections on host:port right now. */
+const accepting = (host: string, port: number) => waitForPort(host, port, 500).then(() => true, () => false);
+
+/** main.listen, the one address Postfix and Dovecot bind. */
+function listenOn(address: string): void {
+  const file = join(root, 'etc/config/mailserver');
+  writeFileSync(file, readFileSync(file, 'utf8').replace(/^\tlist listen '[^']*'$/m, `\tlist listen '${address}'`));
+}
+
+test('a new main.listen: apply restarts Postfix (a reload keeps its old addresses), both daemons move', async () => {
+  const before = service('postfix')!.pid;
+  // An address no interface has: refused by name, nothing changed, Postfix still up where it was.
+  listenOn('127.0.0.4');
+  const refused = mailctl(root, ['apply']);
+  assert.is.not(refused.code, 0);
+  assert.match(refused.stderr, /main\.listen: 127\.0\.0\.4 is not an address of an interface here/);
+  assert.match(readFileSync(join(postfixDir, 'main.cf'), 'utf8'), /^inet_interfaces = 127\.0\.0\.1$/m);
+  assert.ok(await accepting(H, 25), 'Postfix stopped over a refused address');
+  assert.is(service('postfix')!.pid, before);
+  // Postfix listens only on addresses of an interface (lo has 127.0.0.1/8 alone here).
+  const added = spawnSync('ip', ['addr', 'add', '127.0.0.3/8', 'dev', 'lo'], { encoding: 'utf8' });
+  assert.ok(added.status === 0 || /File exists/.test(added.stderr), added.stderr);
+  try {
+    listenOn('127.0.0.3');
+    ok(root, ['apply']);
+    await waitForPort('127.0.0.3', 25, 15_000);
+    await waitForPort('127.0.0.3', 143, 15_000);
+    assert.is(await accepting(H, 25), false, 'Postfix still listens on the old address');
+    assert.is(await accepting(H, 143), false, 'Dovecot still listens on the old address');
+    assert.is.not(service('postfix')!.pid, before, 'Postfix was not restarted');
+  } finally {
+    listenOn(H);
+    ok(root, ['apply']);
+  }
+  await waitForPort(H, 25, 15_000);
+  await waitForPort(H, 143, 15_000);
+  assert.is(await accepting('127.0.0.3', 25), false);
+  sendmail('after moving back');
+  assert.ok(await waitForSubject('bob@example.com', PW.bob, 'after moving back'), 'mail after the move did not arrive');
 });
 
 test('kill -9 of Rspamd (spam_filter=1): one tick restarts it, mail held meanwhile is delivered', async () => {
