@@ -3,7 +3,8 @@
 // the records as (key length, value length, key, value), then 256 open-addressing hash tables of
 // (hash, record position) pairs, twice as many slots as records. Records go into their table in
 // input order, as tinycdb (which Postfix links) places them, so the bytes equal postmap's.
-// Spawning postmap costs a router ~100 ms per change; building a 10 000-entry table here, a few.
+// No postmap process per change: a 10 000-entry table takes a few ms here once the code is
+// warm, ~35 ms in a cold mailctl on a 2-core x86 (stop 21's profile).
 
 const HEADER = 2048;
 
@@ -38,23 +39,17 @@ function cdbHash(bytes: Buffer, from: number, to: number): number {
   return h;
 }
 
-/**
- * The header-sized gap, then the records; the buffer is sized for the hash tables to follow.
- * ASCII tables (all we render) go into the buffer in one conversion rather than one per string.
- */
+/** The header-sized gap, then the records; the buffer is sized for the hash tables to follow. */
 function writeRecords(entries: ReadonlyArray<readonly [string, string]>) {
   const hashes = new Uint32Array(entries.length);
   const positions = new Uint32Array(entries.length);
-  const parts: string[] = [];
-  for (const [k, v] of entries) parts.push('\0'.repeat(8), k, v);
-  const records = parts.join('');
-  const ascii = Buffer.byteLength(records) === records.length;
-  const out = Buffer.alloc(HEADER + Buffer.byteLength(records) + 16 * entries.length);
-  if (ascii) out.write(records, HEADER, 'latin1');
+  let recordBytes = 0;
+  for (const [k, v] of entries) recordBytes += 8 + Buffer.byteLength(k) + Buffer.byteLength(v);
+  const out = Buffer.alloc(HEADER + recordBytes + 16 * entries.length);
   let pos = HEADER;
   entries.forEach(([key, value], i) => {
-    const keyLength = ascii ? key.length : out.write(key, pos + 8);
-    const valueLength = ascii ? value.length : out.write(value, pos + 8 + keyLength);
+    const keyLength = out.write(key, pos + 8);
+    const valueLength = out.write(value, pos + 8 + keyLength);
     out.writeUInt32LE(keyLength, pos);
     out.writeUInt32LE(valueLength, pos + 4);
     hashes[i] = cdbHash(out, pos + 8, pos + 8 + keyLength);
