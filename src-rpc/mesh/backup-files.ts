@@ -2,12 +2,13 @@
 import { join } from 'node:path';
 import { MailError } from '../core/errors.ts';
 import { listDir, removeTree, statOrNull } from '../sys/fs.ts';
-import { BACKUP_FILE_PATTERN, DATA_FOLDERS } from './format.ts';
+import { BACKUP_FILE_PATTERN, BACKUP_STAMP, DATA_FOLDERS } from './format.ts';
 import type { Layout } from '../core/layout.ts';
 
 export const backupsDir = (l: Layout) => join(l.dataPath, 'backups');
 
-const stampOf = (name: string) => /-(\d{8}T\d{6}(?:\.\d{3})?Z)\.tar/.exec(name)?.[1] ?? '';
+const STAMP_IN_NAME = new RegExp(String.raw`-(${BACKUP_STAMP})\.tar`);
+const stampOf = (name: string) => STAMP_IN_NAME.exec(name)?.[1] ?? '';
 const dateOf = (stamp: string) => stamp.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)(\.\d{3})?Z$/, '$1-$2-$3T$4:$5:$6$7Z');
 
 /** Oldest first. */

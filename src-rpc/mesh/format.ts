@@ -113,8 +113,9 @@ export function backupFileName(node: string, date: Date, encrypted: boolean): st
   return `mailserver-${node}-${stamp}.tar${encrypted ? '.age' : ''}`;
 }
 
-/** Names written before milliseconds were kept (`...T093810Z`) still count. */
-export const BACKUP_FILE_PATTERN = /^mailserver-[A-Za-z0-9.-]+-\d{8}T\d{6}(\.\d{3})?Z\.tar(\.age)?$/;
+/** A backup name's UTC stamp; names written before milliseconds were kept (`...T093810Z`) still count. */
+export const BACKUP_STAMP = String.raw`\d{8}T\d{6}(?:\.\d{3})?Z`;
+export const BACKUP_FILE_PATTERN = new RegExp(String.raw`^mailserver-[A-Za-z0-9.-]+-${BACKUP_STAMP}\.tar(\.age)?$`);
 
 /** Maildir message files: <mail>/<domain>/<user>/[.<folder>/](cur|new)/<name>. */
 export function mailboxOfMessage(path: string): string | null {

@@ -101,11 +101,11 @@ export function writeGenerated(files: GeneratedFile[], mapType: MapType, postfix
   const reload = new Set<Service>();
   const restart = new Set<Service>();
   const postmap = postmapOn(machine, postfixConfigDir);
-  const canPostmap = mapType === 'cdb' || (files.some((f) => f.map) && machine.available());
+  const canBuildMaps = mapType === 'cdb' || (files.some((f) => f.map) && machine.available());
   for (const f of files) {
     ensureDir(join(f.path, '..'), { mode: f.mode === 0o600 ? SECRETS_DIR_MODE : 0o755 });
     const own = { mode: f.mode, uid: 0, gid: f.gid ?? 0 };
-    if (f.map && !canPostmap) continue;
+    if (f.map && !canBuildMaps) continue;
     if (f.map) {
       const old = exists(mapDatabase(f.path, mapType)) ? readText(f.path) : null;
       if (old === f.text) continue;
