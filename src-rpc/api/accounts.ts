@@ -9,6 +9,7 @@ import { viewAccounts, viewSortedMailboxes, loadAccountsForChange, saveMailboxes
 import { addMailbox, getMailbox, removeMailbox, addAlias, removeAlias } from '../store/changes.ts';
 import { createMaildir, purgeMaildir, maildirUsage, checkMaildirReachable } from '../store/mailbox-files.ts';
 import { apply } from '../runtime/service.ts';
+import { addMailboxQuickly } from '../runtime/mailbox-add.ts';
 import { withWriteLock } from '../core/write-lock.ts';
 
 const storedHash = (password: string) => `{SHA512-CRYPT}${sha512Crypt(password)}`;
@@ -51,11 +52,13 @@ export const accountMethods = [
     args: { email: arg.email('address of the new mailbox').word(), password: arg.password('its password'), quota: quotaArg('quota, e.g. 2G (0 = unlimited)').optional() },
     prepare: hashPassword,
     handler: ({ email, password: hash, quota }, ctx) => {
-      const accounts = loadAccountsForChange(ctx.layout);
-      addMailbox(ctx.settings, accounts, email, hash, quota ?? null);
-      createMaildir(ctx.layout, email);
-      saveMailboxes(ctx.layout, accounts.mailboxes);
-      apply(ctx, accounts);
+      if (!addMailboxQuickly(ctx, { email, hash, quota: quota ?? null })) {
+        const accounts = loadAccountsForChange(ctx.layout);
+        addMailbox(ctx.settings, accounts, email, hash, quota ?? null);
+        createMaildir(ctx.layout, email);
+        saveMailboxes(ctx.layout, accounts.mailboxes);
+        apply(ctx, accounts);
+      }
       return { email, quota: quota ?? null };
     },
     text: (r) => `created ${r.email}`,

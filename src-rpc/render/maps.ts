@@ -104,9 +104,30 @@ export function renderVmailbox(_s: Settings, mailboxes: MailboxView[], _aliases:
     const email = key(mb.email);
     if (email <= previous) return table(new Map(mailboxes.map((m) => [key(m.email), maildirOf(key(m.email))])));
     previous = email;
-    out += `${email} ${maildirOf(email)}\n`;
+    out += vmailboxLine(email);
   }
   return checkedLines(out, mailboxes.length, () => mailboxes.map((m) => [key(m.email), maildirOf(key(m.email))]));
+}
+
+/** Local parts every mail domain answers to (RFC 2142): the postmaster's unless a mailbox or alias of their own. */
+const IMPLICIT_ALIASES = ['postmaster', 'abuse'];
+
+/** A mailbox's line in the vmailbox source (email lower-case). */
+export function vmailboxLine(email: string): string {
+  return `${email} ${maildirOf(email)}\n`;
+}
+
+/**
+ * A new mailbox adds its vmailboxLine and changes no other map unless one of them is about it:
+ * an alias naming it as a target (senders, the signers' owners), a catch-all of its domain
+ * (virtual), being a domain's postmaster@ or abuse@ or the postmaster address (the implicit
+ * aliases), a '+' in its name (senders-self). True when none is: then adding it is one line.
+ */
+export function newMailboxOnlyInVmailbox(s: Settings, email: string, aliases: AliasView[]): boolean {
+  const address = key(email);
+  const { local, domain } = splitAddress(address);
+  if (address.includes('+') || IMPLICIT_ALIASES.includes(local) || address === key(postmasterAddress(s))) return false;
+  return !aliases.some((a) => key(a.alias) === `@${domain}` || a.targets.some((t) => key(t) === address));
 }
 
 /** `domain/user/`: where the mailbox's maildir is under mailDir. */
@@ -136,7 +157,7 @@ export function renderVirtual(s: Settings, mailboxes: MailboxView[], aliases: Al
   }
   const pm = normAddress(postmasterAddress(s));
   for (const d of mailDomains(s)) {
-    for (const local of ['postmaster', 'abuse']) {
+    for (const local of IMPLICIT_ALIASES) {
       const addr = key(`${local}@${d}`);
       if (boxes.has(addr) || merged.has(addr)) continue;
       // postmaster@<primary> mapped onto itself would only make an unknown address look known.
@@ -174,7 +195,7 @@ const aliasOwners = oncePerRender((s, mailboxes, aliases): Map<string, string[]>
   const merged = mergedAliases(aliases);
   const pm = key(postmasterAddress(s));
   for (const d of mailDomains(s)) {
-    for (const local of ['postmaster', 'abuse']) {
+    for (const local of IMPLICIT_ALIASES) {
       const addr = key(`${local}@${d}`);
       if (!boxes.has(addr) && !merged.has(addr) && addr !== pm) merged.set(addr, [pm]);
     }

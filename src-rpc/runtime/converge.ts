@@ -15,6 +15,7 @@ import { prepareClamav, clamavMilter } from './clamav.ts';
 import { SECRETS_DIR_MODE } from '../core/layout.ts';
 import type { Accounts } from '../store/accounts.ts';
 import type { Context } from '../core/context.ts';
+import type { Layout } from '../core/layout.ts';
 import type { RuntimeView, MapType } from '../render/view.ts';
 import type { Machine } from './machine.ts';
 
@@ -41,6 +42,9 @@ export interface ConvergeReport {
   restart: Service[];
 }
 
+/** The vmailbox table's source (virtual_mailbox_maps); its database is mapDatabase of it. */
+export const vmailboxSource = (l: Layout) => join(l.configDir, 'vmailbox');
+
 export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts, machine: Machine): GeneratedFile[] {
   const s = ctx.settings;
   const l = ctx.layout;
@@ -61,7 +65,7 @@ export function renderAll(ctx: Context, view: RuntimeView, accounts: Accounts, m
     { path: join(l.postfixConfigDir, 'master.cf'), text: renderPostfixMaster(s, view), mode: 0o644, reloads: 'postfix' },
     { path: l.dovecotConfigFile, text: renderDovecot(s, view), mode: 0o640, gid: machine.groupId('dovecot') ?? 0, reloads: 'dovecot' },
     { path: join(l.configDir, 'vdomains'), text: renderVdomains(s), mode: 0o644, map: true },
-    { path: join(l.configDir, 'vmailbox'), text: renderVmailbox(s, mailboxes), mode: 0o644, map: true },
+    { path: vmailboxSource(l), text: renderVmailbox(s, mailboxes), mode: 0o644, map: true },
     { path: join(l.configDir, 'virtual'), text: renderVirtual(s, mailboxes, aliases), mode: 0o644, map: true },
     { path: join(l.configDir, 'senders'), text: renderSenders(s, mailboxes, aliases), mode: 0o644, map: true },
     { path: join(l.configDir, 'senders-self.regexp'), text: renderSendersSelf(s, mailboxes, aliases), mode: 0o644, reloads: 'postfix' },

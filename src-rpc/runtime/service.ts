@@ -10,6 +10,7 @@ import { deliveryOutcome } from './mail-log.ts';
 import { learnFacts, knownFacts, type DaemonFacts } from './facts.ts';
 import { ensureCertificate } from './certificate.ts';
 import { renderAll, writeGenerated, type ConvergeReport, type Service } from './converge.ts';
+import { stampVmailbox } from './mailbox-add.ts';
 import { hostView, prepareDirectories, startDaemons, stopDaemons, reloadDaemons, restartDaemons, serviceStates, portStates, flushQueue, type ServiceState } from './host.ts';
 import {
   lxcView, containerStatus, containerServiceStates, startContainer, startContainerDaemons, restartContainerDaemons, stopContainer, reloadContainerDaemons,
@@ -209,6 +210,7 @@ export function apply(ctx: Context, accounts: Accounts = loadAccounts(ctx.layout
   const facts = known ?? knownFacts(ctx.layout, machine);
   const runtime = runtimeOf(ctx);
   const report = writeGenerated(renderAll(ctx, runtime.view(facts), accounts, machine), facts.mapType, ctx.layout.postfixConfigDir, machine);
+  stampVmailbox(ctx.layout, facts.mapType);
   const reloaded = runtime.reload(report.reload, declaringInstances);
   return { ...report, reloaded: [...reloaded, ...runtime.restart(report.restart, declaringInstances)] };
 }

@@ -67,7 +67,7 @@ export interface SortedMailboxes {
 }
 
 /** An address as serializeUsers writes it: lower-case printable ASCII, no ':', not a comment. */
-const AS_WRITTEN = /^[\x21\x22\x24-\x39\x3b-\x40\x5b-\x7e][\x21-\x39\x3b-\x40\x5b-\x7e]*$/;
+export const AS_WRITTEN = /^[\x21\x22\x24-\x39\x3b-\x40\x5b-\x7e][\x21-\x39\x3b-\x40\x5b-\x7e]*$/;
 
 /**
  * The users file as serializeUsers writes it (one line per mailbox, addresses lower-case ASCII,
@@ -115,11 +115,13 @@ export function serializeUsers(mailboxes: Map<string, Mailbox>): string {
   let out = '';
   const all = [...mailboxes.values()];
   if (all.some((m, i) => i > 0 && byEmail(all[i - 1]!, m) > 0)) all.sort(byEmail);
-  for (const m of all) {
-    const extra = m.quota === null ? '' : `${QUOTA_FIELD}${quotaRule(m.quota)}`;
-    out += `${m.email}:${m.hash}::::::${extra}\n`;
-  }
+  for (const m of all) out += userLine(m);
   return out;
+}
+
+/** A mailbox's line in the users file. */
+export function userLine(m: Mailbox): string {
+  return `${m.email}:${m.hash}::::::${m.quota === null ? '' : `${QUOTA_FIELD}${quotaRule(m.quota)}`}\n`;
 }
 
 /** valias: `alias target1,target2` per line (Postfix source syntax, commas without spaces). */

@@ -9,7 +9,7 @@ import type { Layout } from '../core/layout.ts';
 
 export const STORE_FORMAT = '1';
 
-const usersFile = (l: Layout) => join(l.configDir, 'users');
+export const usersFile = (l: Layout) => join(l.configDir, 'users');
 const valiasFile = (l: Layout) => join(l.configDir, 'valias');
 const formatFile = (l: Layout) => join(l.configDir, 'format');
 
@@ -63,9 +63,24 @@ export function loadAccounts(l: Layout): Accounts {
 const usersOwnership = (l: Layout) => ({ mode: 0o640, uid: 0, gid: systemGroupId('dovecot', l.daemonsRoot) ?? 0 });
 
 export function saveMailboxes(l: Layout, mailboxes: Map<string, Mailbox>): void {
+  saveUsersFile(l, serializeUsers(mailboxes));
+}
+
+/** The users file whole, as serializeUsers writes it. */
+export function saveUsersFile(l: Layout, text: string | Buffer): void {
   const before = statOrNull(usersFile(l));
-  const changed = writeAtomic(usersFile(l), serializeUsers(mailboxes), usersOwnership(l));
+  const changed = writeAtomic(usersFile(l), text, usersOwnership(l));
   if (changed && before) ensureVisibleChange(usersFile(l), before);
+}
+
+/** The users file's bytes (null: none yet). */
+export function readUsersFile(l: Layout): Buffer | null {
+  return readBytes(usersFile(l));
+}
+
+/** True when the users file is as serializeUsers writes it: sorted, one line per mailbox. */
+export function usersFileAsWritten(l: Layout): boolean {
+  return viewSortedUsers(usersFile(l)) !== null;
 }
 
 /**

@@ -13,23 +13,84 @@ export function encodeCdb(entries: ReadonlyArray<readonly [string, string]>): Bu
   const { out, hashes, positions, end } = writeRecords(entries);
   const tableSizes = new Uint32Array(256);
   for (const h of hashes) tableSizes[h & 0xff]! += 2;
+  // Where each table starts, in words from the first; a slot is a (hash, position) pair of words.
   const tableStart = new Uint32Array(256);
-  for (let t = 0, at = end; t < 256; at += tableSizes[t]! * 8, t++) {
-    tableStart[t] = at;
-    out.writeUInt32LE(at, t * 8);
+  let words = 0;
+  for (let t = 0; t < 256; words += tableSizes[t]! * 2, t++) {
+    tableStart[t] = words;
+    out.writeUInt32LE(end + words * 4, t * 8);
     out.writeUInt32LE(tableSizes[t]!, t * 8 + 4);
   }
-  // Each table's slots, filled in input order with linear probing; 0 marks a free slot (no
-  // record sits at position 0, the header does).
-  for (let i = 0; i < hashes.length; i++) {
-    const t = hashes[i]! & 0xff;
-    const slots = tableSizes[t]!;
-    let slot = (hashes[i]! >>> 8) % slots;
-    while (out.readUInt32LE(tableStart[t]! + slot * 8 + 4) !== 0) slot = (slot + 1) % slots;
-    out.writeUInt32LE(hashes[i]!, tableStart[t]! + slot * 8);
-    out.writeUInt32LE(positions[i]!, tableStart[t]! + slot * 8 + 4);
+  // Built as words, copied once as bytes.
+  const slots = new Uint32Array(words);
+  for (let i = 0; i < hashes.length; i++) place(slots, tableStart[hashes[i]! & 0xff]!, tableSizes[hashes[i]! & 0xff]!, hashes[i]!, positions[i]!);
+  littleEndian(slots).copy(out, end);
+  return out;
+}
+
+/**
+ * `old` with `entries` (keys it lacks) added after its records: the bytes encodeCdb gives for
+ * old's entries followed by these. Adding records changes only the tables their hashes pick; the
+ * others keep every slot (record positions do not move) and are copied as they are. So adding
+ * one mailbox to 10 000 costs two copies and one table of some 80 slots. null when `old` is not
+ * a cdb file this module could have written.
+ */
+export function appendCdb(old: Buffer, entries: ReadonlyArray<readonly [string, string]>): Buffer | null {
+  if (old.length < HEADER) return null;
+  const recordsEnd = old.readUInt32LE(0);
+  for (let t = 0, at = recordsEnd; t < 256; at += old.readUInt32LE(t * 8 + 4) * 8, t++) {
+    // Tables follow the records, one after the other, in order: anything else is not ours.
+    if (old.readUInt32LE(t * 8) !== at || (t === 255 && at + old.readUInt32LE(t * 8 + 4) * 8 !== old.length)) return null;
+  }
+  if (recordsEnd < HEADER) return null;
+  const { out, hashes, positions, end } = writeRecords(entries, recordsEnd, old.length - recordsEnd);
+  old.copy(out, HEADER, HEADER, recordsEnd);
+  let at = end;
+  for (let t = 0; t < 256; t++) {
+    const from = old.readUInt32LE(t * 8);
+    const size = old.readUInt32LE(t * 8 + 4);
+    const added = [...hashes.keys()].filter((i) => (hashes[i]! & 0xff) === t);
+    const grown = size + 2 * added.length;
+    out.writeUInt32LE(at, t * 8);
+    out.writeUInt32LE(grown, t * 8 + 4);
+    if (added.length === 0) old.copy(out, at, from, from + size * 8);
+    else {
+      // This table anew, in record order as tinycdb fills it: its old pairs by position, then the new.
+      const pairs = wordsOf(old.subarray(from, from + size * 8));
+      const kept = [...pairs.keys()].filter((w) => w % 2 === 1 && pairs[w] !== 0).sort((x, y) => pairs[x]! - pairs[y]!);
+      const slots = new Uint32Array(grown * 2);
+      for (const w of kept) place(slots, 0, grown, pairs[w - 1]!, pairs[w]!);
+      for (const i of added) place(slots, 0, grown, hashes[i]!, positions[i]!);
+      littleEndian(slots).copy(out, at);
+    }
+    at += grown * 8;
   }
   return out;
+}
+
+/** (hash, position) into the table of `size` slots at word `base`: linear probing from the hash's slot; 0 marks a free slot (no record sits at position 0, the header does). */
+function place(slots: Uint32Array, base: number, size: number, hash: number, position: number): void {
+  let slot = (hash >>> 8) % size;
+  while (slots[base + slot * 2 + 1] !== 0) slot = (slot + 1) % size;
+  slots[base + slot * 2] = hash;
+  slots[base + slot * 2 + 1] = position;
+}
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** The words' bytes in cdb's order, little-endian (swapped on a big-endian router: MIPS). */
+function littleEndian(words: Uint32Array): Buffer {
+  const bytes = Buffer.from(words.buffer, words.byteOffset, words.byteLength);
+  return LITTLE_ENDIAN_HOST ? bytes : Buffer.from(bytes).swap32();
+}
+
+/** Little-endian bytes (a multiple of 4 long) as words. */
+function wordsOf(bytes: Buffer): Uint32Array {
+  const words = new Uint32Array(bytes.length / 4);
+  const view = Buffer.from(words.buffer);
+  bytes.copy(view);
+  if (!LITTLE_ENDIAN_HOST) view.swap32();
+  return words;
 }
 
 /** cdb's hash of the bytes: h = ((h << 5) + h) ^ byte, from 5381, in 32 bits. */
@@ -39,14 +100,17 @@ function cdbHash(bytes: Buffer, from: number, to: number): number {
   return h;
 }
 
-/** The header-sized gap, then the records; the buffer is sized for the hash tables to follow. */
-function writeRecords(entries: ReadonlyArray<readonly [string, string]>) {
+/**
+ * The header-sized gap (or `before` bytes: old records), then `entries`' records; the buffer has
+ * room for their hash table slots and `tableBytes` more. Hashes and positions: of `entries`.
+ */
+function writeRecords(entries: ReadonlyArray<readonly [string, string]>, before = HEADER, tableBytes = 0) {
   const hashes = new Uint32Array(entries.length);
   const positions = new Uint32Array(entries.length);
   let recordBytes = 0;
   for (const [k, v] of entries) recordBytes += 8 + Buffer.byteLength(k) + Buffer.byteLength(v);
-  const out = Buffer.alloc(HEADER + recordBytes + 16 * entries.length);
-  let pos = HEADER;
+  const out = Buffer.alloc(before + recordBytes + 16 * entries.length + tableBytes);
+  let pos = before;
   entries.forEach(([key, value], i) => {
     const keyLength = out.write(key, pos + 8);
     const valueLength = out.write(value, pos + 8 + keyLength);

@@ -65,7 +65,7 @@ export function writeAtomic(path: string, data: string | Buffer, own: Ownership 
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
   const mode = own.mode ?? 0o644;
   const current = statOrNull(path);
-  if (current && (current.mode & 0o7777) === mode && ownedAs(current, own)) {
+  if (current && current.size === bytes.length && (current.mode & 0o7777) === mode && ownedAs(current, own)) {
     const old = readBytes(path);
     if (old && old.equals(bytes)) return false;
   }

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeCdb, mapSourceEntries } from '../../src-rpc/sys/cdb.ts';
+import { appendCdb, encodeCdb, mapSourceEntries } from '../../src-rpc/sys/cdb.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdb-'));
 writeFileSync(join(dir, 'main.cf'), '');
@@ -46,6 +46,26 @@ test('postmap reads our table: folded keys, first of duplicates, no key without 
   assert.is(query('user2999@example.com').stdout, 'example.com/user2999/\n');
   assert.is(query('novalue@example.com').status, 1);
   assert.is(query('nobody@example.com').status, 1);
+});
+
+test('appending to a table gives the table of both lists, which postmap reads', () => {
+  const before = mapSourceEntries(SOURCES.many!);
+  const after: Array<[string, string]> = [['aaa@example.com', 'example.com/aaa/'], ['zzz@example.com', 'example.com/zzz/'], ['ünï@example.com', 'x']];
+  for (const [name, old] of [['empty', []], ['one', before.slice(0, 1)], ['many', before]] as const) {
+    const appended = appendCdb(encodeCdb(old), after);
+    assert.ok(appended?.equals(encodeCdb([...old, ...after])), `${name}: appending differs from encoding the whole list`);
+  }
+  const file = join(dir, 'appended');
+  writeFileSync(`${file}.cdb`, appendCdb(encodeCdb(before), after)!);
+  assert.is(postmap('-q', 'aaa@example.com', `cdb:${file}`).stdout, 'example.com/aaa/\n');
+  assert.is(postmap('-q', 'user1234@example.com', `cdb:${file}`).stdout, 'example.com/user1234/\n');
+});
+
+test('what is not a whole cdb table is not appended to', () => {
+  const good = encodeCdb(mapSourceEntries(SOURCES.many!));
+  for (const bad of [Buffer.alloc(0), good.subarray(0, 2047), good.subarray(0, good.length - 8), Buffer.concat([good, Buffer.alloc(8)])]) {
+    assert.is(appendCdb(bad, [['k', 'v']]), null);
+  }
 });
 
 test('a continuation line (never rendered) is refused, not misread', () => {

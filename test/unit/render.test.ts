@@ -14,7 +14,7 @@ import { renderPostfixMain, bareNewlineSetting, SYSTEM_CA_BUNDLE } from '../../s
 import { INTERMEDIATE_CIPHERS } from '../../src-rpc/render/tls.ts';
 import { renderPostfixMaster } from '../../src-rpc/render/postfix-master.ts';
 import { assertDovecotSupported, renderDovecot, userdbQuotaField } from '../../src-rpc/render/dovecot.ts';
-import { renderRelayPasswd, renderSenderOwners, renderSenders, renderVdomains, renderVirtual, renderVmailbox, renderSendersSelf } from '../../src-rpc/render/maps.ts';
+import { renderRelayPasswd, renderSenderOwners, renderSenders, renderVdomains, renderVirtual, renderVmailbox, renderSendersSelf, newMailboxOnlyInVmailbox } from '../../src-rpc/render/maps.ts';
 
 const GOLDEN = join(dirname(fileURLToPath(import.meta.url)), '..', 'golden', 'render');
 const UPDATE = process.env['UPDATE_GOLDEN'] === '1';
@@ -440,6 +440,30 @@ test('maps: catch-all does not swallow mailboxes; postmaster/abuse defaults; sen
   // Out of order or twice (a users file edited by hand): the same sorted lines, each address once.
   assert.is(renderVmailbox(A, [MAILBOXES[2]!, MAILBOXES[0]!, MAILBOXES[1]!, { email: 'ALICE@example.com', quota: null }], []), renderVmailbox(A, MAILBOXES, []));
   assert.throws(() => renderVmailbox(A, [{ email: 'eve smith@example.com', quota: null }], []), /bad map key "eve smith@example.com"/);
+});
+
+test('maps: a new mailbox the aliases say nothing about only adds its vmailbox line; each exception changes another map', () => {
+  const s = settings((x) => (x.main.postmaster = 'boss'));
+  const mailboxes: MailboxView[] = ['alice@example.com', 'bob@example.com', 'carol@example.org'].map((email) => ({ email, quota: null }));
+  const aliases: AliasView[] = [
+    { alias: 'sales@example.com', targets: ['bob@example.com'] },
+    { alias: '@example.org', targets: ['alice@example.com'] },
+    // A target that is no mailbox yet (a hand-edited valias, or a domain made local later).
+    { alias: 'team@example.com', targets: ['zed@example.com', 'alice@example.com'] },
+  ];
+  const others = (boxes: MailboxView[]) => [renderVirtual, renderSenders, renderSendersSelf, renderSenderOwners, renderVdomains].map((r) => r(s, boxes, aliases));
+  const withBox = (email: string) => [...mailboxes, { email, quota: null }].sort((a, b) => (a.email < b.email ? -1 : 1));
+  for (const email of ['dave@example.com', 'aaron@example.com', 'zoe@example.com']) {
+    assert.ok(newMailboxOnlyInVmailbox(s, email, aliases), email);
+    assert.equal(others(withBox(email)), others(mailboxes), `${email}: no other map changes`);
+    const lines = renderVmailbox(s, withBox(email)).split('\n');
+    assert.equal(lines.filter((l) => !l.startsWith(`${email} `)).join('\n'), renderVmailbox(s, mailboxes), `${email}: vmailbox gains one line`);
+  }
+  // catch-all domain, alias target, implicit postmaster@ and abuse@, the postmaster address, a '+'.
+  for (const email of ['erin@example.org', 'zed@example.com', 'postmaster@example.org', 'abuse@example.com', 'boss@example.com', 'a+b@example.com']) {
+    assert.not.ok(newMailboxOnlyInVmailbox(s, email, aliases), email);
+    assert.not.equal(others(withBox(email)), others(mailboxes), `${email}: another map changes, so it must go the general way`);
+  }
 });
 
 test('dovecot: version gate and per-user quota field', () => {

@@ -1,0 +1,67 @@
+// Adding one mailbox among thousands without converging everything. What apply would change is
+// known beforehand (render/maps: newMailboxOnlyInVmailbox): the users file and the vmailbox
+// source each gain one line, and its cdb database one record. Each line is put in its place by
+// binary search and the record appended to the database, instead of parsing every mailbox,
+// rendering every map and encoding the database anew, which at 10 000 mailboxes cost most of a
+// cold `user add`. Only where apply last wrote these files from this very users file (the stamp):
+// anything else, and every refusal, goes the general way, which converges and re-stamps.
+import { join } from 'node:path';
+import { readBytes, readText, writeAtomic, fileIdentity, removeTree } from '../sys/fs.ts';
+import { appendCdb, mapSourceEntries } from '../sys/cdb.ts';
+import { insertLine, seekSorted } from '../sys/sorted-lines.ts';
+import { mailDomains } from '../config/settings.ts';
+import { newMailboxOnlyInVmailbox, vmailboxLine } from '../render/maps.ts';
+import { AS_WRITTEN, domainOf, userLine, type Mailbox } from '../store/accounts.ts';
+import { assertCurrentFormat, readUsersFile, saveUsersFile, usersFile, usersFileAsWritten, viewAliases } from '../store/files.ts';
+import { createMaildir } from '../store/mailbox-files.ts';
+import { vmailboxSource, mapDatabase } from './converge.ts';
+import { knownFacts } from './facts.ts';
+import { machineFor } from './machine.ts';
+import type { Context } from '../core/context.ts';
+import type { Layout } from '../core/layout.ts';
+import type { MapType } from '../render/view.ts';
+
+/** Names the users file, the vmailbox source and its database as apply or addMailbox left them. */
+const stampFile = (l: Layout) => join(l.stateDir, 'vmailbox-stamp');
+
+/** Who the three files are now (sys/fs fileIdentity: any replacement or write changes it). */
+const identities = (l: Layout) => `${[usersFile(l), vmailboxSource(l), mapDatabase(vmailboxSource(l), 'cdb')].map(fileIdentity).join(' ')}\n`;
+
+/** After apply wrote the maps from the users file: stamp them where a mailbox can be added quickly. */
+export function stampVmailbox(l: Layout, mapType: MapType): void {
+  if (mapType === 'cdb' && usersFileAsWritten(l)) writeAtomic(stampFile(l), identities(l), { mode: 0o644 });
+  else removeTree(stampFile(l));
+}
+
+/**
+ * Adds `mailbox` (a new address, its maildir, its lines) when it is one of the quick cases; false
+ * (nothing changed) otherwise, for the caller to add it the general way, which also gives the
+ * refusals (an existing mailbox, an alias, a foreign domain) their errors.
+ */
+export function addMailboxQuickly(ctx: Context, mailbox: Mailbox): boolean {
+  const l = ctx.layout;
+  const s = ctx.settings;
+  const { email } = mailbox;
+  assertCurrentFormat(l);
+  if (machineFor(s).kind !== 'host' || readText(stampFile(l)) !== identities(l)) return false;
+  if (knownFacts(l, machineFor(s)).mapType !== 'cdb' || !AS_WRITTEN.test(email) || !mailDomains(s).includes(domainOf(email))) return false;
+  const aliases = viewAliases(l);
+  if (aliases.has(email) || !newMailboxOnlyInVmailbox(s, email, [...aliases].map(([alias, targets]) => ({ alias, targets: [...targets] })))) return false;
+
+  const users = readUsersFile(l) ?? Buffer.alloc(0);
+  const source = readBytes(vmailboxSource(l)) ?? Buffer.alloc(0);
+  const database = readBytes(mapDatabase(vmailboxSource(l), 'cdb'));
+  const inUsers = seekSorted(users, email, ':');
+  const inSource = seekSorted(source, email, ' ');
+  const line = vmailboxLine(email);
+  const grown = database && appendCdb(database, mapSourceEntries(line));
+  if (!inUsers || inUsers.found || !inSource || inSource.found || !grown) return false;
+
+  // The order of the general way: the maildir, the users file, then the map.
+  createMaildir(l, email);
+  saveUsersFile(l, insertLine(users, inUsers.at, userLine(mailbox)));
+  writeAtomic(mapDatabase(vmailboxSource(l), 'cdb'), grown, { mode: 0o644, uid: 0, gid: 0 });
+  writeAtomic(vmailboxSource(l), insertLine(source, inSource.at, line), { mode: 0o644, uid: 0, gid: 0 });
+  writeAtomic(stampFile(l), identities(l), { mode: 0o644 });
+  return true;
+}

@@ -1,0 +1,88 @@
+// `user add` among many mailboxes splices two lines and appends one cdb record instead of
+// converging everything (runtime/mailbox-add.ts). What it leaves must be exactly what the general
+// way writes: after any mix of adds, `mailctl apply` finds nothing to change, and Postfix's own
+// postmap finds every mailbox in the table. Whatever it cannot be sure of goes the general way.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeSandbox } from '../support/sandbox.ts';
+import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
+import { dumpTable, tableType } from '../support/postfix-tables.ts';
+
+const box = makeSandbox('mailserver-quick-add-');
+const root = box.root;
+const config = join(root, 'srv/mailserver/config');
+const PASSWORD = 'quick-add-pass-1\n';
+
+test.after(() => box.cleanup());
+
+const add = (email: string) => ok(root, ['user', 'add', email, '--password-stdin'], PASSWORD);
+const applyChanges = () => (JSON.parse(ok(root, ['--json', 'apply']).stdout) as { changed: string[] }).changed;
+const usersInFile = () => readFileSync(join(config, 'users'), 'utf8').split('\n').filter((l) => l !== '').map((l) => l.slice(0, l.indexOf(':')));
+/** The keys of the vmailbox database in the order its records were written. */
+function recordOrder(): string[] {
+  const bytes = readFileSync(join(config, 'vmailbox.cdb'));
+  const keys: string[] = [];
+  for (let at = 2048; at < bytes.readUInt32LE(0); at += 8 + bytes.readUInt32LE(at) + bytes.readUInt32LE(at + 4)) keys.push(bytes.toString('utf8', at + 8, at + 8 + bytes.readUInt32LE(at)));
+  return keys;
+}
+
+/** Every mailbox of the users file, and nothing else, is in vmailbox as Postfix reads it; apply has nothing to add. */
+function assertConsistent(what: string): void {
+  assert.equal(applyChanges(), [], `${what}: apply finds every generated file as it would write it`);
+  const table = dumpTable(join(config, 'postfix'), tableType(config), join(config, 'vmailbox'));
+  assert.equal([...table.keys()].sort(), usersInFile(), `${what}: the table holds exactly the mailboxes`);
+  for (const email of usersInFile()) assert.is(table.get(email), `${email.split('@')[1]}/${email.split('@')[0]}/`, email);
+}
+
+test('adds after the first are one line each, appended to the table, and equal to a full apply', () => {
+  writeConfig(root, { extraDomains: ['example.org'] });
+  for (const email of ['mike@example.com', 'anna@example.com', 'zoe@example.org']) add(email);
+  if (tableType(config) !== 'cdb') throw new Error('this Postfix reads no cdb tables (install postfix-cdb): the quick add is for cdb');
+  const order = recordOrder();
+  for (const email of ['bert@example.com', 'aaron@example.org', 'mike2@example.com']) add(email);
+  assert.equal(recordOrder(), [...order, 'bert@example.com', 'aaron@example.org', 'mike2@example.com'], 'the later adds were appended, not rebuilt');
+  assert.equal(usersInFile(), [...usersInFile()].sort(), 'the users file stays sorted');
+  assertConsistent('six adds');
+  const login = mailctl(root, ['user', 'list', '--json']);
+  assert.is((JSON.parse(login.stdout) as { total: number }).total, 6);
+});
+
+test('what the aliases name goes the general way, and every map shows it', () => {
+  ok(root, ['alias', 'add', '@example.org', 'anna@example.com']);
+  add('carl@example.org');
+  const virtual = dumpTable(join(config, 'postfix'), tableType(config), join(config, 'virtual'));
+  assert.is(virtual.get('carl@example.org'), 'carl@example.org', 'a catch-all domain: the mailbox maps to itself');
+  add('postmaster@example.com');
+  assert.is(dumpTable(join(config, 'postfix'), tableType(config), join(config, 'virtual')).get('postmaster@example.com'), undefined, 'postmaster@ is a mailbox now, not the implicit alias');
+  assertConsistent('catch-all and postmaster adds');
+});
+
+test('a users file changed by another hand is never spliced into: the next add converges', () => {
+  // Out of order, as an editor might leave it: a binary search in it would misplace lines.
+  const line = readFileSync(join(config, 'users'), 'utf8').split('\n')[0]!.replace(/^[^:]+/, 'aaa-by-hand@example.com');
+  appendFileSync(join(config, 'users'), `${line}\n`);
+  add('beth@example.com');
+  assert.equal(usersInFile(), [...usersInFile()].sort(), 'written sorted again');
+  assert.ok(usersInFile().includes('aaa-by-hand@example.com'));
+  assertConsistent('after a hand edit');
+});
+
+test('refusals are the general way\'s: an existing mailbox, an alias, a foreign domain; nothing changes', () => {
+  add('dora@example.com');
+  const files = () => ['users', 'vmailbox', 'vmailbox.cdb'].map((f) => readFileSync(join(config, f)).toString('base64'));
+  const before = files();
+  ok(root, ['alias', 'add', 'info@example.com', 'dora@example.com']);
+  const withAlias = files();
+  for (const [email, error] of [['dora@example.com', /already exists/], ['info@example.com', /is an alias/], ['x@example.net', /not a mail domain/]] as const) {
+    const r = mailctl(root, ['user', 'add', email, '--password-stdin'], PASSWORD);
+    assert.is.not(r.code, 0, email);
+    assert.match(r.stderr, error, email);
+  }
+  assert.equal(files(), withAlias);
+  assert.equal(withAlias, before, 'an alias changes neither the users file nor vmailbox');
+  assertConsistent('after refusals');
+});
+
+test.run();
