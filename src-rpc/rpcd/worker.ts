@@ -62,9 +62,11 @@ export function startWorkerIfWanted(bundle: string): void {
   // A small young generation and a collection when calls pause: the worker stays resident, so
   // its memory is what counts (V8's defaults size the heap for throughput). That collection
   // compacts, so the pages a write's burst (10 000 users parsed and rendered) filled go back to
-  // the system (~10 MiB); one malloc arena keeps glibc from holding freed memory per thread
-  // (musl, OpenWrt's libc, has no arenas and ignores it).
-  startInBackground([process.execPath, '--max-semi-space-size=1', '--compact-on-every-full-gc', '--expose-gc', bundle, 'worker'], { MALLOC_ARENA_MAX: '1' });
+  // the system (~10 MiB); one malloc arena keeps glibc from holding freed memory per thread,
+  // and a fixed mmap threshold keeps it from raising the threshold after each large free, which
+  // made the file-sized buffers of `user add` land in the heap and stay (measured: 62 MiB after
+  // the bench's adds, 54 MiB with it). musl, OpenWrt's libc, ignores both.
+  startInBackground([process.execPath, '--max-semi-space-size=1', '--compact-on-every-full-gc', '--expose-gc', bundle, 'worker'], { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '131072' });
 }
 
 /** The worker's life: one per root (a second one exits at once), until idle or SIGTERM. */

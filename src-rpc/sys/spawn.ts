@@ -56,6 +56,8 @@ export function runAsync(argv: readonly string[], opts: RunOptions = {}): Promis
       if (timer) clearTimeout(timer);
       resolve({ code: code ?? 128, stdout, stderr });
     });
+    // A child that exits without reading its input closes the pipe: EPIPE then is not our error (its exit code says what happened).
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }
