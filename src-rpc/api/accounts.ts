@@ -9,7 +9,7 @@ import { viewAccounts, viewSortedMailboxes, loadAccountsForChange, saveMailboxes
 import { addMailbox, getMailbox, removeMailbox, addAlias, removeAlias } from '../store/changes.ts';
 import { createMaildir, purgeMaildir, maildirUsage, checkMaildirReachable } from '../store/mailbox-files.ts';
 import { apply } from '../runtime/service.ts';
-import { addMailboxQuickly } from '../runtime/mailbox-add.ts';
+import { addMailboxQuickly, keepingStamp } from '../runtime/mailbox-add.ts';
 import { withWriteLock } from '../core/write-lock.ts';
 
 const storedHash = (password: string) => `{SHA512-CRYPT}${sha512Crypt(password)}`;
@@ -128,7 +128,7 @@ export const accountMethods = [
     handler: ({ email, password: hash }, ctx) => {
       const accounts = loadAccountsForChange(ctx.layout);
       getMailbox(accounts, email).hash = hash;
-      saveMailboxes(ctx.layout, accounts.mailboxes);
+      keepingStamp(ctx.layout, () => saveMailboxes(ctx.layout, accounts.mailboxes));
       return { email };
     },
     text: (r) => `password changed for ${r.email}`,
@@ -144,7 +144,7 @@ export const accountMethods = [
       if (!ctx.settings.features.quota) throw new MailError('conflict', 'quotas are off: set mailserver.features.quota=1 first', 'quota');
       const accounts = loadAccountsForChange(ctx.layout);
       getMailbox(accounts, email).quota = quota;
-      saveMailboxes(ctx.layout, accounts.mailboxes);
+      keepingStamp(ctx.layout, () => saveMailboxes(ctx.layout, accounts.mailboxes));
       return { email, quota };
     },
     text: (r) => `quota of ${r.email}: ${quotaText(r.quota)}`,

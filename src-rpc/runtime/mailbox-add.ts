@@ -33,6 +33,14 @@ export function stampVmailbox(l: Layout, mapType: MapType): void {
   else removeTree(stampFile(l));
 }
 
+/** A change of the users file alone (a password, a quota): a stamp current before stays current. */
+export function keepingStamp<T>(l: Layout, change: () => T): T {
+  const current = readText(stampFile(l)) === identities(l);
+  const result = change();
+  if (current) writeAtomic(stampFile(l), identities(l), { mode: 0o644 });
+  return result;
+}
+
 /**
  * Adds `mailbox` (a new address, its maildir, its lines) when it is one of the quick cases; false
  * (nothing changed) otherwise, for the caller to add it the general way, which also gives the

@@ -49,6 +49,15 @@ test('adds after the first are one line each, appended to the table, and equal t
   assert.is((JSON.parse(login.stdout) as { total: number }).total, 6);
 });
 
+test('a password or quota change between adds keeps them quick', () => {
+  ok(root, ['user', 'passwd', 'anna@example.com', '--password-stdin'], 'another-pass-22\n');
+  ok(root, ['user', 'quota', 'anna@example.com', '2G']);
+  const order = recordOrder();
+  add('abel@example.com');
+  assert.equal(recordOrder(), [...order, 'abel@example.com'], 'appended: the stamp survived both changes');
+  assertConsistent('after passwd and quota');
+});
+
 test('what the aliases name goes the general way, and every map shows it', () => {
   ok(root, ['alias', 'add', '@example.org', 'anna@example.com']);
   add('carl@example.org');
