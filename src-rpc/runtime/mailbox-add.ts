@@ -27,6 +27,12 @@ const stampFile = (l: Layout) => join(l.stateDir, 'vmailbox-stamp');
 /** Who the three files are now (sys/fs fileIdentity: any replacement or write changes it). */
 const identities = (l: Layout) => `${[usersFile(l), vmailboxSource(l), mapDatabase(vmailboxSource(l), 'cdb')].map(fileIdentity).join(' ')}\n`;
 
+/** The users file's identity when apply or a quick add last wrote it (null: unknown). */
+export function stampedUsersIdentity(l: Layout): string | null {
+  const first = readText(stampFile(l))?.split(' ')[0];
+  return first && first !== 'null' ? first : null;
+}
+
 /** After apply wrote the maps from the users file: stamp them where a mailbox can be added quickly. */
 export function stampVmailbox(l: Layout, mapType: MapType): void {
   if (mapType === 'cdb' && usersFileAsWritten(l)) writeAtomic(stampFile(l), identities(l), { mode: 0o644 });

@@ -32,7 +32,9 @@ function cachedParse<T>(parse: (text: string) => T, read = (path: string) => rea
 }
 const viewUsers = cachedParse(parseUsers);
 const viewValias = cachedParse(parseValias);
-const viewSortedUsers = cachedParse(sortedMailboxes, (path) => readBytes(path)?.toString('latin1') ?? null);
+const readLatin1 = (path: string) => readBytes(path)?.toString('latin1') ?? null;
+const viewSortedUsers = cachedParse(sortedMailboxes, readLatin1);
+const viewWrittenUsers = cachedParse((text) => sortedMailboxes(text, true), readLatin1);
 
 export function viewAccounts(l: Layout): AccountsView {
   return { mailboxes: viewUsers(usersFile(l)), aliases: viewAliases(l) };
@@ -42,9 +44,13 @@ export function viewAliases(l: Layout): AccountsView['aliases'] {
   return viewValias(valiasFile(l));
 }
 
-/** The mailboxes sorted by address, each parsed only when a page asks for it. */
-export function viewSortedMailboxes(l: Layout): SortedMailboxes {
-  const fast = viewSortedUsers(usersFile(l));
+/**
+ * The mailboxes sorted by address, each parsed only when a page asks for it. `writtenAs`: the
+ * identity (sys/fs fileIdentity) the users file had when we wrote it, if known: while it still
+ * has it, its order is not checked again.
+ */
+export function viewSortedMailboxes(l: Layout, writtenAs: string | null = null): SortedMailboxes {
+  const fast = writtenAs !== null && fileIdentity(usersFile(l)) === writtenAs ? viewWrittenUsers(usersFile(l)) : viewSortedUsers(usersFile(l));
   if (fast) return fast;
   // A file edited by hand: parsed whole, and sorted if need be.
   const all = [...viewUsers(usersFile(l)).values()];

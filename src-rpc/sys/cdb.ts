@@ -4,7 +4,8 @@
 // (hash, record position) pairs, twice as many slots as records. Records go into their table in
 // input order, as tinycdb (which Postfix links) places them, so the bytes equal postmap's.
 // No postmap process per change: a 10 000-entry table takes a few ms here once the code is
-// warm, ~35 ms in a cold mailctl on a 2-core x86 (stop 21's profile).
+// warm, ~35 ms in a cold mailctl on a 2-core x86 (stop 21's profile); appending one record to
+// it (appendCdb) ~2.5 ms cold.
 
 const HEADER = 2048;
 

@@ -72,6 +72,9 @@ test('a users file changed by another hand is never spliced into: the next add c
   // Out of order, as an editor might leave it: a binary search in it would misplace lines.
   const line = readFileSync(join(config, 'users'), 'utf8').split('\n')[0]!.replace(/^[^:]+/, 'aaa-by-hand@example.com');
   appendFileSync(join(config, 'users'), `${line}\n`);
+  const listed = (JSON.parse(ok(root, ['user', 'list', '--json']).stdout) as { items: { email: string }[] }).items.map((m) => m.email);
+  assert.equal(listed, [...listed].sort(), 'listed in order: the edited file is not taken for one we wrote');
+  assert.is(listed[0], 'aaa-by-hand@example.com');
   add('beth@example.com');
   assert.equal(usersInFile(), [...usersInFile()].sort(), 'written sorted again');
   assert.ok(usersInFile().includes('aaa-by-hand@example.com'));

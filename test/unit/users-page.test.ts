@@ -24,6 +24,10 @@ test('the file the store writes is cut in place, page for page the same as the w
   const all = wholeParse(text);
   assert.is(sorted.total, all.length);
   for (const [from, to] of [[0, 25], [0, 1000], [1990, 2015], [5000, 5025], [0, 2000]] as const) assert.equal(sorted.slice(from, to), all.slice(from, to));
+  const vouched = sortedMailboxes(text, true)!;
+  assert.is(vouched.total, all.length);
+  for (const [from, to] of [[0, 25], [1990, 2015], [0, 2000]] as const) assert.equal(vouched.slice(from, to), all.slice(from, to), 'a file the stamp vouches for: the same pages');
+  assert.is(sortedMailboxes(text.trimEnd(), true), null, 'not a whole file: refused even when vouched for');
   const empty = sortedMailboxes('');
   assert.is(empty?.total, 0);
   assert.equal(empty?.slice(0, 10), []);
