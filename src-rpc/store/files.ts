@@ -16,15 +16,17 @@ const formatFile = (l: Layout) => join(l.configDir, 'format');
 /**
  * A parse kept for as long as its file is the same file (fileIdentity, checked on every call),
  * so the warm worker does not parse 10 000 users per page; any write by any door shows at once.
+ * `writtenAs`: the identity the file had when we wrote it, if the caller knows it; the parse is
+ * told whether the file still has it (then the writer vouches for its form).
  */
-function cachedParse<T>(parse: (text: string) => T, read = (path: string) => readText(path)): (path: string) => T {
+function cachedParse<T>(parse: (text: string, vouched: boolean) => T, read = (path: string) => readText(path)): (path: string, writtenAs?: string | null) => T {
   let key: string | null | undefined;
   let value: T;
-  return (path) => {
+  return (path, writtenAs = null) => {
     const now = fileIdentity(path);
     // Identity before reading: a file replaced in between is read again at the next call.
     if (now === null || now !== key) {
-      value = parse(read(path) ?? '');
+      value = parse(read(path) ?? '', now !== null && now === writtenAs);
       key = now;
     }
     return value;
@@ -32,9 +34,7 @@ function cachedParse<T>(parse: (text: string) => T, read = (path: string) => rea
 }
 const viewUsers = cachedParse(parseUsers);
 const viewValias = cachedParse(parseValias);
-const readLatin1 = (path: string) => readBytes(path)?.toString('latin1') ?? null;
-const viewSortedUsers = cachedParse(sortedMailboxes, readLatin1);
-const viewWrittenUsers = cachedParse((text) => sortedMailboxes(text, true), readLatin1);
+const viewSortedUsers = cachedParse(sortedMailboxes, (path) => readBytes(path)?.toString('latin1') ?? null);
 
 export function viewAccounts(l: Layout): AccountsView {
   return { mailboxes: viewUsers(usersFile(l)), aliases: viewAliases(l) };
@@ -50,7 +50,7 @@ export function viewAliases(l: Layout): AccountsView['aliases'] {
  * has it, its order is not checked again.
  */
 export function viewSortedMailboxes(l: Layout, writtenAs: string | null = null): SortedMailboxes {
-  const fast = writtenAs !== null && fileIdentity(usersFile(l)) === writtenAs ? viewWrittenUsers(usersFile(l)) : viewSortedUsers(usersFile(l));
+  const fast = viewSortedUsers(usersFile(l), writtenAs);
   if (fast) return fast;
   // A file edited by hand: parsed whole, and sorted if need be.
   const all = [...viewUsers(usersFile(l)).values()];
