@@ -12,7 +12,7 @@ import { insertLine, seekSorted } from '../sys/sorted-lines.ts';
 import { mailDomains } from '../config/settings.ts';
 import { newMailboxOnlyInVmailbox, vmailboxLine } from '../render/maps.ts';
 import { AS_WRITTEN, domainOf, userLine, type Mailbox } from '../store/accounts.ts';
-import { assertCurrentFormat, readUsersFile, saveUsersFile, usersFile, usersFileAsWritten, viewAliases } from '../store/files.ts';
+import { assertCurrentFormat, saveUsersFile, usersFile, usersFileAsWritten, viewAliases } from '../store/files.ts';
 import { createMaildir } from '../store/mailbox-files.ts';
 import { vmailboxSource, mapDatabase } from './converge.ts';
 import { knownFacts } from './facts.ts';
@@ -27,6 +27,10 @@ const stampFile = (l: Layout) => join(l.stateDir, 'vmailbox-stamp');
 /** Who the three files are now (sys/fs fileIdentity: any replacement or write changes it). */
 const identities = (l: Layout) => `${[usersFile(l), vmailboxSource(l), mapDatabase(vmailboxSource(l), 'cdb')].map(fileIdentity).join(' ')}\n`;
 
+/** The stamp names the three files as they are now. */
+const stampCurrent = (l: Layout) => readText(stampFile(l)) === identities(l);
+const writeStamp = (l: Layout) => writeAtomic(stampFile(l), identities(l), { mode: 0o644 });
+
 /** The users file's identity when apply or a quick add last wrote it (null: unknown). */
 export function stampedUsersIdentity(l: Layout): string | null {
   const first = readText(stampFile(l))?.split(' ')[0];
@@ -35,15 +39,15 @@ export function stampedUsersIdentity(l: Layout): string | null {
 
 /** After apply wrote the maps from the users file: stamp them where a mailbox can be added quickly. */
 export function stampVmailbox(l: Layout, mapType: MapType): void {
-  if (mapType === 'cdb' && usersFileAsWritten(l)) writeAtomic(stampFile(l), identities(l), { mode: 0o644 });
+  if (mapType === 'cdb' && usersFileAsWritten(l)) writeStamp(l);
   else removeTree(stampFile(l));
 }
 
 /** A change of the users file alone (a password, a quota): a stamp current before stays current. */
 export function keepingStamp<T>(l: Layout, change: () => T): T {
-  const current = readText(stampFile(l)) === identities(l);
+  const current = stampCurrent(l);
   const result = change();
-  if (current) writeAtomic(stampFile(l), identities(l), { mode: 0o644 });
+  if (current) writeStamp(l);
   return result;
 }
 
@@ -57,12 +61,13 @@ export function addMailboxQuickly(ctx: Context, mailbox: Mailbox): boolean {
   const s = ctx.settings;
   const { email } = mailbox;
   assertCurrentFormat(l);
-  if (machineFor(s).kind !== 'host' || readText(stampFile(l)) !== identities(l)) return false;
-  if (knownFacts(l, machineFor(s)).mapType !== 'cdb' || !AS_WRITTEN.test(email) || !mailDomains(s).includes(domainOf(email))) return false;
+  const machine = machineFor(s);
+  if (machine.kind !== 'host' || !stampCurrent(l)) return false;
+  if (knownFacts(l, machine).mapType !== 'cdb' || !AS_WRITTEN.test(email) || !mailDomains(s).includes(domainOf(email))) return false;
   const aliases = viewAliases(l);
   if (aliases.has(email) || !newMailboxOnlyInVmailbox(s, email, [...aliases].map(([alias, targets]) => ({ alias, targets: [...targets] })))) return false;
 
-  const users = readUsersFile(l) ?? Buffer.alloc(0);
+  const users = readBytes(usersFile(l)) ?? Buffer.alloc(0);
   const source = readBytes(vmailboxSource(l)) ?? Buffer.alloc(0);
   const database = readBytes(mapDatabase(vmailboxSource(l), 'cdb'));
   const inUsers = seekSorted(users, email, ':');
@@ -76,6 +81,6 @@ export function addMailboxQuickly(ctx: Context, mailbox: Mailbox): boolean {
   saveUsersFile(l, insertLine(users, inUsers.at, userLine(mailbox)));
   writeAtomic(mapDatabase(vmailboxSource(l), 'cdb'), grown, { mode: 0o644, uid: 0, gid: 0 });
   writeAtomic(vmailboxSource(l), insertLine(source, inSource.at, line), { mode: 0o644, uid: 0, gid: 0 });
-  writeAtomic(stampFile(l), identities(l), { mode: 0o644 });
+  writeStamp(l);
   return true;
 }

@@ -79,11 +79,6 @@ export function saveUsersFile(l: Layout, text: string | Buffer): void {
   if (changed && before) ensureVisibleChange(usersFile(l), before);
 }
 
-/** The users file's bytes (null: none yet). */
-export function readUsersFile(l: Layout): Buffer | null {
-  return readBytes(usersFile(l));
-}
-
 /** True when the users file is as serializeUsers writes it: sorted, one line per mailbox. */
 export function usersFileAsWritten(l: Layout): boolean {
   return viewSortedUsers(usersFile(l)) !== null;
