@@ -3,7 +3,7 @@
 // POP3 and ManageSieve alike, e.g.
 //   Dec 02 01:02:03 auth: Info: passwd-file(anna@example.com,198.51.100.7,<Gh5x>): Password mismatch
 //   Dec 02 01:02:04 auth: Info: passwd-file(nobody@example.com,198.51.100.7): unknown user
-import { isIP } from 'node:net';
+import { isIP } from '../sys/ip.ts';
 
 export interface Failure {
   address: string;

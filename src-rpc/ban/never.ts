@@ -1,6 +1,7 @@
 // Addresses never banned: the router itself (loopback, the addresses the daemons listen on, the
 // published public addresses) and the owner's ban.allow networks.
-import { BlockList, isIP } from 'node:net';
+import { BlockList } from 'node:net';
+import { isIP } from '../sys/ip.ts';
 import type { Settings } from '../config/settings.ts';
 import { bareAddress } from '../render/text.ts';
 

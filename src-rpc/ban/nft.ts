@@ -1,6 +1,6 @@
 // Bans live in the kernel: elements of our nftables sets with a timeout, so a ban expires by
 // itself, survives our restarts and costs nothing while it lasts.
-import { isIP } from 'node:net';
+import { isIP } from '../sys/ip.ts';
 import { run } from '../sys/spawn.ts';
 import { MailError } from '../core/errors.ts';
 import { BAN_TABLE, BANNED_SETS, renderBanRuleset } from '../render/nftables.ts';

@@ -6,7 +6,7 @@
 // Messages are read by router owners (CLI output, LuCI toasts): short, plain words, never the
 // password, and user input only ever shown through show() (truncated, control chars escaped).
 
-import { isIP } from 'node:net';
+import { isIP } from '../sys/ip.ts';
 import { domainToASCII } from 'node:url';
 
 /** A bad argument. `field` names the argument; doors show it next to `message`. */

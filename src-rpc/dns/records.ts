@@ -1,7 +1,7 @@
 // The DNS records this server needs, per mail domain: a pure function of the settings, the
 // public addresses and the DKIM keys. Also their presentation (table, zone file, JSON) and the
 // address classification that keeps private addresses out of public DNS.
-import { isIP } from 'node:net';
+import { isIP } from '../sys/ip.ts';
 import { mailDomains, mailHost, type Settings } from '../config/settings.ts';
 import type { DnsRecord, RecordType } from './provider.ts';
 

@@ -1,6 +1,6 @@
 // Validators for the DNS and DKIM options and arguments (the `dns` section, main.public_ip,
 // TSIG keys). Same contract as config/validate.ts: the normalised value, or ValidationError.
-import { isIP } from 'node:net';
+import { isIP } from '../sys/ip.ts';
 import { ValidationError, ipAddress, domainName, integer } from '../config/validate.ts';
 import type { DkimAlgorithm } from '../config/settings.ts';
 

@@ -6,7 +6,7 @@
 // ports to its address): then the forward chain refuses them too. The same text serves `nft -f` at start and fw4's include on OpenWrt
 // (/usr/share/nftables.d/ruleset-post/): fw4 flushes only its own table, and declaring a table
 // or set that exists keeps its elements, so bans survive a firewall reload.
-import { isIPv6 } from './text.ts';
+import { isIPv6 } from '../sys/ip.ts';
 
 export const BAN_TABLE = 'mailserver';
 export const BANNED_SETS = { 4: 'banned4', 6: 'banned6' } as const;

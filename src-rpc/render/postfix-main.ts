@@ -9,7 +9,8 @@ import type { Settings } from '../config/settings.ts';
 import { mailHost } from '../config/settings.ts';
 import type { RuntimeView } from './view.ts';
 import { bruteForcePostfixMain } from './brute-force.ts';
-import { GENERATED, assertPorts, bareAddress, isIPv4, isIPv6, kv, lineSafe, listenAddresses } from './text.ts';
+import { isIPv4, isIPv6 } from '../sys/ip.ts';
+import { GENERATED, assertPorts, bareAddress, kv, lineSafe, listenAddresses } from './text.ts';
 
 /** 25 MiB: what the big providers accept; stays below Postfix's virtual_mailbox_limit default. */
 export const MESSAGE_SIZE_LIMIT = 26_214_400;

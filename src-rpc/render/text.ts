@@ -21,30 +21,6 @@ export function kv(key: string, value: string | number): string {
   return v === '' ? `${key} =` : `${key} = ${v}`;
 }
 
-const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-
-export function isIPv4(addr: string): boolean {
-  return IPV4_RE.test(addr);
-}
-
-/** Loose IPv6 literal check (hex groups, `::`, optional embedded IPv4, no brackets, no zone). */
-export function isIPv6(addr: string): boolean {
-  if (!addr.includes(':') || !/^[0-9A-Fa-f:.]+$/.test(addr)) return false;
-  const dbl = addr.split('::').length - 1;
-  if (dbl > 1) return false;
-  let groups = addr.split(':').filter((g) => g !== '');
-  const last = groups[groups.length - 1];
-  let extra = 0;
-  if (last !== undefined && last.includes('.')) {
-    if (!isIPv4(last)) return false;
-    groups = groups.slice(0, -1);
-    extra = 2;
-  }
-  if (!groups.every((g) => /^[0-9A-Fa-f]{1,4}$/.test(g))) return false;
-  const n = groups.length + extra;
-  return dbl === 1 ? n <= 7 : n === 8;
-}
-
 /** Strip optional `[...]` around an IPv6 listen address. */
 export function bareAddress(addr: string): string {
   const m = /^\[(.*)\]$/.exec(addr.trim());

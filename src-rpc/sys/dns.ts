@@ -3,7 +3,7 @@
 // node:dns is loaded by the first query: only DNS methods need it (see sys/tls-probe.ts).
 import type { Resolver } from 'node:dns';
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { isIP } from './ip.ts';
 
 export type QueryType = 'A' | 'AAAA' | 'MX' | 'TXT' | 'SRV' | 'NS' | 'CNAME';
 
