@@ -41,20 +41,21 @@ put(`${out}/package.json`, '{ "type": "commonjs" }\n');
 /** lib/<name> that the executable <name> runs. */
 const bundleOf = (executable) => `${executable.replace(/\.js$/, '')}-main.js`;
 
-// Node's heavier modules load when the bundle first uses them, not when it starts: loading
-// child_process and crypto costs a cold call ~15% of Node's own start, and `user_list` needs
-// neither. Each becomes a module of getters (its export names as this Node has them) that
-// require the real one on first access; the bundle reaches imports through such property reads.
-const LAZY_BUILTINS = /^node:(child_process|os)$/;
+// Node's heavier modules load when the bundle first uses them, not when it starts: child_process,
+// crypto and net (each pulling in the streams) cost a cold call ~15% of Node's own start, and
+// `user_list` needs none of them. Each becomes an empty object whose prototype is a Proxy that
+// requires the real module on the first property read: the bundle reaches imports through such
+// reads, and esbuild's interop copies only own properties (a getter per export name cost every
+// start ~2 ms of defining and copying them).
+const LAZY_BUILTINS = /^node:(child_process|crypto|net|os)$/;
 const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(b) {
     b.onResolve({ filter: LAZY_BUILTINS }, (a) => (a.namespace === 'lazy-builtin' ? { path: a.path, external: true } : { path: a.path, namespace: 'lazy-builtin' }));
-    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, async (a) => {
-      const names = Object.keys(await import(a.path)).filter((k) => k !== 'default');
-      const getters = names.map((k) => `${JSON.stringify(k)}: { enumerable: true, get: () => load()[${JSON.stringify(k)}] }`);
-      return { contents: `let real;\nconst load = () => (real ??= require(${JSON.stringify(a.path)}));\nObject.defineProperties(module.exports, {${getters.join(',\n')}});\n`, loader: 'js' };
-    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (a) => ({
+      contents: `let real;\nconst load = () => (real ??= require(${JSON.stringify(a.path)}));\nmodule.exports = Object.create(new Proxy({}, { get: (_, key) => load()[key] }));\n`,
+      loader: 'js',
+    }));
   },
 };
 

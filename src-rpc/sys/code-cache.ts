@@ -8,13 +8,15 @@
 // that made it; two Nodes on one machine would otherwise replace each other's at every run). V8
 // refuses a cache made by another V8 or set of flags, or from a source of another length (the run
 // then compiles as usual and writes a fresh one), but it does not check the cache's own bytes:
-// Node 20 aborts on a damaged one. So the header line carries the SHA-256 of the cache besides the
-// bundle's hash: a damaged cache, or one made for another bundle of the same length, is never
-// handed to V8. The cache is as trusted as the bundle beside it: whoever can write one can write
-// the other. Where the directory is not writable (a read-only image, a user other than root)
-// every run compiles.
+// Node 20 aborts on a damaged one. So the file holds the cache twice, after a header line naming
+// the bundle's hash and the cache's length, and a run hands V8 the cache only when both copies are
+// the same bytes: damage shows as a difference (one memcmp, where a SHA-256 would load node:crypto
+// and its streams, a tenth of a cold call; V8's own --verify-snapshot-checksum would make Node
+// reject its built-in modules' code cache). A cache made for another bundle of the same length is
+// refused by the header. The cache is as trusted as the bundle beside it: whoever can write one
+// can write the other. Where the directory is not writable (a read-only image, a user other than
+// root) every run compiles.
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { Script } from 'node:vm';
 
 /** What a CommonJS module gets from Node's wrapper, passed on to the bundle. */
@@ -37,9 +39,7 @@ export function runWithCodeCache(file: string, hash: string, scope: ModuleScope)
   if (!cached || script.cachedDataRejected) writeCache(cacheFile, key, script.createCachedData());
 }
 
-const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-
-/** The cache when its header names this key and the SHA-256 of what follows it. */
+/** The cache when the header names this key and its length, and both copies of it agree. */
 function readCache(cacheFile: string, key: string): Buffer | undefined {
   let bytes: Buffer;
   try {
@@ -49,9 +49,10 @@ function readCache(cacheFile: string, key: string): Buffer | undefined {
   }
   const end = bytes.indexOf(10);
   if (end < 0) return undefined;
-  const header = bytes.toString('latin1', 0, end);
-  const data = bytes.subarray(end + 1);
-  return header === `${key} ${sha256(data)}` ? data : undefined;
+  const length = (bytes.length - end - 1) / 2;
+  if (bytes.toString('latin1', 0, end) !== `${key} ${length}`) return undefined;
+  const data = bytes.subarray(end + 1, end + 1 + length);
+  return data.equals(bytes.subarray(end + 1 + length)) ? data : undefined;
 }
 
 /** Temp file, fsync, rename: a run started meanwhile (or after a power cut) reads the old cache, the new one, or none. */
@@ -60,7 +61,7 @@ function writeCache(cacheFile: string, key: string, data: Buffer): void {
   try {
     const fd = openSync(temp, 'w', 0o644);
     try {
-      writeFileSync(fd, Buffer.concat([Buffer.from(`${key} ${sha256(data)}\n`, 'latin1'), data]));
+      writeFileSync(fd, Buffer.concat([Buffer.from(`${key} ${data.length}\n`, 'latin1'), data, data]));
       fsyncSync(fd);
     } finally {
       closeSync(fd);

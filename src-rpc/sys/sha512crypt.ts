@@ -18,8 +18,12 @@ const SALT_RE = /^[./0-9A-Za-z]*$/;
 
 // crypto.hash (Node >= 20.12) digests in one call without a Hash object: the rounds are 5000
 // digests of a few dozen bytes, where that per-call cost is most of the time. Node 18 lacks it.
-const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: Buffer, encoding: 'buffer') => Buffer }).hash;
-const digestSha512: (data: Buffer) => Buffer = oneShot ? (data) => oneShot('sha512', data, 'buffer') : (data) => createHash('sha512').update(data).digest();
+// Looked up per hash, not when this module loads: node:crypto then loads only in a call that
+// hashes (scripts/build.mjs makes it load on first use).
+function sha512Digester(): (data: Buffer) => Buffer {
+  const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: Buffer, encoding: 'buffer') => Buffer }).hash;
+  return oneShot ? (data) => oneShot('sha512', data, 'buffer') : (data) => createHash('sha512').update(data).digest();
+}
 
 function sha512(...parts: Buffer[]): Buffer {
   const h = createHash('sha512');
@@ -111,6 +115,7 @@ export function sha512Crypt(password: string, salt?: string, rounds?: number): s
     const buf = Buffer.concat([odd ? Pseq : C, ...(kind & 2 ? [Sseq] : []), ...(kind & 4 ? [Pseq] : []), odd ? C : Pseq]);
     templates.push({ buf, at: odd ? buf.length - C.length : 0 });
   }
+  const digestSha512 = sha512Digester();
   for (let i = 0; i < n; i++) {
     const { buf, at } = templates[(i & 1) | (i % 3 !== 0 ? 2 : 0) | (i % 7 !== 0 ? 4 : 0)]!;
     buf.set(C, at);

@@ -1,7 +1,7 @@
 // The executables run their bundle from a V8 code cache kept beside it (src-rpc/sys/code-cache.ts).
 // A cache is only ever a shortcut: a damaged one, or one made for another bundle, must neither
 // change an answer nor crash the run (Node 20 aborts on damaged cache bytes given to V8), and is
-// replaced by a good one. NODE_BIN: the Node the executable runs on (test/run.mjs runs this file
+// replaced by a good one. The file holds the cache twice; damage to either copy refuses it. NODE_BIN: the Node the executable runs on (test/run.mjs runs this file
 // again with Node 18).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -42,12 +42,23 @@ function run(): string {
   return r.stdout;
 }
 
-/** The header line of the cache and whether the SHA-256 it names is the one of the bytes after it. */
+/** The header line's key, and whether the file is that header's length of cache twice over. */
 function cacheState(): { key: string; sound: boolean } {
   const bytes = readFileSync(CACHE);
   const end = bytes.indexOf(10);
   const fields = bytes.toString('latin1', 0, end).split(' ');
-  return { key: fields.slice(0, 3).join(' '), sound: fields[3] === sha256(bytes.subarray(end + 1)) };
+  const length = Number(fields[3]);
+  const copies = [bytes.subarray(end + 1, end + 1 + length), bytes.subarray(end + 1 + length)];
+  return { key: fields.slice(0, 3).join(' '), sound: length > 0 && copies[1]!.length === length && copies[0]!.equals(copies[1]!) };
+}
+
+/** The cache file with `damage` applied to the bytes of one copy (0: the one V8 is given, 1: the other). */
+function damaged(copy: 0 | 1, damage: (data: Buffer) => void): Buffer {
+  const bytes = readFileSync(CACHE);
+  const end = bytes.indexOf(10);
+  const length = (bytes.length - end - 1) / 2;
+  damage(bytes.subarray(end + 1 + copy * length, end + 1 + (copy + 1) * length));
+  return bytes;
 }
 
 const nodeVersion = () => spawnSync(NODE_BIN, ['-p', 'process.version + " " + process.arch'], { encoding: 'utf8' }).stdout.trim();
@@ -66,23 +77,35 @@ test('the first run writes the cache for this bundle and this Node; the next run
   assert.ok(readFileSync(CACHE).equals(bytes));
 });
 
-test('a damaged cache is never handed to V8: the run answers the same and writes a good cache', () => {
+for (const copy of [0, 1] as const) {
+  test(`a cache damaged in its ${copy === 0 ? 'first' : 'second'} copy is never handed to V8: the run answers the same and writes a good cache`, () => {
+    run();
+    writeFileSync(CACHE, damaged(copy, (data) => {
+      for (let i = 200; i < data.length; i += 97) data[i] = data[i]! ^ 0xff;
+    }));
+    assert.not.ok(cacheState().sound);
+    assert.is(run(), answer);
+    assert.equal(cacheState(), { key: expectedKey(), sound: true });
+    assert.is(run(), answer);
+  });
+}
+
+test('one flipped bit in the middle of the cache is enough to refuse it', () => {
   run();
-  const bytes = readFileSync(CACHE);
-  const end = bytes.indexOf(10);
-  for (let i = end + 200; i < bytes.length; i += 97) bytes[i] = bytes[i]! ^ 0xff;
-  writeFileSync(CACHE, bytes);
+  writeFileSync(CACHE, damaged(0, (data) => {
+    data[data.length >> 1] = data[data.length >> 1]! ^ 0x10;
+  }));
+  assert.not.ok(cacheState().sound);
   assert.is(run(), answer);
   assert.equal(cacheState(), { key: expectedKey(), sound: true });
-  assert.is(run(), answer);
 });
 
 test('a cache made for another bundle is ignored and replaced', () => {
   run();
   const bytes = readFileSync(CACHE);
   const end = bytes.indexOf(10);
-  const data = bytes.subarray(end + 1);
-  writeFileSync(CACHE, Buffer.concat([Buffer.from(`${'0'.repeat(64)} ${nodeVersion()} ${sha256(data)}\n`), data]));
+  const [, version, arch, length] = bytes.toString('latin1', 0, end).split(' ');
+  writeFileSync(CACHE, Buffer.concat([Buffer.from(`${'0'.repeat(64)} ${version} ${arch} ${length}\n`), bytes.subarray(end + 1)]));
   assert.is(run(), answer);
   assert.equal(cacheState(), { key: expectedKey(), sound: true });
 });
