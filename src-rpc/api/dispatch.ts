@@ -27,8 +27,11 @@ function find(name: string): Method {
 
 const jobBody = (m: Method): JobBody => (args, progress) => Promise.resolve(m.handler(args as never, loadContext(progress)));
 
+/** When this process started (epoch ms): a cold call's arrival. (performance.timeOrigin would load perf_hooks.) */
+export const processStart = () => Date.now() - process.uptime() * 1000;
+
 /** arrivedAt (epoch ms): when the call came in; a writer waits in line at most 15 s from it. */
-export async function callMethod(name: string, rawArgs: unknown, door: Door, arrivedAt = performance.timeOrigin): Promise<object> {
+export async function callMethod(name: string, rawArgs: unknown, door: Door, arrivedAt = processStart()): Promise<object> {
   const m = find(name);
   const parsed = parseArgs(m.args, rawArgs);
   const args = m.prepare ? m.prepare(parsed) : parsed;

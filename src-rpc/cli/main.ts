@@ -4,6 +4,7 @@ import { callMethod, runJob, procdCommand } from '../api/dispatch.ts';
 import { toErrorReply } from '../core/errors.ts';
 import { parseCommandLine, usage, UsageError, type ParsedCommand } from './argv.ts';
 import { promptHidden, readStdin, stdinIsTerminal } from '../sys/tty.ts';
+import { writeStdout } from '../sys/stdout.ts';
 import { watchFailures } from '../ban/watch.ts';
 
 async function collectSecrets(cmd: ParsedCommand): Promise<void> {
@@ -67,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
   if (procdWord) {
     try {
       const text = await procdCommand(procdWord);
-      if (text) process.stdout.write(`${text}\n`);
+      if (text) writeStdout(`${text}\n`);
       return 0;
     } catch (e) {
       process.stderr.write(`mailctl: ${toErrorReply(e).error}\n`);
@@ -75,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
-    process.stdout.write(usage(methods));
+    writeStdout(usage(methods));
     return argv.length === 0 ? 2 : 0;
   }
   let cmd: ParsedCommand;
@@ -91,12 +92,12 @@ async function main(argv: string[]): Promise<number> {
     const result = await callMethod(cmd.method.name, cmd.args, { kind: 'cli', onProgress: showProgress });
     endProgress();
     const text = cmd.json || !cmd.method.text ? JSON.stringify(result) : cmd.method.text(result);
-    if (text) process.stdout.write(`${text}\n`);
+    if (text) writeStdout(`${text}\n`);
     return cmd.method.failed?.(result) ? 1 : 0;
   } catch (e) {
     endProgress();
     const reply = toErrorReply(e);
-    if (cmd.json) process.stdout.write(`${JSON.stringify(reply)}\n`);
+    if (cmd.json) writeStdout(`${JSON.stringify(reply)}\n`);
     process.stderr.write(`mailctl: ${reply.field ? `${reply.field}: ` : ''}${reply.error}\n`);
     return 1;
   }

@@ -3,11 +3,13 @@
 // rpcd ignores the exit code, so every failure travels inside the object.
 import { readSync } from 'node:fs';
 import { methods } from '../api/table.ts';
-import { callMethod, runJob } from '../api/dispatch.ts';
+import { callMethod, processStart, runJob } from '../api/dispatch.ts';
 import { toErrorReply, MailError } from '../core/errors.ts';
 import { describe, rpcdSignature } from '../api/describe.ts';
 import { watchFailures } from '../ban/watch.ts';
 import { serveWarm, startWorkerIfWanted } from './worker.ts';
+import { sleepSync } from '../sys/spawn.ts';
+import { writeStdout } from '../sys/stdout.ts';
 
 /** ubus carries at most 1 MiB per message; rpcd's HTTP door 64 KiB per request. */
 const MAX_INPUT = 1 << 20;
@@ -23,7 +25,7 @@ function readLimited(fd: number, limit: number): string | null {
     } catch (e) {
       // A non-blocking stdin with nothing yet: wait a moment rather than spin.
       if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        sleepSync(5);
         continue;
       }
       if ((e as NodeJS.ErrnoException).code === 'EOF') break;
@@ -48,7 +50,7 @@ function readInput(fd: number): unknown {
 }
 
 /** A cold call arrived when this process started. */
-async function reply(method: string | undefined, inputFd = 0, arrivedAt = performance.timeOrigin): Promise<object> {
+async function reply(method: string | undefined, inputFd = 0, arrivedAt = processStart()): Promise<object> {
   try {
     if (!method) throw new MailError('unknown_method', 'no method given');
     const result = await callMethod(method, readInput(inputFd), { kind: 'rpcd', runner: [process.argv[1]!] }, arrivedAt);
@@ -60,12 +62,12 @@ async function reply(method: string | undefined, inputFd = 0, arrivedAt = perfor
 
 const [command, method] = process.argv.slice(2);
 if (command === 'list') {
-  process.stdout.write(JSON.stringify(rpcdSignature(methods)));
+  writeStdout(JSON.stringify(rpcdSignature(methods)));
 } else if (command === 'describe') {
-  process.stdout.write(JSON.stringify(describe(methods)));
+  writeStdout(JSON.stringify(describe(methods)));
 } else if (command === 'call') {
   reply(method).then((r) => {
-    process.stdout.write(JSON.stringify(r));
+    writeStdout(JSON.stringify(r));
     startWorkerIfWanted(process.argv[1]!);
   });
 } else if (command === 'worker') {

@@ -4,7 +4,7 @@
 // start / stop / restart on the host runtime (the container's init starts them in a container).
 import { join } from 'node:path';
 import { readText, ensureDir, writeAtomic, statOrNull, listDir, exists } from '../sys/fs.ts';
-import { runDetached, spawnBackground, processAlive, signal } from '../sys/spawn.ts';
+import { runDetached, spawnBackground, processAlive, signal, sleepSync } from '../sys/spawn.ts';
 import { systemUserId, systemGroupId } from '../sys/accounts.ts';
 import { hostPath } from '../sys/paths.ts';
 import { MailError } from '../core/errors.ts';
@@ -111,10 +111,6 @@ function signatureFiles(l: Layout): { name: string; mtimeMs: number }[] {
     .map((name) => ({ name, mtimeMs: statOrNull(join(dir, name))?.mtimeMs ?? 0 }));
 }
 
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
 function assertInstalled(root = '/'): { name: string; uid: number; gid: number } {
   const user = clamavUser(root);
   const binaries = ['/usr/sbin/clamd', '/usr/sbin/clamav-milter', '/usr/bin/freshclam', '/usr/sbin/freshclam'];
@@ -168,7 +164,7 @@ function start(l: Layout, d: ClamavDaemon): void {
 /** clamav-milter (in the foreground for procd) in a session of its own, until its pid file shows. */
 function startInForeground(argv: string[], log: string): void {
   const pid = spawnBackground(argv, log);
-  for (let i = 0; i < 300 && daemonPid('clamav-milter') === null && processAlive(pid); i++) sleep(100);
+  for (let i = 0; i < 300 && daemonPid('clamav-milter') === null && processAlive(pid); i++) sleepSync(100);
   if (daemonPid('clamav-milter') === null) throw new MailError('daemon_error', `clamav-milter did not start: ${lastLines(log)}`);
 }
 
@@ -176,7 +172,7 @@ function stop(d: ClamavDaemon): boolean {
   const pid = daemonPid(d);
   if (pid === null) return false;
   signal(pid, 'SIGTERM');
-  for (let i = 0; i < 100 && processAlive(pid); i++) sleep(100);
+  for (let i = 0; i < 100 && processAlive(pid); i++) sleepSync(100);
   if (processAlive(pid)) signal(pid, 'SIGKILL');
   return true;
 }
@@ -233,7 +229,7 @@ export function reconcileClamav(s: Settings, l: Layout): ClamavDaemon[] {
   if (daemonPid('freshclam') === null) (start(l, 'freshclam'), changed.push('freshclam'));
   if (daemonPid('clamd') === null && signatureFiles(l).length > 0) {
     start(l, 'clamd');
-    for (let i = 0; i < 600 && !(daemonPid('clamd') !== null && clamdAnswers(v)); i++) sleep(100);
+    for (let i = 0; i < 600 && !(daemonPid('clamd') !== null && clamdAnswers(v)); i++) sleepSync(100);
     if (daemonPid('clamd') === null) throw new MailError('daemon_error', `clamd did not stay up: ${lastLines(join(l.logDir, 'clamd.log'))}`);
     changed.push('clamd');
   }
