@@ -19,14 +19,41 @@ export const PORT_DEFAULTS: Ports = {
 };
 
 export function parseSettingsFile(text: string | null): { uci: UciPackage; settings: Settings } {
-  let uci: UciPackage;
+  const uci = uciOf(text);
+  return { uci, settings: remembered(text ?? '', () => settingsFrom(uci)) };
+}
+
+/** The settings alone (the worker's idle time after each cold call: the file was just validated). */
+export function settingsOfFile(text: string | null): Settings {
+  return remembered(text ?? '', () => settingsFrom(uciOf(text)));
+}
+
+function uciOf(text: string | null): UciPackage {
   try {
-    uci = parseUci(text ?? '');
+    return parseUci(text ?? '');
   } catch (e) {
     if (e instanceof UciSyntaxError) throw new MailError('invalid_argument', `/etc/config/mailserver line ${e.line}: ${e.message}`);
     throw e;
   }
-  return { uci, settings: settingsFrom(uci) };
+}
+
+// Validating the settings is most of loading them, and a process loads the same file again and
+// again (a cold call twice, the worker at every call): the same text gives the same settings,
+// kept frozen since every caller shares them. The UCI tree is parsed fresh each time: callers
+// edit it in place before committing it.
+let last: { text: string; settings: Settings } | undefined;
+
+function remembered(text: string, validate: () => Settings): Settings {
+  if (last?.text !== text) last = { text, settings: deepFreeze(validate()) };
+  return last.settings;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
 }
 
 export function settingsFrom(uci: UciPackage): Settings {

@@ -23,7 +23,7 @@ import { withLock, LockBusyError } from '../sys/lock.ts';
 import { ensureDir, listDir, readText, removeTree, writeAtomic } from '../sys/fs.ts';
 import { closeFd, makeFifo, openToRead, processRunning, readFifoLines, tellFifo, writePrivate } from '../sys/fifo.ts';
 import { startInBackground } from '../sys/spawn.ts';
-import { parseSettingsFile } from '../config/load.ts';
+import { settingsOfFile } from '../config/load.ts';
 import { uciFilePath } from '../core/layout.ts';
 
 /** The front finds the door here (under MAILSERVER_ROOT), so its path is part of the contract. */
@@ -46,7 +46,7 @@ const paths = () => {
 /** main.worker_idle as UCI has it now; a file we cannot read starts no worker. */
 function idleSeconds(): number {
   try {
-    return parseSettingsFile(readText(uciFilePath())).settings.main.workerIdle;
+    return settingsOfFile(readText(uciFilePath())).main.workerIdle;
   } catch {
     return 0;
   }
