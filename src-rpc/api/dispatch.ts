@@ -9,6 +9,7 @@ import { endOrphanedRspamdWorkers } from '../runtime/signing.ts';
 import { withWriteLock, settleInterruptedWrite } from '../core/write-lock.ts';
 import { join } from 'node:path';
 import { removeStaleTemps } from '../sys/fs.ts';
+import { answeredRead } from '../sys/code-cache.ts';
 import { methodByName } from './table.ts';
 import { startDetached, runForeground, runRecorded, type JobBody, type Progress } from '../jobs/run.ts';
 import { readJob } from '../jobs/store.ts';
@@ -46,7 +47,9 @@ export async function callMethod(name: string, rawArgs: unknown, door: Door, arr
   }
   if (m.access === 'read') {
     await settleInterruptedWrite();
-    return m.handler(args, loadContext());
+    const result = await m.handler(args, loadContext());
+    answeredRead();
+    return result;
   }
   if (m.underProcd && procdSupervises()) {
     return m.underProcd(args, loadContext(), (fn) => withWriteLock(() => fn(loadContext()), arrivedAt));

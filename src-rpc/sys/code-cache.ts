@@ -1,18 +1,22 @@
 // A cold call spends much of its time compiling the bundle before it runs a line of it. V8 can
-// instead take the code it compiled on an earlier run (a code cache): the first run of a bundle
-// writes that cache beside it once the bundle's top level has run, so it holds what every command
-// compiles (the bundle's start, the dispatch) and not what the first command happened to compile
-// later (a cache holding a whole `start` made a 256 MiB backup peak 8 MiB higher, every run);
-// functions outside the cache compile when first called.
-// Later runs start from it. One file per Node version and architecture (a cache fits only the V8
-// that made it; two Nodes on one machine would otherwise replace each other's at every run). V8
-// refuses a cache made by another V8 or set of flags, or from a source of another length (the run
-// then compiles as usual and writes a fresh one), but it does not check the cache's own bytes:
-// Node 20 aborts on a damaged one. So the file holds the cache twice, after a header line naming
-// the bundle's hash and the cache's length, and a run hands V8 the cache only when both copies are
-// the same bytes: damage shows as a difference (one memcmp, where a SHA-256 would load node:crypto
-// and its streams, a tenth of a cold call; V8's own --verify-snapshot-checksum would make Node
-// reject its built-in modules' code cache). A cache made for another bundle of the same length is
+// instead take the code it compiled on an earlier run (a code cache), in two steps:
+// - the first run of a bundle writes a cache once the bundle's top level has run ("top"): what
+//   every command compiles, and not what that command happened to compile later (a cache holding
+//   a whole `start` made a 256 MiB backup peak 8 MiB higher, every run);
+// - the first run that answers a read call replaces a "top" cache with one taken then ("read"):
+//   it also holds the functions of loading the settings, the dispatch and the store's reads, which
+//   every call runs and which otherwise compile at each run (a cold `status` ~13 ms of ~120).
+//   A read call compiles little beyond them. A "read" cache is kept until the bundle changes.
+// Functions outside the cache compile when first called.
+// One file per Node version and architecture (a cache fits only the V8 that made it; two Nodes on
+// one machine would otherwise replace each other's at every run). V8 refuses a cache made by
+// another V8 or set of flags, or from a source of another length (the run then compiles as usual
+// and writes a fresh one), but it does not check the cache's own bytes: Node 20 aborts on a
+// damaged one. So the file holds the cache twice, after a header line naming the bundle's hash,
+// the kind and the cache's length, and a run hands V8 the cache only when both copies are the same
+// bytes: damage shows as a difference (one memcmp, where a SHA-256 would load node:crypto and its
+// streams, ~5% of a cold call; V8's own --verify-snapshot-checksum would make Node refuse the code
+// cache of its own built-in modules). A cache made for another bundle of the same length is
 // refused by the header. The cache is as trusted as the bundle beside it: whoever can write one
 // can write the other. Where the directory is not writable (a read-only image, a user other than
 // root) every run compiles.
@@ -27,6 +31,11 @@ export interface ModuleScope {
   dirname: string;
 }
 
+type CacheKind = 'top' | 'read';
+
+/** Emitted on process by the bundle (answeredRead) and heard by the executable's own copy of this file. */
+const READ_ANSWERED = 'mailserver:read-answered';
+
 /** Runs the CommonJS bundle `file` (content hash `hash`) in this module's scope, from its code cache when that fits. */
 export function runWithCodeCache(file: string, hash: string, scope: ModuleScope): void {
   const cacheFile = `${file}.${process.version}-${process.arch}.v8cache`;
@@ -34,13 +43,20 @@ export function runWithCodeCache(file: string, hash: string, scope: ModuleScope)
   const cached = readCache(cacheFile, key);
   // Node's own module wrapper, on one line: line numbers in stack traces stay the bundle's.
   const source = `(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'utf8')}\n})`;
-  const script = new Script(source, { filename: file, ...(cached ? { cachedData: cached } : {}) });
+  const script = new Script(source, { filename: file, ...(cached ? { cachedData: cached.data } : {}) });
+  const fresh = !cached || script.cachedDataRejected === true;
+  if (fresh || cached.kind === 'top') process.once(READ_ANSWERED, () => writeCache(cacheFile, key, 'read', script.createCachedData()));
   script.runInThisContext()(scope.exports, scope.require, scope.module, file, scope.dirname);
-  if (!cached || script.cachedDataRejected) writeCache(cacheFile, key, script.createCachedData());
+  if (fresh) writeCache(cacheFile, key, 'top', script.createCachedData());
 }
 
-/** The cache when the header names this key and its length, and both copies of it agree. */
-function readCache(cacheFile: string, key: string): Buffer | undefined {
+/** The bundle has answered a read call: a cache taken now serves every call better (see above). */
+export function answeredRead(): void {
+  (process as NodeJS.EventEmitter).emit(READ_ANSWERED);
+}
+
+/** The cache when the header names this key, a kind and its length, and both copies of it agree. */
+function readCache(cacheFile: string, key: string): { data: Buffer; kind: CacheKind } | undefined {
   let bytes: Buffer;
   try {
     bytes = readFileSync(cacheFile);
@@ -50,18 +66,19 @@ function readCache(cacheFile: string, key: string): Buffer | undefined {
   const end = bytes.indexOf(10);
   if (end < 0) return undefined;
   const length = (bytes.length - end - 1) / 2;
-  if (bytes.toString('latin1', 0, end) !== `${key} ${length}`) return undefined;
+  const header = bytes.toString('latin1', 0, end);
+  const kind = header === `${key} top ${length}` ? 'top' : header === `${key} read ${length}` ? 'read' : null;
   const data = bytes.subarray(end + 1, end + 1 + length);
-  return data.equals(bytes.subarray(end + 1 + length)) ? data : undefined;
+  return kind && data.equals(bytes.subarray(end + 1 + length)) ? { data, kind } : undefined;
 }
 
 /** Temp file, fsync, rename: a run started meanwhile (or after a power cut) reads the old cache, the new one, or none. */
-function writeCache(cacheFile: string, key: string, data: Buffer): void {
+function writeCache(cacheFile: string, key: string, kind: CacheKind, data: Buffer): void {
   const temp = `${cacheFile}.tmp-${process.pid}`;
   try {
     const fd = openSync(temp, 'w', 0o644);
     try {
-      writeFileSync(fd, Buffer.concat([Buffer.from(`${key} ${data.length}\n`, 'latin1'), data, data]));
+      writeFileSync(fd, Buffer.concat([Buffer.from(`${key} ${kind} ${data.length}\n`, 'latin1'), data, data]));
       fsyncSync(fd);
     } finally {
       closeSync(fd);
