@@ -38,15 +38,20 @@ const READ_ANSWERED = 'mailserver:read-answered';
 
 /** Runs the CommonJS bundle `file` (content hash `hash`) in this module's scope, from its code cache when that fits. */
 export function runWithCodeCache(file: string, hash: string, scope: ModuleScope): void {
+  // Node's own module wrapper, on one line: line numbers in stack traces stay the bundle's.
+  const source = `(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'utf8')}\n})`;
+  const run = (script: Script) => script.runInThisContext()(scope.exports, scope.require, scope.module, file, scope.dirname);
+  // A cache fits only the V8 flags that made it: a process started with flags (the warm worker's
+  // heap settings) would refuse the cold calls' cache and replace it, and the next cold call
+  // would replace it back. The worker starts once per idle period; it compiles.
+  if (process.execArgv.length > 0) return run(new Script(source, { filename: file }));
   const cacheFile = `${file}.${process.version}-${process.arch}.v8cache`;
   const key = `${hash} ${process.version} ${process.arch}`;
   const cached = readCache(cacheFile, key);
-  // Node's own module wrapper, on one line: line numbers in stack traces stay the bundle's.
-  const source = `(function (exports, require, module, __filename, __dirname) {${readFileSync(file, 'utf8')}\n})`;
   const script = new Script(source, { filename: file, ...(cached ? { cachedData: cached.data } : {}) });
   const fresh = !cached || script.cachedDataRejected === true;
   if (fresh || cached.kind === 'top') process.once(READ_ANSWERED, () => writeCache(cacheFile, key, 'read', script.createCachedData()));
-  script.runInThisContext()(scope.exports, scope.require, scope.module, file, scope.dirname);
+  run(script);
   if (fresh) writeCache(cacheFile, key, 'top', script.createCachedData());
 }
 

@@ -120,6 +120,15 @@ test('one flipped bit in the middle of the cache is enough to refuse it', () => 
   assert.equal(cacheState(), good());
 });
 
+test('a run given V8 flags (as the warm worker is) answers the same and leaves the cache alone', () => {
+  run();
+  const bytes = readFileSync(CACHE);
+  const r = spawnSync(NODE_BIN, ['--max-semi-space-size=1', MAILCTL, 'user', 'list', '--json'], { encoding: 'utf8', env: { ...process.env, MAILSERVER_ROOT: box.root } });
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout, answer);
+  assert.ok(readFileSync(CACHE).equals(bytes), 'the cache is as it was');
+});
+
 test('a cache made for another bundle is ignored and replaced', () => {
   run();
   const bytes = readFileSync(CACHE);
