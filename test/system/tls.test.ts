@@ -292,7 +292,7 @@ test("an unreachable CA, a rate limit, a failing DNS provider: the CA's or the p
   configure();
   ok(root, ['dns', 'key-set', process.env.TEST_TSIG_KEYNAME!, '--algorithm', process.env.TEST_TSIG_ALGORITHM!, '--password-stdin'], `${Buffer.alloc(32, 7).toString('base64')}\n`);
   r = mailctl(root, ['ssl-setup']);
-  assert.is(r.code, 1);
+  assert.is(r.code, 1, `ssl-setup with a wrong TSIG key: ${r.stdout}${r.stderr}`);
   assert.match(r.stderr, /publishing TXT _acme-challenge\.mail\.example\.com failed: nsupdate failed/);
   assert.is(challengeTxt(), '');
   ok(root, ['dns', 'key-set', process.env.TEST_TSIG_KEYNAME!, '--algorithm', process.env.TEST_TSIG_ALGORITHM!, '--password-stdin'], `${tsigSecret()}\n`);
