@@ -5,7 +5,8 @@
 //   a whole `start` made a 256 MiB backup peak 8 MiB higher, every run);
 // - the first run that answers a read call replaces a "top" cache with one taken then ("read"):
 //   it also holds the functions of loading the settings, the dispatch and the store's reads, which
-//   every call runs and which otherwise compile at each run (a cold `status` ~13 ms of ~120).
+//   every call runs and which otherwise compile at each run (measured: a few ms of a cold call,
+//   within this machine's noise).
 //   A read call compiles little beyond them. A "read" cache is kept until the bundle changes.
 // Functions outside the cache compile when first called.
 // One file per Node version and architecture (a cache fits only the V8 that made it; two Nodes on
