@@ -33,6 +33,7 @@ packages=(
     roundcube-core roundcube-sqlite3 roundcube-plugins php-cli php-sqlite3
     busybox  # the plugin front is tested under busybox ash, as on OpenWrt
     shellcheck  # the init script and uci-defaults are POSIX sh
+    wabt  # wat2wasm: src-rpc/sys/sha512.wat is checked against its built module
     nftables  # features.fail2ban's table (also a dependency of lxc, named here for the bans)
     restic openssh-client openssh-server  # mesh sync; the tests start their own sshd as the peer (the system's is left as it is)
     lxc debootstrap lxc-templates  # main.runtime lxc: the container and its rootfs

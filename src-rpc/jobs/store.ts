@@ -1,7 +1,7 @@
 // Job records under /var/run/mailserver/jobs/<id>/: state.json (progress, result), args.json
 // (0600) and log. A record whose process is gone while it says "running" was killed.
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../sys/random.ts';
 import { hostPath } from '../sys/paths.ts';
 import { readText, writeAtomic, ensureDir, listDir, removeTree } from '../sys/fs.ts';
 import { processAlive } from '../sys/spawn.ts';

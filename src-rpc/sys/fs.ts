@@ -2,7 +2,7 @@
 // fsync, rename, fsync of the directory), so a SIGKILL leaves the old or the new bytes.
 import * as fs from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from './random.ts';
 import { keepForUndo } from './undo.ts';
 import { syncDir } from './sync-dir.ts';
 

@@ -2,7 +2,7 @@
 // old one, so a reader sees the old target or the new one, never neither.
 import * as fs from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from './random.ts';
 
 export function readLink(path: string): string | null {
   try {

@@ -10,11 +10,12 @@
 // - Root's only: the directory is 0700 root (an abstract socket name, like the one this
 //   replaces, can be bound by any local user, who could then make every write wait and fail).
 import { createServer, connect, type Server } from 'node:net';
-import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { hostPath } from './paths.ts';
 import { ensureDir } from './fs.ts';
+import { randomBytes } from './random.ts';
+import { sha512 } from './sha512.ts';
 
 const RUN_DIR = '/var/run/mailserver';
 const LOCKS_DIR = `${RUN_DIR}/locks`;
@@ -45,7 +46,7 @@ function scopeDir(scope: string): string {
   privateDir(hostPath(RUN_DIR), 0o755);
   privateDir(hostPath(LOCKS_DIR), 0o700);
   // A hash keeps the path short: a socket path has at most 107 bytes.
-  const dir = join(hostPath(LOCKS_DIR), createHash('sha256').update(scope).digest('hex').slice(0, 12));
+  const dir = join(hostPath(LOCKS_DIR), sha512(Buffer.from(scope)).toString('hex').slice(0, 12));
   privateDir(dir, 0o700);
   return dir;
 }

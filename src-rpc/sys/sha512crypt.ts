@@ -1,10 +1,12 @@
 // SHA512-CRYPT ("$6$"), as specified by Ulrich Drepper:
 // https://www.akkadia.org/drepper/SHA-crypt.txt
 // Dovecot, glibc crypt(3) and docker-mailserver all read this format, so the users file we write
-// stays portable. Pure node:crypto; no native modules (the bundle must run on OpenWrt's Node).
+// stays portable. No native modules (the bundle must run on OpenWrt's Node): SHA-512 is our
+// WebAssembly (sys/sha512.ts), the salt comes from /dev/urandom.
 
-import * as nodeCrypto from 'node:crypto';
-import { createHash, randomInt, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { sha512, sha512CryptRounds } from './sha512.ts';
+import { randomBytes } from './random.ts';
 
 const PREFIX = '$6$';
 const ROUNDS_DEFAULT = 5000;
@@ -16,21 +18,6 @@ const SALT_MAX = 16;
 const ITOA64 = './0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const SALT_RE = /^[./0-9A-Za-z]*$/;
 
-// crypto.hash (Node >= 20.12) digests in one call without a Hash object: the rounds are 5000
-// digests of a few dozen bytes, where that per-call cost is most of the time. Node 18 lacks it.
-// Looked up per hash, not when this module loads: node:crypto then loads only in a call that
-// hashes (scripts/build.mjs makes it load on first use).
-function sha512Digester(): (data: Buffer) => Buffer {
-  const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: Buffer, encoding: 'buffer') => Buffer }).hash;
-  return oneShot ? (data) => oneShot('sha512', data, 'buffer') : (data) => createHash('sha512').update(data).digest();
-}
-
-function sha512(...parts: Buffer[]): Buffer {
-  const h = createHash('sha512');
-  for (const p of parts) h.update(p);
-  return h.digest();
-}
-
 /** `len` bytes of `digest` repeated (the spec's P/S sequences and the A step's B filler). */
 function repeatTo(digest: Buffer, len: number): Buffer {
   const out = Buffer.allocUnsafe(len);
@@ -38,9 +25,10 @@ function repeatTo(digest: Buffer, len: number): Buffer {
   return out;
 }
 
+/** 16 characters of the 64: each from one random byte's low six bits (256 is a multiple of 64, so all are equally likely). */
 function randomSalt(): string {
   let s = '';
-  for (let i = 0; i < SALT_MAX; i++) s += ITOA64[randomInt(64)];
+  for (const byte of randomBytes(SALT_MAX)) s += ITOA64[byte & 0x3f];
   return s;
 }
 
@@ -93,34 +81,16 @@ export function sha512Crypt(password: string, salt?: string, rounds?: number): s
 
   // Steps 1-12: digest A.
   const B = sha512(P, S, P);
-  const a = createHash('sha512').update(P).update(S).update(repeatTo(B, pl));
-  for (let len = pl; len > 0; len >>= 1) a.update(len & 1 ? B : P);
-  let C: Buffer = a.digest();
+  const aParts = [P, S, repeatTo(B, pl)];
+  for (let len = pl; len > 0; len >>= 1) aParts.push(len & 1 ? B : P);
+  let C: Buffer = sha512(...aParts);
 
   // Steps 13-20: the P and S byte sequences.
-  const dp = createHash('sha512');
-  for (let i = 0; i < pl; i++) dp.update(P);
-  const Pseq = repeatTo(dp.digest(), pl);
-  const ds = createHash('sha512');
-  for (let i = 0; i < 16 + C[0]!; i++) ds.update(S);
-  const Sseq = ds.digest().subarray(0, S.length);
+  const Pseq = repeatTo(sha512(...Array<Buffer>(pl).fill(P)), pl);
+  const Sseq = sha512(...Array<Buffer>(16 + C[0]!).fill(S)).subarray(0, S.length);
 
-  // Step 21: the rounds. A round's input is C and constant bytes: (P or C), S unless i % 3 == 0,
-  // P unless i % 7 == 0, (C or P). So it is one of eight templates with C written into its first
-  // or last 64 bytes: a round costs one copy and one digest (Buffer.copy per part cost a cold
-  // `user add` ~7 ms of its ~15 ms of rounds).
-  const templates: { buf: Buffer; at: number }[] = [];
-  for (let kind = 0; kind < 8; kind++) {
-    const odd = (kind & 1) !== 0;
-    const buf = Buffer.concat([odd ? Pseq : C, ...(kind & 2 ? [Sseq] : []), ...(kind & 4 ? [Pseq] : []), odd ? C : Pseq]);
-    templates.push({ buf, at: odd ? buf.length - C.length : 0 });
-  }
-  const digestSha512 = sha512Digester();
-  for (let i = 0; i < n; i++) {
-    const { buf, at } = templates[(i & 1) | (i % 3 !== 0 ? 2 : 0) | (i % 7 !== 0 ? 4 : 0)]!;
-    buf.set(C, at);
-    C = digestSha512(buf);
-  }
+  // Step 21: the rounds.
+  C = sha512CryptRounds(C, Pseq, Sseq, n);
 
   const roundsPart = custom ? `rounds=${n}$` : '';
   return `${PREFIX}${roundsPart}${setting.salt}$${encode(C)}`;

@@ -8,7 +8,7 @@
 // (it reads what it just wrote, postmap reads its sources), and undoing needs no free space.
 import * as fs from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from './random.ts';
 import { syncDir } from './sync-dir.ts';
 
 type Entry = { file: string; backup: string | null } | { dir: string };
