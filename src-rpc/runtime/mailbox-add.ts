@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { readBytes, readText, writeAtomic, fileIdentity, removeTree } from '../sys/fs.ts';
 import { appendCdb, mapSourceEntries } from '../sys/cdb.ts';
 import { insertLine, seekSorted } from '../sys/sorted-lines.ts';
+import { keepForUndo } from '../sys/undo.ts';
 import { mailDomains } from '../config/settings.ts';
 import { newMailboxOnlyInVmailbox, vmailboxLine } from '../render/maps.ts';
 import { AS_WRITTEN, domainOf, userLine, type Mailbox } from '../store/accounts.ts';
@@ -76,8 +77,10 @@ export function addMailboxQuickly(ctx: Context, mailbox: Mailbox): boolean {
   const grown = database && appendCdb(database, mapSourceEntries(line));
   if (!inUsers || inUsers.found || !inSource || inSource.found || !grown) return false;
 
-  // The order of the general way: the maildir, the users file, then the map.
+  // The order of the general way: the maildir, the users file, then the map. The four files'
+  // old versions go into the undo log at once (one flush of it, not four).
   createMaildir(l, email);
+  keepForUndo(usersFile(l), mapDatabase(vmailboxSource(l), 'cdb'), vmailboxSource(l), stampFile(l));
   saveUsersFile(l, insertLine(users, inUsers.at, userLine(mailbox)));
   writeAtomic(mapDatabase(vmailboxSource(l), 'cdb'), grown, { mode: 0o644, uid: 0, gid: 0 });
   writeAtomic(vmailboxSource(l), insertLine(source, inSource.at, line), { mode: 0o644, uid: 0, gid: 0 });

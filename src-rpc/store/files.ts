@@ -1,7 +1,7 @@
 // The account store on disk: data_path/config/{users,valias,format}. Each save is one atomic
 // file replacement; callers hold the write lock.
 import { join } from 'node:path';
-import { readBytes, readText, writeAtomic, exists, listDir, isDirectory, ensureDir, statOrNull, ensureVisibleChange, fileIdentity } from '../sys/fs.ts';
+import { readBytes, readText, writeAtomic, exists, listDir, isDirectory, ensureDir, statOrNull, ensureVisibleChange, fileIdentity, type FileData } from '../sys/fs.ts';
 import { systemGroupId } from '../sys/accounts.ts';
 import { MailError } from '../core/errors.ts';
 import { parseUsers, sortedMailboxes, serializeUsers, parseValias, serializeValias, type Accounts, type AccountsView, type Mailbox, type SortedMailboxes } from './accounts.ts';
@@ -73,7 +73,7 @@ export function saveMailboxes(l: Layout, mailboxes: Map<string, Mailbox>): void 
 }
 
 /** The users file whole, as serializeUsers writes it. */
-export function saveUsersFile(l: Layout, text: string | Buffer): void {
+export function saveUsersFile(l: Layout, text: FileData): void {
   const before = statOrNull(usersFile(l));
   const changed = writeAtomic(usersFile(l), text, usersOwnership(l));
   if (changed && before) ensureVisibleChange(usersFile(l), before);

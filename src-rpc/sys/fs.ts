@@ -1,10 +1,10 @@
 // File primitives with the guarantees the product promises: a write is atomic (temp file,
-// fsync, rename, fsync of the directory), so a SIGKILL leaves the old or the new bytes.
+// fsync, rename, fsync of the directory: at once, or before a write call's commit, sys/undo),
+// so a SIGKILL leaves the old or the new bytes.
 import * as fs from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from './random.ts';
-import { keepForUndo } from './undo.ts';
-import { syncDir } from './sync-dir.ts';
+import { keepForUndo, syncDirBeforeCommit } from './undo.ts';
 
 export interface Ownership {
   mode?: number;
@@ -56,25 +56,29 @@ export function exists(path: string): boolean {
   return fs.existsSync(path);
 }
 
+/** File contents: text, bytes, or bytes in parts (written one after the other, never joined: a line put into a big file costs no copy of it). */
+export type FileData = string | Uint8Array | readonly Uint8Array[];
+
 /**
  * Replace `path` with `data` atomically. Returns false (and touches nothing) when the file
  * already holds exactly these bytes with the wanted mode, so converging is cheap and reloads
  * only follow real changes.
  */
-export function writeAtomic(path: string, data: string | Buffer, own: Ownership = {}): boolean {
-  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+export function writeAtomic(path: string, data: FileData, own: Ownership = {}): boolean {
+  const parts = typeof data === 'string' ? [Buffer.from(data)] : isParts(data) ? data : [data];
+  const length = parts.reduce((n, part) => n + part.length, 0);
   const mode = own.mode ?? 0o644;
   const current = statOrNull(path);
-  if (current && current.size === bytes.length && (current.mode & 0o7777) === mode && ownedAs(current, own)) {
+  if (current && current.size === length && (current.mode & 0o7777) === mode && ownedAs(current, own)) {
     const old = readBytes(path);
-    if (old && old.equals(bytes)) return false;
+    if (old && old.equals(Buffer.concat(parts))) return false;
   }
   const dir = dirname(path);
   const temp = join(dir, `${TEMP_MARK}${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}`);
   try {
     const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
     try {
-      fs.writeFileSync(fd, bytes);
+      for (const part of parts) fs.writeFileSync(fd, part);
       fs.fchmodSync(fd, mode);
       if (own.uid !== undefined || own.gid !== undefined) fs.fchownSync(fd, own.uid ?? -1, own.gid ?? -1);
       fs.fsyncSync(fd);
@@ -89,11 +93,13 @@ export function writeAtomic(path: string, data: string | Buffer, own: Ownership 
   return true;
 }
 
+const isParts = (data: Uint8Array | readonly Uint8Array[]): data is readonly Uint8Array[] => Array.isArray(data);
+
 /** Move a complete file over `path` (kept for an undo while a write call runs). */
 export function replaceFile(from: string, path: string): void {
   keepForUndo(path);
   fs.renameSync(from, path);
-  syncDir(dirname(path));
+  syncDirBeforeCommit(dirname(path));
 }
 
 /** Remove a file (kept for an undo while a write call runs); no error when it is absent. */

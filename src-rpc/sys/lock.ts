@@ -1,15 +1,16 @@
 // The product's locks (one writer at a time; one job of a kind; one ACME order): Lamport's
-// bakery over Unix socket files in a directory only root can enter.
+// bakery over files in a directory only root can enter.
 //
 // - Fair: a caller draws a ticket one above every ticket in the queue and is served when no
 //   lower ticket (and nobody still drawing one) is left, so waiters go in arrival order and a
 //   late caller can never overtake one that waits.
-// - Never stuck: every queue entry is a socket its process listens on. Node has no flock, but
-//   the kernel closes a dead process's sockets (SIGKILL from rpcd's timeout included): a
-//   connect to a dead holder's entry is refused, and the entry is removed by whoever waits.
-// - Root's only: the directory is 0700 root (an abstract socket name, like the one this
-//   replaces, can be bound by any local user, who could then make every write wait and fail).
-import { createServer, connect, type Server } from 'node:net';
+// - Never stuck: every queue entry names its process by pid and start time (/proc/PID/stat,
+//   which no later process with the same pid shares). Node has no flock; a process that died
+//   (SIGKILL from rpcd's timeout included) or is a zombie leaves an entry whoever waits removes.
+//   Entries were Unix sockets until their connect proved the holder alive, but listening loaded
+//   node:net, its streams and node:cluster into every write (~5 ms of a cold `user add`).
+// - Root's only: the directory is 0700 root (an abstract socket name, like the one before the
+//   sockets, can be bound by any local user, who could then make every write wait and fail).
 import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { hostPath } from './paths.ts';
@@ -21,6 +22,7 @@ const RUN_DIR = '/var/run/mailserver';
 const LOCKS_DIR = `${RUN_DIR}/locks`;
 /** How often a waiter re-checks that the entry ahead of it is alive (its removal wakes it at once). */
 const CHECK_MS = 500;
+const TICKET_DIGITS = 10;
 
 export class LockBusyError extends Error {
   // toErrorReply maps errors by name (code "busy"); a subclass otherwise keeps Error's name.
@@ -45,42 +47,46 @@ function scopeDir(scope: string): string {
   if (!fs.existsSync(hostPath('/var/run'))) ensureDir(hostPath('/var/run'));
   privateDir(hostPath(RUN_DIR), 0o755);
   privateDir(hostPath(LOCKS_DIR), 0o700);
-  // A hash keeps the path short: a socket path has at most 107 bytes.
+  // A hash gives every scope a short name fit for a directory.
   const dir = join(hostPath(LOCKS_DIR), sha512(Buffer.from(scope)).toString('hex').slice(0, 12));
   privateDir(dir, 0o700);
   return dir;
 }
 
-function listen(path: string): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = createServer((socket) => socket.destroy());
-    server.once('error', reject);
-    server.listen({ path, exclusive: true }, () => {
-      server.unref();
-      resolve(server);
-    });
-  });
+/** A process's start time (clock ticks after boot), or null when it is gone or a zombie. */
+function startTime(pid: string | number): string | null {
+  let stat: string;
+  try {
+    stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return null;
+  }
+  // "pid (comm) state ppid ...": comm may hold anything, so fields count from the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields[0] === 'Z' || fields[0] === 'X' ? null : (fields[19] ?? null);
 }
 
-function closeEntry(path: string, server: Server): void {
-  fs.rmSync(path, { force: true });
-  server.close();
+/** This process in entry names: `<pid>-<start time>-<random>` (two draws of one process differ). */
+function ownId(): string {
+  const start = startTime('self');
+  // Without /proc every entry would look dead and nobody would wait: refuse instead.
+  if (start === null) throw new Error('locks need /proc (cannot read /proc/self/stat)');
+  return `${process.pid}-${start}-${randomBytes(4).toString('hex')}`;
 }
 
-/** Whether a process still listens on an entry (a dead one's connect is refused). */
-function alive(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ path });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', (e: NodeJS.ErrnoException) => resolve(e.code !== 'ECONNREFUSED' && e.code !== 'ENOENT'));
-  });
+/** Whether the process an entry names still runs (the same process: the pid and its start time). */
+function alive(name: string): boolean {
+  const [pid, start] = name.slice(name.startsWith('q.') ? 2 + TICKET_DIGITS + 1 : 2).split('-');
+  return start !== undefined && startTime(pid!) === start;
 }
+
+function createEntry(path: string): void {
+  fs.writeFileSync(path, '', { flag: 'wx', mode: 0o600 });
+}
+
+const removeEntry = (path: string) => fs.rmSync(path, { force: true });
 
 // Entry names: `c.<id>` while drawing a ticket, `q.<ticket>.<id>` while waiting or holding.
-const TICKET_DIGITS = 10;
 const ticketOf = (name: string) => Number(name.slice(2, 2 + TICKET_DIGITS));
 
 /** Entries that must go before `mine` may hold the lock: those drawing, and lower tickets. */
@@ -91,27 +97,24 @@ function blockers(dir: string, mine: string): string[] {
   return [...drawing, ...ahead];
 }
 
-interface Held {
-  path: string;
-  server: Server;
-}
-
-async function draw(dir: string): Promise<Held> {
-  const id = `${process.pid.toString(36)}-${randomBytes(4).toString('hex')}`;
-  const choosingPath = join(dir, `c.${id}`);
-  const choosing = await listen(choosingPath);
+/** Draw a ticket: the path of this caller's entry in the queue. */
+function draw(dir: string): string {
+  const id = ownId();
+  const choosing = join(dir, `c.${id}`);
+  createEntry(choosing);
   try {
     const highest = Math.max(0, ...fs.readdirSync(dir).filter((n) => n.startsWith('q.')).map(ticketOf));
     const path = join(dir, `q.${String(highest + 1).padStart(TICKET_DIGITS, '0')}.${id}`);
-    return { path, server: await listen(path) };
+    createEntry(path);
+    return path;
   } finally {
-    closeEntry(choosingPath, choosing);
+    removeEntry(choosing);
   }
 }
 
-/** Wait until `held` is first in line; false when the deadline passes first. */
-async function waitTurn(dir: string, held: Held, deadline: number): Promise<boolean> {
-  const mine = held.path.slice(dir.length + 1);
+/** Wait until the entry at `held` is first in line; false when the deadline passes first. */
+async function waitTurn(dir: string, held: string, deadline: number): Promise<boolean> {
+  const mine = held.slice(dir.length + 1);
   let wake: () => void = () => {};
   let first: string | undefined;
   // Only the entry just ahead going away matters: 31 waiters woken by every arrival would
@@ -125,8 +128,8 @@ async function waitTurn(dir: string, held: Held, deadline: number): Promise<bool
       // A listing may miss entries created or removed while it runs (another caller between
       // its ticket and the end of drawing): only two clean listings in a row say nobody is ahead.
       if (first === undefined && blockers(dir, mine).length === 0) return true;
-      if (first !== undefined && !(await alive(join(dir, first)))) {
-        fs.rmSync(join(dir, first), { force: true });
+      if (first !== undefined && !alive(first)) {
+        removeEntry(join(dir, first));
         continue;
       }
       if (Date.now() >= deadline) return false;
@@ -146,12 +149,12 @@ async function waitTurn(dir: string, held: Held, deadline: number): Promise<bool
  */
 export async function withLockUntil<T>(scope: string, deadline: number, fn: () => Promise<T> | T): Promise<T> {
   const dir = scopeDir(scope);
-  const held = await draw(dir);
+  const held = draw(dir);
   try {
     if (!(await waitTurn(dir, held, deadline))) throw new LockBusyError(`another ${scope} operation is still running`);
     return await fn();
   } finally {
-    closeEntry(held.path, held.server);
+    removeEntry(held);
   }
 }
 

@@ -32,7 +32,7 @@ export function seekSorted(text: Buffer, key: string, separator: string): { at: 
   return { at: lo, found: lo < text.length && keyAt(lo) === key };
 }
 
-/** `text` with `line` (ending in a newline) put at the line start `at`. */
-export function insertLine(text: Buffer, at: number, line: string): Buffer {
-  return Buffer.concat([text.subarray(0, at), Buffer.from(line, 'latin1'), text.subarray(at)]);
+/** `text` with `line` (ending in a newline) put at the line start `at`, in parts (sys/fs FileData). */
+export function insertLine(text: Buffer, at: number, line: string): Buffer[] {
+  return [text.subarray(0, at), Buffer.from(line, 'latin1'), text.subarray(at)];
 }

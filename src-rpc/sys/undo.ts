@@ -18,6 +18,8 @@ interface Undo {
   fd: number;
   entries: Entry[];
   seen: Set<string>;
+  /** Directories whose renames must be on disk before the commit. */
+  unsynced: Set<string>;
 }
 
 let current: Undo | null = null;
@@ -25,12 +27,12 @@ let current: Undo | null = null;
 /** Names a sweep of temp files (`.tmp-`) removes once nothing refers to them. */
 const backupName = (path: string) => join(dirname(path), `.tmp-undo-${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}`);
 
-function record(entry: Entry): void {
+function record(...entries: Entry[]): void {
   const u = current!;
-  // On disk before the change it undoes: a SIGKILL right after still finds it.
-  fs.writeSync(u.fd, JSON.stringify(entry) + '\n');
+  // On disk before the changes they undo: a SIGKILL right after still finds them.
+  fs.writeSync(u.fd, entries.map((e) => JSON.stringify(e) + '\n').join(''));
   fs.fdatasyncSync(u.fd);
-  u.entries.push(entry);
+  u.entries.push(...entries);
 }
 
 /** Put back what the entries changed, last change first. Each step can be repeated. */
@@ -42,6 +44,9 @@ function undo(entries: Entry[]): void {
       fs.rmSync(e.file, { force: true });
     } else if (fs.existsSync(e.backup)) {
       fs.renameSync(e.backup, e.file);
+      // A file named for undo but not replaced yet is the backup's own inode: rename(2) then
+      // changes nothing and leaves both names.
+      fs.rmSync(e.backup, { force: true });
       syncDir(dirname(e.file));
     }
   }
@@ -81,7 +86,17 @@ export function beginUndo(log: string): void {
   recoverUndo(log);
   const fd = fs.openSync(log, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600);
   syncDir(dirname(log));
-  current = { log, fd, entries: [], seen: new Set() };
+  current = { log, fd, entries: [], seen: new Set(), unsynced: new Set() };
+}
+
+/**
+ * Make a rename or removal in `dir` durable: at once, or, while a call records its undo, once
+ * before its commit (a crash before the commit undoes the change anyway). A call replacing
+ * three files of one directory then flushes it once.
+ */
+export function syncDirBeforeCommit(dir: string): void {
+  if (current) current.unsynced.add(dir);
+  else syncDir(dir);
 }
 
 /** Keep every change: removing the log is the commit point; the backups go afterwards. False when nothing was recording. */
@@ -90,6 +105,7 @@ export function commitUndo(): boolean {
   if (!u) return false;
   current = null;
   fs.closeSync(u.fd);
+  for (const dir of u.unsynced) syncDir(dir);
   fs.rmSync(u.log, { force: true });
   syncDir(dirname(u.log));
   for (const e of u.entries) if ('file' in e && e.backup) fs.rmSync(e.backup, { force: true });
@@ -107,18 +123,27 @@ export function rollbackUndo(): void {
   syncDir(dirname(u.log));
 }
 
-/** Before `path` (a file) is replaced or removed: keep its current version for an undo. */
-export function keepForUndo(path: string): void {
-  if (!current || current.seen.has(path)) return;
-  current.seen.add(path);
-  let backup: string | null = backupName(path);
-  try {
-    fs.linkSync(path, backup);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    backup = null; // a new file: undone by removing it
+/**
+ * Before `paths` (files) are replaced or removed: keep their current versions for an undo.
+ * Naming all the files a step replaces at once costs one flush of the log, not one each.
+ */
+export function keepForUndo(...paths: string[]): void {
+  const u = current;
+  if (!u) return;
+  const entries: Entry[] = [];
+  for (const path of paths) {
+    if (u.seen.has(path)) continue;
+    u.seen.add(path);
+    let backup: string | null = backupName(path);
+    try {
+      fs.linkSync(path, backup);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      backup = null; // a new file: undone by removing it
+    }
+    entries.push({ file: path, backup });
   }
-  record({ file: path, backup });
+  if (entries.length) record(...entries);
 }
 
 /** A directory this call created (a new maildir): undone by removing it with its contents. */

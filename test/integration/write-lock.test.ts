@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync, existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeSandbox, eventually } from '../support/sandbox.ts';
@@ -83,6 +83,37 @@ test('a holder killed with SIGKILL (rpcd timeout) does not keep the lock, and a 
   const r = mailctl(root, ['user', 'add', 'after-kill@example.com', '--password-stdin'], 'after-kill-password\n');
   assert.is(r.code, 0, r.stderr);
   assert.equal(queued(), []);
+});
+
+test('an entry is honoured only while the process it names runs: a zombie or a reused pid does not hold the lock', async () => {
+  const dir = join(locksDir, readdirSync(locksDir)[0]!);
+  const startOf = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]!.split(' ')[19]!;
+  // A process alive the whole test, named with its real start time: it holds the lock.
+  const sleeper = spawn('sleep', ['300']);
+  children.push(sleeper);
+  const live = join(dir, `q.0000000001.${sleeper.pid}-${startOf(sleeper.pid!)}-test`);
+  writeFileSync(live, '');
+  const blocked = lockProcess(`let got = 'held'; try { await withLock('write', 1500, () => {}); } catch (e) { got = e.name; } process.stdout.write(got + '\\n');`);
+  assert.is(await blocked.exited, 0, blocked.output());
+  assert.match(blocked.output(), /LockBusyError/, 'a live process named by its entry makes others wait');
+  rmSync(live);
+  // A zombie (its parent, exec'd into sleep, never reaps it) and a live pid whose start time is not the one named.
+  const parent = spawn('sh', ['-c', 'sleep 0 & exec sleep 300']);
+  children.push(parent);
+  let zombie = 0;
+  await until(() => {
+    const kids = readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+    zombie = kids.find((k) => readFileSync(`/proc/${k}/stat`, 'latin1').split(') ')[1]!.startsWith('Z')) ?? 0;
+    return zombie > 0;
+  }, 'a zombie child');
+  writeFileSync(join(dir, `q.0000000001.${zombie}-${startOf(zombie)}-test`), '');
+  writeFileSync(join(dir, `q.0000000002.${sleeper.pid}-1-test`), '');
+  const waiter = lockProcess(`await withLock('write', 60000, () => process.stdout.write('got it\\n'));`);
+  assert.is(await waiter.exited, 0, waiter.output());
+  assert.match(waiter.output(), /got it/);
+  assert.equal(queued(), [], 'the stale entries were removed');
+  sleeper.kill('SIGKILL');
+  parent.kill('SIGKILL');
 });
 
 test('as uid nobody, a process cannot hold the lock or make writes wait', async () => {

@@ -26,7 +26,7 @@ test('a line put where the search says keeps the file sorted', () => {
   for (const key of ['m@x', 'c@x', 'x@x', 'a@x', 'n@x', 'b@x', 'y@x']) {
     const place = seekSorted(text, key, ':')!;
     assert.not.ok(place.found);
-    text = insertLine(text, place.at, `${key}:value-of-${key}:::\n`);
+    text = Buffer.concat(insertLine(text, place.at, `${key}:value-of-${key}:::\n`));
     added.push(key);
     assert.is(text.toString('latin1'), file([...added].sort()).toString('latin1'));
   }
