@@ -1,6 +1,6 @@
 // Hold one of the product's locks (same root, same scope) from another process, as a concurrent
-// writer would, until release() is called. `nodeBin`: the lock's mechanism depends on the Node
-// version, so the holder runs on the plugin's Node.
+// writer would, until release() is called. `nodeBin`: the holder runs on the plugin's Node, so a
+// run on Node 18 takes the lock from Node 18 too.
 import { spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
