@@ -33,8 +33,8 @@ export function encodeCdb(entries: ReadonlyArray<readonly [string, string]>): Bu
  * `old` with `entries` (keys it lacks) added after its records: the bytes encodeCdb gives for
  * old's entries followed by these. Adding records changes only the tables their hashes pick; the
  * others keep every slot (record positions do not move) and are copied as they are. So adding
- * one mailbox to 10 000 costs two copies and one table of some 80 slots. null when `old` is not
- * a cdb file this module could have written.
+ * one mailbox to 10 000 costs three copies (the records, the tables before and after its table)
+ * and one table of some 80 slots. null when `old` is not a cdb file this module could have written.
  */
 export function appendCdb(old: Buffer, entries: ReadonlyArray<readonly [string, string]>): Buffer | null {
   if (old.length < HEADER) return null;
@@ -46,16 +46,29 @@ export function appendCdb(old: Buffer, entries: ReadonlyArray<readonly [string, 
   if (recordsEnd < HEADER) return null;
   const { out, hashes, positions, end } = writeRecords(entries, recordsEnd, old.length - recordsEnd);
   old.copy(out, HEADER, HEADER, recordsEnd);
+  const addedTo = new Map<number, number[]>();
+  hashes.forEach((h, i) => {
+    const table = addedTo.get(h & 0xff);
+    if (table) table.push(i);
+    else addedTo.set(h & 0xff, [i]);
+  });
+  // Unchanged tables keep their bytes: each run of them is one copy (old bytes [from, to) to
+  // `into`). Tables lie end to end in both files, so a run only ends at a rebuilt table.
+  let run = { from: recordsEnd, to: recordsEnd, into: end };
+  const copyRun = () => old.copy(out, run.into, run.from, run.to);
   let at = end;
   for (let t = 0; t < 256; t++) {
     const from = old.readUInt32LE(t * 8);
     const size = old.readUInt32LE(t * 8 + 4);
-    const added = [...hashes.keys()].filter((i) => (hashes[i]! & 0xff) === t);
+    const added = addedTo.get(t) ?? [];
     const grown = size + 2 * added.length;
     out.writeUInt32LE(at, t * 8);
     out.writeUInt32LE(grown, t * 8 + 4);
-    if (added.length === 0) old.copy(out, at, from, from + size * 8);
-    else {
+    if (added.length === 0) {
+      run.to += size * 8;
+    } else {
+      copyRun();
+      run = { from: from + size * 8, to: from + size * 8, into: at + grown * 8 };
       // This table anew, in record order as tinycdb fills it: its old pairs by position, then the new.
       const pairs = wordsOf(old.subarray(from, from + size * 8));
       const kept = [...pairs.keys()].filter((w) => w % 2 === 1 && pairs[w] !== 0).sort((x, y) => pairs[x]! - pairs[y]!);
@@ -66,6 +79,7 @@ export function appendCdb(old: Buffer, entries: ReadonlyArray<readonly [string, 
     }
     at += grown * 8;
   }
+  copyRun();
   return out;
 }
 

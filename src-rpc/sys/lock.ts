@@ -15,8 +15,8 @@ import * as fs from 'node:fs';
 import { join } from 'node:path';
 import { hostPath } from './paths.ts';
 import { ensureDir } from './fs.ts';
-import { randomBytes } from './random.ts';
 import { sha512 } from './sha512.ts';
+import { unlinkIfPresent } from './unlink.ts';
 
 const RUN_DIR = '/var/run/mailserver';
 const LOCKS_DIR = `${RUN_DIR}/locks`;
@@ -66,12 +66,14 @@ function startTime(pid: string | number): string | null {
   return fields[0] === 'Z' || fields[0] === 'X' ? null : (fields[19] ?? null);
 }
 
-/** This process in entry names: `<pid>-<start time>-<random>` (two draws of one process differ). */
+let draws = 0;
+
+/** This process in entry names: `<pid>-<start time>-<draw>` (two draws of one process differ). */
 function ownId(): string {
   const start = startTime('self');
   // Without /proc every entry would look dead and nobody would wait: refuse instead.
   if (start === null) throw new Error('locks need /proc (cannot read /proc/self/stat)');
-  return `${process.pid}-${start}-${randomBytes(4).toString('hex')}`;
+  return `${process.pid}-${start}-${++draws}`;
 }
 
 /** Whether the process an entry names still runs (the same process: the pid and its start time). */
@@ -83,8 +85,6 @@ function alive(name: string): boolean {
 function createEntry(path: string): void {
   fs.writeFileSync(path, '', { flag: 'wx', mode: 0o600 });
 }
-
-const removeEntry = (path: string) => fs.rmSync(path, { force: true });
 
 // Entry names: `c.<id>` while drawing a ticket, `q.<ticket>.<id>` while waiting or holding.
 const ticketOf = (name: string) => Number(name.slice(2, 2 + TICKET_DIGITS));
@@ -108,7 +108,7 @@ function draw(dir: string): string {
     createEntry(path);
     return path;
   } finally {
-    removeEntry(choosing);
+    unlinkIfPresent(choosing);
   }
 }
 
@@ -117,11 +117,11 @@ async function waitTurn(dir: string, held: string, deadline: number): Promise<bo
   const mine = held.slice(dir.length + 1);
   let wake: () => void = () => {};
   let first: string | undefined;
-  // Only the entry just ahead going away matters: 31 waiters woken by every arrival would
-  // take the CPU from the holder they wait for.
-  const watcher = fs.watch(dir, (_event, name) => {
-    if (name === null || name === first) wake();
-  });
+  // Watched only once somebody is ahead (an uncontended call skips the inotify set-up); the
+  // listing after the watch starts sees any removal it could have missed. Only the entry just
+  // ahead going away matters: 31 waiters woken by every arrival would take the CPU from the
+  // holder they wait for.
+  let watcher: fs.FSWatcher | undefined;
   try {
     for (;;) {
       first = blockers(dir, mine)[0];
@@ -129,7 +129,13 @@ async function waitTurn(dir: string, held: string, deadline: number): Promise<bo
       // its ticket and the end of drawing): only two clean listings in a row say nobody is ahead.
       if (first === undefined && blockers(dir, mine).length === 0) return true;
       if (first !== undefined && !alive(first)) {
-        removeEntry(join(dir, first));
+        unlinkIfPresent(join(dir, first));
+        continue;
+      }
+      if (!watcher) {
+        watcher = fs.watch(dir, (_event, name) => {
+          if (name === null || name === first) wake();
+        });
         continue;
       }
       if (Date.now() >= deadline) return false;
@@ -139,7 +145,7 @@ async function waitTurn(dir: string, held: string, deadline: number): Promise<bo
       });
     }
   } finally {
-    watcher.close();
+    watcher?.close();
   }
 }
 
@@ -154,7 +160,7 @@ export async function withLockUntil<T>(scope: string, deadline: number, fn: () =
     if (!(await waitTurn(dir, held, deadline))) throw new LockBusyError(`another ${scope} operation is still running`);
     return await fn();
   } finally {
-    removeEntry(held);
+    unlinkIfPresent(held);
   }
 }
 

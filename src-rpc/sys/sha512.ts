@@ -30,15 +30,23 @@ function wasm() {
 /** The SHA-512 digest of `parts` one after the other. */
 export function sha512(...parts: Uint8Array[]): Buffer {
   const { exports, memory } = wasm();
-  const room = memory.length - INPUT;
   exports.init();
+  // The parts are laid end to end in the module's memory and digested a memoryful at a time:
+  // SHA512-CRYPT digests a few hundred short parts, and each call into WebAssembly costs.
+  let at = INPUT;
   for (const part of parts) {
-    for (let at = 0; at < part.length; at += room) {
-      const chunk = part.subarray(at, at + room);
-      memory.set(chunk, INPUT);
-      exports.update(INPUT, chunk.length);
+    for (let taken = 0; taken < part.length; ) {
+      const n = Math.min(part.length - taken, memory.length - at);
+      memory.set(part.subarray(taken, taken + n), at);
+      taken += n;
+      at += n;
+      if (at === memory.length) {
+        exports.update(INPUT, at - INPUT);
+        at = INPUT;
+      }
     }
   }
+  exports.update(INPUT, at - INPUT);
   exports.final();
   return Buffer.from(memory.slice(DIGEST, DIGEST + 64));
 }

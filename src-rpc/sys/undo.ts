@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from './random.ts';
 import { syncDir } from './sync-dir.ts';
+import { unlinkIfPresent } from './unlink.ts';
 
 type Entry = { file: string; backup: string | null } | { dir: string };
 
@@ -106,9 +107,9 @@ export function commitUndo(): boolean {
   current = null;
   fs.closeSync(u.fd);
   for (const dir of u.unsynced) syncDir(dir);
-  fs.rmSync(u.log, { force: true });
+  unlinkIfPresent(u.log);
   syncDir(dirname(u.log));
-  for (const e of u.entries) if ('file' in e && e.backup) fs.rmSync(e.backup, { force: true });
+  for (const e of u.entries) if ('file' in e && e.backup) unlinkIfPresent(e.backup);
   return true;
 }
 
