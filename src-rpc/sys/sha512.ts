@@ -1,7 +1,7 @@
 // SHA-512 without node:crypto: sha512.wat, compiled once per process. SHA512-CRYPT's 5 000
 // digests of ~120 bytes took a cold `user add` ~23 ms through node:crypto (~6 ms of it loading
-// the module); here they are one call of ~6 ms. Checked against node:crypto in
-// test/unit/sha512.test.ts, and SHA512-CRYPT against Drepper's vectors.
+// the module); here they are one call of 6-9 ms, compiling the module included. Checked
+// against node:crypto in test/unit/sha512.test.ts, and SHA512-CRYPT against Drepper's vectors.
 import { SHA512_WASM } from './sha512-wasm.ts';
 
 interface Sha512Exports {
@@ -31,8 +31,8 @@ function wasm() {
 export function sha512(...parts: Uint8Array[]): Buffer {
   const { exports, memory } = wasm();
   exports.init();
-  // The parts are laid end to end in the module's memory and digested a memoryful at a time:
-  // SHA512-CRYPT digests a few hundred short parts, and each call into WebAssembly costs.
+  // The parts are laid end to end in the module's memory and digested as much as it holds at a
+  // time: SHA512-CRYPT digests a few hundred short parts, and each call into WebAssembly costs.
   let at = INPUT;
   for (const part of parts) {
     for (let taken = 0; taken < part.length; ) {
