@@ -2,6 +2,9 @@
 // digests of ~120 bytes took a cold `user add` ~23 ms through node:crypto (~6 ms of it loading
 // the module); here they are one call of 6-9 ms, compiling the module included. Checked
 // against node:crypto in test/unit/sha512.test.ts, and SHA512-CRYPT against Drepper's vectors.
+// A Node without WebAssembly (run with --jitless, or a V8 lite-mode build, as small devices may
+// use) digests through node:crypto instead: slower to load, the same bytes.
+import { createHash } from 'node:crypto';
 import { SHA512_WASM } from './sha512-wasm.ts';
 
 interface Sha512Exports {
@@ -27,8 +30,12 @@ function wasm() {
   return instance;
 }
 
+const hasWebAssembly = typeof WebAssembly !== 'undefined';
+const EMPTY = new Uint8Array(0);
+
 /** The SHA-512 digest of `parts` one after the other. */
 export function sha512(...parts: Uint8Array[]): Buffer {
+  if (!hasWebAssembly) return parts.reduce((hash, part) => hash.update(part), createHash('sha512')).digest();
   const { exports, memory } = wasm();
   exports.init();
   // The parts are laid end to end in the module's memory and digested as much as it holds at a
@@ -53,6 +60,11 @@ export function sha512(...parts: Uint8Array[]): Buffer {
 
 /** SHA512-CRYPT's step 21: `rounds` digests chained from `c` over the P and S sequences. */
 export function sha512CryptRounds(c: Uint8Array, pSequence: Uint8Array, sSequence: Uint8Array, rounds: number): Buffer {
+  if (!hasWebAssembly) {
+    let C: Buffer = Buffer.from(c);
+    for (let i = 0; i < rounds; i++) C = sha512(i & 1 ? pSequence : C, i % 3 ? sSequence : EMPTY, i % 7 ? pSequence : EMPTY, i & 1 ? C : pSequence);
+    return C;
+  }
   const { exports, memory } = wasm();
   memory.set(c, DIGEST);
   memory.set(pSequence, INPUT);

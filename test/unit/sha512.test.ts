@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sha512 } from '../../src-rpc/sys/sha512.ts';
+import { sha512Crypt } from '../../src-rpc/sys/sha512crypt.ts';
 import { randomBytes as urandom } from '../../src-rpc/sys/random.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -47,6 +48,19 @@ test('the committed module is what wat2wasm makes of sha512.wat', () => {
   }
   const r = spawnSync(process.execPath, [join(REPO, 'scripts/wasm.mjs'), '--check'], { encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
+});
+
+test('without WebAssembly (node --jitless) the digests and SHA512-CRYPT are the same', () => {
+  const code = `const { sha512 } = await import(${JSON.stringify(join(REPO, 'src-rpc/sys/sha512.ts'))});
+const { sha512Crypt } = await import(${JSON.stringify(join(REPO, 'src-rpc/sys/sha512crypt.ts'))});
+process.stdout.write(JSON.stringify([typeof WebAssembly, sha512(Buffer.from('abc')).toString('hex'), sha512Crypt('Hello world!', '$6$saltstring'), sha512Crypt('Hello world!', '$6$rounds=1400$saltstring')]));`;
+  const r = spawnSync(process.execPath, ['--jitless', '--no-warnings', '--import', 'tsx', '--input-type=module', '-e', code], { cwd: REPO, encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  const [wasmType, abc, crypt, crypt1400] = JSON.parse(r.stdout) as string[];
+  assert.is(wasmType, 'undefined', 'this run has no WebAssembly');
+  assert.is(abc, sha512(Buffer.from('abc')).toString('hex'));
+  assert.is(crypt, '$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1');
+  assert.is(crypt1400, sha512Crypt('Hello world!', '$6$rounds=1400$saltstring'));
 });
 
 test('random bytes from /dev/urandom: the length asked, different each time', () => {
