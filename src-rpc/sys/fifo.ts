@@ -1,8 +1,9 @@
 // Named pipes and process liveness for the warm plugin path: what a busybox-ash front and a Node
 // worker can both speak (OpenWrt's busybox nc has no Unix sockets; FIFOs exist everywhere).
-import { closeSync, constants, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { run } from './spawn.ts';
+import { procStat } from './proc.ts';
 
 /** A FIFO only root can open (Node has no mkfifo of its own). */
 export function makeFifo(path: string): void {
@@ -49,12 +50,8 @@ export function tellFifo(path: string, line: string): boolean {
 /** A live process: not gone and not a zombie (a dead child nobody reaped still answers kill 0). */
 export function processRunning(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
-  } catch {
-    return false;
-  }
+  const fields = procStat(pid);
+  return fields !== null && fields[0] !== 'Z';
 }
 
 /** A descriptor to read a call's arguments from (null: the file is gone with its caller). */

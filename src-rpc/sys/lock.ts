@@ -17,6 +17,7 @@ import { hostPath } from './paths.ts';
 import { ensureDir } from './fs.ts';
 import { sha512 } from './sha512.ts';
 import { unlinkIfPresent } from './unlink.ts';
+import { procStat } from './proc.ts';
 
 const RUN_DIR = '/var/run/mailserver';
 const LOCKS_DIR = `${RUN_DIR}/locks`;
@@ -54,16 +55,9 @@ function scopeDir(scope: string): string {
 }
 
 /** A process's start time (clock ticks after boot), or null when it is gone or a zombie. */
-function startTime(pid: string | number): string | null {
-  let stat: string;
-  try {
-    stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
-  } catch {
-    return null;
-  }
-  // "pid (comm) state ppid ...": comm may hold anything, so fields count from the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return fields[0] === 'Z' || fields[0] === 'X' ? null : (fields[19] ?? null);
+function startTime(pid: number | 'self'): string | null {
+  const fields = procStat(pid);
+  return fields && fields[0] !== 'Z' && fields[0] !== 'X' ? (fields[19] ?? null) : null;
 }
 
 let draws = 0;
@@ -79,7 +73,7 @@ function ownId(): string {
 /** Whether the process an entry names still runs (the same process: the pid and its start time). */
 function alive(name: string): boolean {
   const [pid, start] = name.slice(name.startsWith('q.') ? 2 + TICKET_DIGITS + 1 : 2).split('-');
-  return start !== undefined && startTime(pid!) === start;
+  return start !== undefined && startTime(Number(pid)) === start;
 }
 
 function createEntry(path: string): void {

@@ -2,6 +2,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { openSync, closeSync, readlinkSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
+import { procStat } from './proc.ts';
 import { constants as osConstants } from 'node:os';
 
 export interface RunResult {
@@ -130,12 +131,7 @@ export function processExecutable(pid: number): string | null {
 
 /** A process's parent (0 when it is gone). */
 export function parentPid(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return 0;
-  }
+  return Number(procStat(pid)?.[1] ?? 0);
 }
 
 /** Paths a process has open (its /proc fd links); none when it is gone or not ours to look at. */
@@ -193,9 +189,7 @@ export function orphanedWorkers(deadMaster: number, family: string): number[] {
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      // pid (comm) state ppid pgrp session ...: comm may hold spaces and parentheses.
-      const session = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
+      const session = Number(procStat(Number(name))?.[3]);
       if (session === deadMaster && readlinkSync(`/proc/${name}/exe`).includes(family)) out.push(Number(name));
     } catch {
       // gone meanwhile, or a kernel thread
