@@ -10,6 +10,7 @@ import { readBytes, readText, writeAtomic, fileIdentity, removeTree } from '../s
 import { appendCdb, mapSourceEntries } from '../sys/cdb.ts';
 import { insertLine, seekSorted } from '../sys/sorted-lines.ts';
 import { keepForUndo } from '../sys/undo.ts';
+import { addedQuickly } from '../sys/code-cache.ts';
 import { mailDomains } from '../config/settings.ts';
 import { newMailboxOnlyInVmailbox, vmailboxLine } from '../render/maps.ts';
 import { AS_WRITTEN, domainOf, userLine, type Mailbox } from '../store/accounts.ts';
@@ -85,5 +86,6 @@ export function addMailboxQuickly(ctx: Context, mailbox: Mailbox): boolean {
   writeAtomic(mapDatabase(vmailboxSource(l), 'cdb'), grown, { mode: 0o644, uid: 0, gid: 0 });
   writeAtomic(vmailboxSource(l), insertLine(source, inSource.at, line), { mode: 0o644, uid: 0, gid: 0 });
   writeStamp(l);
+  addedQuickly();
   return true;
 }

@@ -1,13 +1,17 @@
 // A cold call spends much of its time compiling the bundle before it runs a line of it. V8 can
-// instead take the code it compiled on an earlier run (a code cache), in two steps:
+// instead take the code it compiled on an earlier run (a code cache), in three steps:
 // - the first run of a bundle writes a cache once the bundle's top level has run ("top"): what
 //   every command compiles, and not what that command happened to compile later (a cache holding
 //   a whole `start` made a 256 MiB backup peak 8 MiB higher, every run);
-// - the first run that answers a read call replaces a "top" cache with one taken then ("read"):
-//   it also holds the functions of loading the settings, the dispatch and the store's reads, which
-//   every call runs and which otherwise compile at each run (measured: a few ms of a cold call,
-//   within this machine's noise).
-//   A read call compiles little beyond them. A "read" cache is kept until the bundle changes.
+// - the first run that answers a read call replaces a "top" cache with one taken as it ends
+//   ("read"): it also holds the functions of loading the settings, the dispatch and the store's
+//   reads, which every call runs and which otherwise compile at each run (measured: a few ms of a
+//   cold call, within this machine's noise). A read call compiles little beyond them;
+// - the first run from a "read" cache that adds a mailbox the quick way (what scripts run by the
+//   hundred) replaces it with one taken as it ends ("add"): the read calls' code, deserialized
+//   from the cache, plus the hash, the write lock, the undo log and the quick add. A general add
+//   (converging everything) writes none: its code is most of a `start`.
+//   An "add" cache is kept until the bundle changes.
 // Functions outside the cache compile when first called.
 // One file per Node version and architecture (a cache fits only the V8 that made it; two Nodes on
 // one machine would otherwise replace each other's at every run). V8 refuses a cache made by
@@ -32,10 +36,14 @@ export interface ModuleScope {
   dirname: string;
 }
 
-type CacheKind = 'top' | 'read';
+type CacheKind = 'top' | 'read' | 'add';
+type Moment = 'read' | 'add';
 
-/** Emitted on process by the bundle (answeredRead) and heard by the executable's own copy of this file. */
-const READ_ANSWERED = 'mailserver:read-answered';
+/** The kind a run may write, by the kind it started from (none: no cache, or a refused one). */
+const NEXT_KIND: Record<CacheKind | 'none', Moment | null> = { none: 'read', top: 'read', read: 'add', add: null };
+
+/** Emitted on process by the bundle (answeredRead, addedQuickly) and heard by the executable's own copy of this file. */
+const MOMENT = 'mailserver:code-cache-moment';
 
 /** Runs the CommonJS bundle `file` (content hash `hash`) in this module's scope, from its code cache when that fits. */
 export function runWithCodeCache(file: string, hash: string, scope: ModuleScope): void {
@@ -51,14 +59,28 @@ export function runWithCodeCache(file: string, hash: string, scope: ModuleScope)
   const cached = readCache(cacheFile, key);
   const script = new Script(source, { filename: file, ...(cached ? { cachedData: cached.data } : {}) });
   const fresh = !cached || script.cachedDataRejected === true;
-  if (fresh || cached.kind === 'top') process.once(READ_ANSWERED, () => writeCache(cacheFile, key, 'read', script.createCachedData()));
+  const next = NEXT_KIND[fresh ? 'none' : cached.kind];
+  if (next) {
+    const heard = (moment: Moment) => {
+      if (moment !== next) return;
+      process.off(MOMENT, heard);
+      // At exit: the reply is out, and the cache also holds the code that wrote it.
+      process.once('exit', () => writeCache(cacheFile, key, next, script.createCachedData()));
+    };
+    process.on(MOMENT, heard);
+  }
   run(script);
   if (fresh) writeCache(cacheFile, key, 'top', script.createCachedData());
 }
 
-/** The bundle has answered a read call: a cache taken now serves every call better (see above). */
+/** The bundle has answered a read call: a cache taken at exit serves every call better (see above). */
 export function answeredRead(): void {
-  (process as NodeJS.EventEmitter).emit(READ_ANSWERED);
+  (process as NodeJS.EventEmitter).emit(MOMENT, 'read');
+}
+
+/** The bundle has added a mailbox the quick way: see above. */
+export function addedQuickly(): void {
+  (process as NodeJS.EventEmitter).emit(MOMENT, 'add');
 }
 
 /** The cache when the header names this key, a kind and its length, and both copies of it agree. */
@@ -73,7 +95,7 @@ function readCache(cacheFile: string, key: string): { data: Buffer; kind: CacheK
   if (end < 0) return undefined;
   const length = (bytes.length - end - 1) / 2;
   const header = bytes.toString('latin1', 0, end);
-  const kind = header === `${key} top ${length}` ? 'top' : header === `${key} read ${length}` ? 'read' : null;
+  const kind = (['top', 'read', 'add'] as const).find((k) => header === `${key} ${k} ${length}`);
   const data = bytes.subarray(end + 1, end + 1 + length);
   return kind && data.equals(bytes.subarray(end + 1 + length)) ? { data, kind } : undefined;
 }

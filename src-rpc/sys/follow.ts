@@ -2,7 +2,8 @@
 // reader restarts: the position (inode + offset) is handed to `save` after every batch and
 // taken back from `load`, so a restarted follower reads what it missed and nothing twice.
 // Idle it costs nothing: it sleeps in inotify (fs.watch on the directory) until the file grows.
-import * as fs from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync, watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 
 export interface FollowPosition {
@@ -26,21 +27,21 @@ export class Follower {
   private inode = 0;
   private offset = 0;
   private partial = '';
-  private watcher: fs.FSWatcher | null = null;
+  private watcher: FSWatcher | null = null;
 
   constructor(private readonly o: FollowOptions) {}
 
   start(): void {
     const saved = this.o.load();
     if (this.open()) {
-      const size = fs.fstatSync(this.fd!).size;
+      const size = fstatSync(this.fd!).size;
       // The same file as before: go on where we stopped. A new one (rotated while we were not
       // running) is read whole; with no record at all, only what comes from now on counts.
       if (saved && saved.inode === this.inode) this.offset = saved.offset <= size ? saved.offset : 0;
       else this.offset = saved ? 0 : size;
       this.save();
     }
-    this.watcher = fs.watch(dirname(this.o.path), (_event, name) => {
+    this.watcher = watch(dirname(this.o.path), (_event, name) => {
       if (name === null || name === basename(this.o.path)) this.poke();
     });
     this.poke();
@@ -49,7 +50,7 @@ export class Follower {
   stop(): void {
     this.watcher?.close();
     this.watcher = null;
-    if (this.fd !== null) fs.closeSync(this.fd);
+    if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
   }
 
@@ -61,10 +62,10 @@ export class Follower {
         this.offset = 0;
       }
       this.drain();
-      const now = fs.statSync(this.o.path, { throwIfNoEntry: false });
+      const now = statSync(this.o.path, { throwIfNoEntry: false });
       if (now && now.ino !== this.inode) {
         // Renamed away and recreated: the old file is complete now (drained above).
-        fs.closeSync(this.fd!);
+        closeSync(this.fd!);
         this.fd = null;
         this.partial = '';
         if (this.open()) {
@@ -79,17 +80,17 @@ export class Follower {
 
   private open(): boolean {
     try {
-      this.fd = fs.openSync(this.o.path, 'r');
+      this.fd = openSync(this.o.path, 'r');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw e;
     }
-    this.inode = fs.fstatSync(this.fd).ino;
+    this.inode = fstatSync(this.fd).ino;
     return true;
   }
 
   private drain(): void {
-    const size = fs.fstatSync(this.fd!).size;
+    const size = fstatSync(this.fd!).size;
     // Truncated in place (copytruncate): start again at its beginning.
     if (size < this.offset) {
       this.offset = 0;
@@ -98,7 +99,7 @@ export class Follower {
     const buffer = Buffer.alloc(CHUNK);
     let got = false;
     for (;;) {
-      const n = fs.readSync(this.fd!, buffer, 0, CHUNK, this.offset);
+      const n = readSync(this.fd!, buffer, 0, CHUNK, this.offset);
       if (n <= 0) break;
       this.offset += n;
       got = true;

@@ -1,7 +1,8 @@
 // File primitives with the guarantees the product promises: a write is atomic (temp file,
 // fsync, rename, fsync of the directory: at once, or before a write call's commit, sys/undo),
 // so a SIGKILL leaves the old or the new bytes.
-import * as fs from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, fchmodSync, fchownSync, fsyncSync, lchownSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, statfsSync, utimesSync, writeFileSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from './random.ts';
 import { keepForUndo, syncDirBeforeCommit } from './undo.ts';
@@ -26,7 +27,7 @@ export function noSpaceFor(path: string, e: unknown): unknown {
   if (code !== 'ENOSPC' && code !== 'EDQUOT') return e;
   let free = 'unknown';
   try {
-    const st = fs.statfsSync(dirname(path));
+    const st = statfsSync(dirname(path));
     free = `${Math.floor((st.bavail * st.bsize) / 1024)} KiB`;
   } catch {
     // statfs missing (old Node): the file name alone still says where
@@ -36,7 +37,7 @@ export function noSpaceFor(path: string, e: unknown): unknown {
 
 export function readText(path: string): string | null {
   try {
-    return fs.readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
@@ -45,7 +46,7 @@ export function readText(path: string): string | null {
 
 export function readBytes(path: string): Buffer | null {
   try {
-    return fs.readFileSync(path);
+    return readFileSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
@@ -53,7 +54,7 @@ export function readBytes(path: string): Buffer | null {
 }
 
 export function exists(path: string): boolean {
-  return fs.existsSync(path);
+  return existsSync(path);
 }
 
 /** File contents: text, bytes, or bytes in parts (written one after the other, never joined: a line put into a big file costs no copy of it). */
@@ -76,17 +77,17 @@ export function writeAtomic(path: string, data: FileData, own: Ownership = {}): 
   const dir = dirname(path);
   const temp = join(dir, `${TEMP_MARK}${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}`);
   try {
-    const fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+    const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
     try {
-      for (const part of parts) fs.writeFileSync(fd, part);
-      fs.fchmodSync(fd, mode);
-      if (own.uid !== undefined || own.gid !== undefined) fs.fchownSync(fd, own.uid ?? -1, own.gid ?? -1);
-      fs.fsyncSync(fd);
+      for (const part of parts) writeFileSync(fd, part);
+      fchmodSync(fd, mode);
+      if (own.uid !== undefined || own.gid !== undefined) fchownSync(fd, own.uid ?? -1, own.gid ?? -1);
+      fsyncSync(fd);
     } finally {
-      fs.closeSync(fd);
+      closeSync(fd);
     }
   } catch (e) {
-    fs.rmSync(temp, { force: true });
+    rmSync(temp, { force: true });
     throw noSpaceFor(path, e);
   }
   replaceFile(temp, path);
@@ -98,28 +99,28 @@ const isParts = (data: Uint8Array | readonly Uint8Array[]): data is readonly Uin
 /** Move a complete file over `path` (kept for an undo while a write call runs). */
 export function replaceFile(from: string, path: string): void {
   keepForUndo(path);
-  fs.renameSync(from, path);
+  renameSync(from, path);
   syncDirBeforeCommit(dirname(path));
 }
 
 /** Remove a file (kept for an undo while a write call runs); no error when it is absent. */
 export function removeFile(path: string): void {
-  if (!fs.existsSync(path)) return;
+  if (!existsSync(path)) return;
   keepForUndo(path);
-  fs.rmSync(path, { force: true });
+  rmSync(path, { force: true });
 }
 
 /** Copy a file (a map database about to be changed on the side); a full disk names it. */
 export function copyFile(from: string, to: string): void {
   try {
-    fs.copyFileSync(from, to);
+    copyFileSync(from, to);
   } catch (e) {
-    fs.rmSync(to, { force: true });
+    rmSync(to, { force: true });
     throw noSpaceFor(from, e);
   }
 }
 
-function ownedAs(st: fs.Stats, own: Ownership): boolean {
+function ownedAs(st: Stats, own: Ownership): boolean {
   return (own.uid === undefined || st.uid === own.uid) && (own.gid === undefined || st.gid === own.gid);
 }
 
@@ -127,16 +128,16 @@ function ownedAs(st: fs.Stats, own: Ownership): boolean {
 export function removeStaleTemps(dir: string): void {
   let names: string[];
   try {
-    names = fs.readdirSync(dir);
+    names = readdirSync(dir);
   } catch {
     return;
   }
-  for (const name of names) if (name.startsWith(TEMP_MARK)) fs.rmSync(join(dir, name), { force: true });
+  for (const name of names) if (name.startsWith(TEMP_MARK)) rmSync(join(dir, name), { force: true });
 }
 
-export function statOrNull(path: string): fs.Stats | null {
+export function statOrNull(path: string): Stats | null {
   try {
-    return fs.statSync(path);
+    return statSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
@@ -152,29 +153,29 @@ const PARENT_MODE = 0o755;
  */
 export function ensureDir(path: string, own: Ownership = {}): void {
   const missing: string[] = [];
-  for (let dir = path; !fs.existsSync(dir); dir = dirname(dir)) missing.unshift(dir);
+  for (let dir = path; !existsSync(dir); dir = dirname(dir)) missing.unshift(dir);
   for (const dir of missing.slice(0, -1)) {
-    fs.mkdirSync(dir);
-    fs.chmodSync(dir, PARENT_MODE);
+    mkdirSync(dir);
+    chmodSync(dir, PARENT_MODE);
   }
-  fs.mkdirSync(path, { recursive: true });
-  const st = fs.statSync(path);
+  mkdirSync(path, { recursive: true });
+  const st = statSync(path);
   const mode = own.mode ?? 0o755;
-  if ((st.mode & 0o7777) !== mode) fs.chmodSync(path, mode);
-  if (!ownedAs(st, own)) fs.chownSync(path, own.uid ?? -1, own.gid ?? -1);
+  if ((st.mode & 0o7777) !== mode) chmodSync(path, mode);
+  if (!ownedAs(st, own)) chownSync(path, own.uid ?? -1, own.gid ?? -1);
 }
 
 export function removeTree(path: string): void {
-  fs.rmSync(path, { recursive: true, force: true });
+  rmSync(path, { recursive: true, force: true });
 }
 
 export function rename(from: string, to: string): void {
-  fs.renameSync(from, to);
+  renameSync(from, to);
 }
 
 export function listDir(path: string): string[] {
   try {
-    return fs.readdirSync(path);
+    return readdirSync(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;
@@ -187,42 +188,42 @@ export function isDirectory(path: string): boolean {
 
 /** chown -R (used when adopting a mail tree written with other ids). */
 export function chownTree(path: string, uid: number, gid: number): void {
-  fs.lchownSync(path, uid, gid);
-  if (!fs.lstatSync(path).isDirectory()) return;
-  for (const name of fs.readdirSync(path)) chownTree(join(path, name), uid, gid);
+  lchownSync(path, uid, gid);
+  if (!lstatSync(path).isDirectory()) return;
+  for (const name of readdirSync(path)) chownTree(join(path, name), uid, gid);
 }
 
 /** Total bytes of regular files under path (du for a maildir). */
 export function treeSize(path: string): number {
-  const st = fs.lstatSync(path, { throwIfNoEntry: false });
+  const st = lstatSync(path, { throwIfNoEntry: false });
   if (!st) return 0;
   if (!st.isDirectory()) return st.isFile() ? st.size : 0;
   let total = 0;
-  for (const name of fs.readdirSync(path)) total += treeSize(join(path, name));
+  for (const name of readdirSync(path)) total += treeSize(join(path, name));
   return total;
 }
 
 /** rmdir: fails rather than delete anything still inside. */
 export function removeEmptyDir(path: string): void {
-  fs.rmdirSync(path);
+  rmdirSync(path);
 }
 
 /**
  * Dovecot's passwd-file reloads only when (mtime in whole seconds, size) changed: after a
  * same-size rewrite within the same second, move the new file's mtime one second on.
  */
-export function ensureVisibleChange(path: string, before: fs.Stats): void {
-  const after = fs.statSync(path);
-  const second = (st: fs.Stats) => Math.floor(st.mtimeMs / 1000);
+export function ensureVisibleChange(path: string, before: Stats): void {
+  const after = statSync(path);
+  const second = (st: Stats) => Math.floor(st.mtimeMs / 1000);
   if (second(after) !== second(before) || after.size !== before.size) return;
   const stamp = new Date((second(before) + 1) * 1000);
-  fs.utimesSync(path, stamp, stamp);
+  utimesSync(path, stamp, stamp);
 }
 
 /** Set a file's times `seconds` into the past. */
 export function backdate(path: string, seconds: number): void {
   const t = new Date(Date.now() - seconds * 1000);
-  fs.utimesSync(path, t, t);
+  utimesSync(path, t, t);
 }
 
 /**
@@ -230,6 +231,6 @@ export function backdate(path: string, seconds: number): void {
  * An atomic replacement changes the inode; any write in place changes ctime, which nobody can set.
  */
 export function fileIdentity(path: string): string | null {
-  const st = fs.statSync(path, { bigint: true, throwIfNoEntry: false });
+  const st = statSync(path, { bigint: true, throwIfNoEntry: false });
   return st ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : null;
 }

@@ -1,12 +1,12 @@
 // Symbolic links, replaced atomically: a new link is made under a temp name and renamed over the
 // old one, so a reader sees the old target or the new one, never neither.
-import * as fs from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, openSync, readlinkSync, renameSync, symlinkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from './random.ts';
 
 export function readLink(path: string): string | null {
   try {
-    return fs.readlinkSync(path);
+    return readlinkSync(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'EINVAL') return null;
@@ -20,20 +20,20 @@ export function replaceSymlink(target: string, path: string): boolean {
   const dir = dirname(path);
   // Same ".tmp-" mark as sys/fs.ts writeAtomic, so removeStaleTemps cleans up after a kill.
   const temp = join(dir, `.tmp-${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}`);
-  fs.symlinkSync(target, temp);
-  fs.renameSync(temp, path);
-  const fd = fs.openSync(dir, 'r');
+  symlinkSync(target, temp);
+  renameSync(temp, path);
+  const fd = openSync(dir, 'r');
   try {
-    fs.fsyncSync(fd);
+    fsyncSync(fd);
   } finally {
-    fs.closeSync(fd);
+    closeSync(fd);
   }
   return true;
 }
 
 export function isSymlink(path: string): boolean {
   try {
-    return fs.lstatSync(path).isSymbolicLink();
+    return lstatSync(path).isSymbolicLink();
   } catch {
     return false;
   }

@@ -11,7 +11,8 @@
 //   node:net, its streams and node:cluster into every write (~5 ms of a cold `user add`).
 // - Root's only: the directory is 0700 root (an abstract socket name, like the one before the
 //   sockets, can be bound by any local user, who could then make every write wait and fail).
-import * as fs from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, watch, writeFileSync } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { hostPath } from './paths.ts';
 import { ensureDir } from './fs.ts';
@@ -33,19 +34,19 @@ export class LockBusyError extends Error {
 /** A directory of ours that nobody else may enter or replace: created 0700, refused otherwise. */
 function privateDir(path: string, mode: number): void {
   try {
-    fs.mkdirSync(path, { mode });
+    mkdirSync(path, { mode });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
   }
-  const st = fs.lstatSync(path);
+  const st = lstatSync(path);
   const uid = process.getuid?.() ?? 0;
   if (!st.isDirectory() || st.uid !== uid) throw new Error(`lock directory ${path} is not a directory owned by uid ${uid}: remove it`);
   // mkdir's mode passes through the umask (077 under rpcd): set it explicitly.
-  if ((st.mode & 0o7777) !== mode) fs.chmodSync(path, mode);
+  if ((st.mode & 0o7777) !== mode) chmodSync(path, mode);
 }
 
 function scopeDir(scope: string): string {
-  if (!fs.existsSync(hostPath('/var/run'))) ensureDir(hostPath('/var/run'));
+  if (!existsSync(hostPath('/var/run'))) ensureDir(hostPath('/var/run'));
   privateDir(hostPath(RUN_DIR), 0o755);
   privateDir(hostPath(LOCKS_DIR), 0o700);
   // A hash gives every scope a short name fit for a directory.
@@ -77,7 +78,7 @@ function alive(name: string): boolean {
 }
 
 function createEntry(path: string): void {
-  fs.writeFileSync(path, '', { flag: 'wx', mode: 0o600 });
+  writeFileSync(path, '', { flag: 'wx', mode: 0o600 });
 }
 
 // Entry names: `c.<id>` while drawing a ticket, `q.<ticket>.<id>` while waiting or holding.
@@ -85,7 +86,7 @@ const ticketOf = (name: string) => Number(name.slice(2, 2 + TICKET_DIGITS));
 
 /** Entries that must go before `mine` may hold the lock: those drawing, and lower tickets. */
 function blockers(dir: string, mine: string): string[] {
-  const names = fs.readdirSync(dir);
+  const names = readdirSync(dir);
   const drawing = names.filter((n) => n.startsWith('c.'));
   const ahead = names.filter((n) => n.startsWith('q.') && n < mine).sort();
   return [...drawing, ...ahead];
@@ -97,7 +98,7 @@ function draw(dir: string): string {
   const choosing = join(dir, `c.${id}`);
   createEntry(choosing);
   try {
-    const highest = Math.max(0, ...fs.readdirSync(dir).filter((n) => n.startsWith('q.')).map(ticketOf));
+    const highest = Math.max(0, ...readdirSync(dir).filter((n) => n.startsWith('q.')).map(ticketOf));
     const path = join(dir, `q.${String(highest + 1).padStart(TICKET_DIGITS, '0')}.${id}`);
     createEntry(path);
     return path;
@@ -115,7 +116,7 @@ async function waitTurn(dir: string, held: string, deadline: number): Promise<bo
   // listing after the watch starts sees any removal it could have missed. Only the entry just
   // ahead going away matters: 31 waiters woken by every arrival would take the CPU from the
   // holder they wait for.
-  let watcher: fs.FSWatcher | undefined;
+  let watcher: FSWatcher | undefined;
   try {
     for (;;) {
       first = blockers(dir, mine)[0];
@@ -127,7 +128,7 @@ async function waitTurn(dir: string, held: string, deadline: number): Promise<bo
         continue;
       }
       if (!watcher) {
-        watcher = fs.watch(dir, (_event, name) => {
+        watcher = watch(dir, (_event, name) => {
           if (name === null || name === first) wake();
         });
         continue;

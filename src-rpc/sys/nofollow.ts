@@ -6,11 +6,12 @@
 // however the path above it changes meanwhile. Every step below a trusted root is then one
 // component of an open directory: a link there is refused (ELOOP/ENOTDIR), never followed, and
 // chmod/chown act on the descriptor, not on a name.
-import * as fs from 'node:fs';
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, lchownSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { Ownership } from './fs.ts';
 
-const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
+const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = constants;
 
 /** A link (or a non-directory) where the mail tree must hold a real directory. */
 export class LinkRefusedError extends Error {
@@ -28,7 +29,7 @@ export class OpenDir {
 
   /** The root of a walk: a directory only root can change (data_path). */
   static trusted(path: string): OpenDir {
-    return new OpenDir(fs.openSync(path, O_RDONLY | O_DIRECTORY), path);
+    return new OpenDir(openSync(path, O_RDONLY | O_DIRECTORY), path);
   }
 
   /** How the kernel reaches `name` inside this very directory. */
@@ -40,7 +41,7 @@ export class OpenDir {
   /** The child directory `name`, opened without following a link; null when it does not exist. */
   child(name: string): OpenDir | null {
     try {
-      return new OpenDir(fs.openSync(this.at(name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW), join(this.path, name));
+      return new OpenDir(openSync(this.at(name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW), join(this.path, name));
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return null;
@@ -52,7 +53,7 @@ export class OpenDir {
   /** The child directory `name`, made when missing; mode and owner set on the open descriptor. */
   ensureChild(name: string, own: Ownership): OpenDir {
     try {
-      fs.mkdirSync(this.at(name), { mode: 0o700 });
+      mkdirSync(this.at(name), { mode: 0o700 });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
@@ -68,29 +69,29 @@ export class OpenDir {
   }
 
   own(own: Ownership): void {
-    const st = fs.fstatSync(this.fd);
+    const st = fstatSync(this.fd);
     const mode = own.mode ?? 0o755;
-    if ((st.mode & 0o7777) !== mode) fs.fchmodSync(this.fd, mode);
-    if ((own.uid !== undefined && st.uid !== own.uid) || (own.gid !== undefined && st.gid !== own.gid)) fs.fchownSync(this.fd, own.uid ?? -1, own.gid ?? -1);
+    if ((st.mode & 0o7777) !== mode) fchmodSync(this.fd, mode);
+    if ((own.uid !== undefined && st.uid !== own.uid) || (own.gid !== undefined && st.gid !== own.gid)) fchownSync(this.fd, own.uid ?? -1, own.gid ?? -1);
   }
 
   names(): string[] {
-    return fs.readdirSync(`/proc/self/fd/${this.fd}`);
+    return readdirSync(`/proc/self/fd/${this.fd}`);
   }
 
   /** lstat of a child: a link is seen as a link. */
-  entry(name: string): fs.Stats | null {
-    return fs.lstatSync(this.at(name), { throwIfNoEntry: false }) ?? null;
+  entry(name: string): Stats | null {
+    return lstatSync(this.at(name), { throwIfNoEntry: false }) ?? null;
   }
 
   /** Rename a child into another open directory (no path above either is looked up again). */
   move(name: string, to: OpenDir, newName: string): void {
-    fs.renameSync(this.at(name), to.at(newName));
+    renameSync(this.at(name), to.at(newName));
   }
 
   /** rmdir a child: fails rather than delete anything still inside (or a link). */
   removeEmptyChild(name: string): void {
-    fs.rmdirSync(this.at(name));
+    rmdirSync(this.at(name));
   }
 
   /** rm -r of a child: links inside are removed as links, never followed. */
@@ -98,22 +99,22 @@ export class OpenDir {
     const st = this.entry(name);
     if (!st) return;
     if (!st.isDirectory()) {
-      fs.unlinkSync(this.at(name));
+      unlinkSync(this.at(name));
       return;
     }
     withDir(this.child(name), (dir) => {
       for (const n of dir.names()) dir.removeChildTree(n);
     });
-    fs.rmdirSync(this.at(name));
+    rmdirSync(this.at(name));
   }
 
   /** chown -R of this directory: links themselves get the owner, their targets are untouched. */
   chownTree(uid: number, gid: number): void {
-    fs.fchownSync(this.fd, uid, gid);
+    fchownSync(this.fd, uid, gid);
     for (const name of this.names()) {
       const st = this.entry(name);
       if (st?.isDirectory()) withDir(this.child(name), (d) => d.chownTree(uid, gid));
-      else if (st) fs.lchownSync(this.at(name), uid, gid);
+      else if (st) lchownSync(this.at(name), uid, gid);
     }
   }
 
@@ -131,7 +132,7 @@ export class OpenDir {
   }
 
   close(): void {
-    fs.closeSync(this.fd);
+    closeSync(this.fd);
   }
 }
 

@@ -1,7 +1,7 @@
 // Streaming access to whole directory trees (backups and restores): entries as lstat sees them
 // (a link is never followed), file bytes in bounded chunks, files created without following
 // anything an attacker could have placed, and SHA-256 while the bytes pass.
-import * as fs from 'node:fs';
+import { chmodSync, closeSync, constants, fsyncSync, lchownSync, lstatSync, mkdirSync, openSync, promises as fsPromises, readSync, readdirSync, readlinkSync, statSync, symlinkSync, utimesSync } from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
 import { join } from 'node:path';
 
@@ -23,11 +23,11 @@ export interface TreeEntry {
 const CHUNK = 64 * 1024;
 
 export function lstatEntry(root: string, path: string): TreeEntry | null {
-  const st = fs.lstatSync(join(root, path), { throwIfNoEntry: false });
+  const st = lstatSync(join(root, path), { throwIfNoEntry: false });
   if (!st) return null;
   const type: TreeEntryType = st.isFile() ? 'file' : st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'other';
   const entry: TreeEntry = { path, type, size: type === 'file' ? st.size : 0, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs };
-  if (type === 'symlink') entry.target = fs.readlinkSync(join(root, path));
+  if (type === 'symlink') entry.target = readlinkSync(join(root, path));
   return entry;
 }
 
@@ -42,7 +42,7 @@ export function* walkTree(root: string, path: string): Generator<TreeEntry> {
   if (self.type !== 'directory') return;
   let names: string[];
   try {
-    names = fs.readdirSync(join(root, path)).sort();
+    names = readdirSync(join(root, path)).sort();
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw e;
@@ -63,7 +63,7 @@ export function sha256Hex(data: Uint8Array | string): string {
  * file is no longer a regular file or shorter than `size` (it changed under us).
  */
 export async function* readFileChunks(path: string, size: number): AsyncGenerator<Uint8Array> {
-  const handle = await fs.promises.open(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  const handle = await fsPromises.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const st = await handle.stat();
     if (!st.isFile()) throw new Error(`${path} is no longer a regular file`);
@@ -82,10 +82,10 @@ export async function* readFileChunks(path: string, size: number): AsyncGenerato
 
 /** A file's bytes as a web stream (what the age and tar libraries consume). */
 export function fileStream(path: string): ReadableStream<Uint8Array> {
-  let handle: fs.promises.FileHandle | null = null;
+  let handle: fsPromises.FileHandle | null = null;
   return new ReadableStream<Uint8Array>({
     async start() {
-      handle = await fs.promises.open(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+      handle = await fsPromises.open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
     },
     async pull(controller) {
       const buffer = Buffer.allocUnsafe(CHUNK);
@@ -105,17 +105,17 @@ export function fileStream(path: string): ReadableStream<Uint8Array> {
 
 /** The first `n` bytes (fewer when the file is shorter). */
 export function readFilePrefix(path: string, n: number): Buffer {
-  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const buffer = Buffer.alloc(n);
-    return buffer.subarray(0, fs.readSync(fd, buffer, 0, n, 0));
+    return buffer.subarray(0, readSync(fd, buffer, 0, n, 0));
   } finally {
-    fs.closeSync(fd);
+    closeSync(fd);
   }
 }
 
 export function fileSize(path: string): number {
-  return fs.statSync(path).size;
+  return statSync(path).size;
 }
 
 /** A new file written chunk by chunk; never follows or replaces anything already there. */
@@ -127,8 +127,8 @@ export interface FileSink {
 }
 
 export async function createFileSink(path: string, mode = 0o600): Promise<FileSink> {
-  const flags = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW;
-  const handle = await fs.promises.open(path, flags, mode);
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+  const handle = await fsPromises.open(path, flags, mode);
   let open = true;
   return {
     async write(chunk) {
@@ -149,36 +149,36 @@ export async function createFileSink(path: string, mode = 0o600): Promise<FileSi
     async abort() {
       if (open) await handle.close();
       open = false;
-      await fs.promises.rm(path, { force: true });
+      await fsPromises.rm(path, { force: true });
     },
   };
 }
 
 /** mkdir of one new directory (its parent exists); owner, mode and times are set by setDirectoryOwnership. */
 export function makeDirectory(path: string): void {
-  fs.mkdirSync(path, { mode: 0o700 });
+  mkdirSync(path, { mode: 0o700 });
 }
 
 /** A link exactly as recorded (its target is checked by the caller; it is never followed). */
 export function makeSymlink(target: string, path: string, own: { uid: number; gid: number }): void {
-  fs.symlinkSync(target, path);
-  fs.lchownSync(path, own.uid, own.gid);
+  symlinkSync(target, path);
+  lchownSync(path, own.uid, own.gid);
 }
 
 /** After a directory's contents are in place (a 0500 directory would refuse them earlier). */
 export function setOwnership(path: string, own: { mode: number; uid: number; gid: number; mtimeMs: number }): void {
-  fs.lchownSync(path, own.uid, own.gid);
-  fs.chmodSync(path, own.mode);
+  lchownSync(path, own.uid, own.gid);
+  chmodSync(path, own.mode);
   const t = new Date(own.mtimeMs);
-  fs.utimesSync(path, t, t);
+  utimesSync(path, t, t);
 }
 
 /** fsync a directory so renames inside it survive a power cut. */
 export function syncDirectory(path: string): void {
-  const fd = fs.openSync(path, 'r');
+  const fd = openSync(path, 'r');
   try {
-    fs.fsyncSync(fd);
+    fsyncSync(fd);
   } finally {
-    fs.closeSync(fd);
+    closeSync(fd);
   }
 }

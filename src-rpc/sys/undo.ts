@@ -6,7 +6,7 @@
 //
 // Why an undo log rather than a redo log: the code that changes files keeps running as it is
 // (it reads what it just wrote, postmap reads its sources), and undoing needs no free space.
-import * as fs from 'node:fs';
+import { closeSync, constants, existsSync, fdatasyncSync, linkSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from './random.ts';
 import { syncDir } from './sync-dir.ts';
@@ -31,8 +31,8 @@ const backupName = (path: string) => join(dirname(path), `.tmp-undo-${basename(p
 function record(...entries: Entry[]): void {
   const u = current!;
   // On disk before the changes they undo: a SIGKILL right after still finds them.
-  fs.writeSync(u.fd, entries.map((e) => JSON.stringify(e) + '\n').join(''));
-  fs.fdatasyncSync(u.fd);
+  writeSync(u.fd, entries.map((e) => JSON.stringify(e) + '\n').join(''));
+  fdatasyncSync(u.fd);
   u.entries.push(...entries);
 }
 
@@ -40,14 +40,14 @@ function record(...entries: Entry[]): void {
 function undo(entries: Entry[]): void {
   for (const e of [...entries].reverse()) {
     if ('dir' in e) {
-      fs.rmSync(e.dir, { recursive: true, force: true });
+      rmSync(e.dir, { recursive: true, force: true });
     } else if (e.backup === null) {
-      fs.rmSync(e.file, { force: true });
-    } else if (fs.existsSync(e.backup)) {
-      fs.renameSync(e.backup, e.file);
+      rmSync(e.file, { force: true });
+    } else if (existsSync(e.backup)) {
+      renameSync(e.backup, e.file);
       // A file named for undo but not replaced yet is the backup's own inode: rename(2) then
       // changes nothing and leaves both names.
-      fs.rmSync(e.backup, { force: true });
+      rmSync(e.backup, { force: true });
       syncDir(dirname(e.file));
     }
   }
@@ -56,7 +56,7 @@ function undo(entries: Entry[]): void {
 function readLog(log: string): Entry[] {
   let text: string;
   try {
-    text = fs.readFileSync(log, 'utf8');
+    text = readFileSync(log, 'utf8');
   } catch {
     return [];
   }
@@ -75,9 +75,9 @@ function readLog(log: string): Entry[] {
  * else (and before sweeping temp files: the backups are among them).
  */
 export function recoverUndo(log: string): boolean {
-  if (!fs.existsSync(log)) return false;
+  if (!existsSync(log)) return false;
   undo(readLog(log));
-  fs.rmSync(log, { force: true });
+  rmSync(log, { force: true });
   syncDir(dirname(log));
   return true;
 }
@@ -85,7 +85,7 @@ export function recoverUndo(log: string): boolean {
 /** Start recording (under the write lock). */
 export function beginUndo(log: string): void {
   recoverUndo(log);
-  const fd = fs.openSync(log, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600);
+  const fd = openSync(log, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
   syncDir(dirname(log));
   current = { log, fd, entries: [], seen: new Set(), unsynced: new Set() };
 }
@@ -105,7 +105,7 @@ export function commitUndo(): boolean {
   const u = current;
   if (!u) return false;
   current = null;
-  fs.closeSync(u.fd);
+  closeSync(u.fd);
   for (const dir of u.unsynced) syncDir(dir);
   unlinkIfPresent(u.log);
   syncDir(dirname(u.log));
@@ -118,9 +118,9 @@ export function rollbackUndo(): void {
   const u = current;
   if (!u) return;
   current = null;
-  fs.closeSync(u.fd);
+  closeSync(u.fd);
   undo(u.entries);
-  fs.rmSync(u.log, { force: true });
+  rmSync(u.log, { force: true });
   syncDir(dirname(u.log));
 }
 
@@ -137,7 +137,7 @@ export function keepForUndo(...paths: string[]): void {
     u.seen.add(path);
     let backup: string | null = backupName(path);
     try {
-      fs.linkSync(path, backup);
+      linkSync(path, backup);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       backup = null; // a new file: undone by removing it

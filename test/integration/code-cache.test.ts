@@ -36,7 +36,11 @@ test.before(() => {
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 function mailctl(...args: string[]): string {
-  const r = spawnSync(NODE_BIN, [MAILCTL, ...args], { encoding: 'utf8', env: { ...process.env, MAILSERVER_ROOT: box.root } });
+  return mailctlWith('', ...args);
+}
+
+function mailctlWith(input: string, ...args: string[]): string {
+  const r = spawnSync(NODE_BIN, [MAILCTL, ...args], { input, encoding: 'utf8', env: { ...process.env, MAILSERVER_ROOT: box.root } });
   assert.is(r.status, 0, `exit ${r.status} ${r.signal ?? ''}: ${r.stderr}`);
   assert.is(r.stderr, '');
   return r.stdout;
@@ -145,6 +149,27 @@ test('a cache cut short is ignored and replaced', () => {
   writeFileSync(CACHE, bytes.subarray(0, bytes.length >> 1));
   assert.is(run(), answer);
   assert.equal(cacheState(), good());
+});
+
+// Last: the mailboxes it adds change the read call's answer.
+test('from a read cache, the first quick user add replaces it once with an "add" cache holding more; from a top cache it writes none', () => {
+  const add = (email: string) => assert.is(mailctlWith('a-long-password-1\n', 'user', 'add', email, '--password-stdin'), `created ${email}\n`);
+  rmSync(CACHE, { force: true });
+  assert.match(mailctl('help'), /user add/);
+  add('quick-1@example.com');
+  assert.equal(cacheState(), good('top'));
+  run();
+  assert.equal(cacheState(), good('read'));
+  const read = statSync(CACHE).size;
+  add('quick-2@example.com');
+  assert.equal(cacheState(), good('add'));
+  assert.ok(statSync(CACHE).size > read, `add cache ${statSync(CACHE).size} bytes, read ${read}`);
+  const written = statSync(CACHE).mtimeMs;
+  const listed = run();
+  assert.ok(listed.includes('"quick-1@example.com"') && listed.includes('"quick-2@example.com"'), listed);
+  add('quick-3@example.com');
+  assert.is(statSync(CACHE).mtimeMs, written, 'an add cache is kept');
+  assert.ok(run().includes('"quick-3@example.com"'));
 });
 
 test.run();
