@@ -14,9 +14,10 @@ import type { Settings } from '../config/settings.ts';
 /**
  * scrypt work factor for our passphrases: 2^13, 8 MiB. age's default (2^18) costs 256 MiB, more
  * than a router has to spare, and 2^15 (32 MiB, used before) alone set a backup's peak memory
- * (measured, 1 GiB of mail: 102-119 MiB peak RSS at 2^15, 99-102 at 2^14, 94-96 at 2^13). A
- * generated passphrase has 256 bits, so no work factor is needed for strength, and an imported one
- * must be long (see key-format.ts). A backup records its own factor: older ones still open.
+ * (measured, 1 GiB of mail, peak RSS in KiB: 101 344-118 676 at 2^15, 98 888-102 212 at 2^14,
+ * 94 328-95 708 at 2^13; the goal is 100 MiB = 102 400 KiB). A generated passphrase has 256
+ * bits, so no work factor is needed for strength, and an imported one must be long (see
+ * key-format.ts). A backup records its own factor: older ones still open.
  */
 const SCRYPT_LOG_N = 13;
 
