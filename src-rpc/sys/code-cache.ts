@@ -36,7 +36,8 @@ export interface ModuleScope {
   dirname: string;
 }
 
-type CacheKind = 'top' | 'read' | 'add';
+const KINDS = ['top', 'read', 'add'] as const;
+type CacheKind = (typeof KINDS)[number];
 type Moment = 'read' | 'add';
 
 /** The kind a run may write, by the kind it started from (none: no cache, or a refused one). */
@@ -95,7 +96,7 @@ function readCache(cacheFile: string, key: string): { data: Buffer; kind: CacheK
   if (end < 0) return undefined;
   const length = (bytes.length - end - 1) / 2;
   const header = bytes.toString('latin1', 0, end);
-  const kind = (['top', 'read', 'add'] as const).find((k) => header === `${key} ${k} ${length}`);
+  const kind = KINDS.find((k) => header === `${key} ${k} ${length}`);
   const data = bytes.subarray(end + 1, end + 1 + length);
   return kind && data.equals(bytes.subarray(end + 1 + length)) ? { data, kind } : undefined;
 }
