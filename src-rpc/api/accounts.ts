@@ -9,7 +9,7 @@ import { viewAccounts, viewSortedMailboxes, loadAccountsForChange, saveMailboxes
 import { addMailbox, getMailbox, removeMailbox, addAlias, removeAlias } from '../store/changes.ts';
 import { createMaildir, purgeMaildir, maildirUsage, checkMaildirReachable } from '../store/mailbox-files.ts';
 import { apply } from '../runtime/service.ts';
-import { addMailboxQuickly, keepingStamp, stampedUsersIdentity } from '../runtime/mailbox-add.ts';
+import { addMailboxQuickly, keepingStamp, stampedUsers } from '../runtime/mailbox-add.ts';
 import { withWriteLock } from '../core/write-lock.ts';
 
 const storedHash = (password: string) => `{SHA512-CRYPT}${sha512Crypt(password)}`;
@@ -35,7 +35,7 @@ export const accountMethods = [
     cli: ['user', 'list'],
     args: pageArgs,
     handler: (a, ctx) => {
-      const sorted = viewSortedMailboxes(ctx.layout, stampedUsersIdentity(ctx.layout));
+      const sorted = viewSortedMailboxes(ctx.layout, stampedUsers(ctx.layout));
       const p = a.search ? page(sorted.slice(0, sorted.total), (m) => m.email, a) : pageOf(sorted, a);
       const withUsage = p.items.length <= USAGE_MAX_MAILBOXES;
       // usage: bytes of stored messages (null: not counted for this page).

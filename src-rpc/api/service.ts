@@ -9,7 +9,7 @@ import { queueSize, diskSpace } from '../runtime/inspect.ts';
 import { certificateSummary } from '../ssl/certificates.ts';
 import { migrate } from '../store/migrate.ts';
 import { viewAliases, viewSortedMailboxes } from '../store/files.ts';
-import { stampedUsersIdentity } from '../runtime/mailbox-add.ts';
+import { stampedUsers } from '../runtime/mailbox-add.ts';
 import { mailDomains, mailHost } from '../config/settings.ts';
 import { withWriteLock } from '../core/write-lock.ts';
 import { listJobs, pruneJobs } from '../jobs/store.ts';
@@ -119,7 +119,7 @@ export const serviceMethods = [
       return {
         host: mailHost(ctx.settings),
         service,
-        counts: { mailboxes: viewSortedMailboxes(ctx.layout, stampedUsersIdentity(ctx.layout)).total, aliases: viewAliases(ctx.layout).size, domains: mailDomains(ctx.settings).length },
+        counts: { mailboxes: viewSortedMailboxes(ctx.layout, stampedUsers(ctx.layout)).total, aliases: viewAliases(ctx.layout).size, domains: mailDomains(ctx.settings).length },
         queue: queueSize(ctx.layout),
         disk: diskSpace(ctx.layout),
         certificate: certificateSummary(ctx.layout),

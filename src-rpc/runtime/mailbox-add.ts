@@ -14,7 +14,7 @@ import { addedQuickly } from '../sys/code-cache.ts';
 import { mailDomains } from '../config/settings.ts';
 import { newMailboxOnlyInVmailbox, vmailboxLine } from '../render/maps.ts';
 import { AS_WRITTEN, domainOf, userLine, type Mailbox } from '../store/accounts.ts';
-import { assertCurrentFormat, saveUsersFile, usersFile, usersFileAsWritten, viewAliases } from '../store/files.ts';
+import { assertCurrentFormat, saveUsersFile, usersFile, usersFileMailboxes, viewAliases, type StampedUsers } from '../store/files.ts';
 import { createMaildir } from '../store/mailbox-files.ts';
 import { vmailboxSource, mapDatabase } from './converge.ts';
 import { knownFacts } from './facts.ts';
@@ -23,33 +23,52 @@ import type { Context } from '../core/context.ts';
 import type { Layout } from '../core/layout.ts';
 import type { MapType } from '../render/view.ts';
 
-/** Names the users file, the vmailbox source and its database as apply or addMailbox left them. */
+/**
+ * Names the users file, the vmailbox source and its database as apply or addMailbox left them,
+ * then the number of mailboxes in that users file.
+ */
 const stampFile = (l: Layout) => join(l.stateDir, 'vmailbox-stamp');
 
 /** Who the three files are now (sys/fs fileIdentity: any replacement or write changes it). */
-const identities = (l: Layout) => `${[usersFile(l), vmailboxSource(l), mapDatabase(vmailboxSource(l), 'cdb')].map(fileIdentity).join(' ')}\n`;
+const identities = (l: Layout) => [usersFile(l), vmailboxSource(l), mapDatabase(vmailboxSource(l), 'cdb')].map(fileIdentity).join(' ');
 
-/** The stamp names the three files as they are now. */
-const stampCurrent = (l: Layout) => readText(stampFile(l)) === identities(l);
-const writeStamp = (l: Layout) => writeAtomic(stampFile(l), identities(l), { mode: 0o644 });
+interface Stamp {
+  files: string;
+  mailboxes: number;
+}
 
-/** The users file's identity when apply or a quick add last wrote it (null: unknown). */
-export function stampedUsersIdentity(l: Layout): string | null {
-  const first = readText(stampFile(l))?.split(' ')[0];
-  return first && first !== 'null' ? first : null;
+function readStamp(l: Layout): Stamp | null {
+  const m = /^(\S+ \S+ \S+) (\d+)\n$/.exec(readText(stampFile(l)) ?? '');
+  return m ? { files: m[1]!, mailboxes: Number(m[2]) } : null;
+}
+
+/** The stamp, when it names the three files as they are now. */
+function currentStamp(l: Layout): Stamp | null {
+  const stamp = readStamp(l);
+  return stamp?.files === identities(l) ? stamp : null;
+}
+
+const writeStamp = (l: Layout, mailboxes: number) => writeAtomic(stampFile(l), `${identities(l)} ${mailboxes}\n`, { mode: 0o644 });
+
+/** The users file as apply or a quick add last wrote it: its identity and its number of mailboxes (null: unknown). */
+export function stampedUsers(l: Layout): StampedUsers | null {
+  const stamp = readStamp(l);
+  const identity = stamp?.files.split(' ')[0];
+  return stamp && identity !== 'null' ? { identity: identity!, mailboxes: stamp.mailboxes } : null;
 }
 
 /** After apply wrote the maps from the users file: stamp them where a mailbox can be added quickly. */
 export function stampVmailbox(l: Layout, mapType: MapType): void {
-  if (mapType === 'cdb' && usersFileAsWritten(l)) writeStamp(l);
+  const mailboxes = mapType === 'cdb' ? usersFileMailboxes(l) : null;
+  if (mailboxes !== null) writeStamp(l, mailboxes);
   else removeTree(stampFile(l));
 }
 
 /** A change of the users file alone (a password, a quota): a stamp current before stays current. */
 export function keepingStamp<T>(l: Layout, change: () => T): T {
-  const current = stampCurrent(l);
+  const current = currentStamp(l);
   const result = change();
-  if (current) writeStamp(l);
+  if (current) writeStamp(l, current.mailboxes);
   return result;
 }
 
@@ -64,7 +83,8 @@ export function addMailboxQuickly(ctx: Context, mailbox: Mailbox): boolean {
   const { email } = mailbox;
   assertCurrentFormat(l);
   const machine = machineFor(s);
-  if (machine.kind !== 'host' || !stampCurrent(l)) return false;
+  const stamp = machine.kind === 'host' ? currentStamp(l) : null;
+  if (!stamp) return false;
   if (knownFacts(l, machine).mapType !== 'cdb' || !AS_WRITTEN.test(email) || !mailDomains(s).includes(domainOf(email))) return false;
   const aliases = viewAliases(l);
   if (aliases.has(email) || !newMailboxOnlyInVmailbox(s, email, [...aliases].map(([alias, targets]) => ({ alias, targets: [...targets] })))) return false;
@@ -85,7 +105,7 @@ export function addMailboxQuickly(ctx: Context, mailbox: Mailbox): boolean {
   saveUsersFile(l, insertLine(users, inUsers.at, userLine(mailbox)));
   writeAtomic(mapDatabase(vmailboxSource(l), 'cdb'), grown, { mode: 0o644, uid: 0, gid: 0 });
   writeAtomic(vmailboxSource(l), insertLine(source, inSource.at, line), { mode: 0o644, uid: 0, gid: 0 });
-  writeStamp(l);
+  writeStamp(l, stamp.mailboxes + 1);
   addedQuickly();
   return true;
 }

@@ -1,7 +1,7 @@
 // The account store on disk: data_path/config/{users,valias,format}. Each save is one atomic
 // file replacement; callers hold the write lock.
 import { join } from 'node:path';
-import { readBytes, readText, writeAtomic, exists, listDir, isDirectory, ensureDir, statOrNull, ensureVisibleChange, fileIdentity, type FileData } from '../sys/fs.ts';
+import { readBytes, readHeadOf, readText, writeAtomic, exists, listDir, isDirectory, ensureDir, statOrNull, ensureVisibleChange, fileIdentity, type FileData } from '../sys/fs.ts';
 import { systemGroupId } from '../sys/accounts.ts';
 import { MailError } from '../core/errors.ts';
 import { parseUsers, sortedMailboxes, serializeUsers, parseValias, serializeValias, type Accounts, type AccountsView, type Mailbox, type SortedMailboxes } from './accounts.ts';
@@ -44,16 +44,46 @@ export function viewAliases(l: Layout): AccountsView['aliases'] {
   return viewValias(valiasFile(l));
 }
 
+/** The users file as we last wrote it: its identity (sys/fs fileIdentity) and its number of mailboxes. */
+export interface StampedUsers {
+  identity: string;
+  mailboxes: number;
+}
+
 /**
- * The mailboxes sorted by address, each parsed only when a page asks for it. `writtenAs`: the
- * identity (sys/fs fileIdentity) the users file had when we wrote it, if known: while it still
- * has it, its order is not checked again.
+ * The first `lines` mailboxes of a users file we wrote, if it is still the one `stamped` names,
+ * read without the rest: the bytes that many lines of average length take, and a margin. Null
+ * when the file changed, or when its first lines are longer than that.
  */
-export function viewSortedMailboxes(l: Layout, writtenAs: string | null = null): SortedMailboxes {
-  const fast = viewSortedUsers(usersFile(l), writtenAs);
-  if (fast) return fast;
-  // A file edited by hand: parsed whole, and sorted if need be.
-  const all = [...viewUsers(usersFile(l)).values()];
+function headOfStamped(path: string, stamped: StampedUsers, lines: number): SortedMailboxes | null {
+  const head = readHeadOf(path, stamped.identity, (size) => Math.ceil((size / Math.max(stamped.mailboxes, 1)) * lines * 1.5) + 4096);
+  if (!head) return null;
+  // Whole lines only: the head ends at its last newline.
+  const mailboxes = sortedMailboxes(head.toString('latin1', 0, head.lastIndexOf(10) + 1), true);
+  return mailboxes && mailboxes.total >= Math.min(lines, stamped.mailboxes) ? mailboxes : null;
+}
+
+/**
+ * The mailboxes sorted by address, each parsed only when a page asks for it. `stamped`: the
+ * users file as we last wrote it, if known. While the file is still that one, its order is not
+ * checked again, its count is the stamp's and a page reads the file only as far as it reaches
+ * (at 10 000 mailboxes reading and cutting the whole 1.5 MB was most of a cold first page).
+ */
+export function viewSortedMailboxes(l: Layout, stamped: StampedUsers | null = null): SortedMailboxes {
+  const path = usersFile(l);
+  const whole = () => viewSortedUsers(path, stamped?.identity) ?? editedByHand(path);
+  if (stamped && fileIdentity(path) === stamped.identity) {
+    return {
+      total: stamped.mailboxes,
+      slice: (from, to) => (headOfStamped(path, stamped, to) ?? whole()).slice(from, to),
+    };
+  }
+  return whole();
+}
+
+/** A users file edited by hand: parsed whole, and sorted if need be. */
+function editedByHand(path: string): SortedMailboxes {
+  const all = [...viewUsers(path).values()];
   if (all.some((m, i) => i > 0 && all[i - 1]!.email > m.email)) all.sort((x, y) => (x.email < y.email ? -1 : 1));
   return { total: all.length, slice: (from, to) => all.slice(from, to) };
 }
@@ -79,9 +109,9 @@ export function saveUsersFile(l: Layout, text: FileData): void {
   if (changed && before) ensureVisibleChange(usersFile(l), before);
 }
 
-/** True when the users file is as serializeUsers writes it: sorted, one line per mailbox. */
-export function usersFileAsWritten(l: Layout): boolean {
-  return viewSortedUsers(usersFile(l)) !== null;
+/** The number of mailboxes when the users file is as serializeUsers writes it (sorted, one line per mailbox); else null. */
+export function usersFileMailboxes(l: Layout): number | null {
+  return viewSortedUsers(usersFile(l))?.total ?? null;
 }
 
 /**

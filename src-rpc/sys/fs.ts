@@ -1,8 +1,8 @@
 // File primitives with the guarantees the product promises: a write is atomic (temp file,
 // fsync, rename, fsync of the directory: at once, or before a write call's commit, sys/undo),
 // so a SIGKILL leaves the old or the new bytes.
-import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, fchmodSync, fchownSync, fsyncSync, lchownSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, statfsSync, utimesSync, writeFileSync } from 'node:fs';
-import type { Stats } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, fchmodSync, fchownSync, fstatSync, fsyncSync, lchownSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, statfsSync, utimesSync, writeFileSync } from 'node:fs';
+import type { BigIntStats, Stats } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from './random.ts';
 import { keepForUndo, syncDirBeforeCommit } from './undo.ts';
@@ -226,11 +226,43 @@ export function backdate(path: string, seconds: number): void {
   utimesSync(path, t, t);
 }
 
+const identityOf = (st: BigIntStats) => `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+
 /**
  * Who a file is right now: device, inode, size, mtime and ctime in nanoseconds (null: no file).
  * An atomic replacement changes the inode; any write in place changes ctime, which nobody can set.
  */
 export function fileIdentity(path: string): string | null {
   const st = statSync(path, { bigint: true, throwIfNoEntry: false });
-  return st ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : null;
+  return st ? identityOf(st) : null;
+}
+
+/**
+ * The start of the file at `path` when it is the file `identity` names (fileIdentity), else null:
+ * as many bytes as `bytes` asks for, given the file's size.
+ */
+export function readHeadOf(path: string, identity: string, bytes: (size: number) => number): Buffer | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    // The identity of the open file: one replaced after the check cannot be read in its place.
+    const st = fstatSync(fd, { bigint: true });
+    if (identityOf(st) !== identity) return null;
+    const wanted = Math.min(Number(st.size), bytes(Number(st.size)));
+    const head = Buffer.allocUnsafe(wanted);
+    let length = 0;
+    while (length < wanted) {
+      const n = readSync(fd, head, length, wanted - length, length);
+      if (n === 0) break;
+      length += n;
+    }
+    return head.subarray(0, length);
+  } finally {
+    closeSync(fd);
+  }
 }

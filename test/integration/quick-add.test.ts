@@ -4,7 +4,7 @@
 // postmap finds every mailbox in the table. Whatever it cannot be sure of goes the general way.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeSandbox } from '../support/sandbox.ts';
 import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
@@ -95,6 +95,38 @@ test('refusals are the general way\'s: an existing mailbox, an alias, a foreign 
   assert.equal(files(), withAlias);
   assert.equal(withAlias, before, 'an alias changes neither the users file nor vmailbox');
   assertConsistent('after refusals');
+});
+
+test('the pages of `user list` are those of the whole file, while its stamp counts the mailboxes and when it no longer does', () => {
+  type Listed = { total: number; items: { email: string; quota: number | null }[] };
+  const list = (offset: number, limit: number) => JSON.parse(ok(root, ['user', 'list', '--json', '--offset', String(offset), '--limit', String(limit)]).stdout) as Listed;
+  const stamp = () => readFileSync(join(root, 'srv/mailserver/state/vmailbox-stamp'), 'utf8');
+  const assertPages = (what: string) => {
+    const whole = usersInFile();
+    for (const [offset, limit] of [[0, 10], [0, 100], [0, 1000], [150, 40], [whole.length - 3, 25]] as const) {
+      const page = list(offset, limit);
+      assert.is(page.total, whole.length, `${what}: total`);
+      assert.equal(page.items.map((m) => m.email), whole.slice(offset, offset + limit), `${what}: ${limit} from ${offset}`);
+    }
+  };
+  // Lines of uneven length, as apply writes them: the long ones first, so a first page of 100
+  // takes more bytes than 100 lines of average length.
+  const hash = readFileSync(join(config, 'users'), 'utf8').split('\n')[0]!.split(':')[1];
+  const emails = [...Array.from({ length: 100 }, (_, i) => `${'a'.repeat(200)}${String(i).padStart(3, '0')}@example.com`), ...Array.from({ length: 600 }, (_, i) => `u${String(i).padStart(4, '0')}@example.com`)];
+  writeFileSync(join(config, 'users'), emails.map((e, i) => `${e}:${hash}::::::${i % 7 === 0 ? 'userdb_quota_rule=*:storage=1G' : ''}\n`).join(''));
+  ok(root, ['apply']);
+  assert.match(stamp(), / 700\n$/, 'apply stamps the count');
+  assertPages('after apply');
+  add('b-quick@example.com');
+  assert.match(stamp(), / 701\n$/, 'a quick add counts itself');
+  ok(root, ['user', 'quota', 'b-quick@example.com', '3G']);
+  assert.match(stamp(), / 701\n$/);
+  assert.equal(list(100, 1).items.map(({ email, quota }) => ({ email, quota })), [{ email: 'b-quick@example.com', quota: 3 * 1024 ** 3 }]);
+  assertPages('after a quick add and a quota');
+  // Another hand: the stamp no longer names the file; its count is not used.
+  appendFileSync(join(config, 'users'), `zz-by-hand@example.com:${hash}::::::\n`);
+  assertPages('after a hand edit');
+  assert.is(list(0, 1).total, 702);
 });
 
 test.run();
