@@ -1,6 +1,8 @@
 // Bans live in the kernel: elements of our nftables sets with a timeout, so a ban expires by
 // itself, survives our restarts and costs nothing while it lasts.
 import { isIP } from '../sys/ip.ts';
+import { ensureDir, exists, setMark } from '../sys/fs.ts';
+import { hostPath } from '../sys/paths.ts';
 import { run } from '../sys/spawn.ts';
 import { MailError } from '../core/errors.ts';
 import { BAN_TABLE, BANNED_SETS, renderBanRuleset } from '../render/nftables.ts';
@@ -38,14 +40,25 @@ export function banRuleset(s: Settings): string {
   return renderBanRuleset(mailPorts(s), neverBanned(s), s.main.runtime === 'lxc' && s.lxc.network === 'veth');
 }
 
+/**
+ * Bans get into our table only after we loaded it (fw4's include makes it too, at every firewall
+ * load, but empty). This mark says we did since boot: on tmpfs, it goes at reboot with the bans.
+ * Without it the bans are none and no nft process runs, which is most of a cold `status` of a
+ * server not started since boot.
+ */
+const tableMark = () => hostPath('/var/run/mailserver/ban-table');
+
 /** Create or refresh the table (bans kept), with the settings' ports and never-banned list. */
 export function installBanRules(s: Settings): void {
+  ensureDir(hostPath('/var/run/mailserver'), { mode: 0o755, uid: 0, gid: 0 });
+  setMark(tableMark(), true);
   nftChecked(['-f', '-'], 'loading the ban rules (nft -f)', banRuleset(s));
 }
 
 /** features.fail2ban=0: our table goes, bans with it. */
 export function removeBanRules(): void {
   if (nft(['list', 'table', 'inet', BAN_TABLE]).code === 0) nftChecked(['delete', 'table', 'inet', BAN_TABLE], 'removing the ban rules');
+  setMark(tableMark(), false);
 }
 
 export function banRulesInstalled(): boolean {
@@ -71,6 +84,7 @@ interface NftElem {
 /** Every current ban, soonest to expire last; none when the table is not there. */
 export function listBans(): Ban[] {
   const bans: Ban[] = [];
+  if (!exists(tableMark())) return bans;
   // One nft process for both sets: `list table` carries every set with its elements.
   const r = nft(['-j', 'list', 'table', 'inet', BAN_TABLE]);
   if (r.code !== 0) return bans;

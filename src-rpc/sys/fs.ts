@@ -96,6 +96,15 @@ export function writeAtomic(path: string, data: FileData, own: Ownership = {}): 
 
 const isParts = (data: Uint8Array | readonly Uint8Array[]): data is readonly Uint8Array[] => Array.isArray(data);
 
+/**
+ * An empty file standing for a state outside our files (a kernel table loaded): made or removed
+ * at once, never by an undo, which could not undo that state with it.
+ */
+export function setMark(path: string, present: boolean): void {
+  if (!present) rmSync(path, { force: true });
+  else if (!existsSync(path)) closeSync(openSync(path, 'a', 0o644));
+}
+
 /** Move a complete file over `path` (kept for an undo while a write call runs). */
 export function replaceFile(from: string, path: string): void {
   keepForUndo(path);

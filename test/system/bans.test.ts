@@ -5,12 +5,12 @@
 // typos still gets in; the watcher survives log rotation and its own restart.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { makeSandbox, runMailClient, waitForPort, insideTestNetns, eventually } from '../support/sandbox.ts';
-import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
+import { MAILCTL, mailctl, ok, writeConfig } from '../support/mailctl.ts';
 import { imapLogin as probeImapLogin, connects as probeConnects } from '../support/ban-probes.ts';
 
 const box = makeSandbox('mailserver-bans-');
@@ -90,6 +90,30 @@ test('N failed SMTP AUTH attempts ban the address; parallel connections do not b
   assert.is(status.bans.watching, true);
   assert.ok(status.bans.count >= 1);
   assert.ok(JSON.parse(ok(root, ['overview', '--json']).stdout).bans.some((b: { address: string }) => b.address === '127.0.0.2'));
+});
+
+test('a server not started since boot has no bans to show, and its status runs no nft for them', () => {
+  // The kernel's table holds a ban of the server above; this root never loaded the table.
+  assert.ok(bans().includes('127.0.0.2'));
+  const fresh = makeSandbox('mailserver-bans-fresh-');
+  try {
+    writeConfig(fresh.root);
+    const calls = join(fresh.root, 'nft-calls');
+    const shim = join(fresh.root, 'bin');
+    mkdirSync(shim);
+    writeFileSync(join(shim, 'nft'), `#!/bin/sh\necho "$*" >>'${calls}'\nexec /usr/sbin/nft "$@"\n`, { mode: 0o755 });
+    const run = (args: string[]) => {
+      const r = spawnSync(MAILCTL, [...args, '--json'], { env: { ...process.env, MAILSERVER_ROOT: fresh.root, PATH: `${shim}:${process.env.PATH}` }, encoding: 'utf8' });
+      assert.is(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout);
+    };
+    assert.equal(run(['status']).bans, { watching: false, count: 0 });
+    assert.equal(run(['overview']).bans, []);
+    assert.equal(run(['ban', 'list']).items, []);
+    assert.not.ok(existsSync(calls), 'no nft process ran');
+  } finally {
+    fresh.cleanup();
+  }
 });
 
 test('`ban del` lifts a ban at once', async () => {
