@@ -6,7 +6,7 @@
 //
 // Prints one JSON object: luci.mailserver calls made when the page loads on the Overview and on
 // the Mailboxes tab, the bytes of the first user_list reply, and of the whole list for scale.
-import { chromium, type Page } from 'playwright-core';
+import { chromium, type Page, type Request } from 'playwright-core';
 import { startRpcd } from '../test/support/rpcd-emulator.ts';
 import { startShell } from '../test/support/luci-shell/server.ts';
 import { buildUi } from '../src-ui/build.mjs';
@@ -42,7 +42,11 @@ async function load(hash: string): Promise<Seen[]> {
   await new Promise((r) => setTimeout(r, 500));
   const seen: Seen[] = [];
   const pending: Promise<void>[] = [];
+  // Only the reloaded page's calls: a poll the old page sent just before has no body to read.
+  const sent = new Set<Request>();
+  page.on('request', (r) => sent.add(r));
   page.on('response', (r) => {
+    if (!sent.has(r.request())) return;
     const body = JSON.parse(r.request().postData() ?? 'null') as { params?: unknown[] } | null;
     if (!new URL(r.url()).pathname.startsWith('/ubus') || body?.params?.[1] !== 'luci.mailserver') return;
     pending.push(r.body().then((b) => void seen.push({ method: String(body.params![2]), bytes: b.length })));
