@@ -1,7 +1,8 @@
 // Bans live in the kernel: elements of our nftables sets with a timeout, so a ban expires by
 // itself, survives our restarts and costs nothing while it lasts.
 import { isIP } from '../sys/ip.ts';
-import { ensureDir, exists, setMark } from '../sys/fs.ts';
+import { exists, setMark } from '../sys/fs.ts';
+import { ensureRunDir } from '../sys/run-dir.ts';
 import { hostPath } from '../sys/paths.ts';
 import { run } from '../sys/spawn.ts';
 import { MailError } from '../core/errors.ts';
@@ -50,7 +51,7 @@ const tableMark = () => hostPath('/var/run/mailserver/ban-table');
 
 /** Create or refresh the table (bans kept), with the settings' ports and never-banned list. */
 export function installBanRules(s: Settings): void {
-  ensureDir(hostPath('/var/run/mailserver'), { mode: 0o755, uid: 0, gid: 0 });
+  ensureRunDir();
   setMark(tableMark(), true);
   nftChecked(['-f', '-'], 'loading the ban rules (nft -f)', banRuleset(s));
 }

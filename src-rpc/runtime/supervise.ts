@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import { readText, writeAtomic, ensureDir, removeFile, exists } from '../sys/fs.ts';
 import { hostPath } from '../sys/paths.ts';
+import { ensureRunDir } from '../sys/run-dir.ts';
 import { sleepSync } from '../sys/spawn.ts';
 import type { ServiceState } from './host.ts';
 import type { Layout } from '../core/layout.ts';
@@ -30,7 +31,7 @@ const STAY_UP_MS = 30_000;
 const KEPT = 20;
 
 export function markWanted(): void {
-  ensureDir(hostPath('/var/run/mailserver'), { mode: 0o755, uid: 0, gid: 0 });
+  ensureRunDir();
   writeAtomic(wantedFile(), '', { mode: 0o644 });
 }
 
