@@ -1,8 +1,8 @@
 // Bundles the backend into standalone executables (no node_modules at runtime, Node 18+) and
 // derives from the method table what must follow it: rpcd's `list` signature and the ACL.
 import { build } from 'esbuild';
-import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +59,21 @@ const lazyBuiltins = {
   },
 };
 
+/**
+ * The backend's source, named: what its code derives and leaves for the next process
+ * (src-rpc/sys/run-memo.ts: the validated settings) is keyed by it, so a new build never takes a
+ * value the old code worked out.
+ */
+function sourceId(dir, hash = createHash('sha256')) {
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) sourceId(path, hash);
+    else hash.update(`${path.slice(root.length)}\0`).update(readFileSync(path)).update('\0');
+  }
+  return hash;
+}
+const codeId = sourceId(`${root}src-rpc`).digest('hex');
+
 // Each executable is a few lines (src-rpc/rpcd/boot.ts) that run its bundle under lib/ from V8's
 // code cache, keyed by the bundle's hash: a cold call then skips most of compiling it.
 const executables = { mailctl: 'src-rpc/cli/main.ts', 'luci.mailserver.js': 'src-rpc/rpcd/main.ts' };
@@ -66,7 +81,7 @@ for (const [name, entry] of Object.entries(executables)) {
   const code = bundleOf(name);
   await bundle(entry, `${out}/lib/${code}`, {
     // ssl/load-acme.ts, mesh/load-engine.ts: load the bundles below at run time instead of bundling them.
-    define: { MAILSERVER_BUNDLE: 'true' },
+    define: { MAILSERVER_BUNDLE: 'true', MAILSERVER_CODE_ID: JSON.stringify(codeId) },
     // A script run by node:vm has no loader for import() (Node 18); require() is the same module.
     supported: { 'dynamic-import': false },
     plugins: [lazyBuiltins],

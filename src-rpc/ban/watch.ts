@@ -8,7 +8,7 @@
 // in state/ban-watch.json) carries it across restarts and log rotation, and the bans themselves
 // are kernel set elements with timeouts, so they outlive it and expire without it.
 import { join } from 'node:path';
-import { parseSettingsFile } from '../config/load.ts';
+import { settingsOfFile } from '../config/load.ts';
 import { layoutFor, uciFilePath } from '../core/layout.ts';
 import { readText, writeAtomic } from '../sys/fs.ts';
 import { Follower, type FollowPosition } from '../sys/follow.ts';
@@ -30,7 +30,7 @@ function say(text: string): void {
 
 /** `supervised`: run by procd as an instance (the init script says so with --supervised). */
 export function watchFailures(supervised = false): Promise<void> {
-  const { settings: s } = parseSettingsFile(readText(uciFilePath()));
+  const s = settingsOfFile(readText(uciFilePath()));
   const l = layoutFor(s);
   writeWatcherRecord(l, { pid: process.pid, settings: watcherFingerprint(s), supervised });
   if (!s.features.fail2ban) {

@@ -5,6 +5,7 @@ import * as v from './validate.ts';
 import { MailError } from '../core/errors.ts';
 import { dkimSelector, dkimAlgorithms, spfPolicy, publicAddress, serverAddress } from '../dns/validate.ts';
 import { readLxc } from './lxc.ts';
+import { memoized } from '../sys/run-memo.ts';
 import type { Settings, Ports, PortName } from './settings.ts';
 
 export const PORT_DEFAULTS: Ports = {
@@ -18,17 +19,8 @@ export const PORT_DEFAULTS: Ports = {
   sieve: 4190,
 };
 
-export function parseSettingsFile(text: string | null): { uci: UciPackage; settings: Settings } {
-  const uci = uciOf(text);
-  return { uci, settings: remembered(text ?? '', () => settingsFrom(uci)) };
-}
-
-/** The settings alone (the worker's idle time after each cold call: the file was just validated). */
-export function settingsOfFile(text: string | null): Settings {
-  return remembered(text ?? '', () => settingsFrom(uciOf(text)));
-}
-
-function uciOf(text: string | null): UciPackage {
+/** The UCI tree of the file's text, fresh at each call: callers edit it in place before committing it. */
+export function uciOf(text: string | null): UciPackage {
   try {
     return parseUci(text ?? '');
   } catch (e) {
@@ -37,16 +29,27 @@ function uciOf(text: string | null): UciPackage {
   }
 }
 
-// Validating the settings is most of loading them, and a process loads the same file again and
-// again (a cold call twice, the worker at every call): the same text gives the same settings,
-// kept frozen since every caller shares them. The UCI tree is parsed fresh each time: callers
-// edit it in place before committing it.
-let last: { text: string; settings: Settings } | undefined;
+declare const MAILSERVER_CODE_ID: string | undefined;
 
-function remembered(text: string, validate: () => Settings): Settings {
-  if (last?.text !== text) last = { text, settings: deepFreeze(validate()) };
+/**
+ * The settings of the file's text, validated; a bad file throws. Validating is most of loading
+ * them (~2.5 ms of a cold call: a hundred options through their checks, each check's first run in
+ * V8's interpreter), and the same text gives the same settings: a process keeps the last ones
+ * (the worker loads the file at every call), and the bundle (whose build names its source in
+ * MAILSERVER_CODE_ID) also leaves them for the next process (sys/run-memo.ts), keyed by that
+ * name and the whole text. Kept frozen: every caller shares them.
+ */
+export function settingsOfFile(text: string | null): Settings {
+  const t = text ?? '';
+  if (last?.text !== t) {
+    const validate = () => settingsFrom(uciOf(t));
+    const settings = typeof MAILSERVER_CODE_ID === 'undefined' ? validate() : memoized('settings', `${MAILSERVER_CODE_ID}\n${t}`, validate);
+    last = { text: t, settings: deepFreeze(settings) };
+  }
   return last.settings;
 }
+
+let last: { text: string; settings: Settings } | undefined;
 
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {

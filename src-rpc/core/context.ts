@@ -1,6 +1,6 @@
 // What a handler gets: the settings as UCI has them now, where files live, and what it may ask
 // of the running daemons. Built inside the write lock for write methods, so it is never stale.
-import { parseSettingsFile } from '../config/load.ts';
+import { settingsOfFile, uciOf } from '../config/load.ts';
 import { serializeUci, type UciPackage } from '../config/uci.ts';
 import { readText, writeAtomic } from '../sys/fs.ts';
 import { layoutFor, uciFilePath, type Layout } from './layout.ts';
@@ -39,16 +39,21 @@ export interface Context {
 }
 
 export function loadContext(daemons: Daemons, progress: Context['progress'] = () => {}): Context {
-  const { uci, settings } = parseSettingsFile(readText(uciFilePath()));
+  const text = readText(uciFilePath());
+  const settings = settingsOfFile(text);
+  let uci: UciPackage | undefined;
   return {
     settings,
     progress,
-    uci,
+    // Parsed when a method first asks (most only read the settings); the same tree after that.
+    get uci() {
+      return (uci ??= uciOf(text));
+    },
     daemons,
     layout: layoutFor(settings),
     commitUci(next) {
       const text = serializeUci(next);
-      parseSettingsFile(text); // refuse to commit settings we could not load again
+      settingsOfFile(text); // refuse to commit settings we could not load again
       writeAtomic(uciFilePath(), text, { mode: 0o644 });
       return loadContext(daemons, progress);
     },

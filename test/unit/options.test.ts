@@ -208,6 +208,16 @@ test('every option of the package file and of the README table has an effect ent
   assert.equal(Object.keys(EFFECTS).filter((o) => !options.includes(o)).sort(), [], 'effect entries for options that are neither in the package file nor in the README');
 });
 
+// The bundle keeps the last settings as JSON for the next process (config/load.ts, sys/run-memo.ts):
+// what it reads back must be the very settings, with every option set as well as with none.
+test('the settings read back from JSON as they were, with every option flipped and with none', () => {
+  const flips = Object.entries(EFFECTS).flatMap(([option, e]) => ('flip' in e ? [{ ...e.base, [option]: e.flip }] : []));
+  for (const values of [{}, ...flips]) {
+    const s = settingsWith(values);
+    assert.equal(JSON.parse(JSON.stringify(s)), s, JSON.stringify(values));
+  }
+});
+
 for (const [option, effect] of Object.entries(EFFECTS)) {
   if ('flip' in effect) {
     test(`${option}=${effect.flip} changes what the server does`, () => {

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync, lstatSync, readlinkSync, readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseSettingsFile } from '../../src-rpc/config/load.ts';
+import { settingsOfFile } from '../../src-rpc/config/load.ts';
 import { checkPair, covers, CertificateProblem, generatePrivateKey, privateKeyType } from '../../src-rpc/sys/x509.ts';
 import { installCertificate, servedCertificate, sourceNote } from '../../src-rpc/ssl/files.ts';
 import type { Layout } from '../../src-rpc/core/layout.ts';
@@ -39,7 +39,7 @@ function makeCert(cn: string, opts: { days?: number; ca?: { cert: string; key: s
 
 // ---- options ----
 
-const ssl = (text: string) => parseSettingsFile(`config mailserver 'main'\n\toption domain 'example.org'\nconfig ssl 'ssl'\n${text}`).settings.ssl;
+const ssl = (text: string) => settingsOfFile(`config mailserver 'main'\n\toption domain 'example.org'\nconfig ssl 'ssl'\n${text}`).ssl;
 const refused = (text: string, field: string) => {
   try {
     ssl(text);

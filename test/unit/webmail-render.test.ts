@@ -6,12 +6,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseSettingsFile } from '../../src-rpc/config/load.ts';
+import { settingsOfFile } from '../../src-rpc/config/load.ts';
 import { renderRoundcubeBlock, withRoundcubeBlock, findRoundcubeBlock, phpString, type RoundcubeView } from '../../src-rpc/render/roundcube.ts';
 import { renderThunderbirdConfig, renderAutodiscover, renderAutodiscoverCgi, renderMobileconfig, clientServers } from '../../src-rpc/render/autoconfig.ts';
 
 const settings = (extra = '') =>
-  parseSettingsFile(`config mailserver 'main'\n\toption domain 'example.com'\n\toption hostname 'mail'\n\tlist extra_domain 'example.org'\n${extra}`).settings;
+  settingsOfFile(`config mailserver 'main'\n\toption domain 'example.com'\n\toption hostname 'mail'\n\tlist extra_domain 'example.org'\n${extra}`);
 
 const VIEW: RoundcubeView = {
   imap: { scheme: 'ssl', host: 'mail.example.com', port: 993 },
