@@ -1,8 +1,8 @@
 // One writer at a time across every door and job, served in arrival order; each write call is
 // all-or-nothing across every file it touches (sys/undo.ts).
 import { withLockUntil } from '../sys/lock.ts';
-import { beginUndo, commitUndo, rollbackUndo } from '../sys/undo.ts';
-import { removeStaleTemps, exists } from '../sys/fs.ts';
+import { beginUndo, commitUndo, rollbackUndo, undoPending } from '../sys/undo.ts';
+import { removeStaleTemps } from '../sys/fs.ts';
 import { hostPath } from '../sys/paths.ts';
 
 /**
@@ -46,5 +46,5 @@ export function keepChangesSoFar(): void {
 
 /** A reader arriving after a writer was killed waits for the undo, so it sees old or new state. */
 export async function settleInterruptedWrite(): Promise<void> {
-  if (exists(undoLog())) await withWriteLock(() => undefined);
+  if (undoPending(undoLog())) await withWriteLock(() => undefined);
 }

@@ -6,10 +6,9 @@
 // cold `user add`. Only where apply last wrote these files from this very users file (the stamp):
 // anything else, and every refusal, goes the general way, which converges and re-stamps.
 import { join } from 'node:path';
-import { readBytes, readText, writeAtomic, fileIdentity, removeTree } from '../sys/fs.ts';
+import { readBytes, readText, writeAtomic, writeHint, fileIdentity, removeTree } from '../sys/fs.ts';
 import { appendCdb, mapSourceEntries } from '../sys/cdb.ts';
 import { insertLine, seekSorted } from '../sys/sorted-lines.ts';
-import { keepForUndo } from '../sys/undo.ts';
 import { addedQuickly } from '../sys/code-cache.ts';
 import { mailDomains } from '../config/settings.ts';
 import { newMailboxOnlyInVmailbox, vmailboxLine } from '../render/maps.ts';
@@ -48,7 +47,11 @@ function currentStamp(l: Layout): Stamp | null {
   return stamp?.files === identities(l) ? stamp : null;
 }
 
-const writeStamp = (l: Layout, mailboxes: number) => writeAtomic(stampFile(l), `${identities(l)} ${mailboxes}\n`, { mode: 0o644 });
+/**
+ * Not flushed (sys/fs writeHint): a stamp lost to a power cut only sends the next add the general
+ * way, and one left older names other files, which a stamp must name to count.
+ */
+const writeStamp = (l: Layout, mailboxes: number) => writeHint(stampFile(l), `${identities(l)} ${mailboxes}\n`, { mode: 0o644 });
 
 /** The users file as apply or a quick add last wrote it: its identity and its number of mailboxes (null: unknown). */
 export function stampedUsers(l: Layout): StampedUsers | null {
@@ -98,10 +101,9 @@ export function addMailboxQuickly(ctx: Context, mailbox: Mailbox): boolean {
   const grown = database && appendCdb(database, mapSourceEntries(line));
   if (!inUsers || inUsers.found || !inSource || inSource.found || !grown) return false;
 
-  // The order of the general way: the maildir, the users file, then the map. The four files'
-  // old versions go into the undo log at once (one flush of it, not four).
-  createMaildir(l, email);
-  keepForUndo(usersFile(l), mapDatabase(vmailboxSource(l), 'cdb'), vmailboxSource(l), stampFile(l));
+  // The order of the general way: the maildir, the users file, then the map. The maildir and the
+  // four files' old versions go into the undo log at once (one flush of it, not five).
+  createMaildir(l, email, usersFile(l), mapDatabase(vmailboxSource(l), 'cdb'), vmailboxSource(l), stampFile(l));
   saveUsersFile(l, insertLine(users, inUsers.at, userLine(mailbox)));
   writeAtomic(mapDatabase(vmailboxSource(l), 'cdb'), grown, { mode: 0o644, uid: 0, gid: 0 });
   writeAtomic(vmailboxSource(l), insertLine(source, inSource.at, line), { mode: 0o644, uid: 0, gid: 0 });

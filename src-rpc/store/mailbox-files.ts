@@ -4,7 +4,7 @@
 import { basename, dirname, join } from 'node:path';
 import { listDir, isDirectory, statOrNull, exists } from '../sys/fs.ts';
 import { openBelow, withDir, LinkRefusedError } from '../sys/nofollow.ts';
-import { createdForUndo } from '../sys/undo.ts';
+import { createdForUndo, keepForUndo } from '../sys/undo.ts';
 import { MAIL_UID, MAIL_GID, type Layout } from '../core/layout.ts';
 import { MailError } from '../core/errors.ts';
 
@@ -42,11 +42,16 @@ export function ensureMailRoot(l: Layout): void {
   refusingLinks(() => withDir(openBelow(...mailTree(l), MAIL_OWNED), () => undefined));
 }
 
-export function createMaildir(l: Layout, email: string): void {
+/**
+ * `keep`: files the same step replaces, named in the undo log with the new maildir (one flush of
+ * the log for all, see sys/undo.ts).
+ */
+export function createMaildir(l: Layout, email: string, ...keep: string[]): void {
   // A user add that fails later (a full disk) or is killed leaves no maildir behind.
   const dir = maildirPath(l, email);
   const fresh = [join(dir, '..'), dir].find((d) => !exists(d));
-  if (fresh) createdForUndo(fresh);
+  if (fresh) createdForUndo(fresh, ...keep);
+  else keepForUndo(...keep);
   refusingLinks(() =>
     withDir(openBelow(...mailTree(l, ...mailboxParts(email)), MAIL_OWNED), (dir) => {
       for (const sub of ['cur', 'new', 'tmp']) dir.ensureChild(sub, MAIL_OWNED).close();

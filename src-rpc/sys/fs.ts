@@ -4,7 +4,7 @@
 import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, fchmodSync, fchownSync, fstatSync, fsyncSync, lchownSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, statfsSync, utimesSync, writeFileSync } from 'node:fs';
 import type { BigIntStats, Stats } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import { randomBytes } from './random.ts';
+import { uniqueSuffix } from './random.ts';
 import { keepForUndo, syncDirBeforeCommit } from './undo.ts';
 
 export interface Ownership {
@@ -66,6 +66,19 @@ export type FileData = string | Uint8Array | readonly Uint8Array[];
  * only follow real changes.
  */
 export function writeAtomic(path: string, data: FileData, own: Ownership = {}): boolean {
+  return write(path, data, own, true);
+}
+
+/**
+ * writeAtomic for a file that only spares work (a stamp naming other files as they are): replaced
+ * atomically and kept for an undo, but neither its bytes nor its rename are flushed. After a power
+ * cut it may be the old one, or empty; its readers take either as no hint and do the work.
+ */
+export function writeHint(path: string, data: FileData, own: Ownership = {}): boolean {
+  return write(path, data, own, false);
+}
+
+function write(path: string, data: FileData, own: Ownership, durable: boolean): boolean {
   const parts = typeof data === 'string' ? [Buffer.from(data)] : isParts(data) ? data : [data];
   const length = parts.reduce((n, part) => n + part.length, 0);
   const mode = own.mode ?? 0o644;
@@ -75,14 +88,14 @@ export function writeAtomic(path: string, data: FileData, own: Ownership = {}): 
     if (old && old.equals(Buffer.concat(parts))) return false;
   }
   const dir = dirname(path);
-  const temp = join(dir, `${TEMP_MARK}${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}`);
+  const temp = join(dir, `${TEMP_MARK}${basename(path)}.${uniqueSuffix()}`);
   try {
     const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
     try {
       for (const part of parts) writeFileSync(fd, part);
       fchmodSync(fd, mode);
       if (own.uid !== undefined || own.gid !== undefined) fchownSync(fd, own.uid ?? -1, own.gid ?? -1);
-      fsyncSync(fd);
+      if (durable) fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
@@ -90,7 +103,11 @@ export function writeAtomic(path: string, data: FileData, own: Ownership = {}): 
     rmSync(temp, { force: true });
     throw noSpaceFor(path, e);
   }
-  replaceFile(temp, path);
+  if (durable) replaceFile(temp, path);
+  else {
+    keepForUndo(path);
+    renameSync(temp, path);
+  }
   return true;
 }
 

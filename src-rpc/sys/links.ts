@@ -2,7 +2,7 @@
 // old one, so a reader sees the old target or the new one, never neither.
 import { closeSync, fsyncSync, lstatSync, openSync, readlinkSync, renameSync, symlinkSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import { randomBytes } from './random.ts';
+import { uniqueSuffix } from './random.ts';
 
 export function readLink(path: string): string | null {
   try {
@@ -19,7 +19,7 @@ export function replaceSymlink(target: string, path: string): boolean {
   if (readLink(path) === target) return false;
   const dir = dirname(path);
   // Same ".tmp-" mark as sys/fs.ts writeAtomic, so removeStaleTemps cleans up after a kill.
-  const temp = join(dir, `.tmp-${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}`);
+  const temp = join(dir, `.tmp-${basename(path)}.${uniqueSuffix()}`);
   symlinkSync(target, temp);
   renameSync(temp, path);
   const fd = openSync(dir, 'r');

@@ -17,3 +17,16 @@ export function randomBytes(n: number): Buffer {
   }
   return bytes;
 }
+
+let tag: string | undefined;
+let made = 0;
+
+/**
+ * A part for temp and backup file names that no other name of ours has: this process's pid, a
+ * random tag (against a leftover of an earlier process with the same pid) read once, and a count.
+ * One read of /dev/urandom per process, not one per name (a `user add` names eight files).
+ */
+export function uniqueSuffix(): string {
+  tag ??= randomBytes(4).toString('hex');
+  return `${process.pid}.${tag}${(made++).toString(36)}`;
+}

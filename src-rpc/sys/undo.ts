@@ -1,14 +1,16 @@
 // All-or-nothing writes across files. While a write call runs, each file it replaces keeps its
 // previous version as a hard link (no extra space on a full disk), and an undo log names it
-// before the change is made. The call either finishes — removing the log is the commit — or is
+// before the change is made. The call either finishes — emptying the log is the commit — or is
 // undone: at once when it fails (a full disk), or by the next writer (which holds the lock)
 // when it was SIGKILLed. So UCI, the store, the maps and the mail tree are all old or all new.
+// The log file stays between calls, empty: emptying it (ftruncate, fdatasync) is one flush where
+// removing it was a flush of its directory, and creating it at the next call another.
 //
 // Why an undo log rather than a redo log: the code that changes files keeps running as it is
 // (it reads what it just wrote, postmap reads its sources), and undoing needs no free space.
-import { closeSync, constants, existsSync, fdatasyncSync, linkSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, existsSync, fdatasyncSync, ftruncateSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
-import { randomBytes } from './random.ts';
+import { uniqueSuffix } from './random.ts';
 import { syncDir } from './sync-dir.ts';
 import { unlinkIfPresent } from './unlink.ts';
 
@@ -26,9 +28,10 @@ interface Undo {
 let current: Undo | null = null;
 
 /** Names a sweep of temp files (`.tmp-`) removes once nothing refers to them. */
-const backupName = (path: string) => join(dirname(path), `.tmp-undo-${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}`);
+const backupName = (path: string) => join(dirname(path), `.tmp-undo-${basename(path)}.${uniqueSuffix()}`);
 
 function record(...entries: Entry[]): void {
+  if (!entries.length) return;
   const u = current!;
   // On disk before the changes they undo: a SIGKILL right after still finds them.
   writeSync(u.fd, entries.map((e) => JSON.stringify(e) + '\n').join(''));
@@ -53,41 +56,66 @@ function undo(entries: Entry[]): void {
   }
 }
 
-function readLog(log: string): Entry[] {
+/** What the log names, in order; [] when it is absent or empty (no call was cut short). */
+function readLog(log: string): { entries: Entry[]; written: boolean } {
   let text: string;
   try {
     text = readFileSync(log, 'utf8');
   } catch {
-    return [];
+    return { entries: [], written: false };
   }
   // A torn last line was being written when the process died: its change was not made yet.
-  return text.split('\n').flatMap((line) => {
+  const entries = text.split('\n').flatMap((line) => {
     try {
       return [JSON.parse(line) as Entry];
     } catch {
       return [];
     }
   });
+  return { entries, written: text !== '' };
+}
+
+/** The log emptied on disk: what it named is kept (a commit) or was put back (an undo). */
+function emptyLog(fd: number): void {
+  ftruncateSync(fd, 0);
+  fdatasyncSync(fd);
+}
+
+/** A write call was cut short and its changes are not undone yet. */
+export function undoPending(log: string): boolean {
+  try {
+    return statSync(log).size > 0;
+  } catch {
+    return false;
+  }
 }
 
 /**
- * Undo what a killed writer left half done. Call while holding the write lock, before anything
- * else (and before sweeping temp files: the backups are among them).
+ * Open the log (made empty when absent), undoing first what a killed writer left half done.
+ * Call while holding the write lock, before anything else (and before sweeping temp files: the
+ * backups are among them).
  */
-export function recoverUndo(log: string): boolean {
-  if (!existsSync(log)) return false;
-  undo(readLog(log));
-  rmSync(log, { force: true });
-  syncDir(dirname(log));
-  return true;
+function openLog(log: string): number {
+  const { entries, written } = readLog(log);
+  const created = !written && !existsSync(log);
+  const fd = openSync(log, constants.O_WRONLY | constants.O_CREAT, 0o600);
+  try {
+    if (written) {
+      undo(entries);
+      emptyLog(fd);
+    }
+    // A log made now must be found after a power cut before any change it will name is made.
+    if (created) syncDir(dirname(log));
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return fd;
 }
 
 /** Start recording (under the write lock). */
 export function beginUndo(log: string): void {
-  recoverUndo(log);
-  const fd = openSync(log, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
-  syncDir(dirname(log));
-  current = { log, fd, entries: [], seen: new Set(), unsynced: new Set() };
+  current = { log, fd: openLog(log), entries: [], seen: new Set(), unsynced: new Set() };
 }
 
 /**
@@ -100,15 +128,17 @@ export function syncDirBeforeCommit(dir: string): void {
   else syncDir(dir);
 }
 
-/** Keep every change: removing the log is the commit point; the backups go afterwards. False when nothing was recording. */
+/** Keep every change: emptying the log is the commit point; the backups go afterwards. False when nothing was recording. */
 export function commitUndo(): boolean {
   const u = current;
   if (!u) return false;
   current = null;
-  closeSync(u.fd);
-  for (const dir of u.unsynced) syncDir(dir);
-  unlinkIfPresent(u.log);
-  syncDir(dirname(u.log));
+  try {
+    for (const dir of u.unsynced) syncDir(dir);
+    if (u.entries.length) emptyLog(u.fd);
+  } finally {
+    closeSync(u.fd);
+  }
   for (const e of u.entries) if ('file' in e && e.backup) unlinkIfPresent(e.backup);
   return true;
 }
@@ -118,10 +148,12 @@ export function rollbackUndo(): void {
   const u = current;
   if (!u) return;
   current = null;
-  closeSync(u.fd);
-  undo(u.entries);
-  rmSync(u.log, { force: true });
-  syncDir(dirname(u.log));
+  try {
+    undo(u.entries);
+    emptyLog(u.fd);
+  } finally {
+    closeSync(u.fd);
+  }
 }
 
 /**
@@ -129,8 +161,19 @@ export function rollbackUndo(): void {
  * Naming all the files a step replaces at once costs one flush of the log, not one each.
  */
 export function keepForUndo(...paths: string[]): void {
-  const u = current;
-  if (!u) return;
+  if (current) record(...backups(current, paths));
+}
+
+/**
+ * A directory this call is about to create (a new maildir): undone by removing it with its
+ * contents. Files the same step replaces may be named with it (see keepForUndo): one flush.
+ */
+export function createdForUndo(dir: string, ...paths: string[]): void {
+  if (current) record({ dir }, ...backups(current, paths));
+}
+
+/** Entries keeping the files not kept yet, each as a hard link (none for a file that does not exist yet). */
+function backups(u: Undo, paths: string[]): Entry[] {
   const entries: Entry[] = [];
   for (const path of paths) {
     if (u.seen.has(path)) continue;
@@ -144,10 +187,5 @@ export function keepForUndo(...paths: string[]): void {
     }
     entries.push({ file: path, backup });
   }
-  if (entries.length) record(...entries);
-}
-
-/** A directory this call created (a new maildir): undone by removing it with its contents. */
-export function createdForUndo(dir: string): void {
-  if (current) record({ dir });
+  return entries;
 }
