@@ -6,7 +6,8 @@
 // cold `user add`. Only where apply last wrote these files from this very users file (the stamp):
 // anything else, and every refusal, goes the general way, which converges and re-stamps.
 import { join } from 'node:path';
-import { readBytes, readText, writeAtomic, writeHint, fileIdentity, removeTree } from '../sys/fs.ts';
+import { readText, writeAtomic, writeHint, fileIdentity, removeTree } from '../sys/fs.ts';
+import { bufferSource, openSource } from '../sys/file-ranges.ts';
 import { appendCdb, mapSourceEntries } from '../sys/cdb.ts';
 import { insertLine, seekSorted } from '../sys/sorted-lines.ts';
 import { addedQuickly } from '../sys/code-cache.ts';
@@ -92,21 +93,25 @@ export function addMailboxQuickly(ctx: Context, mailbox: Mailbox): boolean {
   const aliases = viewAliases(l);
   if (aliases.has(email) || !newMailboxOnlyInVmailbox(s, email, [...aliases].map(([alias, targets]) => ({ alias, targets: [...targets] })))) return false;
 
-  const users = readBytes(usersFile(l)) ?? Buffer.alloc(0);
-  const source = readBytes(vmailboxSource(l)) ?? Buffer.alloc(0);
-  const database = readBytes(mapDatabase(vmailboxSource(l), 'cdb'));
-  const inUsers = seekSorted(users, email, ':');
-  const inSource = seekSorted(source, email, ' ');
-  const line = vmailboxLine(email);
-  const grown = database && appendCdb(database, mapSourceEntries(line));
-  if (!inUsers || inUsers.found || !inSource || inSource.found || !grown) return false;
+  // Read by range (sys/file-ranges): the new files are written from ranges of these, open until then.
+  const opened = [usersFile(l), vmailboxSource(l), mapDatabase(vmailboxSource(l), 'cdb')].map(openSource);
+  try {
+    const [users, source, database] = opened.map((file, i) => file ?? (i < 2 ? bufferSource(Buffer.alloc(0)) : null));
+    const inUsers = seekSorted(users!, email, ':');
+    const inSource = seekSorted(source!, email, ' ');
+    const line = vmailboxLine(email);
+    const grown = database && appendCdb(database, mapSourceEntries(line));
+    if (!inUsers || inUsers.found || !inSource || inSource.found || !grown) return false;
 
-  // The order of the general way: the maildir, the users file, then the map. The maildir and the
-  // four files' old versions go into the undo log at once (one flush of it, not five).
-  createMaildir(l, email, usersFile(l), mapDatabase(vmailboxSource(l), 'cdb'), vmailboxSource(l), stampFile(l));
-  saveUsersFile(l, insertLine(users, inUsers.at, userLine(mailbox)));
-  writeAtomic(mapDatabase(vmailboxSource(l), 'cdb'), grown, { mode: 0o644, uid: 0, gid: 0 });
-  writeAtomic(vmailboxSource(l), insertLine(source, inSource.at, line), { mode: 0o644, uid: 0, gid: 0 });
+    // The order of the general way: the maildir, the users file, then the map. The maildir and the
+    // four files' old versions go into the undo log at once (one flush of it, not five).
+    createMaildir(l, email, usersFile(l), mapDatabase(vmailboxSource(l), 'cdb'), vmailboxSource(l), stampFile(l));
+    saveUsersFile(l, insertLine(users!, inUsers.at, userLine(mailbox)));
+    writeAtomic(mapDatabase(vmailboxSource(l), 'cdb'), grown, { mode: 0o644, uid: 0, gid: 0 });
+    writeAtomic(vmailboxSource(l), insertLine(source!, inSource.at, line), { mode: 0o644, uid: 0, gid: 0 });
+  } finally {
+    for (const file of opened) file?.close();
+  }
   writeStamp(l, stamp.mailboxes + 1);
   addedQuickly();
   return true;

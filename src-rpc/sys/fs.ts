@@ -1,10 +1,11 @@
 // File primitives with the guarantees the product promises: a write is atomic (temp file,
 // fsync, rename, fsync of the directory: at once, or before a write call's commit, sys/undo),
 // so a SIGKILL leaves the old or the new bytes.
-import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, fchmodSync, fchownSync, fstatSync, fsyncSync, lchownSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, statfsSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, fchmodSync, fchownSync, fstatSync, fsyncSync, lchownSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, statfsSync, utimesSync } from 'node:fs';
 import type { BigIntStats, Stats } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { uniqueSuffix } from './random.ts';
+import { partBytes, partLength, writePart, type FilePart } from './file-ranges.ts';
 import { keepForUndo, syncDirBeforeCommit } from './undo.ts';
 
 export interface Ownership {
@@ -57,8 +58,11 @@ export function exists(path: string): boolean {
   return existsSync(path);
 }
 
-/** File contents: text, bytes, or bytes in parts (written one after the other, never joined: a line put into a big file costs no copy of it). */
-export type FileData = string | Uint8Array | readonly Uint8Array[];
+/**
+ * File contents: text, bytes, or parts written one after the other, never joined: bytes, or ranges
+ * of another file (sys/file-ranges), so a line put into a big file costs no copy of it in memory.
+ */
+export type FileData = string | Uint8Array | readonly FilePart[];
 
 /**
  * Replace `path` with `data` atomically. Returns false (and touches nothing) when the file
@@ -80,19 +84,19 @@ export function writeHint(path: string, data: FileData, own: Ownership = {}): bo
 
 function write(path: string, data: FileData, own: Ownership, durable: boolean): boolean {
   const parts = typeof data === 'string' ? [Buffer.from(data)] : isParts(data) ? data : [data];
-  const length = parts.reduce((n, part) => n + part.length, 0);
+  const length = parts.reduce((n, part) => n + partLength(part), 0);
   const mode = own.mode ?? 0o644;
   const current = statOrNull(path);
   if (current && current.size === length && (current.mode & 0o7777) === mode && ownedAs(current, own)) {
     const old = readBytes(path);
-    if (old && old.equals(Buffer.concat(parts))) return false;
+    if (old && old.equals(Buffer.concat(parts.map(partBytes)))) return false;
   }
   const dir = dirname(path);
   const temp = join(dir, `${TEMP_MARK}${basename(path)}.${uniqueSuffix()}`);
   try {
     const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
     try {
-      for (const part of parts) writeFileSync(fd, part);
+      for (const part of parts) writePart(fd, part);
       fchmodSync(fd, mode);
       if (own.uid !== undefined || own.gid !== undefined) fchownSync(fd, own.uid ?? -1, own.gid ?? -1);
       if (durable) fsyncSync(fd);
@@ -111,7 +115,7 @@ function write(path: string, data: FileData, own: Ownership, durable: boolean): 
   return true;
 }
 
-const isParts = (data: Uint8Array | readonly Uint8Array[]): data is readonly Uint8Array[] => Array.isArray(data);
+const isParts = (data: Uint8Array | readonly FilePart[]): data is readonly FilePart[] => Array.isArray(data);
 
 /**
  * An empty file standing for a state outside our files (a kernel table loaded): made or removed

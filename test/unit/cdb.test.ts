@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appendCdb, encodeCdb, mapSourceEntries } from '../../src-rpc/sys/cdb.ts';
+import { bufferSource, openSource, partBytes, type ByteSource, type FilePart } from '../../src-rpc/sys/file-ranges.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdb-'));
 writeFileSync(join(dir, 'main.cf'), '');
@@ -48,15 +49,27 @@ test('postmap reads our table: folded keys, first of duplicates, no key without 
   assert.is(query('nobody@example.com').status, 1);
 });
 
+/** The bytes of the parts, ranges of files read. */
+const joined = (parts: FilePart[]) => Buffer.concat(parts.map(partBytes));
+
+/** `bytes` as a buffer, and as a file read by range (how a quick add reads the table). */
+function sources(name: string, bytes: Buffer): [string, ByteSource & { close?(): void }][] {
+  writeFileSync(join(dir, `${name}.source`), bytes);
+  return [[`${name} (buffer)`, bufferSource(bytes)], [`${name} (file)`, openSource(join(dir, `${name}.source`))!]];
+}
+
 test('appending to a table gives the table of both lists, which postmap reads', () => {
   const before = mapSourceEntries(SOURCES.many!);
   const after: Array<[string, string]> = [['aaa@example.com', 'example.com/aaa/'], ['zzz@example.com', 'example.com/zzz/'], ['ünï@example.com', 'x']];
   for (const [name, old] of [['empty', []], ['one', before.slice(0, 1)], ['many', before]] as const) {
-    const appended = appendCdb(encodeCdb(old), after);
-    assert.ok(appended && Buffer.concat(appended).equals(encodeCdb([...old, ...after])), `${name}: appending differs from encoding the whole list`);
+    for (const [what, source] of sources(name, encodeCdb(old))) {
+      const appended = appendCdb(source, after);
+      assert.ok(appended && joined(appended).equals(encodeCdb([...old, ...after])), `${what}: appending differs from encoding the whole list`);
+      source.close?.();
+    }
   }
   const file = join(dir, 'appended');
-  writeFileSync(`${file}.cdb`, Buffer.concat(appendCdb(encodeCdb(before), after)!));
+  writeFileSync(`${file}.cdb`, joined(appendCdb(bufferSource(encodeCdb(before)), after)!));
   assert.is(postmap('-q', 'aaa@example.com', `cdb:${file}`).stdout, 'example.com/aaa/\n');
   assert.is(postmap('-q', 'user1234@example.com', `cdb:${file}`).stdout, 'example.com/user1234/\n');
 });
@@ -64,7 +77,7 @@ test('appending to a table gives the table of both lists, which postmap reads', 
 test('what is not a whole cdb table is not appended to', () => {
   const good = encodeCdb(mapSourceEntries(SOURCES.many!));
   for (const bad of [Buffer.alloc(0), good.subarray(0, 2047), good.subarray(0, good.length - 8), Buffer.concat([good, Buffer.alloc(8)])]) {
-    assert.is(appendCdb(bad, [['k', 'v']]), null);
+    assert.is(appendCdb(bufferSource(bad), [['k', 'v']]), null);
   }
 });
 
