@@ -30,15 +30,20 @@ export function bufferSource(bytes: Buffer): ByteSource {
   return { length: bytes.length, read: (start, end) => bytes.subarray(start, end), part: (start, end) => bytes.subarray(start, end) };
 }
 
-/** The file at `path` as a ByteSource, open until `close`; null when it does not exist. */
-export function openSource(path: string): (ByteSource & { close(): void }) | null {
-  let fd: number;
+/** A file descriptor open for reading `path`; null when it does not exist. */
+export function openIfExists(path: string): number | null {
   try {
-    fd = openSync(path, 'r');
+    return openSync(path, 'r');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
   }
+}
+
+/** The file at `path` as a ByteSource, open until `close`; null when it does not exist. */
+export function openSource(path: string): (ByteSource & { close(): void }) | null {
+  const fd = openIfExists(path);
+  if (fd === null) return null;
   let length: number;
   try {
     length = fstatSync(fd).size;

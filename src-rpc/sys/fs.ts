@@ -5,7 +5,7 @@ import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, f
 import type { BigIntStats, Stats } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { uniqueSuffix } from './random.ts';
-import { partBytes, partLength, writePart, type FilePart } from './file-ranges.ts';
+import { openIfExists, partBytes, partLength, writePart, type FilePart } from './file-ranges.ts';
 import { keepForUndo, syncDirBeforeCommit } from './undo.ts';
 
 export interface Ownership {
@@ -272,13 +272,8 @@ export function fileIdentity(path: string): string | null {
  * as many bytes as `bytes` asks for, given the file's size.
  */
 export function readHeadOf(path: string, identity: string, bytes: (size: number) => number): Buffer | null {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
-  }
+  const fd = openIfExists(path);
+  if (fd === null) return null;
   try {
     // The identity of the open file: one replaced after the check cannot be read in its place.
     const st = fstatSync(fd, { bigint: true });
