@@ -3,8 +3,9 @@
 // before the change is made. The call either finishes — emptying the log is the commit — or is
 // undone: at once when it fails (a full disk), or by the next writer (which holds the lock)
 // when it was SIGKILLed. So UCI, the store, the maps and the mail tree are all old or all new.
-// The log file stays between calls, empty: emptying it (ftruncate, fdatasync) is one flush where
-// removing it was a flush of its directory, and creating it at the next call another.
+// The log is made by the first call that records a change, and stays between calls, empty:
+// emptying it (ftruncate, fdatasync) is one flush where removing it was a flush of its directory,
+// and making it again at the next call another.
 //
 // Why an undo log rather than a redo log: the code that changes files keeps running as it is
 // (it reads what it just wrote, postmap reads its sources), and undoing needs no free space.
@@ -18,7 +19,8 @@ type Entry = { file: string; backup: string | null } | { dir: string };
 
 interface Undo {
   log: string;
-  fd: number;
+  /** The log, open for appending records once the first is made (null before). */
+  fd: number | null;
   entries: Entry[];
   seen: Set<string>;
   /** Directories whose renames must be on disk before the commit. */
@@ -33,6 +35,7 @@ const backupName = (path: string) => join(dirname(path), `.tmp-undo-${basename(p
 function record(...entries: Entry[]): void {
   if (!entries.length) return;
   const u = current!;
+  u.fd ??= openLog(u.log);
   // On disk before the changes they undo: a SIGKILL right after still finds them.
   writeSync(u.fd, entries.map((e) => JSON.stringify(e) + '\n').join(''));
   fdatasyncSync(u.fd);
@@ -91,21 +94,27 @@ export function undoPending(log: string): boolean {
 }
 
 /**
- * Open the log (made empty when absent), undoing first what a killed writer left half done.
- * Call while holding the write lock, before anything else (and before sweeping temp files: the
- * backups are among them).
+ * Undo what a killed writer left half done, and empty its log. Call while holding the write lock,
+ * before anything else (and before sweeping temp files: the backups are among them).
  */
-function openLog(log: string): number {
+function recover(log: string): void {
   const { entries, written } = readLog(log);
-  const created = !written && !existsSync(log);
+  if (!written) return;
+  const fd = openSync(log, constants.O_WRONLY);
+  try {
+    undo(entries);
+    emptyLog(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The log open for appending, made when absent: then found after a power cut before any change it names is made. */
+function openLog(log: string): number {
+  const made = !existsSync(log);
   const fd = openSync(log, constants.O_WRONLY | constants.O_CREAT, 0o600);
   try {
-    if (written) {
-      undo(entries);
-      emptyLog(fd);
-    }
-    // A log made now must be found after a power cut before any change it will name is made.
-    if (created) syncDir(dirname(log));
+    if (made) syncDir(dirname(log));
   } catch (e) {
     closeSync(fd);
     throw e;
@@ -115,7 +124,8 @@ function openLog(log: string): number {
 
 /** Start recording (under the write lock). */
 export function beginUndo(log: string): void {
-  current = { log, fd: openLog(log), entries: [], seen: new Set(), unsynced: new Set() };
+  recover(log);
+  current = { log, fd: null, entries: [], seen: new Set(), unsynced: new Set() };
 }
 
 /**
@@ -135,9 +145,9 @@ export function commitUndo(): boolean {
   current = null;
   try {
     for (const dir of u.unsynced) syncDir(dir);
-    if (u.entries.length) emptyLog(u.fd);
+    if (u.fd !== null) emptyLog(u.fd);
   } finally {
-    closeSync(u.fd);
+    if (u.fd !== null) closeSync(u.fd);
   }
   for (const e of u.entries) if ('file' in e && e.backup) unlinkIfPresent(e.backup);
   return true;
@@ -150,9 +160,9 @@ export function rollbackUndo(): void {
   current = null;
   try {
     undo(u.entries);
-    emptyLog(u.fd);
+    if (u.fd !== null) emptyLog(u.fd);
   } finally {
-    closeSync(u.fd);
+    if (u.fd !== null) closeSync(u.fd);
   }
 }
 
