@@ -33,12 +33,17 @@ export class LockBusyError extends Error {
 
 /** A directory of ours that nobody else may enter or replace: created 0700, refused otherwise. */
 function privateDir(path: string, mode: number): void {
-  try {
-    mkdirSync(path, { mode });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  // Looked at first: at every lock but the first, the directory is there, and a refused mkdir
+  // would build an error (with its stack) for nothing.
+  let st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st) {
+    try {
+      mkdirSync(path, { mode });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    st = lstatSync(path);
   }
-  const st = lstatSync(path);
   const uid = process.getuid?.() ?? 0;
   if (!st.isDirectory() || st.uid !== uid) throw new Error(`lock directory ${path} is not a directory owned by uid ${uid}: remove it`);
   // mkdir's mode passes through the umask (077 under rpcd): set it explicitly.
