@@ -23,6 +23,9 @@ import type { Context } from '../core/context.ts';
 import type { Layout } from '../core/layout.ts';
 import type { MapType } from '../render/view.ts';
 
+/** An absent users file or vmailbox: no lines yet. */
+const none = bufferSource(Buffer.alloc(0));
+
 /**
  * Names the users file, the vmailbox source and its database as apply or addMailbox left them,
  * then the number of mailboxes in that users file.
@@ -96,9 +99,9 @@ export function addMailboxQuickly(ctx: Context, mailbox: Mailbox): boolean {
   // Read by range (sys/file-ranges): the new files are written from ranges of these, open until then.
   const opened = [usersFile(l), vmailboxSource(l), mapDatabase(vmailboxSource(l), 'cdb')].map(openSource);
   try {
-    const [users, source, database] = opened.map((file, i) => file ?? (i < 2 ? bufferSource(Buffer.alloc(0)) : null));
-    const inUsers = seekSorted(users!, email, ':');
-    const inSource = seekSorted(source!, email, ' ');
+    const [users = none, source = none, database] = opened.map((file) => file ?? undefined);
+    const inUsers = seekSorted(users, email, ':');
+    const inSource = seekSorted(source, email, ' ');
     const line = vmailboxLine(email);
     const grown = database && appendCdb(database, mapSourceEntries(line));
     if (!inUsers || inUsers.found || !inSource || inSource.found || !grown) return false;
@@ -106,9 +109,9 @@ export function addMailboxQuickly(ctx: Context, mailbox: Mailbox): boolean {
     // The order of the general way: the maildir, the users file, then the map. The maildir and the
     // four files' old versions go into the undo log at once (one flush of it, not five).
     createMaildir(l, email, usersFile(l), mapDatabase(vmailboxSource(l), 'cdb'), vmailboxSource(l), stampFile(l));
-    saveUsersFile(l, insertLine(users!, inUsers.at, userLine(mailbox)));
+    saveUsersFile(l, insertLine(users, inUsers.at, userLine(mailbox)));
     writeAtomic(mapDatabase(vmailboxSource(l), 'cdb'), grown, { mode: 0o644, uid: 0, gid: 0 });
-    writeAtomic(vmailboxSource(l), insertLine(source!, inSource.at, line), { mode: 0o644, uid: 0, gid: 0 });
+    writeAtomic(vmailboxSource(l), insertLine(source, inSource.at, line), { mode: 0o644, uid: 0, gid: 0 });
   } finally {
     for (const file of opened) file?.close();
   }

@@ -22,7 +22,7 @@ export interface ByteSource {
   part(start: number, end: number): FilePart;
 }
 
-export const isRange = (part: FilePart): part is FileRange => !(part instanceof Uint8Array);
+const isRange = (part: FilePart): part is FileRange => !(part instanceof Uint8Array);
 
 export const partLength = (part: FilePart) => (isRange(part) ? part.end - part.start : part.length);
 
@@ -83,6 +83,6 @@ export function writePart(fd: number, part: FilePart): void {
   }
 }
 
-const SCRATCH = 256 * 1024;
+const SCRATCH = 262_144; // 256 KiB, as a literal: esbuild kept `256 * 1024` in the boot wrapper, which uses none of this
 let scratchBuffer: Buffer | undefined;
 const scratch = () => (scratchBuffer ??= Buffer.allocUnsafeSlow(SCRATCH));
