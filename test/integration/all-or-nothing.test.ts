@@ -5,13 +5,13 @@
 // a random point is seen by the next command as wholly done or not done at all.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeSandbox } from '../support/sandbox.ts';
 import { tableType } from '../support/postfix-tables.ts';
-import { MAILCTL, mailctl, ok, writeConfig } from '../support/mailctl.ts';
+import { mailctl, mailctlKilledAfter, ok, writeConfig } from '../support/mailctl.ts';
 
 const box = makeSandbox('mailserver-full-');
 const root = box.root;
@@ -119,18 +119,6 @@ function consistent(when: string): void {
   if (relay.relayhost) assert.is(relay.user, `user-${relay.relayhost.slice(1, relay.relayhost.indexOf('.'))}`, `${when}: credentials of another relay host`);
 }
 
-function killedAfter(args: string[], input: string, delayMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const child = spawn(MAILCTL, args, { env: { ...process.env, MAILSERVER_ROOT: root }, stdio: ['pipe', 'ignore', 'ignore'] });
-    child.stdin.end(input);
-    const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
-    child.on('exit', (_code, signal) => {
-      clearTimeout(timer);
-      resolve(signal === 'SIGKILL');
-    });
-  });
-}
-
 test('200 multi-file writes SIGKILLed at random points: the next command sees the old or the new state', async () => {
   if (mounted) {
     spawnSync('umount', ['-l', data]);
@@ -154,7 +142,7 @@ test('200 multi-file writes SIGKILLed at random points: the next command sees th
       { args: ['relay', 'set', relayhost, '--user', `user-r${i}`, '--password-stdin'], input: `relay-pass-${i}\n` },
       { args: ['relay', 'clear'], input: '' },
     ][i % 4]!;
-    if (await killedAfter(op.args, op.input, Math.random() * typical * 1.3)) killed++;
+    if (await mailctlKilledAfter(root, op.args, op.input, Math.random() * typical * 1.3)) killed++;
     consistent(`after killing \`${op.args.join(' ')}\` (${i})`);
   }
   assert.ok(killed >= 50, `only ${killed} of 200 writes were killed`);

@@ -2,12 +2,14 @@
 // converging everything (runtime/mailbox-add.ts). What it leaves must be exactly what the general
 // way writes: after any mix of adds, `mailctl apply` finds nothing to change, and Postfix's own
 // postmap finds every mailbox in the table. Whatever it cannot be sure of goes the general way.
+// Killed at any point, it leaves the mailbox in every file and its maildir, or nowhere.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { makeSandbox } from '../support/sandbox.ts';
-import { mailctl, ok, writeConfig } from '../support/mailctl.ts';
+import { mailctl, mailctlKilledAfter, ok, writeConfig } from '../support/mailctl.ts';
 import { dumpTable, tableType } from '../support/postfix-tables.ts';
 
 const box = makeSandbox('mailserver-quick-add-');
@@ -127,6 +129,34 @@ test('the pages of `user list` are those of the whole file, while its stamp coun
   appendFileSync(join(config, 'users'), `zz-by-hand@example.com:${hash}::::::\n`);
   assertPages('after a hand edit');
   assert.is(list(0, 1).total, 702);
+});
+
+test('a quick add SIGKILLed at random points: the next command finds the mailbox in every file and its maildir, or nowhere', async () => {
+  ok(root, ['apply']);
+  const took = ['timing1', 'timing2', 'timing3'].map((name) => {
+    const t = Date.now();
+    add(`${name}@example.com`);
+    return Date.now() - t;
+  });
+  const typical = took.sort((a, b) => a - b)[1]!;
+  const type = tableType(config);
+  let killed = 0;
+  for (let i = 0; i < 60; i++) {
+    const email = `kill${i}@example.com`;
+    // Most kills land where the add writes: after Node's start, before the end.
+    if (await mailctlKilledAfter(root, ['user', 'add', email, '--password-stdin'], PASSWORD, typical * (0.5 + Math.random() * 0.6))) killed++;
+    ok(root, ['user', 'list', '--json', '--limit', '1']); // a read: it waits for the killed write to be undone
+    const inUsers = usersInFile().includes(email);
+    const inSource = readFileSync(join(config, 'vmailbox'), 'utf8').split('\n').some((l) => l.startsWith(`${email} `));
+    const inTable = spawnSync('postmap', ['-c', join(config, 'postfix'), '-q', email, `${type}:${join(config, 'vmailbox')}`]).status === 0;
+    const maildir = existsSync(join(root, 'srv/mailserver/mail/example.com', `kill${i}`));
+    assert.equal({ inSource, inTable, maildir }, { inSource: inUsers, inTable: inUsers, maildir: inUsers }, `after killing the add of ${email} (users file: ${inUsers})`);
+  }
+  assert.ok(killed >= 20, `only ${killed} of 60 adds were killed`);
+  add('after-kills@example.com'); // a writer: it also sweeps what killed ones left
+  assert.equal(readdirSync(config).filter((n) => n.startsWith('.tmp-')), [], 'no temp file left');
+  assertConsistent('after the kills');
+  process.stdout.write(`  ${killed} of 60 quick adds killed (an add takes ~${typical} ms here)\n`);
 });
 
 test.run();

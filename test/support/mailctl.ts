@@ -30,6 +30,19 @@ export function mailctlAsync(root: string, args: string[], input = ''): Promise<
   });
 }
 
+/** mailctl SIGKILLed `delayMs` after it started; true when it was killed before it ended. */
+export function mailctlKilledAfter(root: string, args: string[], input: string, delayMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const child = spawn(MAILCTL, args, { env: { ...process.env, MAILSERVER_ROOT: root }, stdio: ['pipe', 'ignore', 'ignore'] });
+    child.stdin.end(input);
+    const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
+    child.on('exit', (_code, signal) => {
+      clearTimeout(timer);
+      resolve(signal === 'SIGKILL');
+    });
+  });
+}
+
 /** mailctl whose result must be success; returns parsed --json output when asked. */
 export function ok(root: string, args: string[], input = ''): CliResult {
   const r = mailctl(root, args, input);
