@@ -57,6 +57,13 @@ function rpcdFront() {
   return text.replace(line, `LIB=${LIB}`);
 }
 
+/** An executable of rpcd/ as installed: run by OpenWrt's Node (package node: /usr/bin/node), not the one that built it. */
+function installedExecutable(p) {
+  const text = readFileSync(join(root, p), 'utf8');
+  if (!text.startsWith('#!')) fail(`${p} has no #! line`);
+  return { text: `#!/usr/bin/node${text.slice(text.indexOf('\n'))}` };
+}
+
 /** Every regular file under dir, as [path relative to dir, absolute path], sorted. */
 function walk(dir, prefix = '') {
   const out = [];
@@ -84,9 +91,9 @@ const packages = [
     postinst: ['[ -n "$IPKG_INSTROOT" ] || /etc/init.d/rpcd reload'],
     prerm: true,
     files: () => [
-      { path: '/usr/sbin/mailctl', ...src('rpcd/mailctl'), exec: true },
+      { path: '/usr/sbin/mailctl', ...installedExecutable('rpcd/mailctl'), exec: true },
       { path: '/usr/libexec/rpcd/luci.mailserver', text: rpcdFront(), exec: true },
-      { path: `${LIB}/luci.mailserver.js`, ...src('rpcd/luci.mailserver.js'), exec: true },
+      { path: `${LIB}/luci.mailserver.js`, ...installedExecutable('rpcd/luci.mailserver.js'), exec: true },
       { path: `${LIB}/luci.mailserver.list.json`, ...src('rpcd/luci.mailserver.list.json') },
       // What the two executables above run (src-rpc/rpcd/boot.ts); each keeps its V8 code cache
       // beside it once it has run (lib/*.v8cache, one per Node version, written by the router's Node, not shipped).
