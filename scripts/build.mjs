@@ -77,7 +77,9 @@ const codeId = sourceId(`${root}src-rpc`).digest('hex');
 // Each executable is a few lines (src-rpc/rpcd/boot.ts) that run its bundle under lib/ from V8's
 // code cache, keyed by the bundle's hash: a cold call then skips most of compiling it. It names
 // the Node that built it: `#!/usr/bin/env node` cost every cold `mailctl` the start of env (1.0%
-// and 1.2% of a `user add` here, paired runs). The package names OpenWrt's /usr/bin/node.
+// and 1.2% of a `user add` here, paired runs). The package names OpenWrt's /usr/bin/node. A path
+// the kernel cannot take on a #! line (blanks, or longer than old kernels read) goes through env.
+const shebang = /\s/.test(process.execPath) || process.execPath.length > 120 ? '#!/usr/bin/env node' : `#!${process.execPath}`;
 const executables = { mailctl: 'src-rpc/cli/main.ts', 'luci.mailserver.js': 'src-rpc/rpcd/main.ts' };
 for (const [name, entry] of Object.entries(executables)) {
   const code = bundleOf(name);
@@ -90,7 +92,7 @@ for (const [name, entry] of Object.entries(executables)) {
   });
   const hash = createHash('sha256').update(readFileSync(`${out}/lib/${code}`)).digest('hex');
   await bundle('src-rpc/rpcd/boot.ts', `${out}/${name}`, {
-    banner: { js: `#!${process.execPath}` },
+    banner: { js: shebang },
     define: { BOOT_BUNDLE: JSON.stringify(code), BOOT_BUNDLE_HASH: JSON.stringify(hash) },
   });
 }
