@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { MailError, toErrorReply } from '../core/errors.ts';
 import { withLock } from '../sys/lock.ts';
+import { keepYoungGeneration } from '../sys/memory.ts';
 import { createJob, saveJob, readJob, jobArgs, jobLog, runningJobOfKind, type Job } from './store.ts';
 
 export type Progress = (percent: number, phase: string) => void;
@@ -19,8 +20,8 @@ function assertNotRunning(kind: string): void {
  * A job may stream the whole mail store for minutes (mesh backup, restore, sync), and V8 then
  * grows its young generation to the size it picks for throughput (3 × 16 MiB). Kept at 2 MiB,
  * a backup of 1 GiB of mail peaked at 88-91 MB instead of 102-103 MB, in the same time. The
- * CLI runs its jobs in its own process, with Node's defaults: a second process to set the flag
- * would hold more memory than the flag saves.
+ * CLI runs its jobs in its own process (a second process to set the flag would hold more memory
+ * than the flag saves), which stops the growth when the job starts (runForeground).
  */
 const RUNNER_FLAGS = ['--max-semi-space-size=2'];
 
@@ -48,6 +49,7 @@ export async function runRecorded(id: string, body: JobBody): Promise<Job> {
 /** CLI door: the same job, in the foreground, with a progress line on stderr. */
 export async function runForeground(kind: string, args: object, body: JobBody, onProgress: Progress): Promise<Job> {
   assertNotRunning(kind);
+  keepYoungGeneration();
   return execute(createJob(kind, args, process.pid), args, body, onProgress);
 }
 
