@@ -1,9 +1,9 @@
-// A long stream's memory kept flat: the memory of spent ArrayBuffers given back, and (for a job
-// in the CLI's process) the young generation kept at its size. V8 frees a read buffer that outlived a young-
-// generation collection only at its next full collection, and starts one by itself only when
-// such external memory has grown by about 32 MiB: a backup streaming a gigabyte of mail ran with
-// that much garbage on top of its working set (measured: process.memoryUsage().arrayBuffers saw-
-// toothing 0 → 30 MiB, peak RSS 106-110 MiB). Long streams call this every few MiB instead.
+// A long stream's memory kept flat: the memory of spent ArrayBuffers given back, and (for a job in
+// the CLI's process) the young generation kept at its size. V8 frees a read buffer that outlived a
+// young-generation collection only at its next full collection, and starts one by itself only
+// when such external memory has grown by about 32 MiB: a backup streaming a gigabyte of mail ran
+// with that much garbage on top of its working set (measured: process.memoryUsage().arrayBuffers
+// saw-toothing 0 → 30 MiB, peak RSS 106-110 MiB). Long streams call bufferReleaser every few MiB.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
