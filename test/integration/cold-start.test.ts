@@ -1,7 +1,7 @@
 // What a cold call loads on top of Node's own start (`node -e 0`, the floor the bench measures cold
 // calls against). Each built-in module a call loads costs every run: node:v8 alone pulls in the
-// streams, ~3 ms of a cold `status` or `user add` (1-2 %), and it did so unnoticed until the bench's
-// ratios crept up. The heavier built-ins load when first used (scripts/build.mjs LAZY_BUILTINS);
+// streams, ~3 ms of every cold call (a cold `status` takes ~52 ms here, Node's start ~39 ms), and
+// it did so unnoticed until the bench's ratios crept up. The heavier built-ins load when first used (scripts/build.mjs LAZY_BUILTINS);
 // this keeps a new import from loading one at start again, on the calls the bench times. Only
 // node:vm, which runs the bundle from its code cache (src-rpc/sys/code-cache.ts), is expected.
 import { test } from 'uvu';
