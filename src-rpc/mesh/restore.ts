@@ -10,7 +10,7 @@ import { ensureDir, exists, readText, removeTree, statOrNull, readBytes } from '
 import { fileStream, fileSize, sha256Hash, createFileSink, makeDirectory, makeSymlink, setOwnership, readFilePrefix } from '../sys/tree.ts';
 import { decrypterFor } from './keys.ts';
 import { AGE_MAGIC, DATA_FOLDERS, HEADER_NAME, MANIFEST_NAME, UCI_ENTRY, checkEntryName, checkEntryType, parseHeader, parseManifest, sameEntry, type BackupHeader, type EntryType, type Manifest, type ManifestEntry } from './format.ts';
-import { PREVIOUS_PREFIX, STAGING, UNDONE_PREFIX, finishInterruptedSwap, keptFolderName, previousFolders, pruneReplaced, swapIn } from './swap.ts';
+import { PREVIOUS_PREFIX, STAGING, UNDONE_PREFIX, endSwap, finishInterruptedSwap, keptFolderName, previousFolders, pruneReplaced, swapIn } from './swap.ts';
 import { keepMachineOptions } from './machine-options.ts';
 import { byteProgress } from './streams.ts';
 import { replacedByRestore } from './backup-files.ts';
@@ -210,6 +210,15 @@ function summaryOf(file: string, s: ArchiveSummary) {
   };
 }
 
+/** A swap a SIGKILL interrupted (before or after its daemons were stopped) is completed and they run again. */
+export async function finishInterruptedRestore(ctx: Context, lock: Lock): Promise<void> {
+  if (!(await lock(() => finishInterruptedSwap(ctx.layout)))) return;
+  await lock(async () => {
+    await ctx.daemons.start(loadContext(ctx.daemons));
+    endSwap(ctx.layout);
+  });
+}
+
 /** Stop, swap, converge with the restored settings, start, and check every mailbox. */
 export async function replaceLiveData(ctx: Context, from: string, keepAs: string, uciText: string, expected: Record<string, number>, lock: Lock) {
   const l = ctx.layout;
@@ -223,7 +232,10 @@ export async function replaceLiveData(ctx: Context, from: string, keepAs: string
   });
   const next = loadContext(ctx.daemons, ctx.progress);
   ctx.progress(96, 'converging and starting');
-  await lock(() => next.daemons.start(next));
+  await lock(async () => {
+    await next.daemons.start(next);
+    endSwap(l);
+  });
   ctx.progress(98, 'checking every mailbox');
   const checks = next.daemons.checkMailboxes(next, Object.keys(expected));
   const selfCheck = checks.map((c) => {
@@ -242,7 +254,7 @@ export async function restoreBackup(ctx: Context, opts: { file: string; dryRun: 
   const summary = summaryOf(opts.file, checked);
   if (opts.dryRun) return { ...summary, dryRun: true, replaces: replacedByRestore(l), previous: null, selfCheck: [], ok: true };
 
-  if (await lock(() => finishInterruptedSwap(l))) await lock(() => ctx.daemons.start(loadContext(ctx.daemons)));
+  await finishInterruptedRestore(ctx, lock);
   const land = byteProgress(total, (done, text) => ctx.progress(45 + 45 * Math.min(1, done / total), `extracting: ${text}`));
   try {
     const extracted = await extractToStaging(opts.file, l, (n) => land.add(n));
@@ -261,7 +273,7 @@ export async function restoreBackup(ctx: Context, opts: { file: string; dryRun: 
 /** `mesh restore --undo`: the newest restore-previous-* folder goes back in place. */
 export async function undoRestore(ctx: Context, lock: Lock): Promise<RestoreResult> {
   const l = ctx.layout;
-  await lock(() => finishInterruptedSwap(l));
+  await finishInterruptedRestore(ctx, lock);
   const [latest] = previousFolders(l);
   if (!latest) throw new MailError('not_found', `there is no previous data to put back (no ${join(l.dataPath, 'restore-previous-*')})`);
   const uci = readBytes(join(l.dataPath, latest, 'uci', 'mailserver'));

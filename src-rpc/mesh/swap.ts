@@ -1,6 +1,9 @@
 // The moment a restore (or its undo) replaces the live data: a journal written first names what
 // moves where, each step is a rename inside data_path (one filesystem), and running the journal
-// again after a SIGKILL completes it. The replaced folders are kept in restore-previous-<date>/.
+// again after a SIGKILL completes it. The journal stays until the daemons run on the new data
+// (endSwap): they were stopped for the swap, and a SIGKILL before they start again must leave the
+// next restore or pull the journal that tells it to start them. The replaced folders are kept in
+// restore-previous-<date>/.
 import { join } from 'node:path';
 import { DATA_FOLDERS } from './format.ts';
 import { ensureDir, exists, listDir, readBytes, readText, removeTree, rename, writeAtomic } from '../sys/fs.ts';
@@ -65,11 +68,15 @@ function runJournal(l: Layout, j: SwapJournal): void {
   if (!exists(keptUci) && liveUci) writeAtomic(keptUci, liveUci, { mode: 0o600 });
   writeAtomic(l.uciFile, j.uci, { mode: 0o644 });
   removeTree(join(l.dataPath, j.from));
+}
+
+/** The daemons run on the swapped-in data: the swap is over. */
+export function endSwap(l: Layout): void {
   removeTree(join(l.dataPath, JOURNAL));
   syncDirectory(l.dataPath);
 }
 
-/** A swap a SIGKILL interrupted is completed (its journal says how); true when there was one. */
+/** A swap a SIGKILL interrupted is completed (its journal says how; endSwap once the daemons run); true when there was one. */
 export function finishInterruptedSwap(l: Layout): boolean {
   const text = readText(join(l.dataPath, JOURNAL));
   if (text === null) return false;

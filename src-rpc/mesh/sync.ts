@@ -6,14 +6,14 @@
 // (without, it counts what the snapshot holds and removes the staging copy).
 import { join, relative } from 'node:path';
 import { MailError } from '../core/errors.ts';
-import { loadContext, type Context } from '../core/context.ts';
+import type { Context } from '../core/context.ts';
 import { mailHost } from '../config/settings.ts';
 import { ensureDir, exists, readText, removeTree, rename, writeAtomic } from '../sys/fs.ts';
 import { walkTree } from '../sys/tree.ts';
 import { readAccountFiles, type Lock } from './backup.ts';
 import { FORMAT_VERSION, UCI_ENTRY, mailboxOfMessage } from './format.ts';
-import { completeStaging, landingInto, replaceLiveData } from './restore.ts';
-import { PREVIOUS_PREFIX, finishInterruptedSwap } from './swap.ts';
+import { completeStaging, finishInterruptedRestore, landingInto, replaceLiveData } from './restore.ts';
+import { PREVIOUS_PREFIX } from './swap.ts';
 import { keepMachineOptions } from './machine-options.ts';
 import { replacedByRestore } from './backup-files.ts';
 import { p2pPeers, resolvePeer } from './peers.ts';
@@ -213,7 +213,7 @@ export async function syncPull(ctx: Context, opts: { node: string; snapshot?: st
   const password: Password = opts.password !== undefined ? { text: opts.password } : ownPassword(l);
   ctx.progress(2, 'looking for the snapshot');
   const { repo, snapshot } = await findSnapshot(l, repos, password, opts.snapshot);
-  if (await lock(() => finishInterruptedSwap(l))) await lock(() => ctx.daemons.start(loadContext(ctx.daemons)));
+  await finishInterruptedRestore(ctx, lock);
   const pulled = join(l.dataPath, PULLED);
   removeTree(pulled);
   ensureDir(pulled, { mode: 0o700 });
