@@ -19,8 +19,10 @@ import { checkDns } from '../dns/check.ts';
 import { loadDnsHealth, recordDnsHealth } from '../dns/health.ts';
 import { firewallStatus } from '../firewall/fw4.ts';
 import { readSyncState } from '../mesh/sync-state.ts';
+import { finishInterruptedRestore } from '../mesh/swap.ts';
+import type { Lock } from '../mesh/backup.ts';
 import { scheduleMeshWork, type MeshSchedule } from './mesh-schedule.ts';
-import type { Context } from '../core/context.ts';
+import { loadContext, type Context } from '../core/context.ts';
 
 type Status = Awaited<ReturnType<typeof status>>;
 
@@ -75,6 +77,15 @@ function tickText(r: TickReport): string {
     ...(r.jobsPruned ? [`${r.jobsPruned} old job(s) forgotten`] : []),
     ...(r.mesh.started ? [`mesh: ${r.mesh.started} started (job ${r.mesh.job})`] : r.mesh.error ? [`mesh: ${r.mesh.error}`] : []),
   ].join('\n');
+}
+
+/**
+ * A restore or pull killed after it stopped the daemons (or mid-swap) left them stopped, and
+ * unwanted: tick finishes its swap and starts them, as the killed call would have, and goes on
+ * with the settings the swap brought.
+ */
+async function afterInterruptedRestore(ctx: Context, lock: Lock): Promise<Context> {
+  return (await finishInterruptedRestore(ctx, lock)) ? loadContext(ctx.daemons, ctx.progress) : ctx;
 }
 
 /** A server that should run (or runs: one started before `start` recorded it). */
@@ -178,16 +189,18 @@ export const serviceMethods = [
   method({
     name: 'tick',
     access: 'write',
-    doc: 'Periodic work (cron): re-converge a running server, renew the certificate when due, retire DKIM keys past their grace period, check DNS for drift, forget old jobs, start the mesh push (every mesh.sync_interval) or the weekly restore drill',
+    doc: 'Periodic work (cron): finish a restore a kill cut short, re-converge a running server, renew the certificate when due, retire DKIM keys past their grace period, check DNS for drift, forget old jobs, start the mesh push (every mesh.sync_interval) or the weekly restore drill',
     cli: ['tick'],
     args: {},
-    handler: async (_a, ctx) => {
+    handler: async (_a, given) => {
+      const ctx = await afterInterruptedRestore(given, async (fn) => fn());
       const wanted = await serverWanted(ctx);
       // Heal first: converging would start a missing milter too, without recording why.
       return tickWork(ctx, wanted, wanted ? heal(ctx) : []);
     },
     // Under procd the healing goes through the init script, before the write lock is taken.
-    underProcd: async (_a, ctx, locked) => {
+    underProcd: async (_a, given, locked) => {
+      const ctx = await afterInterruptedRestore(given, (fn) => locked(() => fn()));
       const wanted = await serverWanted(ctx);
       const restarts = wanted ? heal(ctx) : [];
       return locked((c) => tickWork(c, wanted, restarts));

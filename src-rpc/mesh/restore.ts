@@ -10,7 +10,7 @@ import { ensureDir, exists, readText, removeTree, statOrNull, readBytes } from '
 import { fileStream, fileSize, sha256Hash, createFileSink, makeDirectory, makeSymlink, setOwnership, readFilePrefix } from '../sys/tree.ts';
 import { decrypterFor } from './keys.ts';
 import { AGE_MAGIC, DATA_FOLDERS, HEADER_NAME, MANIFEST_NAME, UCI_ENTRY, checkEntryName, checkEntryType, parseHeader, parseManifest, sameEntry, type BackupHeader, type EntryType, type Manifest, type ManifestEntry } from './format.ts';
-import { PREVIOUS_PREFIX, STAGING, UNDONE_PREFIX, endSwap, finishInterruptedSwap, keptFolderName, previousFolders, pruneReplaced, swapIn } from './swap.ts';
+import { PREVIOUS_PREFIX, STAGING, UNDONE_PREFIX, endSwap, finishInterruptedRestore, keptFolderName, previousFolders, pruneReplaced, swapIn } from './swap.ts';
 import { keepMachineOptions } from './machine-options.ts';
 import { byteProgress } from './streams.ts';
 import { replacedByRestore } from './backup-files.ts';
@@ -208,15 +208,6 @@ function summaryOf(file: string, s: ArchiveSummary) {
     bytes: files.reduce((n, e) => n + e.size, 0),
     mailboxes: s.manifest.messages,
   };
-}
-
-/** A swap a SIGKILL interrupted (before or after its daemons were stopped) is completed and they run again. */
-export async function finishInterruptedRestore(ctx: Context, lock: Lock): Promise<void> {
-  if (!(await lock(() => finishInterruptedSwap(ctx.layout)))) return;
-  await lock(async () => {
-    await ctx.daemons.start(loadContext(ctx.daemons));
-    endSwap(ctx.layout);
-  });
 }
 
 /** Stop, swap, converge with the restored settings, start, and check every mailbox. */

@@ -2,13 +2,15 @@
 // moves where, each step is a rename inside data_path (one filesystem), and running the journal
 // again after a SIGKILL completes it. The journal stays until the daemons run on the new data
 // (endSwap): they were stopped for the swap, and a SIGKILL before they start again must leave the
-// next restore or pull the journal that tells it to start them. The replaced folders are kept in
-// restore-previous-<date>/.
+// next restore, pull or tick the journal that tells it to start them. The replaced folders are
+// kept in restore-previous-<date>/.
 import { join } from 'node:path';
 import { DATA_FOLDERS } from './format.ts';
 import { ensureDir, exists, listDir, readBytes, readText, removeTree, rename, writeAtomic } from '../sys/fs.ts';
 import { syncDirectory } from '../sys/tree.ts';
+import { loadContext, type Context } from '../core/context.ts';
 import type { Layout } from '../core/layout.ts';
+import type { Lock } from './backup.ts';
 
 export const STAGING = '.restore-staging';
 const JOURNAL = '.restore-journal.json';
@@ -81,5 +83,18 @@ export function finishInterruptedSwap(l: Layout): boolean {
   const text = readText(join(l.dataPath, JOURNAL));
   if (text === null) return false;
   runJournal(l, JSON.parse(text) as SwapJournal);
+  return true;
+}
+
+/**
+ * A swap a SIGKILL interrupted (before or after its daemons were stopped) is completed and they
+ * run again, on the settings it brought; true when there was one.
+ */
+export async function finishInterruptedRestore(ctx: Context, lock: Lock): Promise<boolean> {
+  if (!(await lock(() => finishInterruptedSwap(ctx.layout)))) return false;
+  await lock(async () => {
+    await ctx.daemons.start(loadContext(ctx.daemons));
+    endSwap(ctx.layout);
+  });
   return true;
 }

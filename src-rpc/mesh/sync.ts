@@ -12,8 +12,8 @@ import { ensureDir, exists, readText, removeTree, rename, writeAtomic } from '..
 import { walkTree } from '../sys/tree.ts';
 import { readAccountFiles, type Lock } from './backup.ts';
 import { FORMAT_VERSION, UCI_ENTRY, mailboxOfMessage } from './format.ts';
-import { completeStaging, finishInterruptedRestore, landingInto, replaceLiveData } from './restore.ts';
-import { PREVIOUS_PREFIX } from './swap.ts';
+import { completeStaging, landingInto, replaceLiveData } from './restore.ts';
+import { PREVIOUS_PREFIX, finishInterruptedRestore } from './swap.ts';
 import { keepMachineOptions } from './machine-options.ts';
 import { replacedByRestore } from './backup-files.ts';
 import { p2pPeers, resolvePeer } from './peers.ts';

@@ -90,7 +90,7 @@ export interface MethodArgs {
     /** recipient */
     to: string;
   };
-  /** Periodic work (cron): re-converge a running server, renew the certificate when due, retire DKIM keys past their grace period, check DNS for drift, forget old jobs, start the mesh push (every mesh.sync_interval) or the weekly restore drill */
+  /** Periodic work (cron): finish a restore a kill cut short, re-converge a running server, renew the certificate when due, retire DKIM keys past their grace period, check DNS for drift, forget old jobs, start the mesh push (every mesh.sync_interval) or the weekly restore drill */
   tick: Record<string, never>;
   /** State of the daemons and their ports */
   status: Record<string, never>;

@@ -1,7 +1,8 @@
 // A backup that cannot be trusted is refused before anything is written, and a restore that
 // cannot finish leaves the node serving what it had: one flipped byte, a truncated file, `../`,
 // symlink, absolute and unknown entries, a newer format, another node's key, a disk too small,
-// and SIGKILL at any moment of the restore job (the next command then works and finishes).
+// and SIGKILL at any moment of the restore job (the next command then works and finishes; a kill
+// after the swap, while the daemons are stopped, is finished by the next tick).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
@@ -151,5 +152,26 @@ test('SIGKILL of the restore at any point: the node holds either its old or the 
   for (const u of USERS) assert.ok(await eventually(async () => (await imapCount(u, PORTS.imap)) === u.messages, 15_000), u.email);
 });
 
+
+test('a restore killed after the swap, before the daemons run again: the next tick starts them on the restored data', async () => {
+  // The CLI names each step on stderr as it begins; "converging and starting" follows the swap.
+  let journalLeft = false;
+  for (let attempt = 0; attempt < 3 && !journalLeft; attempt++) {
+    const child = spawn(MAILCTL, ['mesh', 'restore', backupFile], { env: { ...process.env, MAILSERVER_ROOT: N }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const closed = new Promise((r) => child.once('close', r));
+    let steps = '';
+    child.stderr.on('data', (d) => {
+      steps += d;
+      if (steps.includes('converging and starting')) child.kill('SIGKILL');
+    });
+    await closed;
+    journalLeft = existsSync(data(N, '.restore-journal.json'));
+  }
+  assert.ok(journalLeft, 'three kills after "converging and starting" all came after the daemons ran again');
+  // The restore had stopped the daemons, which made the server unwanted: only the journal says to start them.
+  ok(N, ['tick']);
+  assert.is(existsSync(data(N, '.restore-journal.json')), false, 'tick left the journal');
+  for (const u of USERS) assert.ok(await eventually(async () => (await imapCount(u, PORTS.imap)) === u.messages, 15_000), u.email);
+});
 
 test.run();
