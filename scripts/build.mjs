@@ -42,12 +42,12 @@ put(`${out}/package.json`, '{ "type": "commonjs" }\n');
 const bundleOf = (executable) => `${executable.replace(/\.js$/, '')}-main.js`;
 
 // Node's heavier modules load when the bundle first uses them, not when it starts: child_process,
-// crypto, net and v8 (each pulling in the streams) cost a cold call ~15% of Node's own start, and
-// `user_list` needs none of them (test/integration/cold-start.test.ts keeps it so). Each becomes
+// crypto, net, v8 and worker_threads (each pulling in the streams) cost a cold call ~15% of Node's
+// own start, and `user_list` needs none of them (test/integration/cold-start.test.ts keeps it so). Each becomes
 // an empty object whose prototype is a Proxy that requires the real module on the first property
 // read: the bundle reaches imports through such reads, and esbuild's interop copies only own
 // properties (a getter per export name cost every start ~2 ms of defining and copying them).
-const LAZY_BUILTINS = /^node:(child_process|crypto|net|os|v8)$/;
+const LAZY_BUILTINS = /^node:(child_process|crypto|net|os|v8|worker_threads)$/;
 const lazyBuiltins = {
   name: 'lazy-builtins',
   setup(b) {
@@ -100,6 +100,8 @@ for (const [name, entry] of Object.entries(executables)) {
 // Code only some methods need is not parsed by the others: the ACME client (acme-client, axios,
 // node-forge) is lib/acme.js, required by ssl-setup/ssl-renew only (src-rpc/ssl/load-acme.ts).
 await bundle('src-rpc/ssl/acme.ts', `${out}/lib/acme.js`);
+// The body of user_import's hashing threads (src-rpc/sys/hash-threads.ts).
+await bundle('src-rpc/sys/hash-worker.ts', `${out}/lib/hash-worker.js`);
 // The same for the backup engine (age-encryption, modern-tar): lib/mesh.js, mesh methods only.
 // age's ChaCha20-Poly1305 comes from OpenSSL (src-rpc/sys/chacha20poly1305.ts), same contract.
 const nativeChacha = {

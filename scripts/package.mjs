@@ -103,6 +103,8 @@ const packages = [
       { path: `${LIB}/lib/acme.js`, ...src('rpcd/lib/acme.js') },
       // The backup engine (age, tar), required only by the mesh methods (src-rpc/mesh/load-engine.ts).
       { path: `${LIB}/lib/mesh.js`, ...src('rpcd/lib/mesh.js') },
+      // user_import's hashing threads (src-rpc/sys/hash-threads.ts).
+      { path: `${LIB}/lib/hash-worker.js`, ...src('rpcd/lib/hash-worker.js') },
       { path: '/etc/init.d/mailserver', ...src('files/etc/init.d/mailserver'), exec: true },
       { path: '/etc/config/mailserver', ...src('files/etc/config/mailserver') },
       { path: '/etc/uci-defaults/90-mailserver', ...src('files/etc/uci-defaults/90-mailserver'), exec: true },

@@ -4,6 +4,7 @@ import { method } from './method.ts';
 import { MailError } from '../core/errors.ts';
 import { page, pageArgs, pageOf } from './paging.ts';
 import { sha512Crypt } from '../sys/sha512crypt.ts';
+import { sha512CryptAll } from '../sys/hash-threads.ts';
 import { formatSize, roughSize, size as parseSize } from '../config/validate.ts';
 import { viewAccounts, viewSortedMailboxes, loadAccountsForChange, saveMailboxes, saveAliases } from '../store/files.ts';
 import { addMailbox, getMailbox, removeMailbox, addAlias, removeAlias } from '../store/changes.ts';
@@ -12,7 +13,9 @@ import { apply } from '../runtime/service.ts';
 import { addMailboxQuickly, keepingStamp, stampedUsers } from '../runtime/mailbox-add.ts';
 import { withWriteLock } from '../core/write-lock.ts';
 
-const storedHash = (password: string) => `{SHA512-CRYPT}${sha512Crypt(password)}`;
+/** A SHA512-CRYPT hash as the users file keeps it (Dovecot's scheme prefix). */
+const stored = (crypt: string) => `{SHA512-CRYPT}${crypt}`;
+const storedHash = (password: string) => stored(sha512Crypt(password));
 /** The password argument as the store keeps it (see Method.prepare: hashed before the lock). */
 const hashPassword = <A extends { password: string }>(a: A): A => ({ ...a, password: storedHash(a.password) });
 const quotaText = (q: number | null) => (q === null ? 'default' : q === 0 ? 'unlimited' : formatSize(q));
@@ -72,11 +75,15 @@ export const accountMethods = [
     cli: ['user', 'import'],
     args: { data: arg.mailboxList('the list, CSV or JSON lines (mailctl: on stdin with --password-stdin)') },
     handler: async ({ data }, ctx) => {
-      // Hashing is most of the work: done before the lock, so other writers wait only for the save.
-      const hashed = data.map((row, i) => {
-        if (i % 25 === 0) ctx.progress((90 * i) / data.length, `hashing passwords (${i}/${data.length})`);
-        return { ...row, hash: row.hash ?? storedHash(row.password!) };
-      });
+      // Hashing is most of the work: done before the lock (on every core), so other writers wait only for the save.
+      const toHash = data.filter((row) => row.hash === undefined);
+      ctx.progress(0, `hashing passwords (0/${toHash.length})`);
+      const hashes = await sha512CryptAll(
+        toHash.map((row) => row.password!),
+        (done) => ctx.progress((90 * done) / toHash.length, `hashing passwords (${done}/${toHash.length})`),
+      );
+      let next = 0;
+      const hashed = data.map((row) => ({ ...row, hash: row.hash ?? stored(hashes[next++]!) }));
       ctx.progress(90, 'saving');
       return withWriteLock(() => {
         const accounts = loadAccountsForChange(ctx.layout);

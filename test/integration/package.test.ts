@@ -148,6 +148,7 @@ test('installed files: paths, modes, owners, one fixed mtime', () => {
     './usr/lib/mailserver/luci.mailserver.js': 0o755,
     './usr/lib/mailserver/luci.mailserver.list.json': 0o644,
     './usr/lib/mailserver/lib/acme.js': 0o644,
+    './usr/lib/mailserver/lib/hash-worker.js': 0o644,
     './usr/lib/mailserver/lib/mailctl-main.js': 0o644,
     './usr/lib/mailserver/lib/luci.mailserver-main.js': 0o644,
     './etc/init.d/mailserver': 0o755,
