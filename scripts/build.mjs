@@ -43,10 +43,10 @@ const bundleOf = (executable) => `${executable.replace(/\.js$/, '')}-main.js`;
 
 // Node's heavier modules load when the bundle first uses them, not when it starts: child_process,
 // crypto, net, v8 and worker_threads (each pulling in the streams) cost a cold call ~15% of Node's
-// own start, and `user_list` needs none of them (test/integration/cold-start.test.ts keeps it so). Each becomes
-// an empty object whose prototype is a Proxy that requires the real module on the first property
-// read: the bundle reaches imports through such reads, and esbuild's interop copies only own
-// properties (a getter per export name cost every start ~2 ms of defining and copying them).
+// own start, and `user_list` needs none of them (test/integration/cold-start.test.ts keeps it so).
+// Each becomes an empty object whose prototype is a Proxy that requires the real module on the
+// first property read: the bundle reaches imports through such reads, and esbuild's interop copies
+// only own properties (a getter per export name cost every start ~2 ms of defining and copying them).
 const LAZY_BUILTINS = /^node:(child_process|crypto|net|os|v8|worker_threads)$/;
 const lazyBuiltins = {
   name: 'lazy-builtins',
