@@ -12,6 +12,7 @@ import { createMaildir, purgeMaildir, maildirUsage, checkMaildirReachable } from
 import { apply } from '../runtime/service.ts';
 import { addMailboxQuickly, keepingStamp, stampedUsers } from '../runtime/mailbox-add.ts';
 import { withWriteLock } from '../core/write-lock.ts';
+import { threadScript } from '../core/lazy-bundle.ts';
 
 /** A SHA512-CRYPT hash as the users file keeps it (Dovecot's scheme prefix). */
 const stored = (crypt: string) => `{SHA512-CRYPT}${crypt}`;
@@ -80,6 +81,7 @@ export const accountMethods = [
       ctx.progress(0, `hashing passwords (0/${toHash.length})`);
       const hashes = await sha512CryptAll(
         toHash.map((row) => row.password!),
+        threadScript('hash-worker.js'),
         (done) => ctx.progress((90 * done) / toHash.length, `hashing passwords (${done}/${toHash.length})`),
       );
       let next = 0;

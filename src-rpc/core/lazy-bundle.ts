@@ -17,3 +17,10 @@ export function requireBundle<T>(name: string, what: string): T {
   if (!file) throw new MailError('unsupported', `${what} is not installed (looked for ${candidates.join(', ')})`);
   return require(file) as T;
 }
+
+declare const MAILSERVER_BUNDLE: boolean | undefined;
+
+/** lib/<name> for a thread to run; undefined from source (tests through tsx) or when not installed. */
+export function threadScript(name: string): string | undefined {
+  return typeof MAILSERVER_BUNDLE !== 'undefined' ? bundleCandidates(name).find(exists) : undefined;
+}

@@ -1,13 +1,9 @@
 // SHA512-CRYPT of many passwords (user_import) on every core: 5 000 rounds are ~5 ms of one core
-// each, so 1 000 mailboxes were 5 s of hashing on one of a router's four. Threads run
-// lib/hash-worker.js; run from source (tests through tsx), or for a handful, the hashing stays here.
+// each, so 1 000 mailboxes were 5 s of hashing on one of a router's four. Threads run `script`
+// (lib/hash-worker.js); without one (run from source), or for a handful, the hashing stays here.
 import { availableParallelism, cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { bundleCandidates } from '../core/lazy-bundle.ts';
-import { exists } from './fs.ts';
 import { sha512Crypt } from './sha512crypt.ts';
-
-declare const MAILSERVER_BUNDLE: boolean | undefined;
 
 /** Passwords a thread is given at a time: the progress moves on per batch. */
 const BATCH = 25;
@@ -15,8 +11,7 @@ const BATCH = 25;
 const MAX_THREADS = 4;
 
 /** Each password's SHA512-CRYPT, in order; `hashed(n)` after each batch (n done so far). */
-export async function sha512CryptAll(passwords: string[], hashed: (done: number) => void): Promise<string[]> {
-  const script = typeof MAILSERVER_BUNDLE !== 'undefined' ? bundleCandidates('hash-worker.js').find(exists) : undefined;
+export async function sha512CryptAll(passwords: string[], script: string | undefined, hashed: (done: number) => void): Promise<string[]> {
   const batches = Array.from({ length: Math.ceil(passwords.length / BATCH) }, (_, i) => passwords.slice(i * BATCH, (i + 1) * BATCH));
   const threads = Math.min(batches.length, MAX_THREADS, typeof availableParallelism === 'function' ? availableParallelism() : cpus().length);
   const results: string[][] = [];
