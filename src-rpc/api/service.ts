@@ -22,7 +22,7 @@ import { readSyncState } from '../mesh/sync-state.ts';
 import { finishInterruptedRestore } from '../mesh/swap.ts';
 import type { Lock } from '../mesh/backup.ts';
 import { scheduleMeshWork, type MeshSchedule } from './mesh-schedule.ts';
-import { loadContext, type Context } from '../core/context.ts';
+import type { Context } from '../core/context.ts';
 
 type Status = Awaited<ReturnType<typeof status>>;
 
@@ -85,7 +85,7 @@ function tickText(r: TickReport): string {
  * with the settings the swap brought.
  */
 async function afterInterruptedRestore(ctx: Context, lock: Lock): Promise<Context> {
-  return (await finishInterruptedRestore(ctx, lock)) ? loadContext(ctx.daemons, ctx.progress) : ctx;
+  return (await finishInterruptedRestore(ctx, lock)) ?? ctx;
 }
 
 /** A server that should run (or runs: one started before `start` recorded it). */

@@ -10,7 +10,7 @@ import { ensureDir, exists, readText, removeTree, statOrNull, readBytes } from '
 import { fileStream, fileSize, sha256Hash, createFileSink, makeDirectory, makeSymlink, setOwnership, readFilePrefix } from '../sys/tree.ts';
 import { decrypterFor } from './keys.ts';
 import { AGE_MAGIC, DATA_FOLDERS, HEADER_NAME, MANIFEST_NAME, UCI_ENTRY, checkEntryName, checkEntryType, parseHeader, parseManifest, sameEntry, type BackupHeader, type EntryType, type Manifest, type ManifestEntry } from './format.ts';
-import { PREVIOUS_PREFIX, STAGING, UNDONE_PREFIX, endSwap, finishInterruptedRestore, keptFolderName, previousFolders, pruneReplaced, swapIn } from './swap.ts';
+import { PREVIOUS_PREFIX, STAGING, UNDONE_PREFIX, finishInterruptedRestore, startOnSwappedData, keptFolderName, previousFolders, pruneReplaced, swapIn } from './swap.ts';
 import { keepMachineOptions } from './machine-options.ts';
 import { byteProgress } from './streams.ts';
 import { replacedByRestore } from './backup-files.ts';
@@ -223,10 +223,7 @@ export async function replaceLiveData(ctx: Context, from: string, keepAs: string
   });
   const next = loadContext(ctx.daemons, ctx.progress);
   ctx.progress(96, 'converging and starting');
-  await lock(async () => {
-    await next.daemons.start(next);
-    endSwap(l);
-  });
+  await startOnSwappedData(next, lock);
   ctx.progress(98, 'checking every mailbox');
   const checks = next.daemons.checkMailboxes(next, Object.keys(expected));
   const selfCheck = checks.map((c) => {

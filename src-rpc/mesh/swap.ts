@@ -86,15 +86,21 @@ export function finishInterruptedSwap(l: Layout): boolean {
   return true;
 }
 
+/** `next` (loaded after the swap) starts the daemons; then the swap is over. */
+export function startOnSwappedData(next: Context, lock: Lock): Promise<void> {
+  return lock(async () => {
+    await next.daemons.start(next);
+    endSwap(next.layout);
+  });
+}
+
 /**
  * A swap a SIGKILL interrupted (before or after its daemons were stopped) is completed and they
- * run again, on the settings it brought; true when there was one.
+ * run again; the context of the settings it brought, or null when there was none.
  */
-export async function finishInterruptedRestore(ctx: Context, lock: Lock): Promise<boolean> {
-  if (!(await lock(() => finishInterruptedSwap(ctx.layout)))) return false;
-  await lock(async () => {
-    await ctx.daemons.start(loadContext(ctx.daemons));
-    endSwap(ctx.layout);
-  });
-  return true;
+export async function finishInterruptedRestore(ctx: Context, lock: Lock): Promise<Context | null> {
+  if (!(await lock(() => finishInterruptedSwap(ctx.layout)))) return null;
+  const next = loadContext(ctx.daemons, ctx.progress);
+  await startOnSwappedData(next, lock);
+  return next;
 }
