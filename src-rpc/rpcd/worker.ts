@@ -23,6 +23,7 @@ import { withLock, LockBusyError } from '../sys/lock.ts';
 import { ensureDir, listDir, readText, removeTree, writeAtomic } from '../sys/fs.ts';
 import { closeFd, makeFifo, openToRead, processRunning, readFifoLines, tellFifo, writePrivate } from '../sys/fifo.ts';
 import { startInBackground } from '../sys/spawn.ts';
+import { deferBackupRemoval, removeCommittedBackups } from '../sys/undo.ts';
 import { settingsOfFile } from '../config/load.ts';
 import { uciFilePath } from '../core/layout.ts';
 
@@ -71,6 +72,7 @@ export function startWorkerIfWanted(bundle: string): void {
 
 /** The worker's life: one per root (a second one exits at once), until idle or SIGTERM. */
 export async function serveWarm(answer: Answer): Promise<void> {
+  deferBackupRemoval();
   try {
     await withLock('worker', 0, () => new Promise<void>((stopped) => open(answer, stopped)));
   } catch (e) {
@@ -127,6 +129,7 @@ function open(answer: Answer, stopped: () => void): void {
       tellFifo(`${base}.done`, 'cold'); // the front runs the call cold
     } finally {
       closeFd(fd);
+      removeCommittedBackups(); // after the reply: see deferBackupRemoval
     }
   };
 

@@ -29,6 +29,10 @@ interface Undo {
 
 let current: Undo | null = null;
 
+/** Backups of committed calls, not removed yet (see deferBackupRemoval). */
+let committedBackups: string[] = [];
+let deferRemoval = false;
+
 /** Names a sweep of temp files (`.tmp-`) removes once nothing refers to them. */
 const backupName = (path: string) => join(dirname(path), `.tmp-undo-${basename(path)}.${uniqueSuffix()}`);
 
@@ -149,8 +153,26 @@ export function commitUndo(): boolean {
   } finally {
     if (u.fd !== null) closeSync(u.fd);
   }
-  for (const e of u.entries) if ('file' in e && e.backup) unlinkIfPresent(e.backup);
+  for (const e of u.entries) if ('file' in e && e.backup) committedBackups.push(e.backup);
+  if (!deferRemoval) removeCommittedBackups();
   return true;
+}
+
+/**
+ * From now on commits leave their backups for removeCommittedBackups: the warm worker removes
+ * them after it has replied. Freeing a replaced file's blocks is the kernel's slowest step of a
+ * commit (the users file of 10 000 mailboxes: ~1 ms per backup on ext4), and nothing waits on it:
+ * once the log is empty a backup is garbage, and one a kill leaves is a temp file the next
+ * writer sweeps.
+ */
+export function deferBackupRemoval(): void {
+  deferRemoval = true;
+}
+
+export function removeCommittedBackups(): void {
+  const backups = committedBackups;
+  committedBackups = [];
+  for (const backup of backups) unlinkIfPresent(backup);
 }
 
 /** Put every file back as it was when the call began. */

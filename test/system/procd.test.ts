@@ -35,6 +35,21 @@ const status = (): Status => JSON.parse(ok(root, ['status', '--json']).stdout) a
 const DAEMONS = /^(master|dovecot|rspamd|opendkim|postfix-script|qmgr|pickup|smtpd|anvil|imap-login|pop3-login|auth|config|log|lmtp|stats)$/;
 const ourDaemons = () => processes().filter((p) => DAEMONS.test(p.comm) || p.cmdline.includes('ban-watch'));
 
+/** Each leftover with its parent, state and command line, and what procd still declares: enough to tell who started it. */
+function leftBehind(): string {
+  const all = new Map(processes().map((p) => [p.pid, p]));
+  const state = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat[stat.lastIndexOf(')') + 2];
+    } catch {
+      return '?';
+    }
+  };
+  const each = ourDaemons().map((p) => `${p.comm}(${p.pid} ${state(p.pid)}, parent ${p.ppid} ${all.get(p.ppid)?.comm ?? '?'}): ${p.cmdline}`);
+  return `${each.join('; ')}; instances: ${JSON.stringify(instances())}`;
+}
+
 const pidFile = (rel: string) => (existsSync(join(root, rel)) ? Number(readFileSync(join(root, rel), 'utf8').trim()) : null);
 const MILTER_DIR = 'var/run/mailserver/rspamd-milter';
 
@@ -193,7 +208,7 @@ test('mail is held while the milter is gone; tick gives procd its instance back'
 test('mailctl stop goes through procd and leaves nothing behind', async () => {
   const r = mailctlUmask077(['stop']);
   assert.is(r.code, 0, `mailctl stop: ${r.stderr}`);
-  assert.ok(await eventually(async () => Object.keys(instances()).length === 0 && ourDaemons().length === 0, 90_000, 500), `left behind: ${ourDaemons().map((p) => `${p.comm}(${p.pid})`).join(', ')}`);
+  assert.ok(await eventually(async () => Object.keys(instances()).length === 0 && ourDaemons().length === 0, 90_000, 500), `left behind: ${leftBehind()}`);
   assert.ok(status().services.every((s) => !s.running));
   // tick does not start what procd was told to stop.
   const tick = mailctlUmask077(['tick']);
