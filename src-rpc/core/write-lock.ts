@@ -1,7 +1,7 @@
 // One writer at a time across every door and job, served in arrival order; each write call is
 // all-or-nothing across every file it touches (sys/undo.ts).
 import { withLockUntil } from '../sys/lock.ts';
-import { beginUndo, commitUndo, rollbackUndo, undoPending } from '../sys/undo.ts';
+import { beginUndo, commitUndo, removeCommittedBackups, rollbackUndo, undoPending } from '../sys/undo.ts';
 import { removeStaleTemps } from '../sys/fs.ts';
 import { hostPath } from '../sys/paths.ts';
 
@@ -41,7 +41,10 @@ export function withWriteLock<T>(fn: () => Promise<T> | T, arrivedAt = Date.now(
  * failure to start must not take their configuration away).
  */
 export function keepChangesSoFar(): void {
-  if (commitUndo()) beginUndo(undoLog());
+  if (!commitUndo()) return;
+  // The call goes on writing: the old versions give their room back now, not after the reply.
+  removeCommittedBackups();
+  beginUndo(undoLog());
 }
 
 /** A reader arriving after a writer was killed waits for the undo, so it sees old or new state. */
