@@ -324,7 +324,11 @@ export function stopMilter(l: Layout, m: Milter): void {
     signal(pid, 'SIGTERM');
     for (let i = 0; i < 100 && processAlive(pid); i++) sleepSync(100);
     if (processAlive(pid)) signal(pid, 'SIGKILL');
+    for (let i = 0; i < 50 && processExecutable(pid) !== null; i++) sleepSync(100);
   }
+  // A killed Rspamd main leaves its workers running, with its sockets and logs: until the next
+  // start ended them, a stopped server would still hold them (and their memory).
+  if (m === 'rspamd') endOrphanedWorkers(rspamdPidFile(l), 'rspamd');
 }
 
 /**

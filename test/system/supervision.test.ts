@@ -2,10 +2,11 @@
 // OpenDKIM, then Rspamd), mail handed to Postfix meanwhile, and one `mailctl tick` (cron) brings
 // the daemon back, the mail arrives, and `status` says what was restarted and why. A pid file
 // naming an unrelated live process (a pid reused after a reboot) is not mistaken for the daemon.
+// A stop with Rspamd's main hung kills it and leaves none of its workers running.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { makeSandbox, waitForPort, insideTestNetns, eventually, waitForSubject } from '../support/sandbox.ts';
@@ -211,6 +212,33 @@ test('kill -9 of Rspamd (spam_filter=1): one tick restarts it, mail held meanwhi
   await allRunning();
   assert.ok(service('rspamd')?.running, 'Rspamd filters and signs now');
   await killHealDeliver('rspamd', 'Rspamd');
+});
+
+/** Running, not a zombie a reaper has yet to collect; its session id beside. */
+function procState(pid: number): { running: boolean; session: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { running: fields[0] !== 'Z' && fields[0] !== 'X', session: Number(fields[3]) };
+  } catch {
+    return { running: false, session: 0 };
+  }
+}
+
+test('stop with Rspamd hung: its main is killed, and its workers (its sockets) go with it', async () => {
+  const main = service('rspamd')?.pid;
+  assert.ok(main, 'Rspamd runs (the test above)');
+  // A daemonized Rspamd is a session leader: its workers are the rest of its session.
+  const workers = readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name) && Number(name) !== main)
+    .map(Number)
+    .filter((pid) => procState(pid).session === main);
+  assert.ok(workers.length >= 3, `workers of ${main}: ${workers.join(', ')}`);
+  process.kill(main, 'SIGSTOP'); // deaf to the SIGTERM of stop
+  const stop = await mailctlAsync(root, ['stop']);
+  assert.is(stop.code, 0, stop.stderr);
+  const left = [main, ...workers].filter((pid) => procState(pid).running);
+  assert.equal(left, [], `still running after stop: ${left.map((pid) => `${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')}`).join('; ')}`);
 });
 
 test.run();
