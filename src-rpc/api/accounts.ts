@@ -4,7 +4,7 @@ import { method } from './method.ts';
 import { MailError } from '../core/errors.ts';
 import { page, pageArgs, pageOf } from './paging.ts';
 import { sha512Crypt } from '../sys/sha512crypt.ts';
-import { sha512CryptAll } from '../sys/hash-threads.ts';
+import { hashSoon, sha512CryptAll } from '../sys/hash-threads.ts';
 import { formatSize, roughSize, size as parseSize } from '../config/validate.ts';
 import { viewAccounts, viewSortedMailboxes, loadAccountsForChange, saveMailboxes, saveAliases } from '../store/files.ts';
 import { addMailbox, getMailbox, removeMailbox, addAlias, removeAlias } from '../store/changes.ts';
@@ -54,11 +54,12 @@ export const accountMethods = [
     doc: 'Create a mailbox',
     cli: ['user', 'add'],
     args: { email: arg.email('address of the new mailbox').word(), password: arg.password('its password'), quota: quotaArg('quota, e.g. 2G (0 = unlimited)').optional() },
-    prepare: hashPassword,
-    handler: ({ email, password: hash, quota }, ctx) => {
-      if (!addMailboxQuickly(ctx, { email, hash, quota: quota ?? null })) {
+    handler: async ({ email, password, quota }, ctx) => {
+      const hashed = hashSoon(password);
+      const hash = async () => stored(await hashed());
+      if (!(await addMailboxQuickly(ctx, { email, quota: quota ?? null }, hash))) {
         const accounts = loadAccountsForChange(ctx.layout);
-        addMailbox(ctx.settings, accounts, email, hash, quota ?? null);
+        addMailbox(ctx.settings, accounts, email, await hash(), quota ?? null);
         createMaildir(ctx.layout, email);
         saveMailboxes(ctx.layout, accounts.mailboxes);
         apply(ctx, accounts);

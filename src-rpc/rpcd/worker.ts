@@ -24,6 +24,8 @@ import { ensureDir, listDir, readText, removeTree, writeAtomic } from '../sys/fs
 import { closeFd, makeFifo, openToRead, processRunning, readFifoLines, tellFifo, writePrivate } from '../sys/fifo.ts';
 import { startInBackground } from '../sys/spawn.ts';
 import { deferBackupRemoval, removeCommittedBackups } from '../sys/undo.ts';
+import { endHashThread, hashOnThread } from '../sys/hash-threads.ts';
+import { threadScript } from '../core/lazy-bundle.ts';
 import { settingsOfFile } from '../config/load.ts';
 import { uciFilePath } from '../core/layout.ts';
 
@@ -33,7 +35,10 @@ export const WORKER_DIR = '/var/run/mailserver/worker';
 /** A reply line shorter than PIPE_BUF goes into the FIFO in one piece, without blocking. */
 const INLINE_MAX = 4000;
 
-/** Calls come in bursts (a page opening): collect garbage once a burst is over. */
+/**
+ * Calls come in bursts (a page opening, a script adding mailboxes): once a burst is over, the
+ * hashing thread ends (sys/hash-threads hashSoon) and garbage is collected.
+ */
 const SETTLE_MS = 1000;
 
 /** Answers one call whose JSON arguments can be read from inputFd; arrivedAt: epoch ms. */
@@ -73,6 +78,7 @@ export function startWorkerIfWanted(bundle: string): void {
 /** The worker's life: one per root (a second one exits at once), until idle or SIGTERM. */
 export async function serveWarm(answer: Answer): Promise<void> {
   deferBackupRemoval();
+  hashOnThread(threadScript('hash-worker.js'));
   try {
     await withLock('worker', 0, () => new Promise<void>((stopped) => open(answer, stopped)));
   } catch (e) {
@@ -94,9 +100,14 @@ function open(answer: Answer, stopped: () => void): void {
   let timer: NodeJS.Timeout | undefined;
   let settle: NodeJS.Timeout | undefined;
   const collect = (globalThis as { gc?: () => void }).gc;
+  const settled = () => {
+    endHashThread();
+    collect?.();
+  };
   const stop = () => {
     clearTimeout(timer);
     clearTimeout(settle);
+    endHashThread();
     // Door first: a front that finds no door or no pid goes cold; one already waiting sees us gone.
     if (workerPid() === process.pid) removeTree(p.pid);
     removeTree(p.door);
@@ -106,7 +117,7 @@ function open(answer: Answer, stopped: () => void): void {
     const idle = idleSeconds();
     if (idle <= 0) return stop();
     timer = setTimeout(stop, idle * 1000);
-    if (collect) settle = setTimeout(collect, SETTLE_MS);
+    settle = setTimeout(settled, SETTLE_MS);
   };
 
   const serve = async (front: string, method: string, arrivedAt: number) => {

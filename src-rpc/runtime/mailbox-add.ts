@@ -6,7 +6,7 @@
 // cold `user add`. Only where apply last wrote these files from this very users file (the stamp):
 // anything else, and every refusal, goes the general way, which converges and re-stamps.
 import { join } from 'node:path';
-import { readText, writeAtomic, writeHint, fileIdentity, removeTree } from '../sys/fs.ts';
+import { readText, replaceLater, writeHint, fileIdentity, removeTree, type Replacement } from '../sys/fs.ts';
 import { bufferSource, openSource } from '../sys/file-ranges.ts';
 import { appendCdb, mapSourceEntries } from '../sys/cdb.ts';
 import { insertLine, seekSorted } from '../sys/sorted-lines.ts';
@@ -80,14 +80,14 @@ export function keepingStamp<T>(l: Layout, change: () => T): T {
 }
 
 /**
- * Adds `mailbox` (a new address, its maildir, its lines) when it is one of the quick cases; false
- * (nothing changed) otherwise, for the caller to add it the general way, which also gives the
- * refusals (an existing mailbox, an alias, a foreign domain) their errors.
+ * Adds a mailbox (a new address, its maildir, its lines; `hash()` gives its password as stored)
+ * when it is one of the quick cases; false (nothing changed) otherwise, for the caller to add it
+ * the general way, which also gives the refusals (an existing mailbox, an alias, a foreign
+ * domain) their errors.
  */
-export function addMailboxQuickly(ctx: Context, mailbox: Mailbox): boolean {
+export async function addMailboxQuickly(ctx: Context, { email, quota }: Omit<Mailbox, 'hash'>, hash: () => Promise<string>): Promise<boolean> {
   const l = ctx.layout;
   const s = ctx.settings;
-  const { email } = mailbox;
   assertCurrentFormat(l);
   const machine = machineFor(s);
   const stamp = machine.kind === 'host' ? currentStamp(l) : null;
@@ -98,6 +98,7 @@ export function addMailboxQuickly(ctx: Context, mailbox: Mailbox): boolean {
 
   // Read by range (sys/file-ranges): the new files are written from ranges of these, open until then.
   const opened = [usersFile(l), vmailboxSource(l), mapDatabase(vmailboxSource(l), 'cdb')].map(openSource);
+  const maps: Replacement[] = [];
   try {
     const [users = none, source = none, database] = opened.map((file) => file ?? undefined);
     const inUsers = seekSorted(users, email, ':');
@@ -106,13 +107,20 @@ export function addMailboxQuickly(ctx: Context, mailbox: Mailbox): boolean {
     const grown = database && appendCdb(database, mapSourceEntries(line));
     if (!inUsers || inUsers.found || !inSource || inSource.found || !grown) return false;
 
-    // The order of the general way: the maildir, the users file, then the map. The maildir and the
-    // four files' old versions go into the undo log at once (one flush of it, not five).
+    // The maps need no hash: their new versions are written first and flushed on Node's thread
+    // pool while the password is hashed (here, or on the warm worker's thread). The files are
+    // replaced in the general way's order: the maildir, the users file, then the maps. The maildir
+    // and the four files' old versions go into the undo log at once (one flush of it, not five).
+    maps.push(replaceLater(mapDatabase(vmailboxSource(l), 'cdb'), grown, { mode: 0o644, uid: 0, gid: 0 }));
+    maps.push(replaceLater(vmailboxSource(l), insertLine(source, inSource.at, line), { mode: 0o644, uid: 0, gid: 0 }));
     createMaildir(l, email, usersFile(l), mapDatabase(vmailboxSource(l), 'cdb'), vmailboxSource(l), stampFile(l));
-    saveUsersFile(l, insertLine(users, inUsers.at, userLine(mailbox)));
-    writeAtomic(mapDatabase(vmailboxSource(l), 'cdb'), grown, { mode: 0o644, uid: 0, gid: 0 });
-    writeAtomic(vmailboxSource(l), insertLine(source, inSource.at, line), { mode: 0o644, uid: 0, gid: 0 });
+    saveUsersFile(l, insertLine(users, inUsers.at, userLine({ email, hash: await hash(), quota })));
+    while (maps.length) {
+      await maps[0]!.flushed;
+      maps.shift()!.put();
+    }
   } finally {
+    for (const map of maps) map.drop();
     for (const file of opened) file?.close();
   }
   writeStamp(l, stamp.mailboxes + 1);

@@ -1,7 +1,7 @@
 // File primitives with the guarantees the product promises: a write is atomic (temp file,
 // fsync, rename, fsync of the directory: at once, or before a write call's commit, sys/undo),
 // so a SIGKILL leaves the old or the new bytes.
-import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, fchmodSync, fchownSync, fstatSync, fsyncSync, lchownSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, statfsSync, utimesSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, fchmodSync, fchownSync, fstatSync, fsync, fsyncSync, lchownSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, statfsSync, utimesSync } from 'node:fs';
 import type { BigIntStats, Stats } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { uniqueSuffix } from './random.ts';
@@ -83,7 +83,7 @@ export function writeHint(path: string, data: FileData, own: Ownership = {}): bo
 }
 
 function write(path: string, data: FileData, own: Ownership, durable: boolean): boolean {
-  const parts = typeof data === 'string' ? [Buffer.from(data)] : isParts(data) ? data : [data];
+  const parts = fileParts(data);
   const length = parts.reduce((n, part) => n + partLength(part), 0);
   const mode = own.mode ?? 0o644;
   const current = statOrNull(path);
@@ -91,21 +91,14 @@ function write(path: string, data: FileData, own: Ownership, durable: boolean): 
     const old = readBytes(path);
     if (old && old.equals(Buffer.concat(parts.map(partBytes)))) return false;
   }
-  const dir = dirname(path);
-  const temp = join(dir, `${TEMP_MARK}${basename(path)}.${uniqueSuffix()}`);
+  const { fd, temp } = writeTemp(path, parts, mode, own);
   try {
-    const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
-    try {
-      for (const part of parts) writePart(fd, part);
-      fchmodSync(fd, mode);
-      if (own.uid !== undefined || own.gid !== undefined) fchownSync(fd, own.uid ?? -1, own.gid ?? -1);
-      if (durable) fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    if (durable) fsyncSync(fd);
   } catch (e) {
     rmSync(temp, { force: true });
     throw noSpaceFor(path, e);
+  } finally {
+    closeSync(fd);
   }
   if (durable) replaceFile(temp, path);
   else {
@@ -115,6 +108,53 @@ function write(path: string, data: FileData, own: Ownership, durable: boolean): 
   return true;
 }
 
+/** A new version of a file, written beside it and being flushed; see replaceLater. */
+export interface Replacement {
+  /** Settles once the new bytes are on disk; rejects as writeAtomic would throw. */
+  readonly flushed: Promise<void>;
+  /** After `flushed`: move the new version over the file, as writeAtomic does. */
+  put(): void;
+  /** Give up the new version (the file stays as it is). */
+  drop(): void;
+}
+
+/**
+ * writeAtomic in two steps, for a caller with other work meanwhile: the bytes are written now,
+ * their flush (the slow part) runs on Node's thread pool while this thread goes on, and put()
+ * replaces the file once `flushed` has settled. Always writes (no comparison with the old bytes).
+ */
+export function replaceLater(path: string, data: FileData, own: Ownership = {}): Replacement {
+  const { fd, temp } = writeTemp(path, fileParts(data), own.mode ?? 0o644, own);
+  const flushed = new Promise<void>((resolve, reject) =>
+    fsync(fd, (e) => {
+      closeSync(fd);
+      if (e) reject(noSpaceFor(path, e));
+      else resolve();
+    }),
+  );
+  // A caller that fails before awaiting it drops the file; its failure is not a second one.
+  flushed.catch(() => {});
+  return { flushed, put: () => replaceFile(temp, path), drop: () => rmSync(temp, { force: true }) };
+}
+
+/** A temp file beside `path` holding `parts` with its mode and owner, open; removed again if writing fails. */
+function writeTemp(path: string, parts: readonly FilePart[], mode: number, own: Ownership): { fd: number; temp: string } {
+  const temp = join(dirname(path), `${TEMP_MARK}${basename(path)}.${uniqueSuffix()}`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+    for (const part of parts) writePart(fd, part);
+    fchmodSync(fd, mode);
+    if (own.uid !== undefined || own.gid !== undefined) fchownSync(fd, own.uid ?? -1, own.gid ?? -1);
+    return { fd, temp };
+  } catch (e) {
+    if (fd !== undefined) closeSync(fd);
+    rmSync(temp, { force: true });
+    throw noSpaceFor(path, e);
+  }
+}
+
+const fileParts = (data: FileData): readonly FilePart[] => (typeof data === 'string' ? [Buffer.from(data)] : isParts(data) ? data : [data]);
 const isParts = (data: Uint8Array | readonly FilePart[]): data is readonly FilePart[] => Array.isArray(data);
 
 /**

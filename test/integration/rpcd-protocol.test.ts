@@ -541,7 +541,7 @@ test('calls SIGKILLed by the rpcd timeout mid-write leave whole files and no stu
     durations.push(c.exec!.ms);
   }
   const d = durations.sort((a, b) => a - b)[1]!;
-  const timeouts = [0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0].map((f) => Math.max(20, Math.round(f * d)));
+  const timeouts = [0.5, 0.7, 0.85, 1.0, 1.2, 1.5, 2.0].map((f) => Math.max(5, Math.round(f * d)));
   const killers = await Promise.all(timeouts.map((ms) => emulator(ms)));
   const sids = await Promise.all(killers.map((k) => k.login(ROOT_LOGIN.username, ROOT_LOGIN.password)));
   const created = new Set<string>();
