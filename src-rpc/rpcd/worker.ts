@@ -97,6 +97,7 @@ function open(answer: Answer, stopped: () => void): void {
   makeFifo(p.door);
 
   let inFlight = 0;
+  let stopping = false;
   let timer: NodeJS.Timeout | undefined;
   let settle: NodeJS.Timeout | undefined;
   const collect = (globalThis as { gc?: () => void }).gc;
@@ -105,13 +106,18 @@ function open(answer: Answer, stopped: () => void): void {
     collect?.();
   };
   const stop = () => {
+    stopping = true;
     clearTimeout(timer);
     clearTimeout(settle);
-    endHashThread();
-    // Door first: a front that finds no door or no pid goes cold; one already waiting sees us gone.
+    // Door first: a front that finds no door or no pid goes cold.
     if (workerPid() === process.pid) removeTree(p.pid);
     removeTree(p.door);
-    stopped();
+    // Calls in flight (a write waiting for the lock or for its flushes) are answered first: the
+    // last one to end stops us.
+    if (inFlight === 0) {
+      endHashThread();
+      stopped();
+    }
   };
   const arm = () => {
     const idle = idleSeconds();
@@ -152,7 +158,7 @@ function open(answer: Answer, stopped: () => void): void {
     inFlight++;
     // The call arrived now, not when this worker started: a writer's wait in line counts from here.
     void serve(m[1]!, m[2]!, Date.now()).finally(() => {
-      if (--inFlight === 0) arm();
+      if (--inFlight === 0) (stopping ? stop : arm)();
     });
   });
   process.once('SIGTERM', stop);

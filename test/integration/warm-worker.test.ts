@@ -1,10 +1,12 @@
 // The warm path of the rpcd plugin (src-rpc/rpcd/worker.ts and its sh front): the worker is
 // SIGKILLed at random points of writes and nothing is lost or locked; a write by another door is
-// seen by the next warm call; rpcd's timeout kills only its own call; the worker leaves when idle;
+// seen by the next warm call; rpcd's timeout kills only its own call; a SIGTERM lets the call in
+// flight finish; the worker leaves when idle;
 // the front works under busybox ash with busybox applets only (as on OpenWrt).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -222,6 +224,34 @@ test("rpcd's timeout kills the call it belongs to and nothing else", async () =>
     assert.ok(await eventually(async () => users().has('late@example.com'), 30_000), 'the write went through once the lock was free');
     const [status] = await patient.call('', 'luci.mailserver', 'status', {});
     assert.is(status, UBUS.OK);
+  } finally {
+    if (!released) await release();
+  }
+});
+
+/** The write lock's queue (sys/lock.ts: a directory named by the scope's hash; `q.<ticket>.<pid>-<start>-<n>` while waiting or holding). */
+function writeQueue(): string[] {
+  const dir = join(root, 'var/run/mailserver/locks', createHash('sha512').update('write').digest('hex').slice(0, 12));
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+test('SIGTERM while a warm write is in flight: the worker answers it, then leaves', async () => {
+  const pid = await ensureWorker();
+  const release = await holdLock(root, 'write');
+  let released = false;
+  try {
+    // No node on PATH: a call the worker dropped would fail in the front instead of running cold.
+    const call = front('user_add', '{"email":"term@example.com","password":"term-pass-123"}', { env: warmOnlyEnv() });
+    assert.ok(await eventually(async () => writeQueue().some((n) => n.startsWith('q.') && n.includes(`.${pid}-`)), 30_000, 20), 'the worker waits in line for the lock');
+    process.kill(pid, 'SIGTERM');
+    await sleep(300);
+    assert.ok(processRunning(pid), 'the worker stays for the call in flight');
+    await release();
+    released = true;
+    assert.equal(reply(await call, 'the write in flight'), { email: 'term@example.com', quota: null });
+    assert.ok(users().has('term@example.com'));
+    assert.ok(await eventually(async () => !processRunning(pid), 10_000), 'then it leaves');
+    assert.is(workerPid(root), null);
   } finally {
     if (!released) await release();
   }
