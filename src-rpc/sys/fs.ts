@@ -126,9 +126,15 @@ export interface Replacement {
 export function replaceLater(path: string, data: FileData, own: Ownership = {}): Replacement {
   const { fd, temp } = writeTemp(path, fileParts(data), own.mode ?? 0o644, own);
   const flushed = new Promise<void>((resolve, reject) =>
-    fsync(fd, (e) => {
-      closeSync(fd);
-      if (e) reject(noSpaceFor(path, e));
+    fsync(fd, (flushError) => {
+      // In a callback a throw would end the process: a failed close fails the flush instead.
+      let error: unknown = flushError;
+      try {
+        closeSync(fd);
+      } catch (e) {
+        error ??= e;
+      }
+      if (error) reject(noSpaceFor(path, error));
       else resolve();
     }),
   );
