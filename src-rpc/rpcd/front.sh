@@ -18,7 +18,10 @@ if [ "$1" = call ] && [ -p "$W/door" ] && read -r P 2>/dev/null <"$W/pid" && ali
 	'' | *[!a-z0-9_]*) ;; # odd names stay cold: the door speaks lines of [a-z0-9_]
 	*)
 		R="$W/calls/$$"
-		if cat >"$R.in" 2>/dev/null && mkfifo -m 600 "$R.done" 2>/dev/null; then
+		# Up to 1 MiB + 1 byte, as the cold path reads: a larger (or endless) stdin is refused by
+		# the worker as it would be cold, instead of waiting for its end (busybox: FANCY_HEAD, on
+		# in OpenWrt's defaults).
+		if head -c 1048577 >"$R.in" 2>/dev/null && mkfifo -m 600 "$R.done" 2>/dev/null; then
 			# Read-write opens of a FIFO never block; the watcher answers "lost" if the worker dies
 			# (and leaves when this front is killed: rpcd's timeout kills only our pid).
 			exec 3<>"$R.done"

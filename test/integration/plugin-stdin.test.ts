@@ -1,7 +1,7 @@
 // The plugin reads its arguments from stdin with a limit: a ubus message is at most 1 MiB, so
 // it stops at 1 MiB + 1 byte and answers at once, never waiting for the end of a larger (or
-// endless) input nor holding it all in memory. NODE_BIN: the Node the plugin runs on (test/run.mjs
-// runs this file again with Node 18).
+// endless) input nor holding it all in memory, cold or through the warm worker. NODE_BIN: the
+// Node the plugin runs on (test/run.mjs runs this file again with the worker on, and on Node 18).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
@@ -9,13 +9,24 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeSandbox } from '../support/sandbox.ts';
 import { writeConfig } from '../support/mailctl.ts';
+import { stopWorker, waitForWorker } from '../support/worker.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PLUGIN = join(REPO, 'rpcd', 'luci.mailserver');
 const NODE_BIN = process.env.NODE_BIN || process.execPath;
 const box = makeSandbox('mailserver-stdin-');
-test.after(() => box.cleanup());
-test.before(() => writeConfig(box.root));
+test.after(async () => {
+  await stopWorker(box.root);
+  box.cleanup();
+});
+test.before(async () => {
+  writeConfig(box.root);
+  // Run again with the warm worker on (test/run.mjs): then every call below goes through it.
+  if (Number(process.env.TEST_WORKER_IDLE ?? 0) > 0) {
+    await callWith((_write, end) => end());
+    await waitForWorker(box.root);
+  }
+});
 
 /** Run `call status`, feeding stdin from `feed`; the reply once stdout closes, and the bytes the pipe took. */
 function callWith(feed: (write: (chunk: Buffer) => boolean, end: () => void) => void): Promise<{ reply: Record<string, unknown>; written: number }> {

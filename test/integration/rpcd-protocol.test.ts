@@ -353,7 +353,7 @@ const WORKER_ON = Number(process.env.TEST_WORKER_IDLE ?? 0) > 0;
  */
 function runWarmOnly(method: string, input: string): Promise<{ stdout: string; stderr: string }> {
   const bin = mkdtempSync('/tmp/rpcd-warm-only-');
-  for (const tool of ['cat', 'mkfifo', 'rm', 'sleep']) {
+  for (const tool of ['cat', 'head', 'mkfifo', 'rm', 'sleep']) {
     const found = spawnSync('/bin/sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
     symlinkSync(found, join(bin, tool));
   }

@@ -73,7 +73,7 @@ function binDir(tools: Record<string, string>): string {
   return dir;
 }
 const which = (tool: string) => spawnSync('/bin/sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
-const warmOnlyEnv = () => ({ MAILSERVER_ROOT: root, PATH: binDir(Object.fromEntries(['cat', 'mkfifo', 'rm', 'sleep'].map((t) => [t, which(t)]))) });
+const warmOnlyEnv = () => ({ MAILSERVER_ROOT: root, PATH: binDir(Object.fromEntries(['cat', 'head', 'mkfifo', 'rm', 'sleep'].map((t) => [t, which(t)]))) });
 
 function reply(r: Ran, label: string): Record<string, unknown> {
   assert.is(r.stderr, '', `${label}: stderr`);
