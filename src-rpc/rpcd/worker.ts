@@ -11,7 +11,7 @@
 //                     than PIPE_BUF: one atomic line), or "ok" once a longer one is whole in
 //   calls/<pid>.out   (JSON.stringify never writes a newline, so a reply is one line)
 // The front falls back to the cold path (`node luci.mailserver.js call`, fed the same .in) when
-// the worker is absent or dies before "ok"; see the front in scripts/build.mjs.
+// the worker is absent or dies before "ok"; see the front, src-rpc/rpcd/front.sh.
 //
 // Nothing is cached between calls: every call loads settings and store from the files as the
 // cold path does, so a write made by another door is seen by the next call. A SIGKILL at any

@@ -111,8 +111,9 @@ export async function addMailboxQuickly(ctx: Context, { email, quota }: Omit<Mai
     // pool while the password is hashed (here, or on the warm worker's thread). The files are
     // replaced in the general way's order: the maildir, the users file, then the maps. The maildir
     // and the four files' old versions go into the undo log at once (one flush of it, not five).
-    maps.push(replaceLater(mapDatabase(vmailboxSource(l), 'cdb'), grown, { mode: 0o644, uid: 0, gid: 0 }));
-    maps.push(replaceLater(vmailboxSource(l), insertLine(source, inSource.at, line), { mode: 0o644, uid: 0, gid: 0 }));
+    const rootOwned = { mode: 0o644, uid: 0, gid: 0 };
+    maps.push(replaceLater(mapDatabase(vmailboxSource(l), 'cdb'), grown, rootOwned));
+    maps.push(replaceLater(vmailboxSource(l), insertLine(source, inSource.at, line), rootOwned));
     createMaildir(l, email, usersFile(l), mapDatabase(vmailboxSource(l), 'cdb'), vmailboxSource(l), stampFile(l));
     saveUsersFile(l, insertLine(users, inUsers.at, userLine({ email, hash: await hash(), quota })));
     while (maps.length) {

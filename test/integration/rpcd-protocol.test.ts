@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { eventually, makeSandbox } from '../support/sandbox.ts';
 import { writeConfig } from '../support/mailctl.ts';
 import { startRpcd, UBUS, type ExecRecord, type Rpcd } from '../support/rpcd-emulator.ts';
-import { stopWorker, waitForWorker, workerPid } from '../support/worker.ts';
+import { FRONT_TOOLS, stopWorker, waitForWorker, workerPid } from '../support/worker.ts';
 import { holdLock as holdLockOf } from '../support/lock-holder.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -353,7 +353,7 @@ const WORKER_ON = Number(process.env.TEST_WORKER_IDLE ?? 0) > 0;
  */
 function runWarmOnly(method: string, input: string): Promise<{ stdout: string; stderr: string }> {
   const bin = mkdtempSync('/tmp/rpcd-warm-only-');
-  for (const tool of ['cat', 'head', 'mkfifo', 'rm', 'sleep']) {
+  for (const tool of FRONT_TOOLS) {
     const found = spawnSync('/bin/sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
     symlinkSync(found, join(bin, tool));
   }

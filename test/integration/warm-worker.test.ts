@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { eventually, makeSandbox } from '../support/sandbox.ts';
 import { mailctl, writeConfig } from '../support/mailctl.ts';
 import { startRpcd, UBUS, type Rpcd } from '../support/rpcd-emulator.ts';
-import { stopWorker, waitForWorker, workerDir, workerPid } from '../support/worker.ts';
+import { FRONT_TOOLS, stopWorker, waitForWorker, workerDir, workerPid } from '../support/worker.ts';
 import { processRunning } from '../../src-rpc/sys/fifo.ts';
 import { holdLock } from '../support/lock-holder.ts';
 
@@ -73,7 +73,7 @@ function binDir(tools: Record<string, string>): string {
   return dir;
 }
 const which = (tool: string) => spawnSync('/bin/sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim();
-const warmOnlyEnv = () => ({ MAILSERVER_ROOT: root, PATH: binDir(Object.fromEntries(['cat', 'head', 'mkfifo', 'rm', 'sleep'].map((t) => [t, which(t)]))) });
+const warmOnlyEnv = () => ({ MAILSERVER_ROOT: root, PATH: binDir(Object.fromEntries(FRONT_TOOLS.map((t) => [t, which(t)]))) });
 
 function reply(r: Ran, label: string): Record<string, unknown> {
   assert.is(r.stderr, '', `${label}: stderr`);
