@@ -3,8 +3,9 @@
 // the Overview shows (signature age, memory) for either runtime (a ClamavPlace: where they run);
 // start / stop / restart on the host runtime (the container's init starts them in a container).
 import { join } from 'node:path';
-import { readText, ensureDir, writeAtomic, statOrNull, listDir, exists } from '../sys/fs.ts';
-import { runDetached, spawnBackground, processAlive, signal, sleepSync } from '../sys/spawn.ts';
+import { readText, ensureDir, writeAtomic, statOrNull, listDir, exists, removeFile } from '../sys/fs.ts';
+import { spawnBackground, processAlive, signal, sleepSync } from '../sys/spawn.ts';
+import { processRunning } from '../sys/proc.ts';
 import { systemUserId, systemGroupId } from '../sys/accounts.ts';
 import { hostPath } from '../sys/paths.ts';
 import { MailError } from '../core/errors.ts';
@@ -121,51 +122,59 @@ function assertInstalled(root = '/'): { name: string; uid: number; gid: number }
 }
 
 /**
- * A ClamAV daemon's command line: clamd and freshclam fork for `mailctl start` and stay in the
- * foreground for procd; clamav-milter always stays in the foreground (its configuration says so:
- * it has no switch for it).
+ * A ClamAV daemon's command line, in the foreground: clamd and freshclam are told so; clamav-milter
+ * has no switch for it, its configuration says so on the host and not in a container.
  */
-export function clamavCommand(l: Layout, d: ClamavDaemon, foreground: boolean, path = (p: string) => p): string[] {
-  const fg = foreground && d !== 'clamav-milter' ? ['--foreground'] : [];
+export function clamavCommand(l: Layout, d: ClamavDaemon, path = (p: string) => p): string[] {
   const config = `--config-file=${path(clamavConfigFile(l, d))}`;
-  return d === 'freshclam' ? ['freshclam', config, '--daemon', ...fg] : [d, config, ...fg];
+  return d === 'freshclam' ? ['freshclam', config, '--daemon', '--foreground'] : d === 'clamd' ? ['clamd', config, '--foreground'] : [d, config];
 }
+
+/** Its run directories as ClamAV sees them where it runs (`at`). */
+const runDirsAt = (at: Pick<ClamavPlace, 'path'>) => ({ clamdRunDir: at.path(runDirs().clamdRunDir), milterRunDir: at.path(runDirs().milterRunDir) });
 
 /** The pid file of a ClamAV daemon as it sees it (`at`). */
 export function clamavPidFile(d: ClamavDaemon, at: Pick<ClamavPlace, 'path'> = hostClamav): string {
-  const v = { clamdRunDir: at.path(runDirs().clamdRunDir), milterRunDir: at.path(runDirs().milterRunDir) };
+  const v = runDirsAt(at);
   return d === 'clamd' ? clamdPidFile(v) : d === 'clamav-milter' ? milterPidFile(v) : freshclamPidFile(v);
 }
 
 /**
- * procd's clamav-milter instance: clamav-milter gives up at once when clamd does not answer, and
- * procd starts it right after clamd, which loads its signatures first (a minute or more with the
- * official set on a router). The shell waits for clamd's socket and live pid, then becomes the
- * milter; a SIGTERM meanwhile ends the shell and leaves at most a `sleep 1` behind.
- * $1: clamd's socket, $2: clamd's pid file, then the milter's command line.
+ * clamav-milter once clamd answers: it gives up at once when clamd does not, and it starts right
+ * after clamd (procd's next instance, the container's next daemon), which loads its signatures
+ * first (a minute or more with the official set on a router). The shell waits for clamd's socket
+ * and live pid, then becomes the milter; a SIGTERM meanwhile ends the shell and leaves at most a
+ * `sleep 1` behind. $1: clamd's socket, $2: clamd's pid file, $3: seconds to wait at most (0: for
+ * ever), then the milter's command line.
  */
 const CLAMAV_MILTER_AFTER_CLAMD =
-  'until [ -S "$1" ] && kill -0 "$(cat "$2" 2>/dev/null)" 2>/dev/null; do sleep 1; done; shift 2; exec "$@"';
+  'n=0; until [ -S "$1" ] && kill -0 "$(cat "$2" 2>/dev/null)" 2>/dev/null; do n=$((n+1)); [ "$n" != "$3" ] || exit 1; sleep 1; done; shift 3; exec "$@"';
 
-export function clamavMilterInstanceCommand(l: Layout): string[] {
-  const v = runDirs();
-  return ['/bin/sh', '-c', CLAMAV_MILTER_AFTER_CLAMD, 'clamav-milter-after-clamd', clamdSocket(v), clamdPidFile(v), ...clamavCommand(l, 'clamav-milter', true)];
+/**
+ * procd's instance waits for ever: procd would count each give-up as a crash and stop respawning.
+ * A container's init waits five minutes at most: it starts Postfix next.
+ */
+export function clamavMilterAfterClamd(l: Layout, at: Pick<ClamavPlace, 'kind' | 'path'> = hostClamav): string[] {
+  const v = runDirsAt(at);
+  const seconds = at.kind === 'host' ? 0 : 300;
+  return ['/bin/sh', '-c', CLAMAV_MILTER_AFTER_CLAMD, 'clamav-milter-after-clamd', clamdSocket(v), clamdPidFile(v), String(seconds), ...clamavCommand(l, 'clamav-milter', at.path)];
 }
 
-function start(l: Layout, d: ClamavDaemon): void {
+/**
+ * A ClamAV daemon in the foreground, in a session of its own, until it is ready: its pid file
+ * names it and, for clamd, its socket is bound (once its signatures are loaded: a minute or more
+ * with the official set on a router). None is left to fork: clamd's parent waits for a signal
+ * from its child, which the child, already ClamAV's user, may send before the parent, still root,
+ * dropped its privileges; the signal is lost and the parent waits for ever (seen under load).
+ */
+function start(v: ClamavView, l: Layout, d: ClamavDaemon): void {
   const log = join(l.logDir, `${d}-start.log`);
-  const argv = clamavCommand(l, d, false);
-  if (d === 'clamav-milter') return startInForeground(argv, log);
-  // clamd forks once its signatures are loaded: with the official set, a minute or more on a router.
-  const r = runDetached(argv, log, undefined, 300_000);
-  if (r.code !== 0) throw new MailError('daemon_error', `${d} did not start: ${lastLines(log)}`);
-}
-
-/** clamav-milter (in the foreground for procd) in a session of its own, until its pid file shows. */
-function startInForeground(argv: string[], log: string): void {
-  const pid = spawnBackground(argv, log);
-  for (let i = 0; i < 300 && daemonPid('clamav-milter') === null && processAlive(pid); i++) sleepSync(100);
-  if (daemonPid('clamav-milter') === null) throw new MailError('daemon_error', `clamav-milter did not start: ${lastLines(log)}`);
+  // A socket a killed clamd left behind is not a bound one (clamd replaces it when it binds).
+  if (d === 'clamd') removeFile(clamdSocket(v));
+  const pid = spawnBackground(clamavCommand(l, d), log);
+  const ready = () => daemonPid(d) === pid && (d !== 'clamd' || clamdAnswers(v));
+  for (let i = 0; i < 3000 && !ready() && processRunning(pid); i++) sleepSync(100);
+  if (!ready()) throw new MailError('daemon_error', `${d} did not start: ${lastLines(log)}`);
 }
 
 function stop(d: ClamavDaemon): boolean {
@@ -226,19 +235,14 @@ export function reconcileClamav(s: Settings, l: Layout): ClamavDaemon[] {
   }
   const v = clamavView(s, l);
   prepareClamavRun(s, l);
-  if (daemonPid('freshclam') === null) (start(l, 'freshclam'), changed.push('freshclam'));
-  if (daemonPid('clamd') === null && signatureFiles(l).length > 0) {
-    start(l, 'clamd');
-    for (let i = 0; i < 600 && !(daemonPid('clamd') !== null && clamdAnswers(v)); i++) sleepSync(100);
-    if (daemonPid('clamd') === null) throw new MailError('daemon_error', `clamd did not stay up: ${lastLines(join(l.logDir, 'clamd.log'))}`);
-    changed.push('clamd');
-  }
+  if (daemonPid('freshclam') === null) (start(v, l, 'freshclam'), changed.push('freshclam'));
+  if (daemonPid('clamd') === null && signatureFiles(l).length > 0) (start(v, l, 'clamd'), changed.push('clamd'));
   const milterWanted = !s.features.spamFilter;
   // A milter that outlived its clamd starts afresh with the new one.
   if ((!milterWanted || changed.includes('clamd')) && stop('clamav-milter')) changed.push('clamav-milter');
   // clamav-milter refuses to start without a clamd to talk to: until clamd runs, Postfix defers.
   if (milterWanted && daemonPid('clamav-milter') === null && clamdAnswers(v) && daemonPid('clamd') !== null) {
-    start(l, 'clamav-milter');
+    start(v, l, 'clamav-milter');
     changed.push('clamav-milter');
   }
   return changed;

@@ -24,7 +24,7 @@ import type { DaemonFacts } from './facts.ts';
 import type { Service } from './converge.ts';
 import { signingPaths, wantedMilter, signerOf, rspamdArguments, rspamdPidFile, opendkimPidFile, opendkimInstances, prepareRspamdData, milterAddress, hangUpRspamd, OPENDKIM_INSTANCES, type Milter, type MilterProbe } from './signing.ts';
 import { opendkimName } from '../render/opendkim.ts';
-import { clamavCommand, clamavConfigFile, clamavPidFile, clamavUser, clamdCanStart, prepareClamavData, type ClamavDaemon, type ClamavPlace } from './clamav.ts';
+import { clamavCommand, clamavMilterAfterClamd, clamavConfigFile, clamavPidFile, clamavUser, clamdCanStart, prepareClamavData, type ClamavDaemon, type ClamavPlace } from './clamav.ts';
 
 export interface ContainerPaths {
   /** lxc.path on the host (LXC's -P). */
@@ -144,16 +144,25 @@ const stopByPidFile = (pidFile: string) => ['start-stop-daemon', '--stop', '--qu
 const containerRspamdUser = (s: Settings) => signerOf('rspamd', false, containerPaths(s).rootfs);
 
 /**
+ * A daemon that stays in the foreground, detached by start-stop-daemon, which returns at once
+ * (`env` finds the program on PATH).
+ */
+const startDetachedByPidFile = (pidFile: string, argv: string[]) => ['start-stop-daemon', '--start', '--quiet', '--oknodo', '--background', '--pidfile', pidFile, '--startas', '/usr/bin/env', '--', ...argv];
+
+/**
  * ClamAV (virus_scan=1): freshclam, clamd (without signatures it exits at once: the init goes on,
- * and a later start or apply starts it once freshclam has them), clamav-milter with Rspamd off.
- * None of them re-reads its configuration: a reload restarts it.
+ * and a later start or apply starts it once freshclam has them), clamav-milter with Rspamd off,
+ * once clamd answers. clamd and freshclam are not left to fork: clamd's forked parent can wait
+ * for ever for its child's signal (see clamav.ts), and the init with it. None of them re-reads its
+ * configuration: a reload restarts it.
  */
 function clamavCommands(s: Settings, l: Layout): ContainerDaemonCommands[] {
   if (!s.features.virusScan) return [];
   const daemons: ClamavDaemon[] = ['freshclam', 'clamd', ...(s.features.spamFilter ? [] : ['clamav-milter' as const])];
+  const inside = { kind: 'container' as const, path: containerPath };
   return daemons.map((d) => {
-    const pid = clamavPidFile(d, { path: containerPath });
-    const start = clamavCommand(l, d, false, containerPath);
+    const pid = clamavPidFile(d, inside);
+    const start = d === 'clamav-milter' ? clamavMilterAfterClamd(l, inside) : startDetachedByPidFile(pid, clamavCommand(l, d, containerPath));
     return { name: d, start, stop: stopByPidFile(pid), reload: [stopByPidFile(pid), start], needs: containerPath(clamavConfigFile(l, d)) };
   });
 }
@@ -291,7 +300,7 @@ export function startContainerDaemons(s: Settings, l: Layout, which: (d: Contain
     if ((d.name === 'clamd' && !clamdCanStart(l)) || (d.name === 'clamav-milter' && !running('clamd') && !started.includes('clamd'))) continue;
     // The daemon forks and keeps its stdio: it goes to a log file, never to a pipe we wait on.
     const log = join(l.logDir, `${d.name}-start.log`);
-    // clamd forks once its signatures are loaded: with the official set, a minute or more on a router.
+    // clamav-milter waits for clamd to load its signatures: with the official set, a minute or more on a router.
     const r = runDetached(attachArgv(s, d.start), log, undefined, 300_000);
     if (r.code !== 0) throw new MailError('daemon_error', `${d.name} did not start in container '${s.main.container}': ${tail(readText(log) ?? '', 3) || `exit ${r.code}`}`);
     if (!started.includes(d.name)) started.push(d.name);

@@ -10,7 +10,7 @@ import { MailError } from '../core/errors.ts';
 import { dovecotCommand } from './host.ts';
 import { postfixInetInterfaces } from '../render/postfix-main.ts';
 import { wantedMilter, milterCommands, prepareMilterRun, rspamdPidFile } from './signing.ts';
-import { clamavCommand, clamavMilterInstanceCommand, prepareClamavRun, clamdCanStart } from './clamav.ts';
+import { clamavCommand, clamavMilterAfterClamd, prepareClamavRun, clamdCanStart } from './clamav.ts';
 import { containerForeground } from './lxc.ts';
 import type { Layout } from '../core/layout.ts';
 import type { Settings } from '../config/settings.ts';
@@ -75,13 +75,13 @@ export function procdInstances(l: Layout, s: Settings, mailctl: string[]): Procd
   const instances: ProcdInstance[] = [{ name: 'dovecot', command: dovecotCommand(l, true) }];
   if (s.features.virusScan) {
     prepareClamavRun(s, l);
-    instances.push({ name: 'freshclam', command: clamavCommand(l, 'freshclam', true) });
+    instances.push({ name: 'freshclam', command: clamavCommand(l, 'freshclam') });
     // clamd refuses to start without signatures: it is declared by the first start (or reload,
     // or tick) after freshclam downloaded them.
     if (clamdCanStart(l)) {
-      instances.push({ name: 'clamd', command: clamavCommand(l, 'clamd', true) });
+      instances.push({ name: 'clamd', command: clamavCommand(l, 'clamd') });
       // Postfix's milter when Rspamd is off (Rspamd asks clamd itself).
-      if (!s.features.spamFilter) instances.push({ name: 'clamav-milter', command: clamavMilterInstanceCommand(l) });
+      if (!s.features.spamFilter) instances.push({ name: 'clamav-milter', command: clamavMilterAfterClamd(l) });
     }
   }
   const milter = wantedMilter(s);

@@ -3,7 +3,6 @@
 import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { run } from './spawn.ts';
-import { procStat } from './proc.ts';
 
 /** A FIFO only root can open (Node has no mkfifo of its own). */
 export function makeFifo(path: string): void {
@@ -45,13 +44,6 @@ export function tellFifo(path: string, line: string): boolean {
   } finally {
     closeSync(fd);
   }
-}
-
-/** A live process: not gone and not a zombie (a dead child nobody reaped still answers kill 0). */
-export function processRunning(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  const fields = procStat(pid);
-  return fields !== null && fields[0] !== 'Z';
 }
 
 /** A descriptor to read a call's arguments from (null: the file is gone with its caller). */

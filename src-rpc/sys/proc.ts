@@ -12,3 +12,10 @@ export function procStat(pid: number | 'self'): string[] | null {
   }
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
+
+/** A live process: not gone and not a zombie (a dead child nobody reaped still answers kill 0). */
+export function processRunning(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const fields = procStat(pid);
+  return fields !== null && fields[0] !== 'Z';
+}

@@ -14,7 +14,7 @@ import { eventually, makeSandbox } from '../support/sandbox.ts';
 import { mailctl, writeConfig } from '../support/mailctl.ts';
 import { startRpcd, UBUS, type Rpcd } from '../support/rpcd-emulator.ts';
 import { FRONT_TOOLS, stopWorker, waitForWorker, workerDir, workerPid } from '../support/worker.ts';
-import { processRunning } from '../../src-rpc/sys/fifo.ts';
+import { processRunning } from '../../src-rpc/sys/proc.ts';
 import { holdLock } from '../support/lock-holder.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

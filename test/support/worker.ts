@@ -2,7 +2,7 @@
 // (Paths follow src-rpc/rpcd/worker.ts's door under /var/run/mailserver/worker.)
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { processRunning as running } from '../../src-rpc/sys/fifo.ts';
+import { processRunning as running } from '../../src-rpc/sys/proc.ts';
 
 export const workerDir = (root: string) => join(root, 'var/run/mailserver/worker');
 
