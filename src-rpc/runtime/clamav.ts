@@ -171,7 +171,8 @@ function start(v: ClamavView, l: Layout, d: ClamavDaemon): void {
   const log = join(l.logDir, `${d}-start.log`);
   // A socket a killed clamd left behind is not a bound one (clamd replaces it when it binds).
   if (d === 'clamd') removeFile(clamdSocket(v));
-  const pid = spawnBackground(clamavCommand(l, d), log);
+  // In the foreground they echo their log on stdout, for as long as they run: errors (stderr) only.
+  const pid = spawnBackground(clamavCommand(l, d), log, { errorsOnly: true });
   const ready = () => daemonPid(d) === pid && (d !== 'clamd' || clamdAnswers(v));
   for (let i = 0; i < 3000 && !ready() && processRunning(pid); i++) sleepSync(100);
   if (!ready()) throw new MailError('daemon_error', `${d} did not start: ${lastLines(log)}`);

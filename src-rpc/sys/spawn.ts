@@ -88,13 +88,14 @@ export function runDetached(argv: readonly string[], logFile?: string, env?: Rec
 /**
  * Start a long-lived helper of ours in its own session, output appended to logFile, and return
  * its pid at once. Its stdio never is ours: rpcd answers a call only when our stdout closes.
+ * errorsOnly: stdout is dropped (a daemon in the foreground that echoes its own log there).
  */
-export function spawnBackground(argv: readonly string[], logFile: string): number {
+export function spawnBackground(argv: readonly string[], logFile: string, { errorsOnly = false } = {}): number {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error('spawnBackground: empty argv');
   const out = openSync(logFile, 'a', 0o640);
   try {
-    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', out, out] });
+    const child = spawn(cmd, args, { detached: true, stdio: ['ignore', errorsOnly ? 'ignore' : out, out] });
     child.unref();
     if (!child.pid) throw new Error(`${cmd} did not start`);
     return child.pid;
