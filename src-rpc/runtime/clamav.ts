@@ -144,19 +144,26 @@ export function clamavPidFile(d: ClamavDaemon, at: Pick<ClamavPlace, 'path'> = h
  * after clamd (procd's next instance, the container's next daemon), which loads its signatures
  * first (a minute or more with the official set on a router). The shell waits for clamd's socket
  * and live pid, then becomes the milter; a SIGTERM meanwhile ends the shell and leaves at most a
- * `sleep 1` behind. $1: clamd's socket, $2: clamd's pid file, $3: seconds to wait at most (0: for
- * ever), then the milter's command line.
+ * `sleep 1` behind. $1: clamd's socket, $2: clamd's pid file, $3: seconds without a live clamd
+ * after which it gives up (0: never), then the milter's command line.
  */
-const CLAMAV_MILTER_AFTER_CLAMD =
-  'n=0; until [ -S "$1" ] && kill -0 "$(cat "$2" 2>/dev/null)" 2>/dev/null; do n=$((n+1)); [ "$n" != "$3" ] || exit 1; sleep 1; done; shift 3; exec "$@"';
+const CLAMAV_MILTER_AFTER_CLAMD = [
+  // (busybox's `kill -0 ""` succeeds: a missing or odd pid file is no live clamd.)
+  `live() { p=$(cat "$1" 2>/dev/null); case $p in '' | *[!0-9]*) return 1 ;; esac; kill -0 "$p" 2>/dev/null; }`,
+  'n=0',
+  'until [ -S "$1" ] && live "$2"; do if live "$2"; then n=0; else n=$((n+1)); [ "$n" != "$3" ] || exit 1; fi; sleep 1; done',
+  'shift 3',
+  'exec "$@"',
+].join('; ');
 
 /**
- * procd's instance waits for ever: procd would count each give-up as a crash and stop respawning.
- * A container's init waits five minutes at most: it starts Postfix next.
+ * Under procd it never gives up: procd starts clamd again when it dies, and would count each
+ * give-up as a crash. In a container nobody does: after 10 s without a live clamd (one that
+ * failed to load its signatures) it gives up, and the start says the milter did not start.
  */
 export function clamavMilterAfterClamd(l: Layout, at: Pick<ClamavPlace, 'kind' | 'path'> = hostClamav): string[] {
   const v = runDirsAt(at);
-  const seconds = at.kind === 'host' ? 0 : 300;
+  const seconds = at.kind === 'host' ? 0 : 10;
   return ['/bin/sh', '-c', CLAMAV_MILTER_AFTER_CLAMD, 'clamav-milter-after-clamd', clamdSocket(v), clamdPidFile(v), String(seconds), ...clamavCommand(l, 'clamav-milter', at.path)];
 }
 
