@@ -51,12 +51,13 @@ function clamdClientGid(s: Settings, clamav: { gid: number }): number {
 
 const runDirs = () => ({ clamdRunDir: hostPath('/var/run/mailserver/clamd'), milterRunDir: hostPath('/var/run/mailserver/clamav-milter') });
 
+/** Its run directories as ClamAV sees them where it runs (`at`). */
+const runDirsAt = (at: Pick<ClamavPlace, 'path'>) => ({ clamdRunDir: at.path(runDirs().clamdRunDir), milterRunDir: at.path(runDirs().milterRunDir) });
+
 /** Paths as ClamAV sees them where it runs (`at`), with that machine's user. */
 export function clamavView(s: Settings, l: Layout, at: Pick<ClamavPlace, 'kind' | 'root' | 'path'> = hostClamav): ClamavView {
-  const dirs = runDirs();
   return {
-    clamdRunDir: at.path(dirs.clamdRunDir),
-    milterRunDir: at.path(dirs.milterRunDir),
+    ...runDirsAt(at),
     user: clamavUser(at.root)?.name ?? 'clamav',
     databaseDir: at.path(databaseDir(l)),
     logDir: at.path(l.logDir),
@@ -129,9 +130,6 @@ export function clamavCommand(l: Layout, d: ClamavDaemon, path = (p: string) => 
   const config = `--config-file=${path(clamavConfigFile(l, d))}`;
   return d === 'freshclam' ? ['freshclam', config, '--daemon', '--foreground'] : d === 'clamd' ? ['clamd', config, '--foreground'] : [d, config];
 }
-
-/** Its run directories as ClamAV sees them where it runs (`at`). */
-const runDirsAt = (at: Pick<ClamavPlace, 'path'>) => ({ clamdRunDir: at.path(runDirs().clamdRunDir), milterRunDir: at.path(runDirs().milterRunDir) });
 
 /** The pid file of a ClamAV daemon as it sees it (`at`). */
 export function clamavPidFile(d: ClamavDaemon, at: Pick<ClamavPlace, 'path'> = hostClamav): string {

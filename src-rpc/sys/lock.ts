@@ -50,12 +50,14 @@ function privateDir(path: string, mode: number): void {
   if ((st.mode & 0o7777) !== mode) chmodSync(path, mode);
 }
 
+/** A scope's queue directory under the locks directory: a hash gives every scope a short name fit for a directory. */
+export const scopeDirName = (scope: string) => sha512(Buffer.from(scope)).toString('hex').slice(0, 12);
+
 function scopeDir(scope: string): string {
   if (!existsSync(hostPath('/var/run'))) ensureDir(hostPath('/var/run'));
   privateDir(hostPath(RUN_DIR), 0o755);
   privateDir(hostPath(LOCKS_DIR), 0o700);
-  // A hash gives every scope a short name fit for a directory.
-  const dir = join(hostPath(LOCKS_DIR), sha512(Buffer.from(scope)).toString('hex').slice(0, 12));
+  const dir = join(hostPath(LOCKS_DIR), scopeDirName(scope));
   privateDir(dir, 0o700);
   return dir;
 }

@@ -6,7 +6,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +14,7 @@ import { mailctl, writeConfig } from '../support/mailctl.ts';
 import { startRpcd, UBUS, type Rpcd } from '../support/rpcd-emulator.ts';
 import { FRONT_TOOLS, stopWorker, waitForWorker, workerDir, workerPid } from '../support/worker.ts';
 import { processRunning } from '../../src-rpc/sys/proc.ts';
+import { scopeDirName } from '../../src-rpc/sys/lock.ts';
 import { holdLock } from '../support/lock-holder.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -229,9 +229,9 @@ test("rpcd's timeout kills the call it belongs to and nothing else", async () =>
   }
 });
 
-/** The write lock's queue (sys/lock.ts: a directory named by the scope's hash; `q.<ticket>.<pid>-<start>-<n>` while waiting or holding). */
+/** The write lock's queue (sys/lock.ts: `q.<ticket>.<pid>-<start>-<n>` while waiting or holding). */
 function writeQueue(): string[] {
-  const dir = join(root, 'var/run/mailserver/locks', createHash('sha512').update('write').digest('hex').slice(0, 12));
+  const dir = join(root, 'var/run/mailserver/locks', scopeDirName('write'));
   return existsSync(dir) ? readdirSync(dir) : [];
 }
 
