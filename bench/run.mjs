@@ -21,7 +21,7 @@
 // baseline/subject return { argv, input? } for run i (i < 0 during warm-up), so a run can use a
 // fresh argument (e.g. a new address each `user add`).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +31,7 @@ const CHROMIUM = '/usr/bin/chromium';
 const NETNS = join(REPO, 'test', 'support', 'netns.sh');
 const MAILCTL = join(REPO, 'rpcd', 'mailctl');
 const PLUGIN = join(REPO, 'rpcd', 'luci.mailserver');
+const ADD_FLOOR = join(REPO, 'bench', 'add-floor.cjs');
 const NODE = process.execPath;
 const RUNS = positiveInt(process.env.BENCH_RUNS, 30);
 const RSS_RUNS = positiveInt(process.env.BENCH_RSS_RUNS, Math.min(RUNS, 10));
@@ -125,6 +126,28 @@ function shPlugin(ctx, name, reply) {
   return script;
 }
 
+/** Copies of the store's users file and maps for bench/add-floor.cjs, made afresh. */
+function floorFiles(ctx) {
+  ctx.floorDir = join(ctx.root, 'bench', 'add-floor');
+  ctx.floorAdds ??= 0;
+  rmSync(ctx.floorDir, { recursive: true, force: true });
+  mkdirSync(ctx.floorDir, { recursive: true });
+  for (const name of ['users', 'vmailbox', 'vmailbox.cdb']) copyFileSync(join(ctx.root, 'srv', 'mailserver', 'config', name), join(ctx.floorDir, name));
+}
+
+/**
+ * Our sh front (a copy, so its LIB is here) running a Node script that reads its stdin and prints
+ * `reply`: what any Node plugin behind this front pays before it does anything.
+ */
+function floorPlugin(ctx, reply) {
+  const dir = join(ctx.root, 'bench', 'floor-plugin');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'package.json'), '{ "type": "commonjs" }\n');
+  writeFileSync(join(dir, 'luci.mailserver.js'), `const fs = require('node:fs');\nfs.readFileSync(0);\nfs.writeSync(1, ${JSON.stringify(reply)});\n`);
+  copyFileSync(PLUGIN, join(dir, 'luci.mailserver'));
+  return join(dir, 'luci.mailserver');
+}
+
 /** A second sandbox with 100 000 mailboxes, made once when a figure needs it. */
 function bigSandbox(ctx) {
   if (!ctx.big) {
@@ -165,6 +188,16 @@ const FIGURES = [
     subject: (ctx) => ({ argv: [MAILCTL, 'user', 'add', ctx.freshAddress(), '--password-stdin'], input: `${PASSWORD}\n` }),
     teardown: (ctx) => ctx.restoreUsers(), // back to exactly USERS mailboxes for the figures after this one
     goal: 1.5,
+  },
+  // Floors (shown for scale): the least any implementation pays, measured beside our figures, so a
+  // goal can be read against what is left above it.
+  {
+    name: `floor: a bare Node script doing only the durable file work of one user add, ${users} (bench/add-floor.cjs)`,
+    kind: 'time',
+    setup: (ctx) => floorFiles(ctx),
+    baseline: NODE_E0,
+    subject: (ctx) => ({ argv: [NODE, ADD_FLOOR, ctx.floorDir, String(++ctx.floorAdds)] }),
+    goal: null,
   },
   {
     name: `peak RSS: mailctl user list --json, ${users}`,
@@ -209,6 +242,25 @@ const FIGURES = [
     subject: () => ({ argv: [PLUGIN, 'call', 'user_list'], input: '{}' }),
     check: (r) => r.stdout.includes('"total"'),
     goal: 1.25,
+  },
+  {
+    name: 'floor: a Node plugin that only reads stdin and prints the status reply, behind the same sh front',
+    kind: 'time',
+    requires: [PLUGIN],
+    setup: (ctx) => (ctx.floorPlugin ??= floorPlugin(ctx, mustRun(ctx, [PLUGIN, 'call', 'status'], '{}').stdout)),
+    baseline: NODE_E0,
+    subject: (ctx) => ({ argv: [ctx.floorPlugin, 'call', 'status'], input: '{}' }),
+    check: (r) => r.stdout.trimStart().startsWith('{') && !r.stdout.includes('"error"'),
+    goal: null,
+  },
+  {
+    name: 'floor: luci.mailserver call of an unknown method (sh front, bundle from its code cache, dispatch; no work)',
+    kind: 'time',
+    requires: [PLUGIN],
+    baseline: NODE_E0,
+    subject: () => ({ argv: [PLUGIN, 'call', 'no_such_method'], input: '{}' }),
+    check: (r) => r.stdout.includes('"unknown_method"'),
+    goal: null,
   },
   {
     name: `peak RSS: luci.mailserver call user_list, ${users}`,
@@ -362,6 +414,17 @@ const FIGURES = [
     check: (r, ctx) => r.stdout.startsWith('{"email"') && sameWorker(ctx),
     teardown: (ctx) => ctx.restoreUsers(),
     goal: 0.5,
+  },
+  {
+    name: `floor, warm: the durable file work of one user add in a running process, ${users} (bench/add-floor.cjs --repeat)`,
+    kind: 'value',
+    value: (ctx) => {
+      floorFiles(ctx);
+      const ms = Number(mustRun(ctx, [NODE, ADD_FLOOR, ctx.floorDir, 'warm', '--repeat', String(RUNS)]).stdout);
+      const node = median(Array.from({ length: 10 }, () => timeRun(ctx, NODE_E0())));
+      return { value: ms / node, text: `${ms.toFixed(1)} ms = ${(ms / node).toFixed(2)}× node -e 0`, baseline: `node -e 0: ${node.toFixed(1)} ms (10 runs)` };
+    },
+    goal: null,
   },
   {
     name: `warm worker: resident memory (VmRSS) 2 s after the calls above, ${users}`,
