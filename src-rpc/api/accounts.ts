@@ -54,8 +54,9 @@ export const accountMethods = [
     doc: 'Create a mailbox',
     cli: ['user', 'add'],
     args: { email: arg.email('address of the new mailbox').word(), password: arg.password('its password'), quota: quotaArg('quota, e.g. 2G (0 = unlimited)').optional() },
-    handler: async ({ email, password, quota }, ctx) => {
-      const hashed = hashSoon(password);
+    // On the warm worker's thread the hash is made while the write waits in line and reads its files.
+    prepare: ({ password, ...rest }) => ({ ...rest, hashed: hashSoon(password) }),
+    handler: async ({ email, hashed, quota }, ctx) => {
       const hash = async () => stored(await hashed());
       if (!(await addMailboxQuickly(ctx, { email, quota: quota ?? null }, hash))) {
         const accounts = loadAccountsForChange(ctx.layout);

@@ -4,7 +4,8 @@ import type { Context, Locked } from '../core/context.ts';
 
 export type Access = 'read' | 'write';
 
-export interface Method<S extends ArgSpec = ArgSpec, R extends object = object> {
+/** P: the arguments as the handler takes them, `prepare`'s result when there is one. */
+export interface Method<S extends ArgSpec = ArgSpec, R extends object = object, P = ArgValues<S>> {
   name: string;
   access: Access;
   /** One line for `mailctl help`, rpcd docs and the UI. */
@@ -23,15 +24,16 @@ export interface Method<S extends ArgSpec = ArgSpec, R extends object = object> 
   /**
    * Costly work on the valid arguments that needs no lock (hashing a password): done after
    * every argument is checked and before a write waits in line, so the lock is held briefly.
+   * A job's prepared arguments are stored with it: they must be JSON.
    */
-  prepare?: (args: ArgValues<S>) => ArgValues<S>;
-  handler: (args: ArgValues<S>, ctx: Context) => Promise<R> | R;
+  prepare?: (args: ArgValues<S>) => P;
+  handler: (args: P, ctx: Context) => Promise<R> | R;
   /**
    * What a write method does instead when procd supervises the daemons (a router): it runs
    * outside the write lock, because the init script it calls renders under that lock itself;
    * `locked` runs the rest of its work inside the lock, with a context loaded there.
    */
-  underProcd?: (args: ArgValues<S>, ctx: Context, locked: Locked) => Promise<R> | R;
+  underProcd?: (args: P, ctx: Context, locked: Locked) => Promise<R> | R;
   /** Human rendering for the CLI; without it the CLI prints the object as JSON. */
   text?: (result: R) => string;
   /**
@@ -42,6 +44,6 @@ export interface Method<S extends ArgSpec = ArgSpec, R extends object = object> 
 }
 
 /** Identity with inference: keeps each table entry typed against its own args. */
-export function method<S extends ArgSpec, R extends object>(m: Method<S, R>): Method<S, R> {
+export function method<S extends ArgSpec, R extends object, P = ArgValues<S>>(m: Method<S, R, P>): Method<S, R, P> {
   return m;
 }

@@ -6,7 +6,7 @@
 // cold `user add`. Only where apply last wrote these files from this very users file (the stamp):
 // anything else, and every refusal, goes the general way, which converges and re-stamps.
 import { join } from 'node:path';
-import { readText, replaceLater, writeHint, fileIdentity, removeTree, type Replacement } from '../sys/fs.ts';
+import { readText, replaceLater, writeHint, fileIdentity, removeTree, type Replacement, type UnfilledReplacement } from '../sys/fs.ts';
 import { bufferSource, openSource } from '../sys/file-ranges.ts';
 import { appendCdb, mapSourceEntries } from '../sys/cdb.ts';
 import { insertLine, seekSorted } from '../sys/sorted-lines.ts';
@@ -14,7 +14,7 @@ import { addedQuickly } from '../sys/code-cache.ts';
 import { mailDomains } from '../config/settings.ts';
 import { newMailboxOnlyInVmailbox, vmailboxLine } from '../render/maps.ts';
 import { AS_WRITTEN, domainOf, userLine, type Mailbox } from '../store/accounts.ts';
-import { assertCurrentFormat, saveUsersFile, usersFile, usersFileMailboxes, viewAliases, type StampedUsers } from '../store/files.ts';
+import { assertCurrentFormat, replaceUsersFileLater, usersFile, usersFileMailboxes, viewAliases, type StampedUsers } from '../store/files.ts';
 import { createMaildir } from '../store/mailbox-files.ts';
 import { vmailboxSource, mapDatabase } from './converge.ts';
 import { knownFacts } from './facts.ts';
@@ -22,6 +22,9 @@ import { machineFor } from './machine.ts';
 import type { Context } from '../core/context.ts';
 import type { Layout } from '../core/layout.ts';
 import type { MapType } from '../render/view.ts';
+
+/** What a new password's SHA512-CRYPT stands for until it is made: as long as sys/sha512crypt's (a 16-character salt, default rounds). */
+const HASH_STAND_IN = `{SHA512-CRYPT}$6$${'.'.repeat(16)}$${'.'.repeat(86)}`;
 
 /** An absent users file or vmailbox: no lines yet. */
 const none = bufferSource(Buffer.alloc(0));
@@ -98,7 +101,8 @@ export async function addMailboxQuickly(ctx: Context, { email, quota }: Omit<Mai
 
   // Read by range (sys/file-ranges): the new files are written from ranges of these, open until then.
   const opened = [usersFile(l), vmailboxSource(l), mapDatabase(vmailboxSource(l), 'cdb')].map(openSource);
-  const maps: Replacement[] = [];
+  const replacements: Replacement[] = [];
+  let unfilledUsers: UnfilledReplacement | null = null;
   try {
     const [users = none, source = none, database] = opened.map((file) => file ?? undefined);
     const inUsers = seekSorted(users, email, ':');
@@ -107,21 +111,29 @@ export async function addMailboxQuickly(ctx: Context, { email, quota }: Omit<Mai
     const grown = database && appendCdb(database, mapSourceEntries(line));
     if (!inUsers || inUsers.found || !inSource || inSource.found || !grown) return false;
 
-    // The maps need no hash: their new versions are written first and flushed on Node's thread
-    // pool while the password is hashed (here, or on the warm worker's thread). The files are
-    // replaced in the general way's order: the maildir, the users file, then the maps. The maildir
-    // and the four files' old versions go into the undo log at once (one flush of it, not five).
+    // The maps need no hash, nor does the users file but for its new line's hash, which is a
+    // stand-in of its length until the real one comes: all three are written first and flushed
+    // on Node's thread pool while the password is hashed (here, or on the warm worker's thread).
+    // Then the hash is written in and its page flushed. The files are replaced in the general
+    // way's order: the maildir, the users file, then the maps. The maildir and the four files'
+    // old versions go into the undo log at once (one flush of it, not five).
     const rootOwned = { mode: 0o644, uid: 0, gid: 0 };
-    maps.push(replaceLater(mapDatabase(vmailboxSource(l), 'cdb'), grown, rootOwned));
-    maps.push(replaceLater(vmailboxSource(l), insertLine(source, inSource.at, line), rootOwned));
+    replacements.push(replaceLater(mapDatabase(vmailboxSource(l), 'cdb'), grown, rootOwned));
+    replacements.push(replaceLater(vmailboxSource(l), insertLine(source, inSource.at, line), rootOwned));
+    const standIn = userLine({ email, hash: HASH_STAND_IN, quota });
+    unfilledUsers = replaceUsersFileLater(l, insertLine(users, inUsers.at, standIn));
     createMaildir(l, email, usersFile(l), mapDatabase(vmailboxSource(l), 'cdb'), vmailboxSource(l), stampFile(l));
-    saveUsersFile(l, insertLine(users, inUsers.at, userLine({ email, hash: await hash(), quota })));
-    while (maps.length) {
-      await maps[0]!.flushed;
-      maps.shift()!.put();
+    const entry = Buffer.from(userLine({ email, hash: await hash(), quota }), 'latin1');
+    if (entry.length !== standIn.length) throw new Error("the password hash is not of SHA512-CRYPT's usual length");
+    replacements.unshift(unfilledUsers.fill(inUsers.at, entry));
+    unfilledUsers = null;
+    while (replacements.length) {
+      await replacements[0]!.flushed;
+      replacements.shift()!.put();
     }
   } finally {
-    for (const map of maps) map.drop();
+    unfilledUsers?.drop();
+    for (const replacement of replacements) replacement.drop();
     for (const file of opened) file?.close();
   }
   writeStamp(l, stamp.mailboxes + 1);

@@ -1,7 +1,7 @@
 // The account store on disk: data_path/config/{users,valias,format}. Each save is one atomic
 // file replacement; callers hold the write lock.
 import { join } from 'node:path';
-import { readBytes, readHeadOf, readText, writeAtomic, exists, listDir, isDirectory, ensureDir, statOrNull, ensureVisibleChange, fileIdentity, type FileData } from '../sys/fs.ts';
+import { readBytes, readHeadOf, readText, writeAtomic, replaceLaterFilling, exists, listDir, isDirectory, ensureDir, statOrNull, ensureVisibleChange, fileIdentity, type FileData, type UnfilledReplacement } from '../sys/fs.ts';
 import { systemGroupId } from '../sys/accounts.ts';
 import { MailError } from '../core/errors.ts';
 import { parseUsers, sortedMailboxes, serializeUsers, parseValias, serializeValias, type Accounts, type AccountsView, type Mailbox, type SortedMailboxes } from './accounts.ts';
@@ -107,6 +107,14 @@ export function saveUsersFile(l: Layout, text: FileData): void {
   const before = statOrNull(usersFile(l));
   const changed = writeAtomic(usersFile(l), text, usersOwnership(l));
   if (changed && before) ensureVisibleChange(usersFile(l), before);
+}
+
+/**
+ * saveUsersFile for a text one line longer, whose password hash is still being made (sys/fs
+ * replaceLaterFilling). Its size changes, so Dovecot sees the change without ensureVisibleChange.
+ */
+export function replaceUsersFileLater(l: Layout, text: FileData): UnfilledReplacement {
+  return replaceLaterFilling(usersFile(l), text, usersOwnership(l));
 }
 
 /** The number of mailboxes when the users file is as serializeUsers writes it (sorted, one line per mailbox); else null. */

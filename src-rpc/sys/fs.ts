@@ -1,7 +1,7 @@
 // File primitives with the guarantees the product promises: a write is atomic (temp file,
 // fsync, rename, fsync of the directory: at once, or before a write call's commit, sys/undo),
 // so a SIGKILL leaves the old or the new bytes.
-import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, fchmodSync, fchownSync, fstatSync, fsync, fsyncSync, lchownSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, statfsSync, utimesSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, copyFileSync, existsSync, fchmodSync, fchownSync, fdatasync, fstatSync, fsync, fsyncSync, lchownSync, lstatSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, rmdirSync, statSync, statfsSync, utimesSync, writeSync } from 'node:fs';
 import type { BigIntStats, Stats } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { uniqueSuffix } from './random.ts';
@@ -125,19 +125,92 @@ export interface Replacement {
  */
 export function replaceLater(path: string, data: FileData, own: Ownership = {}): Replacement {
   const { fd, temp } = writeTemp(path, fileParts(data), own.mode ?? 0o644, own);
-  const flushed = new Promise<void>((resolve, reject) =>
-    fsync(fd, (flushError) => {
-      // In a callback a throw would end the process: a failed close fails the flush instead.
-      let error: unknown = flushError;
+  return pendingFlush(path, temp, flushThenClose(fd));
+}
+
+/** A new version of a file whose bytes are all written but a few that come later; see replaceLaterFilling. */
+export interface UnfilledReplacement {
+  /** Write `bytes` over the stand-in at `at` (as long as they are): the replacement, being flushed. */
+  fill(at: number, bytes: Uint8Array): Replacement;
+  /** Give up the new version (the file stays as it is). */
+  drop(): void;
+}
+
+/**
+ * replaceLater for a new version whose bytes are known but a few, still being made (a password's
+ * hash, on another thread): `data` holds a stand-in of their length. Everything is written and
+ * flushed now, on the thread pool; fill() puts the real bytes in and flushes again, which then
+ * has a page to write, not the file.
+ */
+export function replaceLaterFilling(path: string, data: FileData, own: Ownership = {}): UnfilledReplacement {
+  const { fd, temp } = writeTemp(path, fileParts(data), own.mode ?? 0o644, own);
+  const bulk = flushOnPool(fd);
+  bulk.catch(() => {}); // seen by fill() or drop(), whenever they come
+  let filled = false;
+  return {
+    fill: (at, bytes) => {
+      filled = true;
+      let flushed: Promise<void>;
       try {
-        closeSync(fd);
+        if (writeSync(fd, bytes, 0, bytes.length, at) !== bytes.length) throw new Error(`short write into ${temp}`);
+        flushed = flushThenClose(fd, bulk);
       } catch (e) {
-        error ??= e;
+        // Closed only once the flush queued on it has ended: see drop().
+        flushed = flushThenClose(
+          fd,
+          bulk.then(
+            () => Promise.reject(e),
+            () => Promise.reject(e),
+          ),
+        );
       }
-      if (error) reject(noSpaceFor(path, error));
-      else resolve();
-    }),
-  );
+      return pendingFlush(path, temp, flushed);
+    },
+    drop: () => {
+      const closeQuietly = () => {
+        try {
+          closeSync(fd);
+        } catch {
+          // nothing was written that matters: the file goes
+        }
+      };
+      // The descriptor outlives the flush queued on it (closed earlier, its number could name another file).
+      if (!filled) void bulk.then(closeQuietly, closeQuietly);
+      rmSync(temp, { force: true });
+    },
+  };
+}
+
+/** fsync, or fdatasync where the file's size and blocks are flushed already (its times need no flush). */
+function flushOnPool(fd: number, dataOnly = false): Promise<void> {
+  return new Promise<void>((resolve, reject) => (dataOnly ? fdatasync : fsync)(fd, (e) => (e ? reject(e) : resolve())));
+}
+
+/**
+ * After `before` (a flush already running, or none), flush `fd` and close it. In a callback a
+ * throw would end the process: a failed close fails the flush instead.
+ */
+async function flushThenClose(fd: number, before?: Promise<void>): Promise<void> {
+  let error: unknown;
+  try {
+    await before;
+    // After a flush of the whole file, bytes written over its own: their page alone.
+    await flushOnPool(fd, before !== undefined);
+  } catch (e) {
+    error = e;
+  }
+  try {
+    closeSync(fd);
+  } catch (e) {
+    error ??= e;
+  }
+  if (error) throw error;
+}
+
+function pendingFlush(path: string, temp: string, flush: Promise<void>): Replacement {
+  const flushed = flush.catch((e) => {
+    throw noSpaceFor(path, e);
+  });
   // A caller that fails before awaiting it drops the file; its failure is not a second one.
   flushed.catch(() => {});
   return { flushed, put: () => replaceFile(temp, path), drop: () => rmSync(temp, { force: true }) };

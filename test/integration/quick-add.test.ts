@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { makeSandbox } from '../support/sandbox.ts';
 import { mailctl, mailctlKilledAfter, ok, writeConfig } from '../support/mailctl.ts';
 import { dumpTable, tableType } from '../support/postfix-tables.ts';
+import { verifySha512Crypt } from '../../src-rpc/sys/sha512crypt.ts';
 
 const box = makeSandbox('mailserver-quick-add-');
 const root = box.root;
@@ -46,6 +47,12 @@ test('adds after the first are one line each, appended to the table, and equal t
   for (const email of ['bert@example.com', 'aaron@example.org', 'mike2@example.com']) add(email);
   assert.equal(recordOrder(), [...order, 'bert@example.com', 'aaron@example.org', 'mike2@example.com'], 'the later adds were appended, not rebuilt');
   assert.equal(usersInFile(), [...usersInFile()].sort(), 'the users file stays sorted');
+  // The new line's hash is written in once made, over a stand-in: it must be this password's, in its place.
+  for (const email of ['bert@example.com', 'aaron@example.org', 'mike2@example.com']) {
+    const line = readFileSync(join(config, 'users'), 'utf8').split('\n').find((l) => l.startsWith(`${email}:`))!;
+    const hash = line.split(':')[1]!;
+    assert.ok(hash.startsWith('{SHA512-CRYPT}') && verifySha512Crypt(PASSWORD.trim(), hash.slice('{SHA512-CRYPT}'.length)), `${email}: ${line}`);
+  }
   assertConsistent('six adds');
   const login = mailctl(root, ['user', 'list', '--json']);
   assert.is((JSON.parse(login.stdout) as { total: number }).total, 6);
