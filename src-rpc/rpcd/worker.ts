@@ -4,14 +4,20 @@
 //
 // The door (under /var/run/mailserver/worker, root only):
 //   pid         the worker's pid, written once the door is open
-//   door        a FIFO; the front writes one line "<front pid> <method>" (shorter than
-//               PIPE_BUF, so lines of parallel calls never mix)
+//   door-v2     a FIFO; the front writes one line "<front pid> <method> <waiter pid>" (shorter
+//               than PIPE_BUF, so lines of parallel calls never mix). v2 names this protocol: a
+//               front and a worker of other versions (a package upgrade) never meet, the front
+//               finds no door of its own and runs cold.
 //   calls/<pid>.in    the call's stdin, written by the front before the line
-//   calls/<pid>.done  a FIFO the front waits on: the worker writes "=<reply>" (a reply shorter
-//                     than PIPE_BUF: one atomic line), or "ok" once a longer one is whole in
-//   calls/<pid>.out   (JSON.stringify never writes a newline, so a reply is one line)
-// The front falls back to the cold path (`node luci.mailserver.js call`, fed the same .in) when
-// the worker is absent or dies before "ok"; see the front, src-rpc/rpcd/front.sh.
+//   calls/<pid>.out   a reply too long for one atomic write into a pipe
+// The waiter is a subshell of the front whose stdout is the pipe the front reads its answer
+// from (its fd 4). The worker opens that pipe through /proc/<waiter>/fd/4 and kills the waiter, so the pipe
+// ends when the worker has written "=<reply>" (JSON.stringify never writes a newline: one line,
+// shorter than PIPE_BUF: one atomic write) or "ok" once a longer reply is whole in .out, and
+// closed it, or when the worker dies. The front falls back to the cold path (`node
+// luci.mailserver.js call`, fed the same .in) on any other answer, or none; see the front,
+// src-rpc/rpcd/front.sh. Opening the pipe through /proc (no mkfifo per call) spares the front
+// the start of a program: a millisecond or more of each warm call.
 //
 // Nothing is cached between calls: every call loads settings and store from the files as the
 // cold path does, so a write made by another door is seen by the next call. A SIGKILL at any
@@ -21,7 +27,7 @@ import { join } from 'node:path';
 import { hostPath } from '../sys/paths.ts';
 import { withLock, LockBusyError } from '../sys/lock.ts';
 import { ensureDir, listDir, readText, removeTree, writeAtomic } from '../sys/fs.ts';
-import { closeFd, makeFifo, openToRead, readFifoLines, tellFifo, writePrivate } from '../sys/fifo.ts';
+import { closeFd, makeFifo, openAnswerPipe, openToRead, readFifoLines, tellPipe, writePrivate } from '../sys/fifo.ts';
 import { processRunning } from '../sys/proc.ts';
 import { startInBackground } from '../sys/spawn.ts';
 import { deferBackupRemoval, removeCommittedBackups } from '../sys/undo.ts';
@@ -47,7 +53,7 @@ export type Answer = (method: string, inputFd: number, arrivedAt: number) => Pro
 
 const paths = () => {
   const dir = hostPath(WORKER_DIR);
-  return { dir, pid: join(dir, 'pid'), door: join(dir, 'door'), calls: join(dir, 'calls') };
+  return { dir, pid: join(dir, 'pid'), door: join(dir, 'door-v2'), calls: join(dir, 'calls') };
 };
 
 /** main.worker_idle as UCI has it now; a file we cannot read starts no worker. */
@@ -127,38 +133,42 @@ function open(answer: Answer, stopped: () => void): void {
     settle = setTimeout(settled, SETTLE_MS);
   };
 
-  const serve = async (front: string, method: string, arrivedAt: number) => {
-    const base = join(p.calls, front);
-    const fd = openToRead(`${base}.in`);
-    if (fd === null) return;
+  const serve = async (front: number, method: string, waiter: number, arrivedAt: number) => {
+    const base = join(p.calls, String(front));
     const remove = (...exts: string[]) => exts.forEach((ext) => removeTree(`${base}.${ext}`));
+    // From here on, if this process dies, the front's pipe ends and it runs the call cold.
+    const answerPipe = openAnswerPipe(waiter, front);
+    if (answerPipe === null) return remove('in'); // the front is gone
+    const fd = openToRead(`${base}.in`);
     try {
+      if (fd === null) return void tellPipe(answerPipe, 'cold');
       const reply = JSON.stringify(await answer(method, fd, arrivedAt));
       if (Buffer.byteLength(reply) < INLINE_MAX) {
-        // Small (most replies): the line itself, so the front needs neither cat nor rm; the
-        // front reads it from the FIFO it holds open, the names can go at once.
-        tellFifo(`${base}.done`, `=${reply}`);
-        remove('in', 'done');
+        // Small (most replies): in the pipe itself, one atomic write, so the front needs neither
+        // cat nor rm; its file can go at once.
+        tellPipe(answerPipe, `=${reply}`);
+        remove('in');
       } else {
         writePrivate(`${base}.out`, reply);
-        if (!tellFifo(`${base}.done`, 'ok')) remove('in', 'out', 'done');
+        if (!tellPipe(answerPipe, 'ok')) remove('in', 'out');
       }
     } catch {
-      tellFifo(`${base}.done`, 'cold'); // the front runs the call cold
+      tellPipe(answerPipe, 'cold'); // the front runs the call cold
     } finally {
-      closeFd(fd);
+      if (fd !== null) closeFd(fd);
+      closeFd(answerPipe);
       removeCommittedBackups(); // after the reply: see deferBackupRemoval
     }
   };
 
   readFifoLines(p.door, (line) => {
-    const m = /^([0-9]{1,10}) ([a-z0-9_]{1,64})$/.exec(line);
+    const m = /^([0-9]{1,10}) ([a-z0-9_]{1,64}) ([0-9]{1,10})$/.exec(line);
     if (!m) return;
     clearTimeout(timer);
     clearTimeout(settle);
     inFlight++;
     // The call arrived now, not when this worker started: a writer's wait in line counts from here.
-    void serve(m[1]!, m[2]!, Date.now()).finally(() => {
+    void serve(Number(m[1]), m[2]!, Number(m[3]), Date.now()).finally(() => {
       if (--inFlight === 0) (stopping ? stop : arm)();
     });
   });

@@ -1,8 +1,9 @@
-// Named pipes and process liveness for the warm plugin path: what a busybox-ash front and a Node
-// worker can both speak (OpenWrt's busybox nc has no Unix sockets; FIFOs exist everywhere).
-import { closeSync, constants, openSync, writeSync } from 'node:fs';
+// Pipes for the warm plugin path: what a busybox-ash front and a Node worker can both speak
+// (OpenWrt's busybox nc has no Unix sockets; FIFOs and /proc exist everywhere).
+import { closeSync, constants, fstatSync, openSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { run } from './spawn.ts';
+import { procStat } from './proc.ts';
 
 /** A FIFO only root can open (Node has no mkfifo of its own). */
 export function makeFifo(path: string): void {
@@ -28,21 +29,40 @@ export function readFifoLines(path: string, onLine: (line: string) => void): voi
   });
 }
 
-/** One short line into a FIFO whose reader may be gone: never blocks, never throws. */
-export function tellFifo(path: string, line: string): boolean {
+/**
+ * The pipe a front waits on for its answer: fd 4 of its subshell `waiter` (a child of `front`),
+ * opened through /proc (fd 4, not its stdout, which is the door while it writes its line there). The subshell is then killed (SIGKILL: rpcd may start its
+ * plugins with other signals ignored), so the pipe ends when this descriptor is closed, or when
+ * this process dies. null when that subshell is gone or is no
+ * child of `front` (the front was killed: its subshell went to init).
+ */
+export function openAnswerPipe(waiter: number, front: number): number | null {
+  if (procStat(waiter)?.[1] !== String(front)) return null;
   let fd: number;
   try {
-    fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+    fd = openSync(`/proc/${waiter}/fd/4`, constants.O_WRONLY | constants.O_NONBLOCK);
   } catch {
-    return false; // no reader (ENXIO) or no FIFO any more: the caller was killed
+    return null;
   }
+  if (!fstatSync(fd).isFIFO()) {
+    closeSync(fd);
+    return null;
+  }
+  try {
+    process.kill(waiter, 'SIGKILL');
+  } catch {
+    // it ended meanwhile
+  }
+  return fd;
+}
+
+/** One short line into an answer pipe whose reader may be gone: never blocks, never throws. */
+export function tellPipe(fd: number, line: string): boolean {
   try {
     writeSync(fd, `${line}\n`);
     return true;
   } catch {
     return false;
-  } finally {
-    closeSync(fd);
   }
 }
 

@@ -288,6 +288,29 @@ test('busybox ash with busybox applets only: warm and cold replies identical', a
   await waitForWorker(root);
 });
 
+test('warm calls in a row, under dash and busybox ash, each answer their own arguments (no node on PATH)', async () => {
+  // The worker opens each front's answer pipe through /proc just as the front is writing its
+  // line to the door: a front that then got no answer would fail here, having no node to go cold.
+  const busybox = which('busybox');
+  if (!busybox && CI) assert.unreachable('busybox is missing (scripts/setup.sh installs it)');
+  const shells: [string, { env: Record<string, string>; shell?: string[] }][] = [['dash', { env: warmOnlyEnv() }]];
+  if (busybox) {
+    const applets = mkdtempSync('/tmp/warm-busybox-');
+    tempDirs.push(applets);
+    spawnSync(busybox, ['--install', '-s', applets]);
+    shells.push(['busybox', { env: { MAILSERVER_ROOT: root, PATH: applets }, shell: [join(applets, 'sh')] }]);
+  }
+  await ensureWorker();
+  const inputs = ['{"limit":1}', '{"limit":2}', '{"limit":3,"offset":1}'];
+  const expected = inputs.map((input) => cold('user_list', input));
+  for (let i = 0; i < 30; i++) {
+    for (const [label, opts] of shells) {
+      const r = await front('user_list', inputs[i % 3]!, opts);
+      assert.is(r.stdout, expected[i % 3], `${label}, call ${i + 1}: ${r.stderr}`);
+    }
+  }
+});
+
 test('an idle worker exits after main.worker_idle seconds; 0 starts none', async () => {
   const idleBox = makeSandbox('mailserver-idle-');
   try {
@@ -298,7 +321,7 @@ test('an idle worker exits after main.worker_idle seconds; 0 starts none', async
     const gone = await eventually(async () => !processRunning(pid), 60_000);
     assert.ok(gone, `the worker exited when idle (${pid}: ${existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8').slice(0, 60) : 'gone'}; pid file ${workerPid(idleBox.root)})`);
     assert.is(workerPid(idleBox.root), null);
-    assert.not.ok(existsSync(join(workerDir(idleBox.root), 'door')), 'its door is gone');
+    assert.not.ok(existsSync(join(workerDir(idleBox.root), 'door-v2')), 'its door is gone');
     reply(await front('status', '{}', { env: idleEnv }), 'a cold call after it left');
     await waitForWorker(idleBox.root);
     await stopWorker(idleBox.root);

@@ -7,7 +7,7 @@ import { processRunning as running } from '../../src-rpc/sys/proc.ts';
 export const workerDir = (root: string) => join(root, 'var/run/mailserver/worker');
 
 /** The programs the sh front runs on its warm path (src-rpc/rpcd/front.sh): a PATH of these and no node proves a warm answer. */
-export const FRONT_TOOLS = ['cat', 'head', 'mkfifo', 'rm', 'sleep'];
+export const FRONT_TOOLS = ['cat', 'head', 'rm', 'sleep'];
 
 /** The running worker's pid, or null. */
 export function workerPid(root: string): number | null {
