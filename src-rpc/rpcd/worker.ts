@@ -10,14 +10,14 @@
 //               finds no door of its own and runs cold.
 //   calls/<pid>.in    the call's stdin, written by the front before the line
 //   calls/<pid>.out   a reply too long for one atomic write into a pipe
-// The waiter is a subshell of the front whose stdout is the pipe the front reads its answer
-// from (its fd 4). The worker opens that pipe through /proc/<waiter>/fd/4 and kills the waiter, so the pipe
-// ends when the worker has written "=<reply>" (JSON.stringify never writes a newline: one line,
-// shorter than PIPE_BUF: one atomic write) or "ok" once a longer reply is whole in .out, and
-// closed it, or when the worker dies. The front falls back to the cold path (`node
-// luci.mailserver.js call`, fed the same .in) on any other answer, or none; see the front,
-// src-rpc/rpcd/front.sh. Opening the pipe through /proc (no mkfifo per call) spares the front
-// the start of a program: a millisecond or more of each warm call.
+// The waiter is a subshell of the front; its stdout (and fd 4, a copy of it) is the pipe the
+// front reads its answer from. The worker opens that pipe through /proc/<waiter>/fd/4 and kills
+// the waiter, so the pipe ends when the worker has written "=<reply>" (JSON.stringify never
+// writes a newline: one line, shorter than PIPE_BUF: one atomic write) or "ok" once a longer
+// reply is whole in .out, and closed it, or when the worker dies. The front falls back to the
+// cold path (`node luci.mailserver.js call`, fed the same .in) on any other answer, or none; see
+// the front, src-rpc/rpcd/front.sh. Opening the pipe through /proc (no mkfifo per call) spares
+// the front the start of a program: a millisecond or more of each warm call.
 //
 // Nothing is cached between calls: every call loads settings and store from the files as the
 // cold path does, so a write made by another door is seen by the next call. A SIGKILL at any
@@ -33,6 +33,7 @@ import { startInBackground } from '../sys/spawn.ts';
 import { deferBackupRemoval, removeCommittedBackups } from '../sys/undo.ts';
 import { endHashThread, hashOnThread } from '../sys/hash-threads.ts';
 import { threadScript } from '../core/lazy-bundle.ts';
+import { toErrorReply } from '../core/errors.ts';
 import { settingsOfFile } from '../config/load.ts';
 import { uciFilePath } from '../core/layout.ts';
 
@@ -141,7 +142,8 @@ function open(answer: Answer, stopped: () => void): void {
     if (answerPipe === null) return remove('in'); // the front is gone
     const fd = openToRead(`${base}.in`);
     try {
-      if (fd === null) return void tellPipe(answerPipe, 'cold');
+      // Gone (not by us): its stdin is spent, so the front could not run it cold as asked.
+      if (fd === null) return void tellPipe(answerPipe, `=${JSON.stringify(toErrorReply(new Error(`the call's arguments were lost before the worker read them (${base}.in is gone); nothing was done, call again`)))}`);
       const reply = JSON.stringify(await answer(method, fd, arrivedAt));
       if (Buffer.byteLength(reply) < INLINE_MAX) {
         // Small (most replies): in the pipe itself, one atomic write, so the front needs neither

@@ -31,10 +31,10 @@ export function readFifoLines(path: string, onLine: (line: string) => void): voi
 
 /**
  * The pipe a front waits on for its answer: fd 4 of its subshell `waiter` (a child of `front`),
- * opened through /proc (fd 4, not its stdout, which is the door while it writes its line there). The subshell is then killed (SIGKILL: rpcd may start its
- * plugins with other signals ignored), so the pipe ends when this descriptor is closed, or when
- * this process dies. null when that subshell is gone or is no
- * child of `front` (the front was killed: its subshell went to init).
+ * opened through /proc (fd 4, not its stdout, which is the door while it writes its line there).
+ * The subshell is then killed (SIGKILL: rpcd may start its plugins with other signals ignored),
+ * so the pipe ends when this descriptor is closed, or when this process dies. null when that
+ * subshell is gone or is no child of `front` (the front was killed: its subshell went to init).
  */
 export function openAnswerPipe(waiter: number, front: number): number | null {
   if (procStat(waiter)?.[1] !== String(front)) return null;

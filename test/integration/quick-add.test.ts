@@ -145,25 +145,31 @@ test('a quick add SIGKILLed at random points: the next command finds the mailbox
     add(`${name}@example.com`);
     return Date.now() - t;
   });
-  const typical = took.sort((a, b) => a - b)[1]!;
+  // A busy machine stretches some adds: each one that finished before its kill pulls the aim
+  // toward the time it took, and past 60 adds they go on until 20 were killed (at most 200).
+  let typical = took.sort((a, b) => a - b)[1]!;
   const type = tableType(config);
   let killed = 0;
-  for (let i = 0; i < 60; i++) {
-    const email = `kill${i}@example.com`;
+  let attempts = 0;
+  while (attempts < 60 || (killed < 20 && attempts < 200)) {
+    const email = `kill${attempts}@example.com`;
+    const started = Date.now();
     // Most kills land where the add writes: after Node's start, before the end.
     if (await mailctlKilledAfter(root, ['user', 'add', email, '--password-stdin'], PASSWORD, typical * (0.5 + Math.random() * 0.6))) killed++;
+    else typical = (typical + (Date.now() - started)) / 2;
     ok(root, ['user', 'list', '--json', '--limit', '1']); // a read: it waits for the killed write to be undone
     const inUsers = usersInFile().includes(email);
     const inSource = readFileSync(join(config, 'vmailbox'), 'utf8').split('\n').some((l) => l.startsWith(`${email} `));
     const inTable = spawnSync('postmap', ['-c', join(config, 'postfix'), '-q', email, `${type}:${join(config, 'vmailbox')}`]).status === 0;
-    const maildir = existsSync(join(root, 'srv/mailserver/mail/example.com', `kill${i}`));
+    const maildir = existsSync(join(root, 'srv/mailserver/mail/example.com', `kill${attempts}`));
     assert.equal({ inSource, inTable, maildir }, { inSource: inUsers, inTable: inUsers, maildir: inUsers }, `after killing the add of ${email} (users file: ${inUsers})`);
+    attempts++;
   }
-  assert.ok(killed >= 20, `only ${killed} of 60 adds were killed`);
+  assert.ok(killed >= 20, `only ${killed} of ${attempts} adds were killed`);
   add('after-kills@example.com'); // a writer: it also sweeps what killed ones left
   assert.equal(readdirSync(config).filter((n) => n.startsWith('.tmp-')), [], 'no temp file left');
   assertConsistent('after the kills');
-  process.stdout.write(`  ${killed} of 60 quick adds killed (an add takes ~${typical} ms here)\n`);
+  process.stdout.write(`  ${killed} of ${attempts} quick adds killed (an add takes ~${Math.round(typical)} ms here)\n`);
 });
 
 test.run();

@@ -311,6 +311,17 @@ test('warm calls in a row, under dash and busybox ash, each answer their own arg
   }
 });
 
+test('a call whose arguments file is gone is answered with an error, not run without them', async () => {
+  await ensureWorker();
+  // A front as src-rpc/rpcd/front.sh speaks to the door, but with no .in file for its pid.
+  const lone = spawnSync(
+    '/bin/sh',
+    ['-c', 'answer=$(read -r self _ </proc/self/stat; exec 4>&1; printf "%s user_list %s\\n" "$$" "$self" 1<>"$1"; exec sleep 60); printf "%s" "$answer"', 'front', join(workerDir(root), 'door-v2')],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
+  assert.match(lone.stdout, /^=\{"error":"the call's arguments were lost before the worker read them/, JSON.stringify(lone));
+});
+
 test('an idle worker exits after main.worker_idle seconds; 0 starts none', async () => {
   const idleBox = makeSandbox('mailserver-idle-');
   try {
