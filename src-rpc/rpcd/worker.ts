@@ -142,8 +142,11 @@ function open(answer: Answer, stopped: () => void): void {
     if (answerPipe === null) return remove('in'); // the front is gone
     const fd = openToRead(`${base}.in`);
     try {
-      // Gone (not by us): its stdin is spent, so the front could not run it cold as asked.
-      if (fd === null) return void tellPipe(answerPipe, `=${JSON.stringify(toErrorReply(new Error(`the call's arguments were lost before the worker read them (${base}.in is gone); nothing was done, call again`)))}`);
+      if (fd === null) {
+        // Gone (not by us): its stdin is spent, so the front could not run it cold as asked.
+        const lost = new Error(`the call's arguments were lost before the worker read them (${base}.in is gone); nothing was done, call again`);
+        return void tellPipe(answerPipe, `=${JSON.stringify(toErrorReply(lost))}`);
+      }
       const reply = JSON.stringify(await answer(method, fd, arrivedAt));
       if (Buffer.byteLength(reply) < INLINE_MAX) {
         // Small (most replies): in the pipe itself, one atomic write, so the front needs neither

@@ -150,21 +150,11 @@ export function replaceLaterFilling(path: string, data: FileData, own: Ownership
   return {
     fill: (at, bytes) => {
       filled = true;
-      let flushed: Promise<void>;
-      try {
+      // Written once the bulk is flushed: the descriptor is closed after the last flush queued on it.
+      const written = bulk.then(() => {
         if (writeSync(fd, bytes, 0, bytes.length, at) !== bytes.length) throw new Error(`short write into ${temp}`);
-        flushed = flushThenClose(fd, bulk);
-      } catch (e) {
-        // Closed only once the flush queued on it has ended: see drop().
-        flushed = flushThenClose(
-          fd,
-          bulk.then(
-            () => Promise.reject(e),
-            () => Promise.reject(e),
-          ),
-        );
-      }
-      return pendingFlush(path, temp, flushed);
+      });
+      return pendingFlush(path, temp, flushThenClose(fd, written));
     },
     drop: () => {
       const closeQuietly = () => {
